@@ -1,0 +1,26 @@
+# GeoDistill developer commands. Each target prepares the environment first (Debian packages,
+# .venv with pinned requirements) so it works on a fresh Debian 12 machine.
+PYTHON := .venv/bin/python
+export QT_QPA_PLATFORM ?= offscreen
+
+.PHONY: env test demo zip benchmarks clean
+
+env:
+	@bash scripts/setup_env.sh
+
+test: env
+	$(PYTHON) -m pytest -q
+
+demo: env
+	$(PYTHON) scripts/demo.py --out demo_out
+
+zip:
+	@/usr/bin/python3 scripts/build_zip.py --out dist
+
+benchmarks: env
+	mkdir -p benchmarks/out
+	for script in benchmarks/[a-z]*.py; do $(PYTHON) $$script --out benchmarks/out/$$(basename $$script .py).json || exit 1; done
+
+clean:
+	rm -rf dist demo_out benchmarks/out .pytest_cache
+	find . -name __pycache__ -prune -exec rm -rf {} +

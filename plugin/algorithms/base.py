@@ -1,0 +1,185 @@
+"""The base class every GeoDistill Processing algorithm derives from.
+
+It holds what the algorithms share: the DEVICE / TILE_SIZE / OVERLAP / MODEL parameters, the
+provider icon and help, the lazy import of torch (with an install message when it is missing),
+the bridge from QGIS `feedback` to the engine's progress/cancel callbacks, and the mapping of
+`models` errors to `QgsProcessingException`. Subclasses only say what is special about them.
+"""
+from __future__ import annotations
+
+import contextlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from qgis.core import (
+    QgsProcessingAlgorithm,
+    QgsProcessingException,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterString,
+)
+from qgis.PyQt.QtCore import QCoreApplication
+from qgis.PyQt.QtGui import QIcon
+
+from .. import deps
+
+PLUGIN_ROOT = Path(__file__).resolve().parents[2]
+ICON_PATH = PLUGIN_ROOT / "resources" / "icons" / "geodistill.svg"
+BUNDLED_MODELS = PLUGIN_ROOT / "resources" / "models"
+_DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+
+@dataclass
+class EngineCallbacks:
+    """Plain callables handed to `models` code, which never sees a QGIS object."""
+
+    progress: Callable[[float], None]
+    is_cancelled: Callable[[], bool]
+    log: Callable[[str], None]
+
+
+def engine_callbacks(feedback, start: float = 0.0, end: float = 100.0) -> EngineCallbacks:
+    """Callbacks reporting engine progress (0-100) into `feedback`'s range [start, end]."""
+    span = end - start
+
+    def progress(percent: float) -> None:
+        if feedback is not None:
+            feedback.setProgress(start + span * min(max(percent, 0.0), 100.0) / 100.0)
+
+    def is_cancelled() -> bool:
+        return feedback is not None and feedback.isCanceled()
+
+    def log(message: str) -> None:
+        if feedback is not None:
+            feedback.pushInfo(message)
+
+    return EngineCallbacks(progress, is_cancelled, log)
+
+
+def bundled_model_names(task: str | None = None) -> list[str]:
+    """Names (file stems) of the model packages shipped in resources/models, without loading them.
+
+    Bundled files are named `<task>_<name>.safetensors`, so filtering by task needs no torch.
+    """
+    names = sorted(p.stem for p in BUNDLED_MODELS.glob("*.safetensors"))
+    return [n for n in names if task is None or n.startswith(f"{task}_")]
+
+
+class GeoDistillAlgorithm(QgsProcessingAlgorithm):
+    """Shared plumbing for GeoDistill algorithms (see the module docstring)."""
+
+    DEVICE = "DEVICE"
+    TILE_SIZE = "TILE_SIZE"
+    OVERLAP = "OVERLAP"
+    MODEL = "MODEL"
+
+    #: group shown in the Processing toolbox; subclasses set it
+    group_name = "Tools"
+    #: one paragraph of help; subclasses set it (parameters are described in their own help)
+    help_text = ""
+
+    # -- QgsProcessingAlgorithm boilerplate shared by all ---------------------------------
+    def tr(self, text: str) -> str:
+        return QCoreApplication.translate("GeoDistill", text)
+
+    def createInstance(self):  # noqa: N802 (QGIS API)
+        return type(self)()
+
+    def group(self) -> str:
+        return self.tr(self.group_name)
+
+    def groupId(self) -> str:  # noqa: N802
+        return self.group_name.lower().replace(" ", "_")
+
+    def icon(self) -> QIcon:
+        return QIcon(str(ICON_PATH))
+
+    def shortHelpString(self) -> str:  # noqa: N802
+        return self.tr(self.help_text)
+
+    # -- shared parameters --------------------------------------------------------------
+    def add_device_parameter(self) -> None:
+        """DEVICE: auto (CUDA when available, else CPU), cpu, cuda or cuda:N."""
+        param = QgsProcessingParameterString(
+            self.DEVICE, self.tr("Device (auto, cpu, cuda or cuda:N)"), defaultValue="auto")
+        param.setHelp(self.tr("Where the model runs. 'auto' uses the first CUDA GPU when one "
+                              "is available and the CPU otherwise."))
+        self.addParameter(param)
+
+    def add_tiling_parameters(self, tile_size: int = 512, overlap: int = 32) -> None:
+        """TILE_SIZE and OVERLAP, in output pixels."""
+        tile = QgsProcessingParameterNumber(
+            self.TILE_SIZE, self.tr("Tile size (pixels)"), QgsProcessingParameterNumber.Integer,
+            defaultValue=tile_size, minValue=32, maxValue=8192)
+        tile.setHelp(self.tr("Side of the square tiles the raster is processed in. Larger "
+                             "tiles are faster on a GPU but need more memory."))
+        overlap_param = QgsProcessingParameterNumber(
+            self.OVERLAP, self.tr("Tile overlap (pixels)"), QgsProcessingParameterNumber.Integer,
+            defaultValue=overlap, minValue=0, maxValue=1024)
+        overlap_param.setHelp(self.tr("Overlap between neighbouring tiles; overlapping "
+                                      "predictions are blended smoothly so no seams appear."))
+        self.addParameter(tile)
+        self.addParameter(overlap_param)
+
+    def add_model_parameter(self, task: str, default: str = "default") -> None:
+        """MODEL: a bundled package name, 'default', or a path to a .safetensors package."""
+        names = bundled_model_names(task)
+        listing = ", ".join(names) if names else "none installed"
+        param = QgsProcessingParameterString(self.MODEL, self.tr("Model"), defaultValue=default)
+        param.setHelp(self.tr("'default' picks the bundled model that fits the input; or a "
+                              f"bundled model name ({listing}); or the path of a .safetensors "
+                              "model package."))
+        self.addParameter(param)
+
+    def checkParameterValues(self, parameters, context):  # noqa: N802
+        if self.parameterDefinition(self.DEVICE) is not None:
+            device = self.parameterAsString(parameters, self.DEVICE, context).strip().lower()
+            if not _DEVICE_PATTERN.match(device):
+                return False, self.tr(f"Device '{device}' is not valid: use auto, cpu, cuda "
+                                      "or cuda:N (N = GPU number).")
+        if self.parameterDefinition(self.OVERLAP) is not None:
+            tile = self.parameterAsInt(parameters, self.TILE_SIZE, context)
+            overlap = self.parameterAsInt(parameters, self.OVERLAP, context)
+            if overlap * 2 >= tile:
+                return False, self.tr(f"The overlap ({overlap} px) must be less than half the "
+                                      f"tile size ({tile} px).")
+        return super().checkParameterValues(parameters, context)
+
+    def device_value(self, parameters, context) -> str:
+        """The DEVICE parameter, normalised."""
+        return self.parameterAsString(parameters, self.DEVICE, context).strip().lower()
+
+    # -- running ------------------------------------------------------------------------
+    def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
+        """Check the dependencies, then run the subclass's `run` with `models` errors mapped."""
+        self.import_torch()
+        with self.user_errors():
+            return self.run(parameters, context, feedback)
+
+    def run(self, parameters, context, feedback) -> dict:
+        """The algorithm's work (torch is importable here); subclasses implement it."""
+        raise NotImplementedError
+
+    def import_torch(self):
+        """Import torch, or stop the algorithm with a message saying how to install it."""
+        missing = deps.missing_dependencies()
+        needed = [d for d in missing if d.module in ("torch", "rasterio", "safetensors")]
+        if needed:
+            raise QgsProcessingException(deps.install_message(needed))
+        try:
+            return deps.import_required("torch")
+        except ImportError as error:
+            raise QgsProcessingException(str(error)) from error
+
+    @contextlib.contextmanager
+    def user_errors(self):
+        """Turn errors from `models` into QgsProcessingException with the same message."""
+        from ...models.errors import Cancelled, GeoDistillError
+
+        try:
+            yield
+        except Cancelled as error:
+            raise QgsProcessingException(self.tr("Cancelled: ") + str(error)) from error
+        except GeoDistillError as error:
+            raise QgsProcessingException(str(error)) from error
