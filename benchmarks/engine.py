@@ -1,0 +1,152 @@
+"""Throughput and memory of the tiled engine (numbers, not a timed test).
+
+Writes JSON with the model's own speed and the end-to-end speed of `run_tiled` for the same
+small conv model over a 4096^2 4-band uint16 raster (their ratio is `pipeline_efficiency`), and
+the peak resident memory of whole runs over 2048^2 and 16384^2 rasters, each measured in a
+fresh subprocess (`rss_ratio_16k_2k`). Rasters go to a temporary folder that is removed.
+
+    .venv/bin/python benchmarks/engine.py --out benchmarks/out/engine.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import rasterio
+import torch
+from affine import Affine
+from rasterio.crs import CRS
+from rasterio.windows import Window
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT.parent))
+PACKAGE = ROOT.name
+
+BANDS = 4
+TILING = dict(tile_size=512, overlap=32, batch_size=4)
+
+
+def engine_modules():
+    """The engine's modules, imported through the plugin package name of this checkout."""
+    import importlib
+    engine = importlib.import_module(f"{PACKAGE}.models.inference.engine")
+    tiling = importlib.import_module(f"{PACKAGE}.models.inference.tiling")
+    scaling = importlib.import_module(f"{PACKAGE}.models.inference.scaling")
+    return engine, tiling, scaling
+
+
+def small_conv() -> torch.nn.Module:
+    """The benchmark model: three 3x3 convolutions, 4 -> 16 -> 16 -> 4 channels."""
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Conv2d(BANDS, 16, 3, padding=1), torch.nn.ReLU(),
+                               torch.nn.Conv2d(16, 16, 3, padding=1), torch.nn.ReLU(),
+                               torch.nn.Conv2d(16, BANDS, 3, padding=1)).eval()
+
+
+def make_raster(path: Path, size: int) -> Path:
+    """A size^2 4-band uint16 tiled DEFLATE GeoTIFF of smooth patterns plus noise, by strips."""
+    rng = np.random.default_rng(0)
+    profile = dict(driver="GTiff", height=size, width=size, count=BANDS, dtype="uint16",
+                   crs=CRS.from_epsg(32633), transform=Affine(0.5, 0, 500000, 0, -0.5, 4100000),
+                   tiled=True, blockxsize=256, blockysize=256, compress="DEFLATE", predictor=2,
+                   bigtiff="IF_SAFER")
+    with rasterio.open(path, "w", **profile) as dst:
+        cols = np.arange(size)[None, :]
+        for top in range(0, size, 512):
+            rows = np.arange(top, min(top + 512, size))[:, None]
+            base = 1500 + 600 * np.sin(cols / 97.0) * np.cos(rows / 131.0)
+            strip = np.stack([base * (1 + 0.15 * b) + rng.normal(0, 40, base.shape) for b in range(BANDS)])
+            dst.write(np.clip(strip, 0, 65535).astype(np.uint16), window=Window(0, top, size, rows.size))
+    return path
+
+
+def run_engine(path: Path, out: Path):
+    """One end-to-end run of the engine on the CPU; returns its RunReport."""
+    engine, tiling, scaling = engine_modules()
+    stats = scaling.BandScaling([0.0] * BANDS, [4000.0] * BANDS)
+    return engine.run_tiled(small_conv(), [engine.RasterInput(path, scaling=stats)],
+                            engine.OutputSpec(out, BANDS, "uint16", nodata=0, scaling=stats),
+                            tiling.TilingOptions(**TILING), device="cpu")
+
+
+def model_only_seconds(size: int, tiles: int, batch_size: int, tile_size: int) -> float:
+    """Time of the model alone on the same number of tiles, in the same batches."""
+    model = small_conv()
+    batch = torch.rand(batch_size, BANDS, tile_size, tile_size)
+    with torch.inference_mode():
+        model(batch)  # warm-up
+        started = time.perf_counter()
+        for start in range(0, tiles, batch_size):
+            model(batch[: min(batch_size, tiles - start)])
+        return time.perf_counter() - started
+
+
+def rss_child(path: Path, out: Path) -> None:
+    """Subprocess body: one run, then print the peak resident memory in MB."""
+    run_engine(path, out)
+    print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def peak_rss_mb(path: Path, out: Path) -> float:
+    """Peak RSS of a whole run over `path`, in a fresh Python process."""
+    result = subprocess.run([sys.executable, __file__, "--rss-child", str(path), str(out)],
+                            check=True, capture_output=True, text=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])["peak_rss_mb"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, help="also write the JSON here")
+    parser.add_argument("--size", type=int, default=4096, help="throughput raster size")
+    parser.add_argument("--rss-sizes", type=int, nargs=2, default=(2048, 16384))
+    parser.add_argument("--tmp", type=Path, default=None, help="folder for the temporary rasters")
+    parser.add_argument("--rss-child", nargs=2, type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.rss_child:
+        rss_child(*args.rss_child)
+        return
+    folder = Path(tempfile.mkdtemp(prefix="geodistill-bench-", dir=args.tmp))
+    try:
+        source = make_raster(folder / "scene.tif", args.size)
+        report = run_engine(source, folder / "out.tif")
+        model_seconds = model_only_seconds(args.size, report.tiles, report.batch_size, report.tile_size)
+        megapixels = args.size * args.size / 1e6
+        small, large = args.rss_sizes
+        rss = {}
+        for size in (small, large):
+            path = make_raster(folder / f"rss_{size}.tif", size)
+            rss[size] = peak_rss_mb(path, folder / f"rss_{size}_out.tif")
+            for leftover in folder.glob(f"rss_{size}*"):
+                leftover.unlink()
+        results = {
+            "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
+                       f"{report.device_description}",
+            "raster": f"{args.size}x{args.size} {BANDS}-band uint16 (tiled DEFLATE input)",
+            "tiling": TILING,
+            "model_only_mpx_s": round(megapixels / model_seconds, 3),
+            "end_to_end_mpx_s": round(report.megapixels_per_second, 3),
+            "pipeline_efficiency": round(report.megapixels_per_second * model_seconds / megapixels, 3),
+            f"peak_rss_mb_{small // 1024}k": round(rss[small], 1),
+            f"peak_rss_mb_{large // 1024}k": round(rss[large], 1),
+            f"rss_ratio_{large // 1024}k_{small // 1024}k": round(rss[large] / rss[small], 3),
+        }
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    text = json.dumps(results, indent=2)
+    print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""Streaming blend of overlapping tile predictions, one band of rows at a time.
+
+Tiles arrive in row-major order. Weighted predictions are summed into a buffer that spans the
+rows still touched by upcoming tiles (at most one tile plus one block high, full width), so
+memory stays O(tile * width) whatever the raster height. When a tile of a new tile row arrives,
+every row above it is final: those rows are divided by their summed weights and handed out one
+output block row at a time, so that each GeoTIFF block is written once and whole.
+
+Tile weights are outer products of a row ramp and a column ramp over a full grid of tile rows
+and columns, so their sum is separable too: (sum of row ramps) x (sum of column ramps). The
+accumulator therefore stores no weight buffer, only two vectors.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .blending import edge_ramp
+
+
+@dataclass
+class FinishedRows:
+    """Blended rows [row, row + values.shape[1]) of the output grid and their valid mask."""
+
+    row: int
+    values: np.ndarray
+    valid: np.ndarray
+
+
+def weight_profile(length: int, origins: list[int], tile: int, overlap: int) -> np.ndarray:
+    """Sum along one axis of the ramps of tiles at `origins` (clipped to `length`)."""
+    total = np.zeros(max(length, origins[-1] + tile), dtype=np.float32)
+    for index, origin in enumerate(origins):
+        total[origin:origin + tile] += edge_ramp(tile, overlap, index > 0, index < len(origins) - 1)
+    if not np.all(total[:length] > 0):
+        raise ValueError("tile weights leave pixels uncovered; use a larger overlap")
+    return total[:length]
+
+
+class RowAccumulator:
+    """Sum of w * prediction over the not-yet-written rows of a (height, width) grid."""
+
+    def __init__(self, bands: int, row_weights: np.ndarray, col_weights: np.ndarray,
+                 tile: int, block: int):
+        self.height, self.width = row_weights.size, col_weights.size
+        self.row_weights, self.col_weights, self.block = row_weights, col_weights, block
+        capacity = min(tile + block, self.height)
+        self.sums = np.zeros((bands, capacity, self.width), dtype=np.float32)
+        self.valid = np.ones((capacity, self.width), dtype=bool)
+        self.top = 0  # first row not yet handed out; buffer row 0
+
+    def add(self, row: int, col: int, prediction: np.ndarray, weights: np.ndarray,
+            valid: np.ndarray) -> None:
+        """Add a tile prediction (bands, h, w) at (row, col); parts past the raster are dropped."""
+        height = min(prediction.shape[1], self.height - row)
+        width = min(prediction.shape[2], self.width - col)
+        if row < self.top or row + height - self.top > self.sums.shape[1]:
+            raise ValueError("tiles must arrive in row-major order")
+        rows = slice(row - self.top, row - self.top + height)
+        cols = slice(col, col + width)
+        self.sums[:, rows, cols] += prediction[:, :height, :width] * weights[:height, :width]
+        self.valid[rows, cols] &= valid[:height, :width]
+
+    def pop_final(self, below: int):
+        """Yield the finished rows above `below`, one block row at a time (the last may be
+        shorter when `below` is the raster end)."""
+        end = self.height if below >= self.height else below // self.block * self.block
+        while self.top < end:
+            count = min(self.block, end - self.top)
+            weights = np.outer(self.row_weights[self.top:self.top + count], self.col_weights)
+            values = self.sums[:, :count] / weights
+            yield FinishedRows(self.top, values, self.valid[:count].copy())
+            self._shift(count)
+
+    def _shift(self, count: int) -> None:
+        """Drop the first `count` buffer rows; the buffer's tail starts empty."""
+        for band in self.sums:  # band by band keeps the temporary copy small
+            band[:-count] = band[count:].copy()
+            band[-count:] = 0.0
+        self.valid[:-count] = self.valid[count:].copy()
+        self.valid[-count:] = True
+        self.top += count

@@ -1,0 +1,80 @@
+"""Window-aligned reading of inputs of different resolution (PAN + MS).
+
+The run's reference grid is the first (highest-resolution) input. Every other input must share
+its CRS and have a pixel size that is an integer multiple `ratio` of the reference's; a window
+on the reference grid whose offset and size are multiples of `ratio` then maps to a window of
+that input by dividing by `ratio` and adding the pixel offset between the two origins.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import rasterio
+from affine import Affine
+
+from ..errors import InputError
+
+RATIO_TOLERANCE = 0.01
+
+
+@dataclass(frozen=True)
+class InputGrid:
+    """How an input's pixels relate to the reference grid.
+
+    A reference pixel (row, col) lies in input pixel
+    (row_offset + row // ratio, col_offset + col // ratio).
+    """
+
+    ratio: int
+    row_offset: int
+    col_offset: int
+
+    def window(self, row: int, col: int, height: int, width: int) -> tuple[int, int, int, int]:
+        """Input window (row, col, height, width) of a reference window aligned to `ratio`."""
+        r = self.ratio
+        return (self.row_offset + row // r, self.col_offset + col // r, height // r, width // r)
+
+
+def _pixel_size(transform: Affine, path: Path) -> tuple[float, float]:
+    if abs(transform.b) > 1e-12 or abs(transform.d) > 1e-12:
+        raise InputError(f"{path.name} is rotated or sheared; warp it to a north-up grid first "
+                         f"(e.g. with GDAL Warp) and try again.")
+    return abs(transform.a), abs(transform.e)
+
+
+def check_alignment(reference_path: str | Path, other_path: str | Path) -> int:
+    """Check that `other` can be read window-aligned with `reference`; return the ratio.
+
+    The ratio is the other's pixel size divided by the reference's: an integer >= 1, the same
+    along x and y (within 1 %). The rasters must share their CRS and overlap. Raises InputError
+    with a sentence saying what to change.
+    """
+    return input_grid(reference_path, other_path).ratio
+
+
+def input_grid(reference_path: str | Path, other_path: str | Path) -> InputGrid:
+    """`check_alignment` plus the pixel offset of the other input's origin."""
+    reference_path, other_path = Path(reference_path), Path(other_path)
+    with rasterio.open(reference_path) as ref, rasterio.open(other_path) as other:
+        if (ref.crs is None) != (other.crs is None) or (ref.crs is not None and ref.crs != other.crs):
+            raise InputError(f"{other_path.name} ({other.crs or 'no CRS'}) is not in the CRS of "
+                             f"{reference_path.name} ({ref.crs or 'no CRS'}); reproject it first.")
+        ref_x, ref_y = _pixel_size(ref.transform, reference_path)
+        other_x, other_y = _pixel_size(other.transform, other_path)
+        ratio_x, ratio_y = other_x / ref_x, other_y / ref_y
+        ratio = round(ratio_x)
+        if (ratio < 1 or abs(ratio_x - ratio) > RATIO_TOLERANCE * ratio
+                or abs(ratio_y - ratio) > RATIO_TOLERANCE * ratio):
+            raise InputError(
+                f"The pixel size of {other_path.name} ({other_x:g} x {other_y:g}) is not an integer "
+                f"multiple of that of {reference_path.name} ({ref_x:g} x {ref_y:g}): ratio "
+                f"{ratio_x:.3f} x {ratio_y:.3f}. Give the highest-resolution raster first and "
+                f"resample the other one to an exact multiple of its pixel size.")
+        rb, ob = ref.bounds, other.bounds
+        if min(rb.right, ob.right) <= max(rb.left, ob.left) or min(rb.top, ob.top) <= max(rb.bottom, ob.bottom):
+            raise InputError(f"{other_path.name} does not overlap {reference_path.name}; "
+                             f"choose rasters that cover the same area.")
+        col_offset = round((ref.transform.c - other.transform.c) / other.transform.a)
+        row_offset = round((ref.transform.f - other.transform.f) / other.transform.e)
+        return InputGrid(ratio=ratio, row_offset=row_offset, col_offset=col_offset)

@@ -1,0 +1,109 @@
+"""The tile grid: overlapping tiles of fixed size covering a raster, in row-major order.
+
+Tiles are laid out with stride `tile - overlap`; the last tile of a row or column is shifted
+inward so that it ends on the raster border (no padding). Tile origins and sizes are kept
+multiples of `align` (the resolution ratio of lower-resolution inputs, and the size multiple a
+model needs); when the border cannot be met exactly (the last tile then reaches less than
+`align` pixels past it), or the raster is smaller than one tile, the reader pads with reflection.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from .blending import tile_weights
+
+
+@dataclass
+class TilingOptions:
+    """Tile size and overlap (reference pixels), tiles per batch, and a size multiple."""
+
+    tile_size: int = 512
+    overlap: int = 32
+    batch_size: int = 4
+    multiple_of: int = 1
+
+    def __post_init__(self):
+        if self.tile_size < 1 or self.batch_size < 1 or self.multiple_of < 1:
+            raise ValueError("tile size, batch size and multiple_of must be positive")
+        if not 0 <= self.overlap < self.tile_size:
+            raise ValueError("the overlap must be at least 0 and smaller than the tile size")
+
+
+@dataclass(frozen=True)
+class TileWindow:
+    """A tile on the reference grid; it may reach past the bottom/right raster border."""
+
+    row: int
+    col: int
+    height: int
+    width: int
+
+
+@dataclass(frozen=True)
+class Tile:
+    """A tile of the grid: its window, its tile row, and which of its sides are inner."""
+
+    window: TileWindow
+    tile_row: int
+    top: bool
+    bottom: bool
+    left: bool
+    right: bool
+
+
+def round_up(value: int, multiple: int) -> int:
+    """Smallest multiple of `multiple` that is >= value."""
+    return -(-value // multiple) * multiple
+
+
+def axis_origins(length: int, tile: int, stride: int, align: int) -> list[int]:
+    """Tile origins along one axis: every `stride`, the last shifted inward (aligned down)."""
+    if length <= tile:
+        return [0]
+    origins = list(range(0, length - tile, stride))
+    # Aligned up, the last tile may reach past the border by less than `align` pixels.
+    last = round_up(length - tile, align)
+    if last > origins[-1]:
+        origins.append(last)
+    return origins
+
+
+@lru_cache(maxsize=64)
+def _weights(size: int, overlap: int, top: bool, bottom: bool, left: bool, right: bool) -> np.ndarray:
+    weights = tile_weights(size, size, overlap, top, bottom, left, right)
+    weights.setflags(write=False)
+    return weights
+
+
+class TileGrid:
+    """Overlapping tiles covering a (height, width) raster, aligned to `align` pixels."""
+
+    def __init__(self, height: int, width: int, options: TilingOptions, align: int = 1):
+        self.height, self.width = height, width
+        self.align = math.lcm(align, options.multiple_of)
+        self.tile_size = round_up(options.tile_size, self.align)
+        stride = (self.tile_size - options.overlap) // self.align * self.align
+        self.stride = max(stride, self.align)
+        self.overlap = self.tile_size - self.stride
+        self.rows = axis_origins(height, self.tile_size, self.stride, self.align)
+        self.cols = axis_origins(width, self.tile_size, self.stride, self.align)
+
+    def __len__(self) -> int:
+        return len(self.rows) * len(self.cols)
+
+    def tiles(self) -> list[Tile]:
+        """All tiles in row-major order."""
+        size = self.tile_size
+        return [Tile(TileWindow(row, col, size, size), tile_row=i,
+                     top=i > 0, bottom=i < len(self.rows) - 1,
+                     left=j > 0, right=j < len(self.cols) - 1)
+                for i, row in enumerate(self.rows) for j, col in enumerate(self.cols)]
+
+    def weights(self, tile: Tile, scale: int = 1) -> np.ndarray:
+        """Blend weights of `tile` on a grid `scale` times finer than the reference."""
+        return _weights(self.tile_size * scale, self.overlap * scale,
+                        tile.top, tile.bottom, tile.left, tile.right)

@@ -1,0 +1,203 @@
+"""Model packages: one `.safetensors` file holding the weights and a JSON model card.
+
+The card lives in the safetensors metadata under "geodistill.card"; it says what the model is
+(task, architecture and config), what it expects (input bands, scaling, ground sample distance,
+pansharpening ratio, tile size and overlap), what it gives (classes with names and colours),
+where it comes from (teacher, training data, licence, metrics, creator version) and the sha256
+of the tensor data, checked on load. Loading never unpickles: safetensors stores raw tensors,
+and `.pt`/`.pth` imports go through `torch.load(weights_only=True)`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from . import nets
+from .errors import PackageError
+
+FORMAT_VERSION = 1
+CARD_KEY = "geodistill.card"
+TASKS = ("pansharpening", "dehazing", "segmentation", "classification")
+_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+@dataclass
+class ModelCard:
+    """Everything a user and the engine need to know about a packaged model."""
+
+    name: str
+    task: str
+    architecture: str
+    config: dict = field(default_factory=dict)
+    input_bands: dict = field(default_factory=dict)
+    scaling: dict | None = None
+    gsd: float | None = None
+    ratio: int | None = None
+    classes: list = field(default_factory=list)
+    tile_size: int = 512
+    overlap: int = 32
+    teacher: str = ""
+    training_data: str = ""
+    licence: str = ""
+    metrics: dict = field(default_factory=dict)
+    created_by: str = ""
+    description: str = ""
+    sha256: str = ""
+    format_version: int = FORMAT_VERSION
+
+    def to_json(self) -> str:
+        """The card as JSON text (keys sorted, so equal cards give equal text)."""
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "the model card") -> "ModelCard":
+        """Parse and validate a card; PackageError names `source` and the problem."""
+        try:
+            values = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise PackageError(f"{source}: the model card is not valid JSON ({error}).") from error
+        if not isinstance(values, dict):
+            raise PackageError(f"{source}: the model card must be a JSON object.")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise PackageError(f"{source}: the model card has unknown field(s) {', '.join(unknown)}; "
+                               f"it may come from a newer GeoDistill.")
+        missing = sorted(f.name for f in dataclasses.fields(cls)
+                         if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+                         and f.name not in values)
+        if missing:
+            raise PackageError(f"{source}: the model card lacks {', '.join(missing)}.")
+        card = cls(**values)
+        card.validate(source)
+        return card
+
+    def validate(self, source: str = "the model card") -> None:
+        """Raise PackageError when a field has an impossible value."""
+        problems = []
+        if self.format_version != FORMAT_VERSION:
+            problems.append(f"format version {self.format_version} is not supported "
+                            f"(this GeoDistill reads version {FORMAT_VERSION}); update GeoDistill")
+        if not isinstance(self.name, str) or not self.name:
+            problems.append("name must be a non-empty text")
+        if self.task not in TASKS:
+            problems.append(f"task '{self.task}' is not one of {', '.join(TASKS)}")
+        if not isinstance(self.architecture, str) or not self.architecture:
+            problems.append("architecture must be a non-empty text")
+        for name in ("config", "input_bands", "metrics"):
+            if not isinstance(getattr(self, name), dict):
+                problems.append(f"{name} must be a JSON object")
+        if self.scaling is not None and not (
+                isinstance(self.scaling, dict) and all(
+                    isinstance(s, dict) and isinstance(s.get("low"), list) and isinstance(s.get("high"), list)
+                    and len(s["low"]) == len(s["high"]) for s in self.scaling.values())):
+            problems.append("scaling must map each input to {low: [...], high: [...]} of equal length")
+        if self.ratio is not None and (not isinstance(self.ratio, int) or self.ratio < 1):
+            problems.append("ratio must be a positive integer")
+        if self.gsd is not None and (not isinstance(self.gsd, (int, float)) or self.gsd <= 0):
+            problems.append("gsd must be a positive number of metres")
+        if not isinstance(self.tile_size, int) or not isinstance(self.overlap, int) \
+                or not 0 <= self.overlap < self.tile_size:
+            problems.append("tile_size and overlap must be integers with 0 <= overlap < tile_size")
+        if not isinstance(self.classes, list) or not all(
+                isinstance(c, dict) and isinstance(c.get("id"), int) and isinstance(c.get("name"), str)
+                and isinstance(c.get("color"), str) and _COLOUR.match(c["color"]) for c in self.classes):
+            problems.append("classes must be a list of {id: int, name: text, color: '#rrggbb'}")
+        if problems:
+            raise PackageError(f"{source}: invalid model card: {'; '.join(problems)}.")
+
+
+def tensor_digest(state_dict: dict[str, torch.Tensor]) -> str:
+    """sha256 over every tensor's name, dtype, shape and bytes, in name order."""
+    digest = hashlib.sha256()
+    for name in sorted(state_dict):
+        tensor = state_dict[name].detach().cpu().contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()
+
+
+def save_package(path: str | Path, state_dict: dict[str, torch.Tensor], card: ModelCard) -> ModelCard:
+    """Write weights and card to `path` atomically; returns the card as saved (with sha256)."""
+    path = Path(path)
+    card.validate(path.name)
+    tensors = {name: t.detach().cpu().contiguous() for name, t in state_dict.items()}
+    saved = dataclasses.replace(card, sha256=tensor_digest(tensors))
+    temporary = path.with_name(f".{path.name}.partial")
+    try:
+        save_file(tensors, str(temporary), metadata={CARD_KEY: saved.to_json()})
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return saved
+
+
+def read_card(path: str | Path) -> ModelCard:
+    """The card of a package without loading its weights (validated, not hash-checked)."""
+    return _open_package(Path(path), load_tensors=False)[0]
+
+
+def load_package(path: str | Path) -> tuple[ModelCard, dict[str, torch.Tensor]]:
+    """Card and weights of a package; PackageError names the file and what is wrong."""
+    return _open_package(Path(path), load_tensors=True)
+
+
+def _open_package(path: Path, load_tensors: bool):
+    if not path.is_file():
+        raise PackageError(f"Model package {path} does not exist.")
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+            tensors = {name: handle.get_tensor(name) for name in handle.keys()} if load_tensors else None
+    except Exception as error:  # safetensors raises several types for damaged files
+        raise PackageError(f"{path.name} is not a readable .safetensors model package (the file "
+                           f"is damaged, truncated or of another format): {error}") from error
+    if CARD_KEY not in metadata:
+        raise PackageError(f"{path.name} has no GeoDistill model card; it is a plain safetensors "
+                           f"file. Import it with a card (import_checkpoint) first.")
+    card = ModelCard.from_json(metadata[CARD_KEY], path.name)
+    if tensors is not None and tensor_digest(tensors) != card.sha256:
+        raise PackageError(f"{path.name}: the weights do not match the sha256 in the model card; "
+                           f"the file was modified or damaged. Download or export it again.")
+    return card, tensors
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[ModelCard, torch.nn.Module]:
+    """Card and network (weights loaded, eval mode, on `device`) of a package."""
+    card, state_dict = load_package(path)
+    name = Path(path).name
+    if not nets.is_known(card.architecture):
+        raise PackageError(f"{name} needs architecture '{card.architecture}', which this GeoDistill "
+                           f"does not know (known: {', '.join(nets.architecture_names()) or 'none'}); "
+                           f"update GeoDistill.")
+    try:
+        model = nets.build(card.architecture, card.config)
+        model.load_state_dict(state_dict, strict=True)
+    except (KeyError, TypeError, ValueError, RuntimeError) as error:
+        raise PackageError(f"{name}: the weights do not fit architecture '{card.architecture}' with "
+                           f"the card's config: {error}") from error
+    return card, model.to(device).eval()
+
+
+def import_checkpoint(checkpoint_path: str | Path, card: ModelCard, out_path: str | Path) -> ModelCard:
+    """Package a `.pt`/`.pth` state dict (loaded with weights_only=True, never executing code)."""
+    checkpoint_path = Path(checkpoint_path)
+    try:
+        loaded = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
+        raise PackageError(f"{checkpoint_path.name} cannot be imported safely: it is not a plain "
+                           f"weights file ({error}). Save the model's state_dict() and try again.") from error
+    state_dict = loaded.get("state_dict", loaded) if isinstance(loaded, dict) else None
+    if not isinstance(state_dict, dict) or not all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state_dict.items()):
+        raise PackageError(f"{checkpoint_path.name} does not hold a state dict of named tensors.")
+    return save_package(out_path, state_dict, card)
