@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 
-_MODULES: tuple[str, ...] = ()
+_MODULES: tuple[str, ...] = ("psdnet", "pansharpen_lite")
 _REGISTRY: dict[str, tuple[type, type]] = {}
 _loaded = False
 

@@ -1,0 +1,296 @@
+"""Training the pansharpening nets: PSDNet (with its ground-truth teacher) and the lite student.
+
+Pipeline, each step returning a `TrainResult` (the model plus what its model card needs):
+1. `train_teacher`: PSDNet as in the paper. First the privileged teacher (PSDNet with
+   `teacher=True`, fed the ground truth at stage 2), then the normal PSDNet trained with the
+   sum of stage L1 losses plus feature distillation (MSE on the stage-2 decoder and stage-3
+   features) from that teacher. The result is the inference-ready PSDNet.
+2. `train_student`: the lite net, with L1 to the target plus, when a teacher is given, output
+   distillation (L1 to the teacher's fused image) and feature distillation (a 1x1 adapter maps
+   the student's last hidden features onto the teacher's stage-3 features; the adapter is
+   discarded afterwards). `teacher=None` trains the plain student (the ablation).
+
+Samples are Wald-protocol patches (`models.data.wald.make_training_pairs`): `ms_lr`
+[N, C, p/r, p/r], `pan_lr` [N, 1, p, p] and `target` [N, C, p, p], float32, normalized.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..data.wald import PansharpenSamples
+from ..errors import InputError
+from ..inference.device import resolve_device
+from ..metrics.pansharpening import ergas, q2n, sam
+from ..nets.pansharpen_common import upsample_ms
+from ..nets.pansharpen_lite import PansharpenLite, PansharpenLiteConfig
+from ..nets.psdnet import PSDNet, PSDNetConfig
+from .losses import FeatureAdapter, feature_distillation_loss, output_distillation_loss, \
+    stage_l1_loss
+from .training import CancelCheck, LogCallback, ProgressCallback, ProgressSpan, fit, \
+    split_train_validation
+
+PSDNET_FEATURE_WEIGHT = 1e-6
+"""Feature-distillation weight of the PSDNet paper's official code."""
+LITE_FEATURE_WEIGHT = 0.1
+"""Feature-distillation weight for the lite student (mean-squared features vs L1 images)."""
+
+
+@dataclass
+class TrainConfig:
+    """Settings of one training run (the same fields serve teacher and student)."""
+
+    epochs: int = 60
+    batch_size: int = 8
+    learning_rate: float = 2e-4
+    patience: int = 10
+    """Stop after this many epochs without a better validation loss."""
+    validation_fraction: float = 0.1
+    seed: int = 0
+    device: str = "auto"
+    kd_weight: float = 0.5
+    """Weight of the output distillation (L1 to the teacher's image) for the lite student."""
+    feature_weight: float | None = None
+    """Weight of the feature-distillation MSE; None = PSDNET_FEATURE_WEIGHT when training
+    PSDNet, LITE_FEATURE_WEIGHT when training the lite student."""
+    augment: bool = True
+    """Random flips and quarter turns of each batch."""
+
+
+@dataclass
+class TrainResult:
+    """A trained model (on the CPU, eval mode) and what its model card records."""
+
+    model: nn.Module
+    best_val_loss: float
+    history: list[dict]
+    metrics: dict[str, float]
+    architecture: str
+    config: dict
+    distilled_from: str | None = None
+    train_config: dict = field(default_factory=dict)
+
+
+class _PatchSet:
+    """Wald samples as tensors, batched onto a device with optional random flips/turns."""
+
+    def __init__(self, samples: PansharpenSamples, device: torch.device, augment: bool, seed: int):
+        self.ms = torch.as_tensor(np.ascontiguousarray(samples.ms_lr, dtype=np.float32))
+        self.pan = torch.as_tensor(np.ascontiguousarray(samples.pan_lr, dtype=np.float32))
+        self.target = torch.as_tensor(np.ascontiguousarray(samples.target, dtype=np.float32))
+        count = self.ms.shape[0]
+        if self.pan.shape[0] != count or self.target.shape[0] != count:
+            raise InputError("the training samples have different numbers of MS, PAN and target "
+                             "patches; rebuild them with make_training_pairs")
+        if self.ms.dim() != 4 or self.target.shape[2] % self.ms.shape[2]:
+            raise InputError("the training targets must be whole multiples of the MS patch size")
+        self.ratio = self.target.shape[2] // self.ms.shape[2]
+        self.bands = self.ms.shape[1]
+        self.device, self.augment = device, augment
+        self.generator = torch.Generator().manual_seed(seed + 1)
+
+    def __len__(self) -> int:
+        return self.ms.shape[0]
+
+    def batch(self, indices: torch.Tensor, augment: bool = False) -> list[torch.Tensor]:
+        """[ms, pan, target] of the given samples on the device."""
+        tensors = [t[indices].to(self.device) for t in (self.ms, self.pan, self.target)]
+        if augment and self.augment:
+            turns = int(torch.randint(4, (1,), generator=self.generator))
+            flip = bool(torch.randint(2, (1,), generator=self.generator))
+            tensors = [torch.rot90(t, turns, (2, 3)) for t in tensors]
+            if flip:
+                tensors = [t.flip(3) for t in tensors]
+        return tensors
+
+    def check_fits(self, bands: int, ratio: int, multiple_of: int) -> None:
+        """Raise InputError unless the patches fit a net for `bands` at `ratio`."""
+        if self.bands != bands or self.ratio != ratio:
+            raise InputError(f"the samples have {self.bands} bands at ratio {self.ratio} but the "
+                             f"net is configured for {bands} bands at ratio {ratio}")
+        size = self.target.shape[2]
+        if size % multiple_of or self.target.shape[3] % multiple_of:
+            raise InputError(f"training patches must be multiples of {multiple_of} pixels for "
+                             f"this net, got {size}; choose another patch size")
+
+
+def _evaluate(model: nn.Module, patches: _PatchSet, indices: torch.Tensor, batch_size: int,
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(fused, target, bicubic) of the validation samples, on the CPU."""
+    fused, target, bicubic = [], [], []
+    for start in range(0, len(indices), batch_size):
+        ms, pan, truth = patches.batch(indices[start:start + batch_size])
+        outputs, _ = model.forward_features(ms, pan, truth)
+        fused.append(outputs[-1].float().cpu())
+        target.append(truth.cpu())
+        bicubic.append(upsample_ms(ms, patches.ratio).cpu())
+    return torch.cat(fused), torch.cat(target), torch.cat(bicubic)
+
+
+def _mosaic(images: torch.Tensor) -> np.ndarray:
+    """[N, C, p, p] patches -> one (C, p, N*p) image, the patches side by side."""
+    count, bands, rows, cols = images.shape
+    return images.permute(1, 2, 0, 3).reshape(bands, rows, count * cols).double().numpy()
+
+
+def validation_metrics(fused: torch.Tensor, target: torch.Tensor, bicubic: torch.Tensor,
+                       ratio: int) -> dict[str, float]:
+    """Reduced-resolution quality of `fused` (and of the bicubic MS, for reference).
+
+    L1 (normalized units), SAM (degrees), ERGAS and Q2n against the reference MS, computed on
+    the validation patches laid side by side (Q2n on blocks of at most 32 pixels).
+    """
+    reference = _mosaic(target)
+    block = min(32, target.shape[-1])
+    metrics = {}
+    for prefix, image in (("", fused), ("bicubic_", bicubic)):
+        candidate = _mosaic(image)
+        metrics[f"{prefix}l1"] = float((image - target).abs().mean())
+        metrics[f"{prefix}sam_degrees"] = sam(reference, candidate)
+        metrics[f"{prefix}ergas"] = ergas(reference, candidate, ratio)
+        metrics[f"{prefix}q2n"] = q2n(reference, candidate, block_size=block, shift=block)
+    return metrics
+
+
+def _run(model: nn.Module, patches: _PatchSet, config: TrainConfig, loss_of_batch,
+         extra_parameters: list[nn.Parameter], span: ProgressSpan, is_cancelled, log,
+         phase: str, architecture: str, distilled_from: str | None) -> TrainResult:
+    """Shared body of every training phase: split, optimize with `fit`, measure, package."""
+    train_indices, val_indices = split_train_validation(len(patches), config.validation_fraction,
+                                                        config.seed)
+    optimizer = torch.optim.Adam(list(model.parameters()) + extra_parameters, lr=config.learning_rate)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs,
+                                                           eta_min=config.learning_rate / 20)
+
+    def validation_loss() -> float:
+        fused, target, _ = _evaluate(model, patches, val_indices, config.batch_size)
+        return float((fused - target).abs().mean())
+
+    outcome = fit(model, optimizer, lambda idx: loss_of_batch(*patches.batch(idx, augment=True)),
+                  validation_loss, train_indices, epochs=config.epochs,
+                  batch_size=config.batch_size, patience=config.patience, seed=config.seed,
+                  span=span, is_cancelled=is_cancelled, log=log, scheduler=scheduler, phase=phase)
+    with torch.no_grad():
+        metrics = validation_metrics(*_evaluate(model, patches, val_indices, config.batch_size),
+                                     ratio=patches.ratio)
+    metrics["validation_samples"] = len(val_indices)
+    return TrainResult(model=model.cpu().eval(), best_val_loss=outcome.best_val_loss,
+                       history=outcome.history, metrics=metrics, architecture=architecture,
+                       config=dataclasses.asdict(model.config), distilled_from=distilled_from,
+                       train_config=dataclasses.asdict(config))
+
+
+def _frozen(teacher: nn.Module, device: torch.device) -> nn.Module:
+    """A frozen copy of `teacher` on `device` (the caller's model is left as it was)."""
+    teacher = copy.deepcopy(teacher).to(device).eval()
+    for parameter in teacher.parameters():
+        parameter.requires_grad_(False)
+    return teacher
+
+
+def train_psdnet(samples: PansharpenSamples, config: TrainConfig, *,
+                 net_config: PSDNetConfig | None = None, teacher: PSDNet | None = None,
+                 progress: ProgressCallback | None = None, is_cancelled: CancelCheck | None = None,
+                 log: LogCallback | None = None, span: ProgressSpan | None = None) -> TrainResult:
+    """One PSDNet training phase: sum of stage L1 losses, plus feature distillation from
+    `teacher` (a trained privileged PSDNet) when given.
+
+    `net_config` defaults to a PSDNet for the samples' band count and ratio; set its `teacher`
+    flag to train the privileged teacher itself. `span` (instead of `progress`) places this
+    phase inside a longer progress bar.
+    """
+    device = resolve_device(config.device)
+    torch.manual_seed(config.seed)
+    patches = _PatchSet(samples, device, config.augment, config.seed)
+    net_config = net_config or PSDNetConfig(ms_bands=patches.bands, ratio=patches.ratio)
+    patches.check_fits(net_config.ms_bands, net_config.ratio, net_config.multiple_of)
+    model = PSDNet(net_config).to(device)
+    weight = PSDNET_FEATURE_WEIGHT if config.feature_weight is None else config.feature_weight
+    if teacher is not None:
+        teacher = _frozen(teacher, device)
+
+    def loss_of_batch(ms, pan, target):
+        outputs, features = model.forward_features(ms, pan, target)
+        loss = stage_l1_loss(outputs, target)
+        if teacher is not None:
+            with torch.no_grad():
+                _, teacher_features = teacher.forward_features(ms, pan, target)
+            loss = loss + weight * feature_distillation_loss(features, teacher_features)
+        return loss
+
+    phase = "psdnet_teacher" if net_config.teacher else "psdnet"
+    return _run(model, patches, config, loss_of_batch, [], span or ProgressSpan(progress),
+                is_cancelled, log, phase, "psdnet",
+                "psdnet (ground-truth teacher)" if teacher is not None else None)
+
+
+def train_teacher(samples: PansharpenSamples, config: TrainConfig,
+                  progress: ProgressCallback | None = None, is_cancelled: CancelCheck | None = None,
+                  log: LogCallback | None = None, *, net_config: PSDNetConfig | None = None,
+                  privileged: bool = True) -> TrainResult:
+    """The inference-ready PSDNet that the lite student learns from.
+
+    With `privileged` (the paper's scheme) a ground-truth-fed PSDNet is trained first (first
+    half of the progress bar) and distilled into the normal PSDNet (second half); the returned
+    history holds both phases. Without it, PSDNet is trained on its stage losses alone.
+    """
+    net_config = net_config or PSDNetConfig(ms_bands=int(samples.ms_lr.shape[1]), ratio=samples.ratio)
+    span = ProgressSpan(progress)
+    if not privileged:
+        return train_psdnet(samples, config, net_config=dataclasses.replace(net_config, teacher=False),
+                            is_cancelled=is_cancelled, log=log, span=span)
+    oracle = train_psdnet(samples, config, net_config=dataclasses.replace(net_config, teacher=True),
+                          is_cancelled=is_cancelled, log=log, span=span.part(0.0, 0.5))
+    result = train_psdnet(samples, config, net_config=dataclasses.replace(net_config, teacher=False),
+                          teacher=oracle.model, is_cancelled=is_cancelled, log=log,
+                          span=span.part(0.5, 1.0))
+    result.history = oracle.history + result.history
+    return result
+
+
+def train_student(samples: PansharpenSamples, config: TrainConfig, teacher: nn.Module | None = None,
+                  progress: ProgressCallback | None = None, is_cancelled: CancelCheck | None = None,
+                  log: LogCallback | None = None, *,
+                  net_config: PansharpenLiteConfig | None = None) -> TrainResult:
+    """The lite student, distilled from `teacher` (a trained PSDNet) or, with None, alone.
+
+    Loss: L1 to the target + kd_weight * L1 to the teacher's fused image + feature_weight *
+    MSE between the adapted student features and the teacher's stage-3 features.
+    """
+    device = resolve_device(config.device)
+    torch.manual_seed(config.seed)
+    patches = _PatchSet(samples, device, config.augment, config.seed)
+    net_config = net_config or PansharpenLiteConfig(ms_bands=patches.bands, ratio=patches.ratio)
+    patches.check_fits(net_config.ms_bands, net_config.ratio, net_config.multiple_of)
+    model = PansharpenLite(net_config).to(device)
+    weight = LITE_FEATURE_WEIGHT if config.feature_weight is None else config.feature_weight
+    adapter_parameters: list[nn.Parameter] = []
+    if teacher is not None:
+        teacher = _frozen(teacher, device)
+        if "stage3" not in teacher.feature_channels:
+            raise InputError("the lite student distils from a PSDNet teacher (it needs its "
+                             "stage-3 features); pass a trained PSDNet or None")
+        patches.check_fits(teacher.config.ms_bands, teacher.config.ratio, teacher.config.multiple_of)
+        adapter = FeatureAdapter({"hidden": "stage3"}, model.feature_channels,
+                                 teacher.feature_channels).to(device)
+        adapter_parameters = list(adapter.parameters())
+
+    def loss_of_batch(ms, pan, target):
+        outputs, features = model.forward_features(ms, pan)
+        loss = stage_l1_loss(outputs, target)
+        if teacher is not None:
+            with torch.no_grad():
+                teacher_outputs, teacher_features = teacher.forward_features(ms, pan, target)
+            loss = (loss + config.kd_weight * output_distillation_loss(outputs[-1], teacher_outputs[-1])
+                    + weight * feature_distillation_loss(adapter(features),
+                                                         {"stage3": teacher_features["stage3"]}))
+        return loss
+
+    return _run(model, patches, config, loss_of_batch, adapter_parameters, ProgressSpan(progress),
+                is_cancelled, log, "student", "pansharpen_lite",
+                "psdnet" if teacher is not None else None)

@@ -1,0 +1,141 @@
+"""The generic training loop: epochs, progress, cancel, validation and early stopping.
+
+Task-specific code (which net, which loss, how a batch is made) comes in as callables, so the
+pansharpening, dehazing and segmentation trainers share this one loop. Nothing here prints;
+messages go to the optional `log` callback and progress to `progress` (0-100, never backwards).
+"""
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from ..errors import Cancelled, InputError
+
+ProgressCallback = Callable[[float], None]
+CancelCheck = Callable[[], bool]
+LogCallback = Callable[[str], None]
+
+
+def raise_if_cancelled(is_cancelled: CancelCheck | None,
+                       message: str = "Training was cancelled; no model was produced. "
+                                      "Run it again to retrain.") -> None:
+    """Raise Cancelled (with `message`) when the user asked to stop."""
+    if is_cancelled is not None and is_cancelled():
+        raise Cancelled(message)
+
+
+class ProgressSpan:
+    """Maps a sub-task's progress fraction (0-1) onto [start, end] of a 0-100 progress bar.
+
+    Reports never go backwards, so phases can be chained (`span.part(0, 0.5)` then
+    `span.part(0.5, 1)`) and still give a monotonic bar.
+    """
+
+    def __init__(self, progress: ProgressCallback | None, start: float = 0.0, end: float = 100.0,
+                 _last: list[float] | None = None):
+        self.progress, self.start, self.end = progress, start, end
+        self._last = _last if _last is not None else [start]
+
+    def report(self, fraction: float) -> None:
+        """Report that `fraction` (0-1) of this span is done."""
+        value = self.start + (self.end - self.start) * min(max(fraction, 0.0), 1.0)
+        if value >= self._last[0]:
+            self._last[0] = value
+            if self.progress is not None:
+                self.progress(value)
+
+    def part(self, first: float, last: float) -> "ProgressSpan":
+        """The sub-span covering fractions [first, last] of this one (sharing its monotonicity)."""
+        width = self.end - self.start
+        return ProgressSpan(self.progress, self.start + width * first, self.start + width * last,
+                            self._last)
+
+
+def split_train_validation(count: int, validation_fraction: float,
+                           seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random (train, validation) index tensors; each gets at least one sample."""
+    if count < 2:
+        raise InputError(f"training needs at least 2 samples (one for validation), got {count}; "
+                         "use a larger image or more samples")
+    if not 0.0 < validation_fraction < 1.0:
+        raise InputError(f"the validation fraction must lie between 0 and 1, got {validation_fraction}")
+    order = torch.randperm(count, generator=torch.Generator().manual_seed(seed))
+    held_out = min(max(round(count * validation_fraction), 1), count - 1)
+    return order[held_out:], order[:held_out]
+
+
+@dataclass
+class LoopOutcome:
+    """What `fit` found: the best validation loss, its epoch (0 = untrained) and every epoch."""
+
+    best_val_loss: float
+    best_epoch: int
+    history: list[dict] = field(default_factory=list)
+
+
+def fit(model: nn.Module, optimizer: torch.optim.Optimizer,
+        batch_loss: Callable[[torch.Tensor], torch.Tensor],
+        validation_loss: Callable[[], float], train_indices: torch.Tensor, *,
+        epochs: int, batch_size: int, patience: int, seed: int,
+        span: ProgressSpan, is_cancelled: CancelCheck | None = None,
+        log: LogCallback | None = None,
+        scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+        phase: str = "train") -> LoopOutcome:
+    """Train `model` with early stopping and leave it holding its best-validated weights.
+
+    `batch_loss(indices)` returns the loss of one batch of training samples (with gradients);
+    `validation_loss()` returns the held-out loss (called under no_grad with the model in eval
+    mode). Epoch 0 records the untrained model. Training stops after `patience` epochs without
+    a better validation loss. Each history entry is
+    {"phase", "epoch", "train_loss", "val_loss"}.
+    """
+    if epochs < 1 or batch_size < 1:
+        raise InputError(f"epochs and batch size must be at least 1, got {epochs} and {batch_size}")
+    generator = torch.Generator().manual_seed(seed)
+    batches_per_epoch = max(len(train_indices) // batch_size, 1)
+
+    def validate() -> float:
+        model.eval()
+        with torch.no_grad():
+            return float(validation_loss())
+
+    best = LoopOutcome(best_val_loss=validate(), best_epoch=0)
+    best.history.append({"phase": phase, "epoch": 0, "train_loss": None,
+                         "val_loss": best.best_val_loss})
+    best_state = copy.deepcopy(model.state_dict())
+    for epoch in range(1, epochs + 1):
+        model.train()
+        order = train_indices[torch.randperm(len(train_indices), generator=generator)]
+        total = 0.0
+        for step in range(batches_per_epoch):
+            raise_if_cancelled(is_cancelled)
+            loss = batch_loss(order[step * batch_size:(step + 1) * batch_size])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += loss.item()
+            span.report((epoch - 1 + (step + 1) / batches_per_epoch) / epochs)
+        if scheduler is not None:
+            scheduler.step()
+        val_loss = validate()
+        improved = val_loss < best.best_val_loss
+        if improved:
+            best.best_val_loss, best.best_epoch = val_loss, epoch
+            best_state = copy.deepcopy(model.state_dict())
+        best.history.append({"phase": phase, "epoch": epoch, "train_loss": total / batches_per_epoch,
+                             "val_loss": val_loss})
+        if log is not None:
+            log(f"{phase} epoch {epoch}/{epochs}: train loss {total / batches_per_epoch:.5f}, "
+                f"validation loss {val_loss:.5f}{' (best)' if improved else ''}")
+        if epoch - best.best_epoch >= patience:
+            if log is not None:
+                log(f"{phase}: no improvement for {patience} epochs, stopping early")
+            break
+    span.report(1.0)
+    model.load_state_dict(best_state)
+    model.eval()
+    return best
