@@ -1,4 +1,4 @@
-"""Read values from the plugin's metadata.txt (version shown in the provider and reports)."""
+"""The plugin's own metadata.txt: its version goes into model cards, reports and the provider."""
 from __future__ import annotations
 
 import configparser
@@ -19,3 +19,8 @@ def read_metadata() -> dict[str, str]:
 def plugin_version() -> str:
     """The plugin version from metadata.txt."""
     return read_metadata().get("version", "unknown")
+
+
+def created_by() -> str:
+    """What model cards and reports record as their creator, e.g. "GeoDistill 0.1.0"."""
+    return f"GeoDistill {plugin_version()}"

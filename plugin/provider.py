@@ -6,7 +6,7 @@ from qgis.PyQt.QtGui import QIcon
 
 from .algorithms import ALGORITHM_CLASSES
 from .algorithms.base import ICON_PATH
-from .metadata import plugin_version
+from ..models.about import plugin_version
 
 
 class GeoDistillProvider(QgsProcessingProvider):

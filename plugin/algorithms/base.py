@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from qgis.core import (
     QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingParameterNumber,
     QgsProcessingParameterString,
+    QgsProviderRegistry,
 )
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
@@ -30,31 +29,12 @@ BUNDLED_MODELS = PLUGIN_ROOT / "resources" / "models"
 _DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
 
-@dataclass
-class EngineCallbacks:
-    """Plain callables handed to `models` code, which never sees a QGIS object."""
+def engine_callbacks(feedback):
+    """`models` callbacks (plain callables) bridged to QGIS `feedback`: progress, cancel, log."""
+    from ...models.tasks.callbacks import Callbacks
 
-    progress: Callable[[float], None]
-    is_cancelled: Callable[[], bool]
-    log: Callable[[str], None]
-
-
-def engine_callbacks(feedback, start: float = 0.0, end: float = 100.0) -> EngineCallbacks:
-    """Callbacks reporting engine progress (0-100) into `feedback`'s range [start, end]."""
-    span = end - start
-
-    def progress(percent: float) -> None:
-        if feedback is not None:
-            feedback.setProgress(start + span * min(max(percent, 0.0), 100.0) / 100.0)
-
-    def is_cancelled() -> bool:
-        return feedback is not None and feedback.isCanceled()
-
-    def log(message: str) -> None:
-        if feedback is not None:
-            feedback.pushInfo(message)
-
-    return EngineCallbacks(progress, is_cancelled, log)
+    return Callbacks(progress=feedback.setProgress, is_cancelled=feedback.isCanceled,
+                     log=feedback.pushInfo)
 
 
 def bundled_model_names(task: str | None = None) -> list[str]:
@@ -146,6 +126,26 @@ class GeoDistillAlgorithm(QgsProcessingAlgorithm):
                                       f"tile size ({tile} px).")
         return super().checkParameterValues(parameters, context)
 
+    def raster_path(self, parameters, name: str, context) -> str:
+        """File path of a raster parameter; GDAL file rasters only (not web or database layers)."""
+        layer = self.parameterAsRasterLayer(parameters, name, context)
+        if layer is None:
+            raise QgsProcessingException(self.tr(f"{name}: no raster layer was given."))
+        if layer.providerType() != "gdal":
+            raise QgsProcessingException(self.tr(
+                f"{name}: '{layer.name()}' is a {layer.providerType()} layer; GeoDistill reads "
+                "raster files. Save it as a GeoTIFF first (Export > Save As...)."))
+        path = QgsProviderRegistry.instance().decodeUri("gdal", layer.source()).get("path")
+        if not path or not Path(path).is_file():
+            raise QgsProcessingException(self.tr(
+                f"{name}: '{layer.name()}' is not a raster file on disk ({layer.source()})."))
+        return path
+
+    def raster_paths(self, parameters, name: str, context) -> list[str]:
+        """File paths of a multiple-raster parameter, each checked like `raster_path`."""
+        layers = self.parameterAsLayerList(parameters, name, context)
+        return [self.raster_path({name: layer}, name, context) for layer in layers]
+
     def device_value(self, parameters, context) -> str:
         """The DEVICE parameter, normalised."""
         return self.parameterAsString(parameters, self.DEVICE, context).strip().lower()
@@ -155,10 +155,13 @@ class GeoDistillAlgorithm(QgsProcessingAlgorithm):
         """Check the dependencies, then run the subclass's `run` with `models` errors mapped."""
         self.import_torch()
         with self.user_errors():
-            return self.run(parameters, context, feedback)
+            return self.run_algorithm(parameters, context, feedback)
 
-    def run(self, parameters, context, feedback) -> dict:
-        """The algorithm's work (torch is importable here); subclasses implement it."""
+    def run_algorithm(self, parameters, context, feedback) -> dict:
+        """The algorithm's work (torch is importable here); subclasses implement it.
+
+        (Not `run`: QgsProcessingAlgorithm.run is the public entry point QGIS calls.)
+        """
         raise NotImplementedError
 
     def import_torch(self):

@@ -28,7 +28,7 @@ class DiagnosticsAlgorithm(GeoDistillAlgorithm):
         self.add_device_parameter()
         self.addOutput(QgsProcessingOutputString(self.REPORT, self.tr("Report")))
 
-    def run(self, parameters, context, feedback):
+    def run_algorithm(self, parameters, context, feedback):
         import rasterio
         import safetensors
         import torch

@@ -1,0 +1,255 @@
+"""Pansharpening a scene: input checks, method and model choice, scaling, optional scene
+adaptation, and the tiled run that writes the sharpened GeoTIFF on the PAN grid.
+
+Methods: "model" (a packaged net: the bundled lite student by default), "mtf_glp" (MTF-GLP
+with regression injection gains, no model) and "brovey" (GDAL's weighted Brovey through a
+pansharpened VRT). The output keeps the MS data type, value range, nodata and band names.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import rasterio
+import torch
+from rasterio.windows import Window
+
+from ..classical.pansharpen import MtfGlpModule, brovey_gdal, lowpass_gain, mtf_glp_gains
+from ..data.wald import SENSORS
+from ..errors import InputError
+from ..inference.alignment import input_grid
+from ..inference.engine import OutputSpec, RasterInput, RunReport, run_tiled
+from ..inference.raster_io import scene_scaling
+from ..inference.scaling import BandScaling
+from ..inference.tiling import TilingOptions
+from ..package import ModelCard, load_model
+from ..registry import list_packages, resolve_model
+from .callbacks import Callbacks
+
+METHODS = ("model", "mtf_glp", "brovey")
+TASK = "pansharpening"
+#: MS pixels on each side of the central crop used for scene adaptation and MTF-GLP gains
+SCENE_SAMPLE_MS_PIXELS = 256
+#: the common MS/PAN scaling every pansharpening model is trained with (see scaling.py)
+SCALING_HIGH_PERCENTILE = 99.9
+
+
+@dataclass
+class PansharpenRequest:
+    """What to sharpen, how, and where to write it (plain values: no QGIS objects)."""
+
+    ms_path: str
+    pan_path: str
+    output_path: str
+    pan_band: int | None = 1
+    method: str = "model"
+    model: str = "default"
+    user_model_folder: str | None = None
+    adapt_iterations: int = 0
+    sensor: str = "generic"
+    device: str = "auto"
+    tile_size: int = 512
+    overlap: int = 32
+    batch_size: int = 4
+
+
+@dataclass
+class PairInfo:
+    """What the checks found out about an MS + PAN pair."""
+
+    ratio: int
+    ms_bands: int
+    ms_dtype: str
+    ms_nodata: float | None
+    ms_descriptions: list[str]
+    pan_band: int
+    pan_shape: tuple[int, int]
+    ms_offset: tuple[int, int]
+
+
+@dataclass
+class PansharpenResult:
+    """Where the result went and how it was made."""
+
+    output_path: Path
+    method: str
+    model_name: str | None
+    device: str
+    seconds: float
+    megapixels_per_second: float
+    notes: list[str] = field(default_factory=list)
+
+
+def inspect_pair(ms_path: str, pan_path: str, pan_band: int | None) -> PairInfo:
+    """Check that MS and PAN can be sharpened together; raise InputError saying what to fix."""
+    with rasterio.open(pan_path) as pan, rasterio.open(ms_path) as ms:
+        if pan.count > 1 and pan_band is None:
+            raise InputError(f"The PAN raster {Path(pan_path).name} has {pan.count} bands: choose "
+                             f"the panchromatic band with PAN_BAND.")
+        band = pan_band or 1
+        if not 1 <= band <= pan.count:
+            raise InputError(f"PAN_BAND {band} does not exist: {Path(pan_path).name} has "
+                             f"{pan.count} band(s).")
+        if abs(ms.res[0]) < abs(pan.res[0]) * 0.99:
+            raise InputError(f"The MS raster ({ms.res[0]:g} per pixel) is finer than the PAN "
+                             f"({pan.res[0]:g}): the MS and PAN inputs look swapped.")
+        info = dict(ms_bands=ms.count, ms_dtype=ms.dtypes[0], ms_nodata=ms.nodata,
+                    ms_descriptions=[d or f"Band {i + 1}" for i, d in enumerate(ms.descriptions)],
+                    pan_shape=(pan.height, pan.width))
+    grid = input_grid(pan_path, ms_path)
+    if grid.ratio < 2:
+        raise InputError(f"MS and PAN have the same pixel size; pansharpening needs a PAN that is "
+                         f"2 or more times finer than the MS.")
+    return PairInfo(ratio=grid.ratio, pan_band=band, ms_offset=(grid.row_offset, grid.col_offset),
+                    **info)
+
+
+def choose_model(info: PairInfo, model: str, user_folder: str | None) -> Path:
+    """The package to use: the named one, or for "default" the bundled one fitting the pair."""
+    if model.strip().lower() not in ("", "default"):
+        return resolve_model(model.strip(), user_folder, task=TASK)
+    fitting = [entry for entry in list_packages(user_folder, task=TASK)
+               if entry.source == "bundled" and card_fits(entry.card, info) is None]
+    if not fitting:
+        raise InputError(
+            f"No bundled pansharpening model fits a {info.ms_bands}-band MS at ratio "
+            f"{info.ratio}. Use METHOD mtf_glp (no model needed), or train a model for this "
+            f"sensor with 'Train a pansharpening model' and give it as MODEL.")
+    return sorted(fitting, key=lambda entry: ("lite" not in entry.name, entry.name))[0].path
+
+
+def card_fits(card: ModelCard, info: PairInfo) -> str | None:
+    """None when the model fits the pair, else a sentence saying why not."""
+    bands = card.config.get("ms_bands")
+    ratio = card.ratio or card.config.get("ratio")
+    if bands != info.ms_bands:
+        return (f"Model '{card.name}' expects a {bands}-band MS but this MS has {info.ms_bands} "
+                f"bands. Choose a model made for {info.ms_bands} bands, or METHOD mtf_glp.")
+    if ratio != info.ratio:
+        return (f"Model '{card.name}' was made for a PAN/MS resolution ratio of {ratio}, but "
+                f"this pair has ratio {info.ratio}. Choose a model for ratio {info.ratio}, or "
+                f"METHOD mtf_glp.")
+    return None
+
+
+def pair_scaling(ms_path: str) -> tuple[BandScaling, BandScaling]:
+    """The common MS/PAN scaling (low 0, high = 99.9th percentile of all MS bands)."""
+    ms_scaling = scene_scaling(ms_path, mode="common", low_percentile=None,
+                               high_percentile=SCALING_HIGH_PERCENTILE)
+    return ms_scaling, BandScaling(low=[0.0], high=[ms_scaling.high[0]])
+
+
+def read_scene_sample(request: PansharpenRequest, info: PairInfo, ms_scaling: BandScaling,
+                      pan_scaling: BandScaling, max_ms_pixels: int = SCENE_SAMPLE_MS_PIXELS
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """A normalized central crop of the pair, the MS at most `max_ms_pixels` a side."""
+    ratio = info.ratio
+    ms_rows = min(max_ms_pixels, info.pan_shape[0] // ratio)
+    ms_cols = min(max_ms_pixels, info.pan_shape[1] // ratio)
+    pan_row = (info.pan_shape[0] // ratio - ms_rows) // 2 * ratio
+    pan_col = (info.pan_shape[1] // ratio - ms_cols) // 2 * ratio
+    with rasterio.open(request.pan_path) as pan:
+        pan_array = pan.read([info.pan_band], window=Window(pan_col, pan_row, ms_cols * ratio,
+                                                            ms_rows * ratio), boundless=True)
+    with rasterio.open(request.ms_path) as ms:
+        window = Window(info.ms_offset[1] + pan_col // ratio, info.ms_offset[0] + pan_row // ratio,
+                        ms_cols, ms_rows)
+        ms_array = ms.read(window=window, boundless=True)
+    return ms_scaling.normalize(ms_array), pan_scaling.normalize(pan_array)
+
+
+class _PanFirst(torch.nn.Module):
+    """Calls a pansharpening net `net(ms, pan)` with the engine's input order (PAN, MS)."""
+
+    def __init__(self, net: torch.nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, pan: torch.Tensor, ms: torch.Tensor) -> torch.Tensor:
+        return self.net(ms, pan)
+
+
+def pansharpen(request: PansharpenRequest, callbacks: Callbacks | None = None) -> PansharpenResult:
+    """Sharpen the MS with the PAN as `request` says; write the result; report how it went."""
+    callbacks = callbacks or Callbacks()
+    if request.method not in METHODS:
+        raise InputError(f"Unknown METHOD '{request.method}': use one of {', '.join(METHODS)}.")
+    if request.sensor not in SENSORS:
+        raise InputError(f"Unknown SENSOR '{request.sensor}': use one of {', '.join(SENSORS)}.")
+    info = inspect_pair(request.ms_path, request.pan_path, request.pan_band)
+    callbacks.log(f"PAN/MS resolution ratio {info.ratio}, {info.ms_bands} MS bands "
+                  f"({info.ms_dtype}).")
+    if request.method == "brovey":
+        return _run_brovey(request, info, callbacks)
+
+    ms_scaling, pan_scaling = pair_scaling(request.ms_path)
+    notes: list[str] = []
+    model_name = None
+    multiple_of = 1
+    if request.method == "mtf_glp":
+        ms, pan = read_scene_sample(request, info, ms_scaling, pan_scaling)
+        gains = mtf_glp_gains(ms, pan, info.ratio, request.sensor)
+        network = MtfGlpModule(gains, info.ratio, lowpass_gain(request.sensor, info.ms_bands))
+        engine_callbacks = callbacks
+    else:
+        network, card, notes = _prepare_model(request, info, ms_scaling, pan_scaling, callbacks)
+        model_name = card.name
+        multiple_of = int(card.config.get("multiple_of", 0)) or getattr(network.config, "multiple_of", 1)
+        engine_callbacks = callbacks.part(30, 100) if request.adapt_iterations > 0 else callbacks
+
+    report = _run_engine(_PanFirst(network), request, info, ms_scaling, pan_scaling,
+                         multiple_of, engine_callbacks)
+    return PansharpenResult(report.output_path, request.method, model_name,
+                            report.device_description, report.seconds,
+                            report.megapixels_per_second, notes + report.backoff_events)
+
+
+def _prepare_model(request, info, ms_scaling, pan_scaling, callbacks):
+    """Load the chosen package, check that it fits, and adapt it to the scene if asked."""
+    from ..distill.adapt import adapt_to_scene
+
+    path = choose_model(info, request.model, request.user_model_folder)
+    card, network = load_model(path, device="cpu")
+    problem = card_fits(card, info)
+    if problem:
+        raise InputError(problem)
+    callbacks.log(f"Model: {card.name} ({card.architecture}) from {path}")
+    notes = []
+    if request.adapt_iterations > 0:
+        ms, pan = read_scene_sample(request, info, ms_scaling, pan_scaling)
+        callbacks.log(f"Adapting the model to this scene: {request.adapt_iterations} iterations "
+                      f"at reduced resolution.")
+        network = adapt_to_scene(network, ms, pan, info.ratio, request.adapt_iterations,
+                                 sensor=request.sensor, progress=callbacks.part(0, 30).progress,
+                                 is_cancelled=callbacks.is_cancelled, device=request.device)
+        notes.append(f"adapted to the scene ({request.adapt_iterations} iterations)")
+    return network, card, notes
+
+
+def _run_engine(module, request, info, ms_scaling, pan_scaling, multiple_of, callbacks) -> RunReport:
+    inputs = [RasterInput(request.pan_path, bands=[info.pan_band], scaling=pan_scaling),
+              RasterInput(request.ms_path, scaling=ms_scaling)]
+    output = OutputSpec(request.output_path, band_count=info.ms_bands, dtype=info.ms_dtype,
+                        nodata=info.ms_nodata, band_descriptions=info.ms_descriptions,
+                        kind="continuous", scaling=ms_scaling)
+    options = TilingOptions(tile_size=request.tile_size, overlap=request.overlap,
+                            batch_size=request.batch_size, multiple_of=max(1, multiple_of))
+    report = run_tiled(module, inputs, output, options, device=request.device,
+                       progress=callbacks.progress, is_cancelled=callbacks.is_cancelled)
+    callbacks.log(f"Sharpened on {report.device_description} in {report.seconds:.1f} s "
+                  f"({report.megapixels_per_second:.2f} Mpx/s).")
+    return report
+
+
+def _run_brovey(request: PansharpenRequest, info: PairInfo, callbacks: Callbacks) -> PansharpenResult:
+    import time
+
+    started = time.perf_counter()
+    brovey_gdal(request.ms_path, request.pan_path, request.output_path, pan_band=info.pan_band,
+                progress=callbacks.progress, cancel=callbacks.is_cancelled)
+    seconds = time.perf_counter() - started
+    megapixels = info.pan_shape[0] * info.pan_shape[1] / 1e6
+    callbacks.log(f"GDAL Brovey finished in {seconds:.1f} s.")
+    return PansharpenResult(Path(request.output_path), "brovey", None, "CPU (GDAL)", seconds,
+                            megapixels / max(seconds, 1e-9))

@@ -1,0 +1,155 @@
+"""geodistill:train_pansharpen and geodistill:evaluate_pansharpen."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from qgis.core import (
+    QgsProcessing,
+    QgsProcessingException,
+    QgsProcessingOutputFile,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterFileDestination,
+    QgsProcessingParameterMultipleLayers,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterLayer,
+)
+
+from .base import GeoDistillAlgorithm, engine_callbacks
+from .pansharpen import DEFAULT_ADAPT_ITERATIONS, SENSORS
+
+ARCHITECTURES = ("lite", "psdnet")
+
+
+class TrainPansharpenAlgorithm(GeoDistillAlgorithm):
+    """Trains (or distils) a pansharpening model on the user's MS + PAN pairs."""
+
+    MS_LAYERS = "MS_LAYERS"
+    PAN_LAYERS = "PAN_LAYERS"
+    SENSOR = "SENSOR"
+    ARCHITECTURE = "ARCHITECTURE"
+    TEACHER = "TEACHER"
+    EPOCHS = "EPOCHS"
+    PATCH_SIZE = "PATCH_SIZE"
+    OUTPUT_MODEL = "OUTPUT_MODEL"
+
+    group_name = "Pansharpening"
+    help_text = (
+        "Trains a pansharpening model on your own imagery, with no ground truth needed: each MS "
+        "+ PAN pair is degraded by the resolution ratio (Wald's protocol, with the sensor's MTF) "
+        "and the model learns to recover the original MS.<br><b>MS layers</b> and <b>PAN "
+        "layers</b>: the pairs, in the same order (all with the same MS band count and "
+        "ratio).<br><b>Sensor</b>: sets the MTF filters of the degradation.<br><b>Architecture"
+        "</b>: <i>lite</i> (small and fast, the default kind of model) or <i>psdnet</i> (the "
+        "paper's large net, trained with its ground-truth teacher; slow on a CPU).<br><b>Teacher"
+        "</b>: optional PSDNet model package to distil into the lite student.<br><b>Epochs</b>, "
+        "<b>Patch size</b>: training length and patch side in pixels.<br><b>Output model</b>: "
+        "the .safetensors model package (with a model card recording the data and validation "
+        "metrics); use it as MODEL in 'Pansharpen'.")
+
+    def name(self) -> str:
+        return "train_pansharpen"
+
+    def displayName(self) -> str:  # noqa: N802
+        return self.tr("Train a pansharpening model")
+
+    def initAlgorithm(self, config=None):  # noqa: N802
+        self.addParameter(QgsProcessingParameterMultipleLayers(
+            self.MS_LAYERS, self.tr("MS layers"), QgsProcessing.TypeRaster))
+        self.addParameter(QgsProcessingParameterMultipleLayers(
+            self.PAN_LAYERS, self.tr("PAN layers (same order as the MS layers)"), QgsProcessing.TypeRaster))
+        self.addParameter(QgsProcessingParameterEnum(
+            self.SENSOR, self.tr("Sensor (MTF filters)"), options=list(SENSORS), defaultValue=0))
+        self.addParameter(QgsProcessingParameterEnum(
+            self.ARCHITECTURE, self.tr("Architecture"), options=list(ARCHITECTURES), defaultValue=0))
+        self.addParameter(QgsProcessingParameterFile(
+            self.TEACHER, self.tr("Teacher model to distil from (PSDNet package)"),
+            extension="safetensors", optional=True))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.EPOCHS, self.tr("Epochs"), QgsProcessingParameterNumber.Integer, defaultValue=30,
+            minValue=1, maxValue=10000))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.PATCH_SIZE, self.tr("Patch size (pixels)"), QgsProcessingParameterNumber.Integer,
+            defaultValue=64, minValue=16, maxValue=1024))
+        self.add_device_parameter()
+        self.addParameter(QgsProcessingParameterFileDestination(
+            self.OUTPUT_MODEL, self.tr("Output model"), fileFilter="Model package (*.safetensors)"))
+
+    def run_algorithm(self, parameters, context, feedback):
+        from ...models.tasks.pansharpen_training import PansharpenTrainingRequest, train_pansharpening_model
+
+        ms_paths = self.raster_paths(parameters, self.MS_LAYERS, context)
+        pan_paths = self.raster_paths(parameters, self.PAN_LAYERS, context)
+        if len(ms_paths) != len(pan_paths):
+            raise QgsProcessingException(self.tr(
+                f"Give as many PAN layers as MS layers ({len(ms_paths)} MS, {len(pan_paths)} PAN): "
+                "the n-th MS is sharpened with the n-th PAN."))
+        output = self.parameterAsFileOutput(parameters, self.OUTPUT_MODEL, context)
+        request = PansharpenTrainingRequest(
+            pairs=list(zip(ms_paths, pan_paths)), output_model=output,
+            architecture=ARCHITECTURES[self.parameterAsEnum(parameters, self.ARCHITECTURE, context)],
+            teacher=self.parameterAsFile(parameters, self.TEACHER, context) or None,
+            sensor=SENSORS[self.parameterAsEnum(parameters, self.SENSOR, context)],
+            epochs=self.parameterAsInt(parameters, self.EPOCHS, context),
+            patch_size=self.parameterAsInt(parameters, self.PATCH_SIZE, context),
+            device=self.device_value(parameters, context))
+        train_pansharpening_model(request, engine_callbacks(feedback))
+        return {self.OUTPUT_MODEL: output}
+
+
+class EvaluatePansharpenAlgorithm(GeoDistillAlgorithm):
+    """Scores a model against bicubic, GDAL Brovey and MTF-GLP on one scene."""
+
+    MS = "MS"
+    PAN = "PAN"
+    ADAPT_ITERATIONS = "ADAPT_ITERATIONS"
+    SENSOR = "SENSOR"
+    OUTPUT_REPORT = "OUTPUT_REPORT"
+    OUTPUT_JSON = "OUTPUT_JSON"
+
+    group_name = "Pansharpening"
+    help_text = (
+        "Compares a pansharpening model with bicubic upsampling, GDAL's Brovey and MTF-GLP on "
+        "one scene (a central crop of up to 256 MS pixels a side).<br>Reduced resolution "
+        "(Wald's protocol): MS and PAN are degraded by the ratio and each result is compared "
+        "with the original MS: SAM (degrees), ERGAS, Q2n, SCC.<br>Full resolution: D_lambda, "
+        "D_s and QNR, which need no reference.<br><b>Model</b>: 'default' or a model package."
+        "<br><b>Scene adaptation iterations</b>: when above 0, the model is also scored after "
+        "adapting to the scene.<br><b>Output report</b>: an HTML page; a JSON file with the "
+        "same numbers is written beside it.")
+
+    def name(self) -> str:
+        return "evaluate_pansharpen"
+
+    def displayName(self) -> str:  # noqa: N802
+        return self.tr("Evaluate pansharpening")
+
+    def initAlgorithm(self, config=None):  # noqa: N802
+        self.addParameter(QgsProcessingParameterRasterLayer(self.MS, self.tr("Multispectral (MS) raster")))
+        self.addParameter(QgsProcessingParameterRasterLayer(self.PAN, self.tr("Panchromatic (PAN) raster")))
+        self.add_model_parameter("pansharpening")
+        self.addParameter(QgsProcessingParameterNumber(
+            self.ADAPT_ITERATIONS, self.tr("Scene adaptation iterations (0 = off)"),
+            QgsProcessingParameterNumber.Integer, defaultValue=DEFAULT_ADAPT_ITERATIONS,
+            minValue=0, maxValue=100000))
+        self.addParameter(QgsProcessingParameterEnum(
+            self.SENSOR, self.tr("Sensor (MTF filters)"), options=list(SENSORS), defaultValue=0))
+        self.add_device_parameter()
+        self.addParameter(QgsProcessingParameterFileDestination(
+            self.OUTPUT_REPORT, self.tr("Output report"), fileFilter="HTML (*.html)"))
+        self.addOutput(QgsProcessingOutputFile(self.OUTPUT_JSON, self.tr("Scores (JSON)")))
+
+    def run_algorithm(self, parameters, context, feedback):
+        from ...models.tasks.pansharpen_evaluation import (PansharpenEvaluationRequest,
+                                                           evaluate_pansharpening)
+
+        report = self.parameterAsFileOutput(parameters, self.OUTPUT_REPORT, context)
+        request = PansharpenEvaluationRequest(
+            ms_path=self.raster_path(parameters, self.MS, context),
+            pan_path=self.raster_path(parameters, self.PAN, context), report_path=report,
+            models=[self.parameterAsString(parameters, self.MODEL, context)],
+            adapt_iterations=self.parameterAsInt(parameters, self.ADAPT_ITERATIONS, context),
+            sensor=SENSORS[self.parameterAsEnum(parameters, self.SENSOR, context)],
+            device=self.device_value(parameters, context))
+        evaluate_pansharpening(request, engine_callbacks(feedback))
+        return {self.OUTPUT_REPORT: report, self.OUTPUT_JSON: str(Path(report).with_suffix(".json"))}

@@ -1,0 +1,67 @@
+"""Styling of GeoDistill outputs when Processing loads them into the project.
+
+Processing runs `processAlgorithm` in a worker thread, so styles are applied by layer
+post-processors, which QGIS calls in the main thread once the layer is loaded.
+"""
+from __future__ import annotations
+
+from qgis.core import (
+    QgsContrastEnhancement,
+    QgsMultiBandColorRenderer,
+    QgsProcessingLayerPostProcessorInterface,
+    QgsRasterLayer,
+    QgsRasterMinMaxOrigin,
+)
+
+
+def natural_colour_bands(descriptions: list[str], band_count: int) -> tuple[int, int, int]:
+    """1-based (red, green, blue) bands: from band names when they say so, else a sensible guess.
+
+    8-band WorldView-style stacks are coastal, blue, green, yellow, red, red edge, NIR1, NIR2
+    (RGB = 5, 3, 2); 4-band stacks are taken as blue, green, red, NIR (RGB = 3, 2, 1) unless
+    their band names say otherwise.
+    """
+    names = [d.lower() for d in descriptions]
+    found = {}
+    for colour in ("red", "green", "blue"):
+        matches = [i + 1 for i, name in enumerate(names) if name == colour or name.startswith(colour + " ")]
+        if matches:
+            found[colour] = matches[0]
+    if len(found) == 3:
+        return found["red"], found["green"], found["blue"]
+    if band_count >= 8:
+        return 5, 3, 2
+    if band_count >= 3:
+        return 3, 2, 1
+    return 1, 1, 1
+
+
+def apply_multiband_style(layer: QgsRasterLayer, bands: tuple[int, int, int]) -> None:
+    """RGB composite of `bands` with a 2-98 % cumulative-cut stretch."""
+    renderer = QgsMultiBandColorRenderer(layer.dataProvider(), *bands)
+    layer.setRenderer(renderer)
+    layer.setContrastEnhancement(QgsContrastEnhancement.StretchToMinimumMaximum,
+                                 QgsRasterMinMaxOrigin.CumulativeCut)
+    layer.triggerRepaint()
+
+
+def apply_display_style(layer: QgsRasterLayer) -> None:
+    """Natural-colour composite for 3+ bands, stretched grey for one band (2-98 % cut)."""
+    if layer.bandCount() >= 3:
+        names = [layer.bandName(i + 1) for i in range(layer.bandCount())]
+        apply_multiband_style(layer, natural_colour_bands(names, layer.bandCount()))
+    else:
+        layer.setContrastEnhancement(QgsContrastEnhancement.StretchToMinimumMaximum,
+                                     QgsRasterMinMaxOrigin.CumulativeCut)
+
+
+class RgbStyle(QgsProcessingLayerPostProcessorInterface):
+    """Post-processor giving a loaded multi-band output an RGB composite of chosen bands."""
+
+    def __init__(self, bands: tuple[int, int, int]):
+        super().__init__()
+        self.bands = bands
+
+    def postProcessLayer(self, layer, context, feedback):  # noqa: N802 (QGIS API)
+        if isinstance(layer, QgsRasterLayer) and layer.bandCount() >= max(self.bands):
+            apply_multiband_style(layer, self.bands)
