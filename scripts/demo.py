@@ -42,7 +42,7 @@ def sample_scene(out: Path) -> tuple[Path, Path, str]:
 def render_overview(layers: list, titles: list[str], path: Path, size: int = 320) -> None:
     """Render the same central extent of each layer with its style, side by side, to a PNG."""
     from qgis.core import QgsMapRendererParallelJob, QgsMapSettings, QgsRectangle
-    from qgis.PyQt.QtCore import QSize, Qt
+    from qgis.PyQt.QtCore import QSize
     from qgis.PyQt.QtGui import QColor, QImage, QPainter
 
     extent = layers[0].extent()

@@ -15,9 +15,8 @@ Samples are Wald-protocol patches (`models.data.wald.make_training_pairs`): `ms_
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -32,8 +31,8 @@ from ..nets.pansharpen_lite import PansharpenLite, PansharpenLiteConfig
 from ..nets.psdnet import PSDNet, PSDNetConfig
 from .losses import FeatureAdapter, feature_distillation_loss, output_distillation_loss, \
     stage_l1_loss
-from .training import CancelCheck, LogCallback, ProgressCallback, ProgressSpan, fit, \
-    split_train_validation
+from .training import CancelCheck, LogCallback, ProgressCallback, ProgressSpan, TrainResult, fit, \
+    frozen_copy, split_train_validation
 
 PSDNET_FEATURE_WEIGHT = 1e-6
 """Feature-distillation weight of the PSDNet paper's official code."""
@@ -60,20 +59,6 @@ class TrainConfig:
     PSDNet, LITE_FEATURE_WEIGHT when training the lite student."""
     augment: bool = True
     """Random flips and quarter turns of each batch."""
-
-
-@dataclass
-class TrainResult:
-    """A trained model (on the CPU, eval mode) and what its model card records."""
-
-    model: nn.Module
-    best_val_loss: float
-    history: list[dict]
-    metrics: dict[str, float]
-    architecture: str
-    config: dict
-    distilled_from: str | None = None
-    train_config: dict = field(default_factory=dict)
 
 
 class _PatchSet:
@@ -185,14 +170,6 @@ def _run(model: nn.Module, patches: _PatchSet, config: TrainConfig, loss_of_batc
                        train_config=dataclasses.asdict(config))
 
 
-def _frozen(teacher: nn.Module, device: torch.device) -> nn.Module:
-    """A frozen copy of `teacher` on `device` (the caller's model is left as it was)."""
-    teacher = copy.deepcopy(teacher).to(device).eval()
-    for parameter in teacher.parameters():
-        parameter.requires_grad_(False)
-    return teacher
-
-
 def train_psdnet(samples: PansharpenSamples, config: TrainConfig, *,
                  net_config: PSDNetConfig | None = None, teacher: PSDNet | None = None,
                  progress: ProgressCallback | None = None, is_cancelled: CancelCheck | None = None,
@@ -212,7 +189,7 @@ def train_psdnet(samples: PansharpenSamples, config: TrainConfig, *,
     model = PSDNet(net_config).to(device)
     weight = PSDNET_FEATURE_WEIGHT if config.feature_weight is None else config.feature_weight
     if teacher is not None:
-        teacher = _frozen(teacher, device)
+        teacher = frozen_copy(teacher, device)
 
     def loss_of_batch(ms, pan, target):
         outputs, features = model.forward_features(ms, pan, target)
@@ -271,7 +248,7 @@ def train_student(samples: PansharpenSamples, config: TrainConfig, teacher: nn.M
     weight = LITE_FEATURE_WEIGHT if config.feature_weight is None else config.feature_weight
     adapter_parameters: list[nn.Parameter] = []
     if teacher is not None:
-        teacher = _frozen(teacher, device)
+        teacher = frozen_copy(teacher, device)
         if "stage3" not in teacher.feature_channels:
             raise InputError("the lite student distils from a PSDNet teacher (it needs its "
                              "stage-3 features); pass a trained PSDNet or None")

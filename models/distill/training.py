@@ -139,3 +139,25 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer,
     model.load_state_dict(best_state)
     model.eval()
     return best
+
+
+@dataclass
+class TrainResult:
+    """A trained model (on the CPU, eval mode) and what its model card records."""
+
+    model: nn.Module
+    best_val_loss: float
+    history: list[dict]
+    metrics: dict[str, float]
+    architecture: str
+    config: dict
+    distilled_from: str | None = None
+    train_config: dict = field(default_factory=dict)
+
+
+def frozen_copy(model: nn.Module, device: torch.device) -> nn.Module:
+    """A frozen eval-mode copy of `model` on `device` (a teacher; the caller's model is untouched)."""
+    model = copy.deepcopy(model).to(device).eval()
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    return model

@@ -99,8 +99,8 @@ def inspect_pair(ms_path: str, pan_path: str, pan_band: int | None) -> PairInfo:
                     pan_shape=(pan.height, pan.width))
     grid = input_grid(pan_path, ms_path)
     if grid.ratio < 2:
-        raise InputError(f"MS and PAN have the same pixel size; pansharpening needs a PAN that is "
-                         f"2 or more times finer than the MS.")
+        raise InputError("MS and PAN have the same pixel size; pansharpening needs a PAN that is "
+                         "2 or more times finer than the MS.")
     return PairInfo(ratio=grid.ratio, pan_band=band, ms_offset=(grid.row_offset, grid.col_offset),
                     **info)
 
