@@ -1,0 +1,446 @@
+"""Segmentation training data from the user's own layers, QGIS-free.
+
+Labels come as polygons with a class field (rasterized onto the raster's grid, reprojected
+first when the vector has another CRS), as a label raster (warped with nearest neighbour onto
+the raster's grid when it lies on another grid), or as folders of image chips and masks
+(single-band class values, or RGB masks coded with the classes' colours). Every source gives
+`LabelledScene`s: the raster's path and a uint8 array of class indices on its grid, with
+`IGNORE_INDEX` wherever nothing is labelled (sparse labels are fine).
+
+`sample_patches` cuts training patches with rasterio windows, mostly around labelled pixels,
+and adds what GINet needs: each patch's window in scene fractions and each scene's global
+view with its coarse labels. Class index i of the labels (and of a model's output) is
+`classes[i]`, a dict {"id": the value in the user's data, "name", "color": "#rrggbb"}.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.enums import Resampling
+from rasterio.features import rasterize
+from rasterio.warp import reproject, transform_bounds, transform_geom
+
+from ..errors import InputError
+from ..inference.global_context import read_global_view
+from ..inference.raster_io import band_list, open_raster, read_padded, scene_scaling
+from ..inference.scaling import BandScaling
+
+IGNORE_INDEX = 255
+"""Label value of unlabelled pixels (and the ignore index of the losses and metrics)."""
+MAX_CLASSES = 255
+PALETTE = ["#1f77b4", "#2ca02c", "#d62728", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2",
+           "#7f7f7f", "#bcbd22", "#17becf"]
+IMAGE_SUFFIXES = {".tif", ".tiff", ".png", ".jpg", ".jpeg", ".jp2", ".img", ".vrt"}
+
+
+@dataclass
+class LabelledScene:
+    """A raster and its class indices (uint8, IGNORE_INDEX = unlabelled) on the raster's grid."""
+
+    raster_path: Path
+    labels: np.ndarray
+    classes: list[dict]
+    bands: list[int] | None = None
+
+
+@dataclass
+class SegmentationSamples:
+    """Training patches for GINet, all normalized per scene (`scalings[s]`)."""
+
+    images: np.ndarray
+    """[N, bands, p, p] float32."""
+    labels: np.ndarray
+    """[N, p, p] uint8 class indices, `ignore_index` where unlabelled."""
+    windows: np.ndarray
+    """[N, 4] float32 (top, left, bottom, right) of each patch in its scene, as fractions."""
+    scene_index: np.ndarray
+    """[N] int64: which scene (global view) each patch comes from."""
+    global_images: np.ndarray
+    """[S, bands, G, G] float32: each scene's global view."""
+    global_labels: np.ndarray
+    """[S, G, G] uint8: each scene's labels at the global view's size (majority per cell)."""
+    classes: list[dict]
+    scalings: list[BandScaling] = field(default_factory=list)
+    ignore_index: int = IGNORE_INDEX
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+
+def make_classes(ids: list, names: list[str] | None = None) -> list[dict]:
+    """Class dicts {"id", "name", "color"} in the order given, colours from a fixed palette."""
+    if len(ids) > MAX_CLASSES:
+        raise InputError(f"found {len(ids)} classes but at most {MAX_CLASSES} are supported; "
+                         "check that the class field holds classes, not unique ids")
+    names = names or [f"class {value}" for value in ids]
+    return [{"id": value, "name": name, "color": PALETTE[i % len(PALETTE)]}
+            for i, (value, name) in enumerate(zip(ids, names))]
+
+
+def _classes_from_field_values(values: list) -> tuple[list[dict], dict]:
+    """Classes for the distinct field values, and the map value -> class index.
+
+    Whole numbers keep their value as id; text values are numbered in sorted order.
+    """
+    distinct = sorted(set(values), key=lambda v: (isinstance(v, str), v))
+    if all(isinstance(v, (int, float)) and float(v).is_integer() for v in distinct):
+        classes = make_classes([int(v) for v in distinct])
+    else:
+        distinct = sorted({str(v) for v in values})
+        classes = make_classes(list(range(len(distinct))), distinct)
+    return classes, {value: index for index, value in enumerate(distinct)}
+
+
+def _read_vector_fiona(fiona, path: Path, class_field: str) -> tuple[list, list, str | None]:
+    with fiona.open(path) as collection:
+        fields = list(collection.schema["properties"])
+        _check_field(class_field, fields, path)
+        crs = collection.crs_wkt or None
+        features = [(dict(f["geometry"]), f["properties"][class_field]) for f in collection
+                    if f["geometry"] is not None]
+    return [g for g, _ in features], [v for _, v in features], crs
+
+
+def _read_vector_ogr(path: Path, class_field: str) -> tuple[list, list, str | None]:
+    from osgeo import ogr
+
+    source = ogr.Open(str(path))
+    if source is None:
+        raise InputError(f"Cannot read vector file {path}; check the path and the format.")
+    layer = source.GetLayer(0)
+    definition = layer.GetLayerDefn()
+    fields = [definition.GetFieldDefn(i).GetName() for i in range(definition.GetFieldCount())]
+    _check_field(class_field, fields, path)
+    reference = layer.GetSpatialRef()
+    geometries, values = [], []
+    for feature in layer:
+        geometry = feature.GetGeometryRef()
+        if geometry is not None:
+            geometries.append(json.loads(geometry.ExportToJson()))
+            values.append(feature.GetField(class_field))
+    return geometries, values, reference.ExportToWkt() if reference is not None else None
+
+
+def _check_field(class_field: str, fields: list[str], path: Path) -> None:
+    if class_field not in fields:
+        raise InputError(f"{path.name} has no field '{class_field}'; choose the class field among: "
+                         f"{', '.join(fields) or 'none (the layer has no attributes)'}")
+
+
+def read_vector_labels(path: str | Path, class_field: str) -> tuple[list[dict], list, str | None]:
+    """(GeoJSON-like geometries, class field values, CRS as WKT or None) of the first layer.
+
+    Read with fiona when it is installed, otherwise with GDAL's OGR bindings.
+    """
+    path = Path(path)
+    try:
+        import fiona
+    except ImportError:
+        return _read_vector_ogr(path, class_field)
+    return _read_vector_fiona(fiona, path, class_field)
+
+
+def _geometry_bounds(geometries: list[dict]) -> tuple[float, float, float, float]:
+    xs, ys = [], []
+
+    def walk(coordinates):
+        if coordinates and isinstance(coordinates[0], (int, float)):
+            xs.append(coordinates[0])
+            ys.append(coordinates[1])
+        else:
+            for item in coordinates:
+                walk(item)
+
+    for geometry in geometries:
+        for part in geometry.get("geometries", [geometry]):
+            walk(part["coordinates"])
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def _overlaps(a: tuple, b: tuple) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def rasterize_polygons(vector_path: str | Path, raster_path: str | Path, class_field: str,
+                       bands: list[int] | None = None, all_touched: bool = False) -> LabelledScene:
+    """Labels from polygons: each polygon's class (from `class_field`) burnt onto the raster's
+    grid; pixels no polygon covers are IGNORE_INDEX. Polygons in another CRS are reprojected
+    (a layer without a CRS is taken to be in the raster's CRS); features with an empty class
+    value are skipped.
+    """
+    vector_path = Path(vector_path)
+    geometries, values, vector_crs = read_vector_labels(vector_path, class_field)
+    kept = [(g, v) for g, v in zip(geometries, values) if v is not None and str(v).strip() != ""]
+    if not kept:
+        raise InputError(f"the field '{class_field}' of {vector_path.name} has no values; fill it "
+                         "with the class of each polygon or choose another field")
+    classes, index_of = _classes_from_field_values([v for _, v in kept])
+    with open_raster(raster_path) as dataset:
+        shape, transform, crs, bounds = (dataset.height, dataset.width), dataset.transform, \
+            dataset.crs, tuple(dataset.bounds)
+    if vector_crs and crs and rasterio.crs.CRS.from_wkt(vector_crs) != crs:
+        geometries = [transform_geom(vector_crs, crs, g) for g, _ in kept]
+    else:
+        geometries = [g for g, _ in kept]
+    if not _overlaps(_geometry_bounds(geometries), bounds):
+        raise InputError(f"the polygons of {vector_path.name} lie outside the raster "
+                         f"{Path(raster_path).name}; check that they belong to it and that the "
+                         "layer's CRS is set correctly")
+    shapes = [(g, index_of[v if v in index_of else str(v)]) for g, (_, v) in zip(geometries, kept)]
+    labels = rasterize(shapes, out_shape=shape, transform=transform, fill=IGNORE_INDEX,
+                       dtype="uint8", all_touched=all_touched)
+    if not (labels != IGNORE_INDEX).any():
+        raise InputError(f"no polygon of {vector_path.name} covers a pixel centre of the raster; "
+                         "draw larger polygons or rasterize with all touched pixels")
+    return LabelledScene(Path(raster_path), labels, classes, bands)
+
+
+def _label_indices(values: np.ndarray, labelled: np.ndarray) -> tuple[np.ndarray, list[dict]]:
+    """uint8 class indices of `values` where `labelled`, and the classes of the distinct values."""
+    distinct, inverse = np.unique(values[labelled], return_inverse=True)
+    classes = make_classes([int(v) for v in distinct])
+    labels = np.full(values.shape, IGNORE_INDEX, dtype=np.uint8)
+    labels[labelled] = inverse.astype(np.uint8)
+    return labels, classes
+
+
+def align_label_raster(label_path: str | Path, raster_path: str | Path,
+                       ignore_value: float | None = None, bands: list[int] | None = None,
+                       label_band: int = 1) -> LabelledScene:
+    """Labels from a class raster, warped with nearest neighbour onto the raster's grid when
+    it has another CRS, transform or size. Pixels equal to `ignore_value` or to the label
+    raster's nodata, and pixels it does not cover, are unlabelled.
+    """
+    label_path, raster_path = Path(label_path), Path(raster_path)
+    with open_raster(raster_path) as image:
+        shape, transform, crs, bounds = (image.height, image.width), image.transform, image.crs, \
+            tuple(image.bounds)
+    with open_raster(label_path) as source:
+        band_list(source, [label_band])
+        source_bounds = transform_bounds(source.crs, crs, *source.bounds) if source.crs and crs \
+            else tuple(source.bounds)
+        if not _overlaps(source_bounds, bounds):
+            raise InputError(f"the label raster {label_path.name} lies outside the raster "
+                             f"{raster_path.name}; check that they cover the same area")
+        nodata = source.nodata
+        if source.shape == shape and source.transform == transform and source.crs == crs:
+            values = source.read(label_band)
+            covered = np.ones(shape, dtype=bool)
+        else:
+            values = np.zeros(shape, dtype=source.dtypes[label_band - 1])
+            reproject(rasterio.band(source, label_band), values, dst_transform=transform,
+                      dst_crs=crs, resampling=Resampling.nearest)
+            coverage = np.zeros(shape, dtype=np.uint8)
+            reproject(np.ones(source.shape, dtype=np.uint8), coverage, src_transform=source.transform,
+                      src_crs=source.crs, dst_transform=transform, dst_crs=crs,
+                      resampling=Resampling.nearest, dst_nodata=0)
+            covered = coverage > 0
+    labelled = covered
+    for unlabelled in (ignore_value, nodata):
+        if unlabelled is not None:
+            labelled &= values != unlabelled
+    if not labelled.any():
+        raise InputError(f"the label raster {label_path.name} has no labelled pixel over "
+                         f"{raster_path.name}; check the ignore value")
+    labels, classes = _label_indices(values, labelled)
+    return LabelledScene(raster_path, labels, classes, bands)
+
+
+def _hex_to_rgb(color: str) -> tuple[int, int, int]:
+    text = color.lstrip("#")
+    if len(text) != 6:
+        raise InputError(f"class colour '{color}' is not of the form #rrggbb")
+    return int(text[0:2], 16), int(text[2:4], 16), int(text[4:6], 16)
+
+
+def _mask_values(mask: np.ndarray, classes: list[dict] | None) -> np.ndarray:
+    """A mask as one value per pixel: single-band as is; RGB mapped to the id of the class with
+    that colour (-1 for colours no class has)."""
+    if mask.shape[0] == 1:
+        return mask[0].astype(np.int64)
+    if mask.shape[0] < 3 or not classes:
+        raise InputError("RGB masks need the list of classes with their colours; give the classes "
+                         "or use single-band masks")
+    codes = (mask[0].astype(np.int64) << 16) | (mask[1].astype(np.int64) << 8) | mask[2]
+    values = np.full(codes.shape, -1, dtype=np.int64)
+    for item in classes:
+        r, g, b = _hex_to_rgb(item["color"])
+        values[codes == (r << 16 | g << 8 | b)] = int(item["id"])
+    return values
+
+
+def load_image_mask_folders(image_folder: str | Path, mask_folder: str | Path,
+                            ignore_value: int | None = None, classes: list[dict] | None = None,
+                            bands: list[int] | None = None) -> list[LabelledScene]:
+    """Scenes from image chips and their masks, paired by file name without suffix.
+
+    Masks are single-band class values, or RGB coded with `classes`' colours. With `classes`
+    given, the class order (and so the model's outputs) follows it and mask values not among
+    its ids are unlabelled; otherwise the classes are the distinct mask values.
+    """
+    image_folder, mask_folder = Path(image_folder), Path(mask_folder)
+    images = sorted(p for p in image_folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    masks = {p.stem: p for p in mask_folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
+    if not images:
+        raise InputError(f"{image_folder} holds no images (.tif, .png, .jpg ...); choose the "
+                         "folder of image chips")
+    missing = [p.name for p in images if p.stem not in masks]
+    if missing:
+        raise InputError(f"no mask in {mask_folder} for {', '.join(missing[:5])}; give every image "
+                         "a mask with the same name")
+    values = []
+    for path in images:
+        with open_raster(path) as image, open_raster(masks[path.stem]) as mask:
+            if image.shape != mask.shape:
+                raise InputError(f"{path.name} is {image.shape[0]}x{image.shape[1]} pixels but its "
+                                 f"mask is {mask.shape[0]}x{mask.shape[1]}; masks must match their images")
+            values.append(_mask_values(mask.read(), classes))
+    labelled = [(v != ignore_value if ignore_value is not None else np.ones(v.shape, bool)) & (v >= 0)
+                for v in values]
+    if classes is None:
+        ids = np.unique(np.concatenate([v[ok] for v, ok in zip(values, labelled)]))
+        classes = make_classes([int(i) for i in ids])
+    lookup = {int(item["id"]): index for index, item in enumerate(classes)}
+    scenes = []
+    for path, value, ok in zip(images, values, labelled):
+        labels = np.full(value.shape, IGNORE_INDEX, dtype=np.uint8)
+        for class_id, index in lookup.items():
+            labels[ok & (value == class_id)] = index
+        scenes.append(LabelledScene(path, labels, classes, bands))
+    if all((s.labels == IGNORE_INDEX).all() for s in scenes):
+        raise InputError(f"the masks in {mask_folder} have no labelled pixel; check the ignore "
+                         "value and the class colours")
+    return scenes
+
+
+def class_frequencies(labels: list[np.ndarray], classes: int,
+                      ignore_index: int = IGNORE_INDEX) -> np.ndarray:
+    """Labelled pixels of each class over all label arrays (int64 [classes])."""
+    counts = np.zeros(classes, dtype=np.int64)
+    for array in labels:
+        values = array[array != ignore_index].astype(np.int64)
+        if values.size and values.max() >= classes:
+            raise InputError(f"the labels hold class {values.max()} but only {classes} classes are "
+                             "declared; check the classes list")
+        counts += np.bincount(values, minlength=classes)
+    return counts
+
+
+def median_frequency_weights(labels: list[np.ndarray], classes: int,
+                             ignore_index: int = IGNORE_INDEX) -> np.ndarray:
+    """Class weights for imbalance, median(freq) / freq_c over the classes present (Eigen &
+    Fergus); a class without labelled pixels gets 0. float32 [classes]."""
+    counts = class_frequencies(labels, classes, ignore_index).astype(np.float64)
+    present = counts > 0
+    if not present.any():
+        raise InputError("the labels have no labelled pixel; label some pixels first")
+    frequency = counts / counts.sum()
+    weights = np.zeros(classes, dtype=np.float64)
+    weights[present] = np.median(frequency[present]) / frequency[present]
+    return weights.astype(np.float32)
+
+
+def coarse_labels(labels: np.ndarray, size: int, classes: int,
+                  ignore_index: int = IGNORE_INDEX) -> np.ndarray:
+    """Labels at size x size: each cell gets the most frequent labelled class among the pixels
+    falling in it (IGNORE_INDEX when none is labelled). Works on labelled pixels only, so
+    sparse labels survive and memory stays small."""
+    rows, cols = np.nonzero(labels != ignore_index)
+    coarse = np.full(size * size, ignore_index, dtype=np.uint8)
+    if rows.size == 0:
+        return coarse.reshape(size, size)
+    cell = (rows * size // labels.shape[0]) * size + cols * size // labels.shape[1]
+    counts = np.bincount(cell * classes + labels[rows, cols].astype(np.int64),
+                         minlength=size * size * classes).reshape(size * size, classes)
+    has_label = counts.sum(axis=1) > 0
+    coarse[has_label] = counts[has_label].argmax(axis=1)
+    return coarse.reshape(size, size)
+
+
+def _patch_origins(labels: np.ndarray, patch_size: int, count: int, labelled_share: float,
+                   rng: np.random.Generator) -> list[tuple[int, int]]:
+    """Top-left corners: a share of patches placed around random labelled pixels, the rest
+    uniformly. Patches stay inside the raster when it is larger than a patch."""
+    height, width = labels.shape
+    labelled = np.flatnonzero(labels != IGNORE_INDEX)
+    origins = []
+    for _ in range(count):
+        if labelled.size and rng.random() < labelled_share:
+            row, col = divmod(int(labelled[rng.integers(labelled.size)]), width)
+            row -= int(rng.integers(patch_size))
+            col -= int(rng.integers(patch_size))
+        else:
+            row, col = int(rng.integers(max(height - patch_size, 0) + 1)), \
+                int(rng.integers(max(width - patch_size, 0) + 1))
+        origins.append((min(max(row, 0), max(height - patch_size, 0)),
+                        min(max(col, 0), max(width - patch_size, 0))))
+    return origins
+
+
+def _padded_labels(labels: np.ndarray, row: int, col: int, size: int) -> np.ndarray:
+    patch = np.full((size, size), IGNORE_INDEX, dtype=np.uint8)
+    part = labels[row:row + size, col:col + size]
+    patch[:part.shape[0], :part.shape[1]] = part
+    return patch
+
+
+def sample_patches(scenes: list[LabelledScene], patch_size: int, count: int, global_size: int,
+                   seed: int = 0, labelled_share: float = 0.9) -> SegmentationSamples:
+    """`count` training patches of `patch_size` pixels from `scenes`, read with windows.
+
+    Scenes get patches in proportion to their labelled pixels; `labelled_share` of the patches
+    are centred near a random labelled pixel. Each scene is normalized with per-band
+    percentile statistics of its decimated read (what the engine does at inference when the
+    model card has no statistics), and gets its global view and coarse labels.
+    """
+    if not scenes:
+        raise InputError("no labelled scene was given; add a raster with labels")
+    classes = scenes[0].classes
+    if any(s.classes != classes for s in scenes):
+        raise InputError("the scenes are labelled with different classes; label them with one "
+                         "class list")
+    if count < 1 or patch_size < 1:
+        raise InputError(f"the number of patches and their size must be positive, got {count} "
+                         f"and {patch_size}")
+    labelled = np.array([(s.labels != IGNORE_INDEX).sum() for s in scenes], dtype=np.float64)
+    if not labelled.sum():
+        raise InputError("none of the scenes has a labelled pixel; label some pixels first")
+    rng = np.random.default_rng(seed)
+    per_scene = rng.multinomial(count, labelled / labelled.sum())
+    images, labels, windows, scene_index, globals_, global_labels, scalings = [], [], [], [], [], [], []
+    band_count = None
+    for index, (scene, n) in enumerate(zip(scenes, per_scene)):
+        scaling = scene_scaling(scene.raster_path, scene.bands)
+        if band_count is not None and scaling.band_count != band_count:
+            raise InputError(f"{scene.raster_path.name} has {scaling.band_count} bands but the other "
+                             f"scenes have {band_count}; use rasters with the same bands")
+        band_count = scaling.band_count
+        scalings.append(scaling)
+        globals_.append(read_global_view(scene.raster_path, scene.bands, scaling, global_size))
+        global_labels.append(coarse_labels(scene.labels, global_size, len(classes)))
+        height, width = scene.labels.shape
+        with open_raster(scene.raster_path) as dataset:
+            if dataset.shape != scene.labels.shape:
+                raise InputError(f"the labels of {scene.raster_path.name} are not on its grid; "
+                                 "align them to the raster first")
+            indexes = band_list(dataset, scene.bands)
+            for row, col in _patch_origins(scene.labels, patch_size, int(n), labelled_share, rng):
+                raw, valid = read_padded(dataset, indexes, row, col, patch_size, patch_size)
+                image = scaling.normalize(raw)
+                image[:, ~valid] = 0.0
+                patch_labels = _padded_labels(scene.labels, row, col, patch_size)
+                patch_labels[~valid] = IGNORE_INDEX
+                images.append(image)
+                labels.append(patch_labels)
+                windows.append((row / height, col / width, (row + patch_size) / height,
+                                (col + patch_size) / width))
+                scene_index.append(index)
+    return SegmentationSamples(
+        images=np.stack(images).astype(np.float32), labels=np.stack(labels),
+        windows=np.asarray(windows, dtype=np.float32), scene_index=np.asarray(scene_index, dtype=np.int64),
+        global_images=np.stack(globals_).astype(np.float32), global_labels=np.stack(global_labels),
+        classes=classes, scalings=scalings)

@@ -1,0 +1,250 @@
+"""Training GINet on labelled patches, alone or distilled from a trained teacher GINet.
+
+Loss of one batch (all cross-entropies weighted per class and blind to the ignore index):
+- CE (+ dice_weight * Dice) of the local logits against the patch labels;
+- global_weight * CE of the global branch's logits against each scene's coarse labels;
+- lad_weight * local affinity distillation (the local branch's pairwise feature affinities
+  within each patch, distilled into the global branch's features of the same region);
+- with a teacher: kd_weight * KL divergence to the teacher's softened local logits, plus
+  feature_weight * the affinity distillation of the teacher's local features into the
+  student's (affinities do not depend on the widths, so no adapter is needed).
+
+Samples come from `models.data.labels.sample_patches`. Augmentation flips/transposes a whole
+batch together with its scenes' global views and the patch windows, so GINet's mapping from a
+patch to its region of the global view stays right.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from ..data.labels import median_frequency_weights
+from ..errors import InputError
+from ..inference.device import resolve_device
+from ..metrics.segmentation import confusion_matrix, scores_from_confusion
+from ..nets.ginet import GINet, GINetConfig, GINetLiteConfig
+from .ginet_losses import affinity_distillation_loss, local_affinity_distillation_loss, \
+    logit_distillation_loss, segmentation_loss
+from .training import CancelCheck, LogCallback, ProgressCallback, ProgressSpan, TrainResult, fit, \
+    frozen_copy, split_train_validation
+
+if TYPE_CHECKING:
+    from ..data.labels import SegmentationSamples
+
+
+def architecture_name(config: GINetConfig) -> str:
+    """The registry name of a GINet config: "ginet_lite" or "ginet"."""
+    return "ginet_lite" if isinstance(config, GINetLiteConfig) else "ginet"
+
+
+@dataclass
+class TrainConfig:
+    """Settings of one segmentation training run (the same fields serve teacher and student)."""
+
+    epochs: int = 40
+    batch_size: int = 8
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    patience: int = 10
+    """Stop after this many epochs without a better validation loss."""
+    validation_fraction: float = 0.15
+    seed: int = 0
+    device: str = "auto"
+    class_weights: list[float] | None = None
+    """Per-class loss weights; None = median-frequency weights of the training labels."""
+    dice_weight: float = 0.0
+    global_weight: float = 0.4
+    lad_weight: float = 1.0
+    affinity_grid: int = 16
+    """Side of the pooled grid the affinity matrices are computed on."""
+    kd_weight: float = 1.0
+    kd_temperature: float = 2.0
+    feature_weight: float = 1.0
+    augment: bool = True
+    """Random flips and transposition of each batch (with its global views and windows)."""
+
+
+@dataclass
+class SegmentationTrainResult(TrainResult):
+    """A TrainResult plus the classes (model output i is classes[i]) for the model card."""
+
+    classes: list[dict] = field(default_factory=list)
+    ignore_index: int = 255
+
+
+@dataclass
+class Batch:
+    """One batch on the device; `scene_index` points into this batch's `global_images`."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    windows: torch.Tensor
+    scene_index: torch.Tensor
+    global_images: torch.Tensor
+    global_labels: torch.Tensor
+
+    def flipped(self, horizontal: bool, vertical: bool, transpose: bool) -> "Batch":
+        """The batch seen through a flip/transposition, windows moved to match."""
+        batch = self
+        top, left, bottom, right = batch.windows.unbind(dim=1)
+        if transpose:
+            batch = Batch(batch.images.transpose(2, 3), batch.labels.transpose(1, 2),
+                          torch.stack([left, top, right, bottom], dim=1), batch.scene_index,
+                          batch.global_images.transpose(2, 3), batch.global_labels.transpose(1, 2))
+            top, left, bottom, right = batch.windows.unbind(dim=1)
+        if horizontal:
+            batch = Batch(batch.images.flip(3), batch.labels.flip(2),
+                          torch.stack([top, 1 - right, bottom, 1 - left], dim=1), batch.scene_index,
+                          batch.global_images.flip(3), batch.global_labels.flip(2))
+            top, left, bottom, right = batch.windows.unbind(dim=1)
+        if vertical:
+            batch = Batch(batch.images.flip(2), batch.labels.flip(1),
+                          torch.stack([1 - bottom, left, 1 - top, right], dim=1), batch.scene_index,
+                          batch.global_images.flip(2), batch.global_labels.flip(1))
+        return batch
+
+
+class _SampleSet:
+    """Samples as tensors, batched onto a device with only the scenes a batch needs."""
+
+    def __init__(self, samples: "SegmentationSamples", device: torch.device, augment: bool, seed: int):
+        self.images = torch.as_tensor(np.ascontiguousarray(samples.images, dtype=np.float32))
+        self.labels = torch.as_tensor(samples.labels.astype(np.int64))
+        self.windows = torch.as_tensor(np.asarray(samples.windows, dtype=np.float32))
+        self.scene_index = torch.as_tensor(np.asarray(samples.scene_index, dtype=np.int64))
+        self.global_images = torch.as_tensor(np.ascontiguousarray(samples.global_images, dtype=np.float32))
+        self.global_labels = torch.as_tensor(samples.global_labels.astype(np.int64))
+        self.ignore_index = samples.ignore_index
+        self.classes = list(samples.classes)
+        self.device, self.augment = device, augment
+        self.generator = torch.Generator().manual_seed(seed + 1)
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def batch(self, indices: torch.Tensor, augment: bool = False) -> Batch:
+        """The samples at `indices` with their scenes' global views, on the device."""
+        scenes, local_index = torch.unique(self.scene_index[indices], return_inverse=True)
+        batch = Batch(*(t.to(self.device) for t in (
+            self.images[indices], self.labels[indices], self.windows[indices], local_index,
+            self.global_images[scenes], self.global_labels[scenes])))
+        if augment and self.augment:
+            flips = torch.randint(2, (3,), generator=self.generator).tolist()
+            horizontal, vertical, transpose = (bool(b) for b in flips)
+            batch = batch.flipped(horizontal, vertical, transpose)
+        return batch
+
+    def check_fits(self, config: GINetConfig) -> None:
+        """Raise InputError unless the samples fit a net with `config`."""
+        bands, classes = self.images.shape[1], len(self.classes)
+        if bands != config.bands:
+            raise InputError(f"the training raster has {bands} bands but the model reads "
+                             f"{config.bands}; choose a model made for {bands} bands")
+        if classes > config.classes:
+            raise InputError(f"the labels have {classes} classes but the model has only "
+                             f"{config.classes}; train a new model or merge classes")
+        multiple = config.multiple_of
+        for what, size in (("patch", self.images.shape[2]), ("global view", self.global_images.shape[2])):
+            if size % multiple:
+                raise InputError(f"the {what} size {size} is not a multiple of {multiple} pixels; "
+                                 "choose another size")
+
+
+def _class_weights(samples: _SampleSet, config: TrainConfig, classes: int) -> torch.Tensor:
+    if config.class_weights is not None:
+        if len(config.class_weights) != classes:
+            raise InputError(f"give one class weight per class ({classes}), got {len(config.class_weights)}")
+        return torch.tensor(config.class_weights, dtype=torch.float32)
+    weights = median_frequency_weights([samples.labels.numpy()], classes, samples.ignore_index)
+    # A class no patch shows gets the median weight (1): it may still appear in the global
+    # labels, where a zero weight could leave a batch with no weighted pixel (NaN loss).
+    return torch.as_tensor(np.where(weights > 0, weights, 1.0).astype(np.float32))
+
+
+def _validate(model: GINet, samples: _SampleSet, indices: torch.Tensor, batch_size: int,
+              classes: int) -> tuple[float, np.ndarray]:
+    """(mean unweighted CE of the local logits, confusion matrix) over the validation samples."""
+    total, pixels = 0.0, 0
+    matrix = np.zeros((classes, classes), dtype=np.int64)
+    for start in range(0, len(indices), batch_size):
+        batch = samples.batch(indices[start:start + batch_size])
+        logits = model(batch.images, batch.global_images, batch.windows, batch.scene_index).float()
+        labelled = int((batch.labels != samples.ignore_index).sum())
+        if labelled:
+            total += float(segmentation_loss(logits, batch.labels, samples.ignore_index)) * labelled
+            pixels += labelled
+        matrix += confusion_matrix(batch.labels.cpu().numpy(), logits.argmax(1).cpu().numpy(),
+                                   classes, samples.ignore_index)
+    return total / max(pixels, 1), matrix
+
+
+def train_segmentation(samples: "SegmentationSamples", config: TrainConfig,
+                       teacher: GINet | None = None, progress: ProgressCallback | None = None,
+                       is_cancelled: CancelCheck | None = None, log: LogCallback | None = None, *,
+                       net_config: GINetConfig | None = None) -> SegmentationTrainResult:
+    """Train a GINet on `samples`; distil from `teacher` (a trained GINet) when given.
+
+    `net_config` defaults to the lite student (`GINetLiteConfig`) for the samples' bands and
+    classes; pass a `GINetConfig` to train the paper-sized net (e.g. as a teacher). The result
+    holds the best-validated model (CPU, eval mode) and its validation mIoU, per-class IoU,
+    overall accuracy and kappa.
+    """
+    device = resolve_device(config.device)
+    torch.manual_seed(config.seed)
+    data = _SampleSet(samples, device, config.augment, config.seed)
+    classes = len(data.classes)
+    net_config = net_config or GINetLiteConfig(bands=data.images.shape[1], classes=classes,
+                                               global_size=data.global_images.shape[2])
+    data.check_fits(net_config)
+    model = GINet(net_config).to(device)
+    weights = _class_weights(data, config, classes)
+    weights = torch.cat([weights, torch.ones(net_config.classes - classes)]).to(device)
+    if teacher is not None:
+        data.check_fits(teacher.config)
+        if teacher.config.classes != net_config.classes:
+            raise InputError(f"the teacher has {teacher.config.classes} classes but the student "
+                             f"{net_config.classes}; distil from a teacher trained on these classes")
+        teacher = frozen_copy(teacher, device)
+
+    def loss_of_batch(indices: torch.Tensor) -> torch.Tensor:
+        batch = data.batch(indices, augment=True)
+        inputs = (batch.images, batch.global_images, batch.windows, batch.scene_index)
+        outputs, features = model.forward_features(*inputs)
+        loss = (segmentation_loss(outputs["local"], batch.labels, data.ignore_index, weights,
+                                  config.dice_weight)
+                + config.global_weight * segmentation_loss(outputs["global"], batch.global_labels,
+                                                           data.ignore_index, weights)
+                + config.lad_weight * local_affinity_distillation_loss(features, config.affinity_grid))
+        if teacher is not None:
+            with torch.no_grad():
+                teacher_outputs, teacher_features = teacher.forward_features(*inputs)
+            loss = (loss + config.kd_weight * logit_distillation_loss(
+                        outputs["local"], teacher_outputs["local"], config.kd_temperature)
+                    + config.feature_weight * affinity_distillation_loss(
+                        features["local"], teacher_features["local"], config.affinity_grid))
+        return loss
+
+    train_indices, val_indices = split_train_validation(len(data), config.validation_fraction, config.seed)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate,
+                                  weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs,
+                                                           eta_min=config.learning_rate / 20)
+    outcome = fit(model, optimizer, loss_of_batch,
+                  lambda: _validate(model, data, val_indices, config.batch_size, net_config.classes)[0],
+                  train_indices, epochs=config.epochs, batch_size=config.batch_size,
+                  patience=config.patience, seed=config.seed, span=ProgressSpan(progress),
+                  is_cancelled=is_cancelled, log=log, scheduler=scheduler,
+                  phase="segmentation_student" if teacher is not None else "segmentation")
+    with torch.no_grad():
+        _, matrix = _validate(model, data, val_indices, config.batch_size, net_config.classes)
+    metrics = scores_from_confusion(matrix)
+    metrics["validation_samples"] = len(val_indices)
+    return SegmentationTrainResult(
+        model=model.cpu().eval(), best_val_loss=outcome.best_val_loss, history=outcome.history,
+        metrics=metrics, architecture=architecture_name(net_config), config=dataclasses.asdict(net_config),
+        distilled_from=architecture_name(teacher.config) if teacher is not None else None,
+        train_config=dataclasses.asdict(config), classes=data.classes, ignore_index=data.ignore_index)
