@@ -1,0 +1,109 @@
+"""Train the bundled pansharpening students (and their PSDNet teachers) on ../shared/data.
+
+Reproducible command for the models shipped in resources/models/:
+
+    .venv/bin/python benchmarks/train_pansharpen.py [--quick]
+
+Two sensors, one bundled lite student each (one model fits one band count and ratio):
+- 4 bands, ratio 2: SpaceNet 6 Rotterdam pairs 1 and 2 (pair 3 is held out for evaluation);
+- 8 bands, ratio 4: the WorldView-2 sample (the WorldView-3 sample is held out).
+For each: PSDNet trained with its ground-truth teacher, the lite student distilled from it,
+and the lite student trained alone (the ablation the benchmark compares). The students and
+teachers land in benchmarks/out/models/; the distilled students are copied to
+resources/models/ with their cards (held-out metrics are added by benchmarks/pansharpen.py).
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import time
+from dataclasses import dataclass
+
+from common import OUT, ROOT, require_shared, write_json
+
+from models.tasks.callbacks import Callbacks
+from models.tasks.pansharpen_training import PansharpenTrainingRequest, train_pansharpening_model
+
+MODELS = OUT / "models"
+BUNDLED = ROOT / "resources" / "models"
+
+
+@dataclass
+class SensorSet:
+    """Training pairs of one sensor and what the bundled student is called."""
+
+    key: str
+    sensor: str
+    pairs: list[tuple[str, str]]
+    licence: str
+    description: str
+
+
+def sensor_sets() -> list[SensorSet]:
+    spacenet = require_shared("pansharpening", "spacenet_rotterdam")
+    worldview2 = require_shared("pansharpening", "worldview2")
+    return [
+        SensorSet("4band_x2", "generic",
+                  [(str(spacenet / f"ms{i}.tif"), str(spacenet / f"pan{i}.tif")) for i in (1, 2)],
+                  "trained on SpaceNet 6 imagery (CC BY-SA 4.0)",
+                  "Lite pansharpening student for 4-band MS at PAN/MS ratio 2 (SpaceNet-6-like "
+                  "sensors), distilled from PSDNet."),
+        SensorSet("8band_x4", "worldview2",
+                  [(str(worldview2 / "ms.tif"), str(worldview2 / "pan.tif"))],
+                  "trained on the GRIP-UNINA WorldView-2 sample: non-profit use only; cite Masi "
+                  "et al. 2016 (PNN)",
+                  "Lite pansharpening student for 8-band WorldView-2-like MS at ratio 4, "
+                  "distilled from PSDNet."),
+    ]
+
+
+def train_set(item: SensorSet, epochs: dict[str, int], samples: int, log,
+              reuse_teachers: bool = False) -> dict:
+    """Teacher, distilled student and plain student for one sensor; returns their cards' metrics."""
+    MODELS.mkdir(parents=True, exist_ok=True)
+    common = dict(pairs=item.pairs, sensor=item.sensor, samples_per_pair=samples, patch_size=64,
+                  device="auto", licence=item.licence)
+    paths = {name: MODELS / f"pansharpening_{name}_{item.key}.safetensors"
+             for name in ("psdnet", "lite", "lite_nokd")}
+    runs = [("psdnet", dict(architecture="psdnet", epochs=epochs["psdnet"])),
+            ("lite", dict(architecture="lite", epochs=epochs["lite"], teacher=str(paths["psdnet"]),
+                          description=item.description)),
+            ("lite_nokd", dict(architecture="lite", epochs=epochs["lite"]))]
+    summary = {}
+    for name, options in runs:
+        if name == "psdnet" and reuse_teachers and paths[name].exists():
+            log(f"[{item.key}] reusing the teacher {paths[name]}")
+            continue
+        started = time.perf_counter()
+        card = train_pansharpening_model(
+            PansharpenTrainingRequest(output_model=str(paths[name]), **common, **options),
+            Callbacks(log=lambda line, n=name: log(f"[{item.key} {n}] {line}")))
+        summary[name] = {"seconds": round(time.perf_counter() - started, 1), **card.metrics}
+    BUNDLED.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(paths["lite"], BUNDLED / f"pansharpening_lite_{item.key}.safetensors")
+    return summary
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a few epochs only (smoke run)")
+    parser.add_argument("--reuse-teachers", action="store_true",
+                        help="keep PSDNet teachers already in benchmarks/out/models")
+    parser.add_argument("--out", default=str(OUT / "train_pansharpen.json"))
+    args = parser.parse_args()
+    epochs = {"psdnet": 2, "lite": 3} if args.quick else {"psdnet": 10, "lite": 30}
+    samples = 32 if args.quick else 384
+    log_file = open(OUT / "train_pansharpen.log", "a", encoding="utf-8")
+
+    def log(line: str) -> None:
+        print(line, flush=True)
+        log_file.write(line + "\n")
+        log_file.flush()
+
+    results = {item.key: train_set(item, epochs, samples, log, args.reuse_teachers)
+               for item in sensor_sets()}
+    write_json({"epochs": epochs, "samples_per_pair": samples, "results": results}, args.out)
+
+
+if __name__ == "__main__":
+    main()
