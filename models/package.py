@@ -126,6 +126,15 @@ def tensor_digest(state_dict: dict[str, torch.Tensor]) -> str:
     return digest.hexdigest()
 
 
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+_READABLE_MODE = 0o666 & ~_umask()
+
+
 def save_package(path: str | Path, state_dict: dict[str, torch.Tensor], card: ModelCard) -> ModelCard:
     """Write weights and card to `path` atomically; returns the card as saved (with sha256)."""
     path = Path(path)
@@ -135,6 +144,7 @@ def save_package(path: str | Path, state_dict: dict[str, torch.Tensor], card: Mo
     temporary = path.with_name(f".{path.name}.partial")
     try:
         save_file(tensors, str(temporary), metadata={CARD_KEY: saved.to_json()})
+        os.chmod(temporary, _READABLE_MODE)  # safetensors creates files readable by the owner only
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)

@@ -204,3 +204,10 @@ def test_resolve_model_by_name_or_path_with_helpful_error(tmp_path, net):
 def test_bundled_folder_is_resources_models_of_the_plugin():
     assert BUNDLED_FOLDER.parts[-2:] == ("resources", "models")
     assert (BUNDLED_FOLDER.parents[1] / "models" / "package.py").is_file()
+
+
+def test_saved_package_is_readable_by_everyone(package):
+    """Bundled and shared packages must be readable by other users (safetensors writes 0600)."""
+    import stat
+
+    assert stat.S_IMODE(package.stat().st_mode) & 0o044 == 0o044
