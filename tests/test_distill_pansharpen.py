@@ -149,7 +149,7 @@ def test_short_student_training_lowers_the_validation_loss_below_bicubic(student
     assert progress == sorted(progress) and progress[-1] == 100.0
     assert len(messages) == 30 and messages[0].startswith("student epoch 1/30: train loss")
     assert result.architecture == "pansharpen_lite" and result.distilled_from is None
-    assert result.config == {"ms_bands": 4, "ratio": 4, "width": 8, "depth": 1}
+    assert result.config == {"ms_bands": 4, "ratio": 4, "width": 8, "depth": 1, "detail_input": True}
     assert not result.model.training and next(result.model.parameters()).device.type == "cpu"
 
 
@@ -210,7 +210,7 @@ def test_adaptation_lowers_the_reduced_resolution_loss_and_leaves_the_model_alon
     seen = []
     adapted = adapt_to_scene(net, ms, pan, 4, iterations=iterations,
                              learning_rate=learning_rate, progress=seen.append, patch_size=32, device="cpu")
-    assert reduced_resolution_loss(adapted, ms, pan, 4) < 0.95 * before
+    assert reduced_resolution_loss(adapted, ms, pan, 4) < 0.97 * before
     assert adapted is not net and not adapted.training
     assert all(torch.equal(original[k], v) for k, v in net.state_dict().items())
     assert reduced_resolution_loss(net, ms, pan, 4) == before

@@ -36,6 +36,11 @@ from .training import CancelCheck, LogCallback, ProgressCallback, ProgressSpan, 
 
 PSDNET_FEATURE_WEIGHT = 1e-6
 """Feature-distillation weight of the PSDNet paper's official code."""
+PSDNET_LEARNING_RATE = 2e-4
+"""Adam's learning rate for PSDNet (the paper's)."""
+LITE_LEARNING_RATE = 3e-3
+"""Adam's learning rate for the lite student: its few thousand weights learn far faster at a
+higher rate (on WorldView-2 patches, 30 epochs: ERGAS 6.0 at 2e-4, 4.2 at 1e-3, 3.7 at 3e-3)."""
 LITE_FEATURE_WEIGHT = 0.1
 """Feature-distillation weight for the lite student (mean-squared features vs L1 images)."""
 
@@ -46,7 +51,9 @@ class TrainConfig:
 
     epochs: int = 60
     batch_size: int = 8
-    learning_rate: float = 2e-4
+    learning_rate: float | None = None
+    """Adam's learning rate; None = PSDNET_LEARNING_RATE for PSDNet, LITE_LEARNING_RATE for
+    the lite student."""
     patience: int = 10
     """Stop after this many epochs without a better validation loss."""
     validation_fraction: float = 0.1
@@ -148,9 +155,11 @@ def _run(model: nn.Module, patches: _PatchSet, config: TrainConfig, loss_of_batc
     """Shared body of every training phase: split, optimize with `fit`, measure, package."""
     train_indices, val_indices = split_train_validation(len(patches), config.validation_fraction,
                                                         config.seed)
-    optimizer = torch.optim.Adam(list(model.parameters()) + extra_parameters, lr=config.learning_rate)
+    rate = config.learning_rate or (LITE_LEARNING_RATE if architecture == "pansharpen_lite"
+                                    else PSDNET_LEARNING_RATE)
+    optimizer = torch.optim.Adam(list(model.parameters()) + extra_parameters, lr=rate)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs,
-                                                           eta_min=config.learning_rate / 20)
+                                                           eta_min=rate / 20)
 
     def validation_loss() -> float:
         fused, target, _ = _evaluate(model, patches, val_indices, config.batch_size)
