@@ -91,8 +91,8 @@ def main() -> None:
                         help="keep PSDNet teachers already in benchmarks/out/models")
     parser.add_argument("--out", default=str(OUT / "train_pansharpen.json"))
     args = parser.parse_args()
-    epochs = {"psdnet": 2, "lite": 3} if args.quick else {"psdnet": 10, "lite": 30}
-    samples = 32 if args.quick else 384
+    epochs = {"psdnet": 2, "lite": 3} if args.quick else {"psdnet": 4, "lite": 30}
+    samples = 32 if args.quick else 192
     log_file = open(OUT / "train_pansharpen.log", "a", encoding="utf-8")
 
     def log(line: str) -> None:
