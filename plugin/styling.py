@@ -65,3 +65,62 @@ class RgbStyle(QgsProcessingLayerPostProcessorInterface):
     def postProcessLayer(self, layer, context, feedback):  # noqa: N802 (QGIS API)
         if isinstance(layer, QgsRasterLayer) and layer.bandCount() >= max(self.bands):
             apply_multiband_style(layer, self.bands)
+
+
+def layer_display_bands(layer: QgsRasterLayer) -> tuple[int, int, int] | None:
+    """The (red, green, blue) bands a multi-band layer is shown with: its renderer's choice when
+    it is an RGB composite, else the natural-colour guess; None for a one-band layer."""
+    if layer is None or layer.bandCount() < 2:
+        return None
+    renderer = layer.renderer()
+    if isinstance(renderer, QgsMultiBandColorRenderer) and min(
+            renderer.redBand(), renderer.greenBand(), renderer.blueBand()) > 0:
+        return renderer.redBand(), renderer.greenBand(), renderer.blueBand()
+    names = [layer.bandName(i + 1) for i in range(layer.bandCount())]
+    return natural_colour_bands(names, layer.bandCount())
+
+
+def _qcolor(hex_colour: str):
+    from qgis.PyQt.QtGui import QColor
+
+    return QColor(hex_colour)
+
+
+def apply_class_palette(layer: QgsRasterLayer, classes: list[dict]) -> None:
+    """Paletted renderer of band 1: each class id drawn in its colour, labelled with its name."""
+    from qgis.core import QgsPalettedRasterRenderer
+
+    entries = [QgsPalettedRasterRenderer.Class(int(c["id"]), _qcolor(c["color"]), c["name"])
+               for c in classes]
+    layer.setRenderer(QgsPalettedRasterRenderer(layer.dataProvider(), 1, entries))
+    layer.triggerRepaint()
+
+
+def apply_class_categories(layer, classes: list[dict], field: str = "class_id") -> None:
+    """Categorized renderer of a polygon layer on `field`: one category per class, in its
+    colour, labelled with its name."""
+    from qgis.core import QgsCategorizedSymbolRenderer, QgsRendererCategory, QgsSymbol
+
+    categories = []
+    for item in classes:
+        symbol = QgsSymbol.defaultSymbol(layer.geometryType())
+        symbol.setColor(_qcolor(item["color"]))
+        categories.append(QgsRendererCategory(int(item["id"]), symbol, item["name"]))
+    layer.setRenderer(QgsCategorizedSymbolRenderer(field, categories))
+    layer.triggerRepaint()
+
+
+class ClassStyle(QgsProcessingLayerPostProcessorInterface):
+    """Post-processor styling a loaded class raster (paletted) or class polygons (categorized)
+    with the model's class names and colours."""
+
+    def __init__(self, classes: list[dict]):
+        super().__init__()
+        self.classes = classes
+
+    def postProcessLayer(self, layer, context, feedback):  # noqa: N802 (QGIS API)
+        if isinstance(layer, QgsRasterLayer):
+            apply_class_palette(layer, self.classes)
+        elif layer.fields().indexOf("class_id") >= 0:
+            apply_class_categories(layer, self.classes)
+

@@ -1,0 +1,207 @@
+"""Dehazing a scene: input checks, model choice, scaling and the tiled run that writes the
+dehazed GeoTIFF on the input's grid, with the input's data type, bands and nodata.
+
+MODEL is "default" (the bundled package fitting the band count, preferring the lite student),
+a bundled or user package name, a .safetensors path, or "dark_channel_prior" (He et al.'s
+classical method, no model needed).
+
+Scaling, the same as training (`models.data.haze.make_dehaze_pairs` scales each hazy training
+window with its own per-band 1-99 percentiles): the engine scales the hazy scene with per-band
+1-99 percentiles of a decimated read, and the output is denormalized with that same scaling to
+the input's data type. The model card stores nothing scene-specific. The dark channel prior
+instead needs values where dark pixels sit near 0, so it gets one common scaling with low 0
+and high the 99.9th percentile (`dark_channel_scaling`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..classical.dehaze import DarkChannelModule, estimate_airlight
+from ..errors import InputError
+from ..inference.engine import OutputSpec, RasterInput, RunReport, run_tiled
+from ..inference.raster_io import open_raster, read_decimated, scene_scaling, valid_mask
+from ..inference.scaling import BandScaling
+from ..inference.tiling import TilingOptions
+from ..package import ModelCard, load_model
+from ..registry import list_packages, resolve_model
+from .callbacks import Callbacks
+
+TASK = "dehazing"
+DARK_CHANNEL = "dark_channel_prior"
+#: per-band percentiles of the hazy scene that map to 0 and 1 (as in training)
+LOW_PERCENTILE, HIGH_PERCENTILE = 1.0, 99.0
+#: the dark channel prior's common scaling: low 0, high this percentile of all bands
+DARK_CHANNEL_HIGH_PERCENTILE = 99.9
+#: the guided filter radius plus half the dark channel patch: the overlap the prior needs
+DARK_CHANNEL_MIN_OVERLAP = 48
+
+
+@dataclass
+class DehazeRequest:
+    """What to dehaze, with which model, and where to write it (plain values: no QGIS objects)."""
+
+    input_path: str
+    output_path: str
+    model: str = "default"
+    user_model_folder: str | None = None
+    device: str = "auto"
+    tile_size: int = 512
+    overlap: int = 32
+    batch_size: int = 4
+
+
+@dataclass
+class SceneInfo:
+    """What the checks found out about the hazy scene."""
+
+    bands: int
+    dtype: str
+    nodata: float | None
+    descriptions: list[str]
+    name: str
+
+
+@dataclass
+class DehazeResult:
+    """Where the result went and how it was made."""
+
+    output_path: Path
+    model_name: str
+    device: str
+    seconds: float
+    megapixels_per_second: float
+    notes: list[str] = field(default_factory=list)
+
+
+def inspect_scene(path: str) -> SceneInfo:
+    """Check that the scene can be dehazed; raise InputError saying what to fix.
+
+    Refused: a scene with no valid pixel (all nodata) and a scene whose every band is constant
+    over its valid pixels (there is no contrast to restore).
+    """
+    name = Path(path).name
+    with open_raster(path) as dataset:
+        info = SceneInfo(bands=dataset.count, dtype=dataset.dtypes[0], nodata=dataset.nodata,
+                         descriptions=[d or f"Band {i + 1}" for i, d in enumerate(dataset.descriptions)],
+                         name=name)
+    array, _ = read_decimated(path)
+    with open_raster(path) as dataset:
+        valid = valid_mask(dataset, array, out_shape=array.shape[1:])
+    if not valid.any():
+        raise InputError(f"{name} has no valid pixels: every pixel is nodata. Check the layer's "
+                         f"nodata value, or choose a raster that covers the area.")
+    values = array[:, valid].astype(np.float64)
+    if np.all(values.max(axis=1) == values.min(axis=1)):
+        raise InputError(f"{name} is a constant image (every band holds a single value), so "
+                         f"there is no haze to remove; choose the hazy image itself.")
+    return info
+
+
+def choose_model(info: SceneInfo, model: str, user_folder: str | None) -> Path:
+    """The package to use: the named one, or for "default" the bundled one fitting the scene."""
+    if model.strip().lower() not in ("", "default"):
+        return resolve_model(model.strip(), user_folder, task=TASK)
+    fitting = [entry for entry in list_packages(user_folder, task=TASK)
+               if entry.source == "bundled" and card_fits(entry.card, info) is None]
+    if not fitting:
+        raise InputError(
+            f"No bundled dehazing model fits a {info.bands}-band image. Use MODEL "
+            f"{DARK_CHANNEL} (no model needed), or train a model for these bands with 'Train a "
+            f"dehazing model' and give it as MODEL.")
+    return sorted(fitting, key=lambda entry: ("lite" not in entry.name, entry.name))[0].path
+
+
+def card_fits(card: ModelCard, info: SceneInfo) -> str | None:
+    """None when the model can dehaze the scene, else a sentence saying why not."""
+    if card.task != TASK:
+        return (f"Model '{card.name}' is a {card.task} model, not a dehazing model; choose a "
+                f"dehazing model or MODEL {DARK_CHANNEL}.")
+    bands = card.config.get("bands")
+    if bands != info.bands:
+        return (f"Model '{card.name}' dehazes {bands}-band images but {info.name} has "
+                f"{info.bands} bands. Choose a model trained for {info.bands} bands (train one "
+                f"with 'Train a dehazing model'), or MODEL {DARK_CHANNEL}.")
+    return None
+
+
+def is_dark_channel(model: str) -> bool:
+    """True when MODEL asks for the dark channel prior rather than a model package."""
+    return model.strip().lower() in (DARK_CHANNEL, "dcp")
+
+
+def model_scaling_from_array(hazy: np.ndarray, valid: np.ndarray | None = None) -> BandScaling:
+    """The scaling a dehazing net sees a hazy (bands, H, W) array in (as the engine does)."""
+    return BandScaling.from_array(hazy, mode="per_band", low_percentile=LOW_PERCENTILE,
+                                  high_percentile=HIGH_PERCENTILE, valid=valid)
+
+
+def dark_channel_scaling_from_array(hazy: np.ndarray, valid: np.ndarray | None = None) -> BandScaling:
+    """The scaling the dark channel prior works in: low 0, high the 99.9th percentile."""
+    return BandScaling.from_array(hazy, mode="common", low_percentile=None,
+                                  high_percentile=DARK_CHANNEL_HIGH_PERCENTILE, valid=valid)
+
+
+def dark_channel_module(path: str, scaling: BandScaling) -> DarkChannelModule:
+    """The dark channel prior with the airlight estimated once from a decimated read of the scene."""
+    array, _ = read_decimated(path)
+    with open_raster(path) as dataset:
+        valid = valid_mask(dataset, array, out_shape=array.shape[1:])
+    normalized = scaling.normalize(array)
+    normalized[:, ~valid] = 0.0  # nodata never wins the brightest-dark-channel search
+    return DarkChannelModule(estimate_airlight(normalized))
+
+
+def dehaze(request: DehazeRequest, callbacks: Callbacks | None = None) -> DehazeResult:
+    """Dehaze the scene as `request` says; write the result; report how it went."""
+    callbacks = callbacks or Callbacks()
+    info = inspect_scene(request.input_path)
+    callbacks.log(f"{info.name}: {info.bands} band(s) ({info.dtype}).")
+    notes: list[str] = []
+    overlap = request.overlap
+    if is_dark_channel(request.model):
+        scaling = scene_scaling(request.input_path, mode="common", low_percentile=None,
+                                high_percentile=DARK_CHANNEL_HIGH_PERCENTILE)
+        network: torch.nn.Module = dark_channel_module(request.input_path, scaling)
+        model_name, multiple_of = DARK_CHANNEL, 1
+        if overlap < DARK_CHANNEL_MIN_OVERLAP:
+            overlap = DARK_CHANNEL_MIN_OVERLAP
+            notes.append(f"overlap raised to {overlap} px for the dark channel prior's filters")
+        callbacks.log(f"Dark channel prior, airlight {np.round(network.airlight.flatten().tolist(), 3).tolist()}.")
+    else:
+        path = choose_model(info, request.model, request.user_model_folder)
+        card, network = load_model(path, device="cpu")
+        problem = card_fits(card, info)
+        if problem:
+            raise InputError(problem)
+        callbacks.log(f"Model: {card.name} ({card.architecture}) from {path}")
+        scaling = scene_scaling(request.input_path, mode="per_band", low_percentile=LOW_PERCENTILE,
+                                high_percentile=HIGH_PERCENTILE)
+        model_name = card.name
+        multiple_of = int(card.config.get("multiple_of", 0)) or getattr(network.config, "multiple_of", 1)
+    tile_size = max(request.tile_size, 4 * overlap)
+    if tile_size != request.tile_size:
+        notes.append(f"tile size raised to {tile_size} px to fit the overlap")
+    report = _run_engine(network, request, info, scaling, TilingOptions(
+        tile_size=tile_size, overlap=overlap, batch_size=request.batch_size,
+        multiple_of=max(1, multiple_of)), callbacks)
+    for note in notes:
+        callbacks.log(note)
+    return DehazeResult(report.output_path, model_name, report.device_description, report.seconds,
+                        report.megapixels_per_second, notes + report.backoff_events)
+
+
+def _run_engine(network: torch.nn.Module, request: DehazeRequest, info: SceneInfo,
+                scaling: BandScaling, options: TilingOptions, callbacks: Callbacks) -> RunReport:
+    inputs = [RasterInput(request.input_path, scaling=scaling)]
+    output = OutputSpec(request.output_path, band_count=info.bands, dtype=info.dtype,
+                        nodata=info.nodata, band_descriptions=info.descriptions,
+                        kind="continuous", scaling=scaling)
+    report = run_tiled(network, inputs, output, options, device=request.device,
+                       progress=callbacks.progress, is_cancelled=callbacks.is_cancelled)
+    callbacks.log(f"Dehazed on {report.device_description} in {report.seconds:.1f} s "
+                  f"({report.megapixels_per_second:.2f} Mpx/s).")
+    return report

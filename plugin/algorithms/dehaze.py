@@ -1,0 +1,64 @@
+"""geodistill:dehaze - remove haze from a raster with a distilled net or the dark channel prior."""
+from __future__ import annotations
+
+from qgis.core import QgsProcessingParameterRasterDestination, QgsProcessingParameterRasterLayer
+
+from ..styling import RgbStyle, layer_display_bands
+from .base import GeoDistillAlgorithm, engine_callbacks
+
+
+class DehazeAlgorithm(GeoDistillAlgorithm):
+    """Hazy raster -> dehazed raster on the same grid, with the same data type and bands."""
+
+    INPUT = "INPUT"
+    OUTPUT = "OUTPUT"
+
+    group_name = "Dehazing"
+    help_text = (
+        "Removes haze (thin cloud, smog, aerosol veils) from an image, including haze that "
+        "varies across the scene.<br><b>Input</b>: the hazy raster (any data type: uint8, "
+        "uint16, float ...). Each band is scaled by its 1st-99th percentiles over the scene, "
+        "the model runs tile by tile, and the result is scaled back to the input's values."
+        "<br><b>Model</b>: 'default' picks the bundled lite student fitting the band count (an "
+        "RGB model ships with the plugin); or a model name or .safetensors file made with "
+        "'Train a dehazing model'; or <i>dark_channel_prior</i> for He et al.'s classical "
+        "method (no model, any band count).<br><b>Device</b>, <b>Tile size</b>, <b>Tile "
+        "overlap</b>: where and in which pieces the model runs.<br><b>Output</b>: a GeoTIFF "
+        "with the input's grid, CRS, data type, bands and nodata, shown like the input.")
+
+    def name(self) -> str:
+        return "dehaze"
+
+    def displayName(self) -> str:  # noqa: N802
+        return self.tr("Dehaze")
+
+    def initAlgorithm(self, config=None):  # noqa: N802
+        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Hazy raster")))
+        self.add_model_parameter("dehazing")
+        self.add_device_parameter()
+        self.add_tiling_parameters(tile_size=512, overlap=32)
+        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Dehazed")))
+
+    def prepareAlgorithm(self, parameters, context, feedback):  # noqa: N802 (main thread)
+        self._display_bands = layer_display_bands(
+            self.parameterAsRasterLayer(parameters, self.INPUT, context))
+        return super().prepareAlgorithm(parameters, context, feedback)
+
+    def run_algorithm(self, parameters, context, feedback):
+        from ...models.tasks.dehaze import DehazeRequest, dehaze
+
+        output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
+        request = DehazeRequest(
+            input_path=self.raster_path(parameters, self.INPUT, context),
+            output_path=output,
+            model=self.parameterAsString(parameters, self.MODEL, context),
+            device=self.device_value(parameters, context),
+            tile_size=self.parameterAsInt(parameters, self.TILE_SIZE, context),
+            overlap=self.parameterAsInt(parameters, self.OVERLAP, context),
+        )
+        result = dehaze(request, engine_callbacks(feedback))
+        bands = getattr(self, "_display_bands", None)
+        if context.willLoadLayerOnCompletion(output) and bands:
+            self._style = RgbStyle(bands)
+            context.layerToLoadOnCompletionDetails(output).setPostProcessor(self._style)
+        return {self.OUTPUT: str(result.output_path)}

@@ -1,0 +1,96 @@
+"""geodistill:dehaze end to end in a headless QGIS, and every bad input the issue lists."""
+import numpy as np
+import pytest
+import rasterio
+import torch
+from qgis import processing
+from qgis.core import QgsProcessingException
+
+from dehaze_scenes import hazy_scene
+from rasters import write_raster
+
+from geodistill.models import nets
+from geodistill.models.classical.dehaze import dark_channel
+from geodistill.models.package import ModelCard, save_package
+
+
+@pytest.fixture(scope="module")
+def lite_package(tmp_path_factory):
+    """An (untrained) 3-band lite student packaged as a user would get it."""
+    torch.manual_seed(0)
+    net = nets.build("dehaze_lite", {"bands": 3})
+    card = ModelCard(name="lite_rgb_test", task="dehazing", architecture="dehaze_lite",
+                     config={"bands": 3})
+    path = tmp_path_factory.mktemp("models") / "lite_rgb_test.safetensors"
+    save_package(path, net.state_dict(), card)
+    return path
+
+
+def run(input_path, output, **extra):
+    params = {"INPUT": str(input_path), "MODEL": "dark_channel_prior", "DEVICE": "cpu",
+              "TILE_SIZE": 96, "OVERLAP": 16, "OUTPUT": str(output)}
+    params.update(extra)
+    return processing.run("geodistill:dehaze", params)
+
+
+def rmse(a, b):
+    return float(np.sqrt(((a - b) ** 2).mean()))
+
+
+def mean_dark_channel(array):
+    return float(dark_channel(torch.from_numpy(array[None].astype(np.float64)), 7).mean())
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "uint16"])
+def test_dark_channel_prior_keeps_grid_and_dtype_and_removes_haze(geodistill_provider, tmp_path, dtype):
+    scene = hazy_scene(tmp_path, dtype)
+    result = run(scene.path, tmp_path / "dehazed.tif")
+    with rasterio.open(result["OUTPUT"]) as out, rasterio.open(scene.path) as source:
+        assert (out.width, out.height, out.count) == (source.width, source.height, source.count)
+        assert out.transform == source.transform and out.crs == source.crs
+        assert out.dtypes == source.dtypes == (dtype,) * 3
+        dehazed = out.read().astype(np.float64)
+    offset = 200.0 if dtype == "uint16" else 0.0
+    assert rmse(dehazed, scene.clear) < 0.7 * rmse(scene.hazy, scene.clear)
+    assert mean_dark_channel(dehazed - offset) < 0.5 * mean_dark_channel(scene.hazy - offset)
+
+
+def test_model_package_keeps_grid_dtype_and_nodata(geodistill_provider, tmp_path, lite_package):
+    scene = hazy_scene(tmp_path, "uint16", size=128)
+    hazy = scene.hazy.astype(np.uint16)
+    hazy[:, :, :20] = 0
+    path = write_raster(tmp_path / "hazy_nodata.tif", hazy, nodata=0)
+    result = run(path, tmp_path / "dehazed.tif", MODEL=str(lite_package), TILE_SIZE=64)
+    with rasterio.open(result["OUTPUT"]) as out:
+        assert out.dtypes == ("uint16",) * 3 and out.nodata == 0
+        assert out.transform == rasterio.open(path).transform
+        values = out.read()
+    assert np.all(values[:, :, :20] == 0)
+    assert np.all(np.any(values[:, :, 20:] != 0, axis=0))
+
+
+def expect_error(input_path, output, *words, **extra):
+    with pytest.raises(QgsProcessingException) as raised:
+        run(input_path, output, **extra)
+    message = str(raised.value)
+    for word in words:
+        assert word in message, message
+    assert not output.exists()
+    assert [p.name for p in output.parent.iterdir() if p.name.startswith(output.stem)] == []
+
+
+def test_band_count_different_from_the_model(geodistill_provider, tmp_path, lite_package):
+    scene = hazy_scene(tmp_path, "uint8", bands=4, size=64)
+    expect_error(scene.path, tmp_path / "dehazed.tif", "3-band", "4 bands",
+                 MODEL=str(lite_package))
+
+
+def test_all_nodata_input(geodistill_provider, tmp_path, lite_package):
+    path = write_raster(tmp_path / "empty.tif", np.zeros((3, 64, 64), np.uint8), nodata=0)
+    expect_error(path, tmp_path / "dehazed.tif", "no valid pixels", "nodata",
+                 MODEL=str(lite_package))
+
+
+def test_constant_image(geodistill_provider, tmp_path):
+    path = write_raster(tmp_path / "flat.tif", np.full((3, 64, 64), 180, np.uint8))
+    expect_error(path, tmp_path / "dehazed.tif", "constant image")
