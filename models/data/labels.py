@@ -95,6 +95,30 @@ def _classes_from_field_values(values: list) -> tuple[list[dict], dict]:
     return classes, {value: index for index, value in enumerate(distinct)}
 
 
+def _index_in_classes(values: list, classes: list[dict], source: str) -> dict:
+    """Map each field value to its index in `classes` (numbers by id, text by name)."""
+    by_id = {int(c["id"]): i for i, c in enumerate(classes)}
+    by_name = {str(c["name"]).strip().lower(): i for i, c in enumerate(classes)}
+    index_of, unknown = {}, set()
+    for value in set(values):
+        number = value if isinstance(value, (int, float)) else None
+        if number is None and str(value).strip().lstrip("-").isdigit():
+            number = int(str(value).strip())
+        if number is not None and float(number).is_integer() and int(number) in by_id:
+            index_of[value] = by_id[int(number)]
+        elif str(value).strip().lower() in by_name:
+            index_of[value] = by_name[str(value).strip().lower()]
+        else:
+            unknown.add(str(value))
+    if unknown:
+        known = ", ".join(f"{c['id']} ({c['name']})" for c in classes)
+        raise InputError(f"{source} has class value(s) {', '.join(sorted(unknown))} that are not "
+                         f"among the model's {len(classes)} classes ({known}); the labels have "
+                         "more classes than the model has: merge or relabel them, or train a "
+                         "new model without a teacher")
+    return index_of
+
+
 def _read_vector_fiona(fiona, path: Path, class_field: str) -> tuple[list, list, str | None]:
     with fiona.open(path) as collection:
         fields = list(collection.schema["properties"])
@@ -166,11 +190,15 @@ def _overlaps(a: tuple, b: tuple) -> bool:
 
 
 def rasterize_polygons(vector_path: str | Path, raster_path: str | Path, class_field: str,
-                       bands: list[int] | None = None, all_touched: bool = False) -> LabelledScene:
+                       bands: list[int] | None = None, all_touched: bool = False,
+                       classes: list[dict] | None = None) -> LabelledScene:
     """Labels from polygons: each polygon's class (from `class_field`) burnt onto the raster's
     grid; pixels no polygon covers are IGNORE_INDEX. Polygons in another CRS are reprojected
     (a layer without a CRS is taken to be in the raster's CRS); features with an empty class
     value are skipped.
+
+    With `classes` given (e.g. a teacher model's), the class order follows that list: whole
+    number values match class ids, text values class names; a value no class has is an error.
     """
     vector_path = Path(vector_path)
     geometries, values, vector_crs = read_vector_labels(vector_path, class_field)
@@ -178,7 +206,10 @@ def rasterize_polygons(vector_path: str | Path, raster_path: str | Path, class_f
     if not kept:
         raise InputError(f"the field '{class_field}' of {vector_path.name} has no values; fill it "
                          "with the class of each polygon or choose another field")
-    classes, index_of = _classes_from_field_values([v for _, v in kept])
+    if classes is None:
+        classes, index_of = _classes_from_field_values([v for _, v in kept])
+    else:
+        index_of = _index_in_classes([v for _, v in kept], classes, vector_path.name)
     with open_raster(raster_path) as dataset:
         shape, transform, crs, bounds = (dataset.height, dataset.width), dataset.transform, \
             dataset.crs, tuple(dataset.bounds)
@@ -273,6 +304,23 @@ def _mask_values(mask: np.ndarray, classes: list[dict] | None) -> np.ndarray:
     return values
 
 
+def _mask_array(dataset, classes: list[dict] | None) -> np.ndarray:
+    """A mask's pixels; a paletted single-band mask is expanded to RGB through its colour
+    table when classes with colours are given (its indices are not class ids)."""
+    mask = dataset.read()
+    if mask.shape[0] != 1 or not classes:
+        return mask
+    try:
+        table = dataset.colormap(1)
+    except ValueError:  # no colour table: the values are the class ids
+        return mask
+    lookup = np.zeros((256, 3), dtype=np.uint8)
+    for index, colour in table.items():
+        if 0 <= index < 256:
+            lookup[index] = colour[:3]
+    return lookup[mask[0]].transpose(2, 0, 1)
+
+
 def load_image_mask_folders(image_folder: str | Path, mask_folder: str | Path,
                             ignore_value: int | None = None, classes: list[dict] | None = None,
                             bands: list[int] | None = None) -> list[LabelledScene]:
@@ -298,7 +346,7 @@ def load_image_mask_folders(image_folder: str | Path, mask_folder: str | Path,
             if image.shape != mask.shape:
                 raise InputError(f"{path.name} is {image.shape[0]}x{image.shape[1]} pixels but its "
                                  f"mask is {mask.shape[0]}x{mask.shape[1]}; masks must match their images")
-            values.append(_mask_values(mask.read(), classes))
+            values.append(_mask_values(_mask_array(mask, classes), classes))
     labelled = [(v != ignore_value if ignore_value is not None else np.ones(v.shape, bool)) & (v >= 0)
                 for v in values]
     if classes is None:

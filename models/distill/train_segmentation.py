@@ -185,13 +185,17 @@ def _validate(model: GINet, samples: _SampleSet, indices: torch.Tensor, batch_si
 def train_segmentation(samples: "SegmentationSamples", config: TrainConfig,
                        teacher: GINet | None = None, progress: ProgressCallback | None = None,
                        is_cancelled: CancelCheck | None = None, log: LogCallback | None = None, *,
-                       net_config: GINetConfig | None = None) -> SegmentationTrainResult:
+                       net_config: GINetConfig | None = None,
+                       validation: "SegmentationSamples | None" = None) -> SegmentationTrainResult:
     """Train a GINet on `samples`; distil from `teacher` (a trained GINet) when given.
 
     `net_config` defaults to the lite student (`GINetLiteConfig`) for the samples' bands and
     classes; pass a `GINetConfig` to train the paper-sized net (e.g. as a teacher). The result
     holds the best-validated model (CPU, eval mode) and its validation mIoU, per-class IoU,
     overall accuracy and kappa.
+
+    `validation` (patches of a spatially held-out area, with the same classes) replaces the
+    random split of `samples`: overlapping random patches of one area score too well.
     """
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
@@ -228,19 +232,28 @@ def train_segmentation(samples: "SegmentationSamples", config: TrainConfig,
                         features["local"], teacher_features["local"], config.affinity_grid))
         return loss
 
-    train_indices, val_indices = split_train_validation(len(data), config.validation_fraction, config.seed)
+    if validation is None:
+        train_indices, val_indices = split_train_validation(len(data), config.validation_fraction,
+                                                            config.seed)
+        held_out = data
+    else:
+        if validation.classes != samples.classes:
+            raise InputError("the validation patches are labelled with other classes than the "
+                             "training patches; label both with one class list")
+        held_out = _SampleSet(validation, device, augment=False, seed=config.seed)
+        train_indices, val_indices = torch.arange(len(data)), torch.arange(len(held_out))
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate,
                                   weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs,
                                                            eta_min=config.learning_rate / 20)
     outcome = fit(model, optimizer, loss_of_batch,
-                  lambda: _validate(model, data, val_indices, config.batch_size, net_config.classes)[0],
+                  lambda: _validate(model, held_out, val_indices, config.batch_size, net_config.classes)[0],
                   train_indices, epochs=config.epochs, batch_size=config.batch_size,
                   patience=config.patience, seed=config.seed, span=ProgressSpan(progress),
                   is_cancelled=is_cancelled, log=log, scheduler=scheduler,
                   phase="segmentation_student" if teacher is not None else "segmentation")
     with torch.no_grad():
-        _, matrix = _validate(model, data, val_indices, config.batch_size, net_config.classes)
+        _, matrix = _validate(model, held_out, val_indices, config.batch_size, net_config.classes)
     metrics = scores_from_confusion(matrix)
     metrics["validation_samples"] = len(val_indices)
     return SegmentationTrainResult(

@@ -53,6 +53,9 @@ class GINetConfig:
     """Hidden width of the networks predicting the scale/shift of each guided normalization."""
     global_size: int = 512
     """Side of the global view: the whole scene is resized to global_size x global_size."""
+    use_global_view: bool = True
+    """False gives the "local-only" ablation: the global branch sees a blank view, so the
+    guided normalizations reduce to learned affine normalizations shared by every crop."""
 
     @property
     def multiple_of(self) -> int:
@@ -198,6 +201,8 @@ class GINet(nn.Module):
     def global_context(self, global_image: torch.Tensor) -> GlobalContext:
         """Run the global branch on the downsampled scene(s) [S, bands, G, G]."""
         self._check(global_image, "global view")
+        if not self.config.use_global_view:
+            global_image = torch.zeros_like(global_image)
         encoded = self.global_encoder(global_image)
         stages = [encoded[f"layer{i + 1}"] for i in range(len(self.config.widths))]
         features = self.global_decoder(stages)

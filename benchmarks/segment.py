@@ -1,0 +1,128 @@
+"""Segmentation benchmark: held-out mIoU of GINet, the lite student and the local-only ablation,
+and the lite student's time and peak memory on a 5000 x 5000 scene on this machine.
+
+    .venv/bin/python benchmarks/segment.py [--quick]
+
+Needs the models of benchmarks/train_segmentation.py (benchmarks/out/models/). Every chip of
+the held-out Dubai tile is segmented through the real pipeline (`models.tasks.segment`: global
+view + tiled engine) and scored against its mask (black pixels unlabelled). The scene timing
+runs in a child process (its peak resident memory is the child's own) on a 5000 x 5000 RGB
+GeoTIFF mosaicked from the training chips. Goals reported: global+local >= local-only + 2 mIoU
+points; 5000^2 in under 3 minutes on the CPU with the lite student.
+"""
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import rasterio
+
+from common import OUT, machine, require_shared, write_json
+from train_segmentation import HELD_OUT_TILE, MODELS, dubai_classes, tile_scenes
+
+from models.data.labels import IGNORE_INDEX
+from models.metrics.segmentation import confusion_matrix, scores_from_confusion
+from models.tasks.segment import SegmentRequest, segment
+
+NAMES = ("lite", "ginet", "local_only")
+SCENE_SIDE = 5000
+GOAL_SECONDS = 180.0
+GOAL_GAIN = 0.02
+
+
+def held_out_miou(model: Path, scenes, classes, folder: Path, limit: int | None) -> dict:
+    """Scores of `model` over the held-out chips (confusion accumulated over all chips)."""
+    matrix = np.zeros((len(classes), len(classes)), dtype=np.int64)
+    started = time.perf_counter()
+    for scene in scenes[:limit]:
+        output = folder / f"{model.stem}_{scene.raster_path.stem}.tif"
+        segment(SegmentRequest(str(scene.raster_path), str(output), model=str(model), device="cpu"))
+        with rasterio.open(output) as dataset:
+            predicted = dataset.read(1)
+        matrix += confusion_matrix(scene.labels, predicted, len(classes), IGNORE_INDEX)
+    scores = scores_from_confusion(matrix)
+    return {"miou": scores["miou"], "overall_accuracy": scores["overall_accuracy"],
+            "iou_per_class": dict(zip([c["name"] for c in classes], scores["iou_per_class"])),
+            "chips": len(scenes[:limit]), "seconds": round(time.perf_counter() - started, 1)}
+
+
+def write_mosaic(path: Path, side: int, chips: list[Path]) -> None:
+    """An RGB uint8 GeoTIFF of `side` pixels a side, tiled with the chips, written by rows."""
+    from rasterio.transform import from_origin
+    from rasterio.windows import Window
+
+    images = []
+    for chip in chips:
+        with rasterio.open(chip) as dataset:
+            images.append(dataset.read())
+    height = min(image.shape[1] for image in images)
+    profile = dict(driver="GTiff", width=side, height=side, count=3, dtype="uint8", tiled=True,
+                   compress="DEFLATE", crs="EPSG:32640", transform=from_origin(500000, 2800000, 0.5, 0.5))
+    with rasterio.open(path, "w", **profile) as out:
+        for index, top in enumerate(range(0, side, height)):
+            rows = min(height, side - top)
+            strip = np.concatenate([images[(index + j) % len(images)][:, :rows]
+                                    for j in range(side // 400 + 2)], axis=2)
+            while strip.shape[2] < side:
+                strip = np.concatenate([strip, strip], axis=2)
+            out.write(strip[:, :, :side], window=Window(0, top, side, rows))
+
+
+def _timed_scene(model: str, scene: str, output: str, results) -> None:
+    started = time.perf_counter()
+    report = segment(SegmentRequest(scene, output, model=model, device="cpu"))
+    results.put({"seconds": time.perf_counter() - started, "device": report.device,
+                 "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024})
+
+
+def scene_timing(model: Path, side: int, chips: list[Path], folder: Path) -> dict:
+    """Seconds and peak memory of the lite student on a side x side scene (child process)."""
+    scene = folder / f"scene_{side}.tif"
+    write_mosaic(scene, side, chips)
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    child = context.Process(target=_timed_scene, args=(str(model), str(scene), str(folder / "scene_classes.tif"), results))
+    child.start()
+    measured = results.get()
+    child.join()
+    return {"side": side, "megapixels": side * side / 1e6, **measured,
+            "megapixels_per_second": side * side / 1e6 / measured["seconds"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="3 chips and a 1000^2 scene")
+    parser.add_argument("--out", default=str(OUT / "segment.json"))
+    args = parser.parse_args()
+    folder = require_shared("segmentation", "dubai")
+    models = {name: MODELS / f"segmentation_{name}.safetensors" for name in NAMES}
+    missing = [str(p) for p in models.values() if not p.exists()]
+    if missing:
+        print(f"skipped: run benchmarks/train_segmentation.py first ({', '.join(missing)} missing)")
+        return
+    classes = dubai_classes(folder)
+    scenes = tile_scenes(folder, [HELD_OUT_TILE], classes)
+    limit = 3 if args.quick else None
+    with tempfile.TemporaryDirectory() as temporary:
+        work = Path(temporary)
+        scores = {name: held_out_miou(path, scenes, classes, work, limit) for name, path in models.items()}
+        chips = [s.raster_path for s in tile_scenes(folder, ["Tile 1"], classes)]
+        timing = scene_timing(models["lite"], 1000 if args.quick else SCENE_SIDE, chips, work)
+    gain = scores["lite"]["miou"] - scores["local_only"]["miou"]
+    projected = timing["seconds"] * SCENE_SIDE ** 2 / timing["side"] ** 2
+    write_json({"quick": args.quick, "held_out": HELD_OUT_TILE, "machine": machine(),
+                "held_out_scores": scores, "scene": timing,
+                "goals": {"global_minus_local_only_miou": gain, "gain_goal": GOAL_GAIN,
+                          "gain_met": gain >= GOAL_GAIN,
+                          "seconds_for_5000x5000": projected, "seconds_goal": GOAL_SECONDS,
+                          "time_met": projected < GOAL_SECONDS,
+                          "time_is_projected": timing["side"] != SCENE_SIDE}}, args.out)
+
+
+if __name__ == "__main__":
+    main()

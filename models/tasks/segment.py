@@ -1,0 +1,195 @@
+"""Land-cover segmentation of a scene with a packaged GINet: checks, model choice, the global
+view, the tiled run, and the optional probabilities raster and polygons.
+
+Class values: the class raster holds each class's id from the model card (the value the
+classes had in the training labels, 0-254), not the model's output index, so the result can be
+compared with the user's own reference directly; 255 is nodata. The class table (id, name,
+colour) is written into the raster's metadata (tag `GEODISTILL_CLASSES`), which the evaluation
+and the styling read. The probabilities raster has one float band per class, in card order,
+named after the classes.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.enums import Resampling
+
+from ..data.polygons import PolygonSummary, check_output_path, polygonize_classes
+from ..errors import InputError
+from ..inference.engine import OutputSpec, RasterInput, run_tiled
+from ..inference.global_context import GINetTileModel, read_global_view
+from ..inference.raster_io import AtomicGeoTiff, BLOCK_SIZE, open_raster, scene_scaling
+from ..inference.scaling import BandScaling
+from ..inference.tiling import TilingOptions
+from ..package import ModelCard, load_model
+from ..registry import list_packages, resolve_model
+from .callbacks import Callbacks
+
+TASK = "segmentation"
+NODATA = 255
+CLASSES_TAG = "GEODISTILL_CLASSES"
+
+
+@dataclass
+class SegmentRequest:
+    """What to segment, with which model, and where the outputs go (plain values)."""
+
+    input_path: str
+    output_path: str
+    model: str = "default"
+    user_model_folder: str | None = None
+    device: str = "auto"
+    tile_size: int = 512
+    overlap: int = 64
+    batch_size: int = 4
+    probabilities_path: str | None = None
+    polygons_path: str | None = None
+    min_area: float = 0.0
+
+
+@dataclass
+class SegmentResult:
+    """Where the outputs went, the classes they hold, and how the run went."""
+
+    output_path: Path
+    classes: list[dict]
+    model_name: str
+    device: str
+    seconds: float
+    megapixels_per_second: float
+    probabilities_path: Path | None = None
+    polygons: PolygonSummary | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def check_classes(classes: list[dict], source: str) -> None:
+    """Raise InputError unless the class ids fit a byte raster with 255 as nodata."""
+    if not classes:
+        raise InputError(f"{source} lists no classes; it is not a segmentation model.")
+    bad = [c["id"] for c in classes if not 0 <= int(c["id"]) < NODATA]
+    if bad:
+        raise InputError(f"{source}: class values {', '.join(map(str, bad))} do not fit the class "
+                         f"raster; class values must be whole numbers 0-{NODATA - 1} "
+                         f"({NODATA} marks nodata). Relabel with values in that range.")
+
+
+def card_fits(card: ModelCard, bands: int) -> str | None:
+    """None when the model can segment a raster of `bands` bands, else a sentence why not."""
+    if card.task != TASK:
+        return (f"Model '{card.name}' is a {card.task} model; choose a segmentation model.")
+    expected = card.config.get("bands")
+    if expected != bands:
+        return (f"Model '{card.name}' reads {expected}-band images but this raster has {bands} "
+                f"band(s). Choose a model made for {bands} bands, or train one with 'Train a "
+                "segmentation model'.")
+    return None
+
+
+def choose_model(bands: int, model: str, user_folder: str | None) -> Path:
+    """The package to use: the named one, or for "default" the bundled one fitting the bands."""
+    if model.strip().lower() not in ("", "default"):
+        return resolve_model(model.strip(), user_folder, task=TASK)
+    fitting = [entry for entry in list_packages(user_folder, task=TASK)
+               if entry.source == "bundled" and card_fits(entry.card, bands) is None]
+    if not fitting:
+        raise InputError(f"No bundled segmentation model reads {bands}-band images. Train one "
+                         "with 'Train a segmentation model' and give it as MODEL.")
+    return sorted(fitting, key=lambda entry: ("lite" not in entry.name, entry.name))[0].path
+
+
+def model_scaling(card: ModelCard, input_path: str) -> BandScaling:
+    """The card's input statistics, or (as in training) percentiles of this scene."""
+    if card.scaling and "image" in card.scaling:
+        return BandScaling(low=list(card.scaling["image"]["low"]), high=list(card.scaling["image"]["high"]))
+    return scene_scaling(input_path)
+
+
+def read_class_table(path: str | Path) -> list[dict] | None:
+    """The classes written into a class raster by `segment`, or None for other rasters."""
+    with open_raster(path) as dataset:
+        text = dataset.tags().get(CLASSES_TAG)
+    return json.loads(text) if text else None
+
+
+def segment(request: SegmentRequest, callbacks: Callbacks | None = None) -> SegmentResult:
+    """Segment the raster as `request` says; write the class raster (and the optional outputs)."""
+    callbacks = callbacks or Callbacks()
+    with open_raster(request.input_path) as dataset:
+        bands, shape = dataset.count, dataset.shape
+    if request.min_area < 0:
+        raise InputError(f"MIN_AREA must be 0 or more, got {request.min_area}.")
+    if request.polygons_path:
+        check_output_path(request.polygons_path)
+    path = choose_model(bands, request.model, request.user_model_folder)
+    card, net = load_model(path, device="cpu")
+    problem = card_fits(card, bands)
+    if problem:
+        raise InputError(problem)
+    check_classes(card.classes, path.name)
+    callbacks.log(f"Model: {card.name} ({card.architecture}, {len(card.classes)} classes) from {path}")
+    scaling = model_scaling(card, request.input_path)
+    view = read_global_view(request.input_path, None, scaling, net.config.global_size)
+    tile_model = GINetTileModel(net, view, shape)
+    ids = [int(c["id"]) for c in card.classes]
+    remap = ids != list(range(len(ids)))
+    output = Path(request.output_path)
+    engine_path = output.with_name(f".{output.stem}.indices.tif") if remap else output
+    spec = OutputSpec(engine_path, band_count=len(card.classes), kind="classes", nodata=NODATA,
+                      band_descriptions=["class"], probabilities_path=request.probabilities_path)
+    options = TilingOptions(tile_size=request.tile_size, overlap=request.overlap,
+                            batch_size=request.batch_size, multiple_of=net.config.multiple_of)
+    polygons_share = 85 if request.polygons_path else 100
+    try:
+        report = run_tiled(tile_model, [RasterInput(request.input_path, scaling=scaling)], spec,
+                           options, device=request.device,
+                           progress=callbacks.part(0, polygons_share - 5).progress,
+                           is_cancelled=callbacks.is_cancelled)
+        if remap:
+            _write_class_ids(engine_path, output, ids)
+    finally:
+        if remap:
+            engine_path.unlink(missing_ok=True)
+    _describe_outputs(output, request.probabilities_path, card.classes)
+    callbacks.log(f"Segmented on {report.device_description} in {report.seconds:.1f} s "
+                  f"({report.megapixels_per_second:.2f} Mpx/s).")
+    polygons = None
+    if request.polygons_path:
+        callbacks.raise_if_cancelled()
+        polygons = polygonize_classes(output, request.polygons_path, card.classes, request.min_area,
+                                      progress=callbacks.part(polygons_share, 100).progress)
+        callbacks.log(f"{polygons.features} polygon(s) written, {polygons.dropped} smaller than "
+                      f"MIN_AREA dropped.")
+    callbacks.progress(100.0)
+    return SegmentResult(output, card.classes, card.name, report.device_description, report.seconds,
+                         report.megapixels_per_second, report.probabilities_path, polygons,
+                         list(report.backoff_events))
+
+
+def _write_class_ids(index_path: Path, output: Path, ids: list[int]) -> None:
+    """Copy the engine's class-index raster to `output` with each index replaced by its id."""
+    lookup = np.full(256, NODATA, dtype=np.uint8)
+    lookup[:len(ids)] = ids
+    with rasterio.open(index_path) as source:
+        profile = source.profile
+        writer = AtomicGeoTiff(output, profile, ["class"])
+        with writer:
+            for top in range(0, source.height, BLOCK_SIZE * 4):
+                window = rasterio.windows.Window(0, top, source.width, min(BLOCK_SIZE * 4, source.height - top))
+                writer.write(lookup[source.read(window=window)], top)
+            writer.build_overviews(Resampling.nearest)
+            writer.commit()
+
+
+def _describe_outputs(output: Path, probabilities_path: str | None, classes: list[dict]) -> None:
+    """The class table in the class raster's metadata; class names on the probability bands."""
+    with rasterio.open(output, "r+") as dataset:
+        dataset.update_tags(**{CLASSES_TAG: json.dumps(classes)})
+    if probabilities_path:
+        with rasterio.open(probabilities_path, "r+") as dataset:
+            for index, item in enumerate(classes, start=1):
+                dataset.set_band_description(index, item["name"])
+

@@ -1,0 +1,233 @@
+"""Training a land-cover segmentation model on the user's rasters and labels, as a package.
+
+Labels are polygons with a class field (rasterized on each raster's grid, reprojected when the
+layer has another CRS) or a label raster (warped with nearest neighbour when it lies on another
+grid). Validation is a spatial hold-out: the bottom rows of every raster holding about
+`validation_fraction` of its labelled pixels are kept out of training, and the model is scored
+on patches of that block only (random overlapping patches of the training area would score far
+too well). Architectures: "lite" (the CPU student; distilled from a GINet package given as
+`teacher`, or trained alone) and "ginet" (the paper-sized net, e.g. to serve as a teacher).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import rasterio
+
+from ..about import created_by
+from ..data.labels import (IGNORE_INDEX, LabelledScene, SegmentationSamples, align_label_raster,
+                           make_classes, rasterize_polygons, sample_patches)
+from ..distill.train_segmentation import SegmentationTrainResult, TrainConfig, train_segmentation
+from ..errors import InputError
+from ..inference.raster_io import open_raster
+from ..nets.ginet import GINetConfig, GINetLiteConfig
+from ..package import ModelCard, load_model, save_package
+from ..registry import resolve_model
+from .callbacks import Callbacks
+from .segment import TASK, check_classes
+
+ARCHITECTURES = ("ginet", "lite")
+
+
+@dataclass
+class SegmentationTrainingRequest:
+    """Rasters and labels to learn from, and how to train (plain values: no QGIS objects).
+
+    `net_overrides` changes fields of the architecture's config (e.g. smaller `widths`).
+    """
+
+    rasters: list[str]
+    labels: str
+    output_model: str
+    class_field: str | None = None
+    ignore_value: float | None = None
+    architecture: str = "lite"
+    teacher: str | None = None
+    epochs: int = 40
+    tile_size: int = 256
+    samples_per_raster: int = 200
+    global_size: int = 256
+    batch_size: int = 8
+    use_global_view: bool = True
+    device: str = "auto"
+    user_model_folder: str | None = None
+    validation_fraction: float = 0.15
+    seed: int = 0
+    net_overrides: dict = field(default_factory=dict)
+    description: str = ""
+    licence: str = "as the training data"
+
+
+@dataclass
+class SegmentationData:
+    """Training and held-out patches, and what the card records about them."""
+
+    train: SegmentationSamples
+    validation: SegmentationSamples
+    classes: list[dict]
+    band_names: list[str]
+    gsd: float
+    names: list[str]
+
+
+def is_raster_file(path: str) -> bool:
+    """True when GDAL opens `path` as a raster (else it is taken to be a vector layer)."""
+    try:
+        with rasterio.open(path) as dataset:
+            return dataset.count > 0
+    except rasterio.errors.RasterioIOError:
+        return False
+
+
+def reindex(scene: LabelledScene, classes: list[dict]) -> LabelledScene:
+    """`scene` relabelled with `classes` (matched by id).
+
+    A class of the scene that `classes` lacks is an error: the labels have more classes than
+    the model.
+    """
+    target = {int(c["id"]): index for index, c in enumerate(classes)}
+    unknown = [c for c in scene.classes if int(c["id"]) not in target]
+    if unknown:
+        known = ", ".join(str(c["id"]) for c in classes)
+        raise InputError(f"the labels of {scene.raster_path.name} have class value(s) "
+                         f"{', '.join(str(c['id']) for c in unknown)} that the model's "
+                         f"{len(classes)} classes ({known}) lack: the labels have more classes "
+                         "than the model has. Merge or relabel them, or train without a teacher.")
+    lookup = np.full(256, IGNORE_INDEX, dtype=np.uint8)
+    for index, item in enumerate(scene.classes):
+        lookup[index] = target.get(int(item["id"]), IGNORE_INDEX)
+    return replace(scene, labels=lookup[scene.labels], classes=classes)
+
+
+def load_scenes(request: SegmentationTrainingRequest, classes: list[dict] | None) -> list[LabelledScene]:
+    """Every raster's labels on its grid, all with one class list (`classes` when given, else
+    the union of the classes found). IGNORE_VALUE marks unlabelled pixels of a label raster;
+    in a vector layer, what no polygon covers is unlabelled."""
+    if not request.rasters:
+        raise InputError("Give at least one raster to train on.")
+    if is_raster_file(request.labels):
+        scenes = [align_label_raster(request.labels, raster, request.ignore_value)
+                  for raster in request.rasters]
+    else:
+        if not request.class_field:
+            raise InputError(f"The labels {Path(request.labels).name} are a vector layer: choose "
+                             "its CLASS_FIELD (the attribute holding each polygon's class).")
+        scenes = [rasterize_polygons(request.labels, raster, request.class_field, classes=classes)
+                  for raster in request.rasters]
+    if classes is None:
+        named = {int(c["id"]): c for s in scenes for c in s.classes}
+        ids = sorted(named)
+        classes = make_classes(ids, [named[i]["name"] for i in ids])
+    return [reindex(scene, classes) for scene in scenes]
+
+
+def hold_out_block(scene: LabelledScene, fraction: float) -> tuple[LabelledScene, LabelledScene]:
+    """(training, validation) labels of a scene: the bottom rows holding about `fraction` of
+    its labelled pixels are the validation block, unlabelled in the training scene."""
+    per_row = (scene.labels != IGNORE_INDEX).sum(axis=1)
+    below = np.cumsum(per_row[::-1])[::-1]  # labelled pixels in rows >= r
+    total = int(below[0])
+    candidates = np.flatnonzero((below <= fraction * total) & (below > 0))
+    if total == 0 or candidates.size == 0 or below[candidates[0]] == total:
+        raise InputError(f"The labels of {scene.raster_path.name} are too few or too concentrated "
+                         "to hold a validation block out of training; label a larger area.")
+    row = int(candidates[0])
+    train, validation = scene.labels.copy(), scene.labels.copy()
+    train[row:] = IGNORE_INDEX
+    validation[:row] = IGNORE_INDEX
+    return replace(scene, labels=train), replace(scene, labels=validation)
+
+
+def load_training_data(request: SegmentationTrainingRequest, classes: list[dict] | None,
+                       patch_multiple: int) -> SegmentationData:
+    """Labels of every raster, split spatially, cut into training and validation patches."""
+    scenes = load_scenes(request, classes)
+    classes = scenes[0].classes
+    check_classes(classes, "The labels")
+    size = request.tile_size // patch_multiple * patch_multiple
+    if size < patch_multiple:
+        raise InputError(f"TILE_SIZE must be at least {patch_multiple} pixels for this model.")
+    if request.global_size % patch_multiple:
+        raise InputError(f"The global view size must be a multiple of {patch_multiple} pixels.")
+    splits = [hold_out_block(scene, request.validation_fraction) for scene in scenes]
+    count = request.samples_per_raster * len(scenes)
+    train = sample_patches([t for t, _ in splits], size, count, request.global_size, request.seed)
+    validation = sample_patches([v for _, v in splits], size,
+                                max(4, math.ceil(count * request.validation_fraction)),
+                                request.global_size, request.seed + 1, labelled_share=1.0)
+    with open_raster(request.rasters[0]) as dataset:
+        band_names = [d or f"Band {i + 1}" for i, d in enumerate(dataset.descriptions)]
+        gsd = float(abs(dataset.res[0]))
+    return SegmentationData(train, validation, classes, band_names, gsd,
+                            [Path(p).name for p in request.rasters])
+
+
+def train_segmentation_model(request: SegmentationTrainingRequest,
+                             callbacks: Callbacks | None = None) -> ModelCard:
+    """Train as `request` says and write the model package; return its card."""
+    callbacks = callbacks or Callbacks()
+    if request.architecture not in ARCHITECTURES:
+        raise InputError(f"Unknown ARCHITECTURE '{request.architecture}': use "
+                         f"{' or '.join(ARCHITECTURES)}.")
+    if request.teacher and request.architecture != "lite":
+        raise InputError("A TEACHER is distilled into the lite student; leave TEACHER empty to "
+                         "train GINet, or choose ARCHITECTURE lite.")
+    teacher, teacher_card = None, None
+    if request.teacher:
+        teacher_card, teacher = load_model(resolve_model(request.teacher, request.user_model_folder,
+                                                         task=TASK))
+        if teacher_card.task != TASK:
+            raise InputError(f"The teacher '{teacher_card.name}' is a {teacher_card.task} model; "
+                             "give a segmentation model as TEACHER.")
+    config_class = GINetLiteConfig if request.architecture == "lite" else GINetConfig
+    probe = config_class(**request.net_overrides)
+    data = load_training_data(request, teacher_card.classes if teacher_card else None,
+                              probe.multiple_of)
+    bands = data.train.images.shape[1]
+    if teacher is not None and teacher.config.bands != bands:
+        raise InputError(f"The teacher '{teacher_card.name}' reads {teacher.config.bands} bands but "
+                         f"the training rasters have {bands}.")
+    net_config = config_class(**{**request.net_overrides, "bands": bands,
+                                 "classes": len(data.classes), "global_size": request.global_size,
+                                 "use_global_view": request.use_global_view})
+    config = TrainConfig(epochs=request.epochs, batch_size=request.batch_size, device=request.device,
+                         seed=request.seed, validation_fraction=request.validation_fraction,
+                         **({} if request.use_global_view else {"global_weight": 0.0, "lad_weight": 0.0}))
+    callbacks.log(f"{len(data.train)} training and {len(data.validation)} held-out patches of "
+                  f"{data.train.images.shape[2]} px, {len(data.classes)} classes.")
+    result = train_segmentation(data.train, config, teacher, callbacks.part(5, 100).progress,
+                                callbacks.is_cancelled, callbacks.log, net_config=net_config,
+                                validation=data.validation)
+    card = save_package(request.output_model, result.model.state_dict(),
+                        card_for(result, data, request, teacher_card.name if teacher_card else ""))
+    callbacks.log(f"Model written to {request.output_model} (held-out mIoU "
+                  f"{card.metrics.get('validation_miou', float('nan')):.3f}).")
+    return card
+
+
+def card_metrics(scores: dict, classes: list[dict], prefix: str = "validation_") -> dict:
+    """Card metrics from segmentation scores: mIoU, accuracy, kappa and each class's IoU
+    (classes absent from the held-out data are left out, as are undefined scores)."""
+    metrics = {f"{prefix}{k}": float(scores[k]) for k in ("miou", "overall_accuracy", "kappa")}
+    for item, iou in zip(classes, scores["iou_per_class"]):
+        metrics[f"{prefix}iou_{item['name']}"] = float(iou)
+    return {k: v for k, v in metrics.items() if math.isfinite(v)}
+
+
+def card_for(result: SegmentationTrainResult, data: SegmentationData,
+             request: SegmentationTrainingRequest, teacher_name: str) -> ModelCard:
+    """The model card of a freshly trained segmentation model."""
+    metrics = card_metrics(result.metrics, data.classes)
+    metrics["validation_patches"] = float(len(data.validation))
+    kind = "GINet" if result.architecture == "ginet" else "Lite GINet student"
+    return ModelCard(
+        name=Path(request.output_model).stem, task=TASK, architecture=result.architecture,
+        config=result.config, input_bands={"image": data.band_names}, scaling=None, gsd=data.gsd,
+        classes=data.classes, tile_size=512, overlap=64, teacher=teacher_name,
+        training_data=", ".join(data.names), licence=request.licence, metrics=metrics,
+        created_by=created_by(), description=request.description or
+        f"{kind} for {len(data.classes)} classes trained on {len(data.names)} raster(s); metrics on "
+        f"a held-out block of each raster.")

@@ -1,0 +1,84 @@
+"""geodistill:segment - land-cover classes of a raster with a distilled GINet."""
+from __future__ import annotations
+
+from qgis.core import (
+    QgsProcessing,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterDestination,
+    QgsProcessingParameterRasterLayer,
+    QgsProcessingParameterVectorDestination,
+)
+
+from ..styling import ClassStyle
+from .base import GeoDistillAlgorithm, engine_callbacks
+
+
+class SegmentAlgorithm(GeoDistillAlgorithm):
+    """Raster -> class raster (+ class probabilities and polygons), guided by a global view."""
+
+    INPUT = "INPUT"
+    OUTPUT = "OUTPUT"
+    OUTPUT_PROBABILITIES = "OUTPUT_PROBABILITIES"
+    OUTPUT_POLYGONS = "OUTPUT_POLYGONS"
+    MIN_AREA = "MIN_AREA"
+
+    group_name = "Segmentation"
+    help_text = (
+        "Maps land cover: every pixel of the raster gets a class from a segmentation model "
+        "(GINet: a downsampled view of the whole scene guides the full-resolution tiles).<br>"
+        "<b>Input</b>: the raster (any data type; as many bands as the model reads).<br>"
+        "<b>Model</b>: 'default' (the bundled lite land-cover model for 3-band images), a "
+        "bundled model name or a .safetensors model file.<br><b>Device</b>, <b>Tile size</b>, "
+        "<b>Tile overlap</b>: where and in which pieces the model runs.<br><b>Output</b>: a "
+        "byte raster of class values (the values the classes had in the training labels), "
+        "nodata (255) where the input is nodata, styled with the model's class names and "
+        "colours.<br><b>Class probabilities</b> (optional): a float raster with one band per "
+        "class.<br><b>Polygons</b> (optional): one feature per region of one class, with "
+        "fields class_id, class_name and area.<br><b>Minimum polygon area</b>: regions smaller "
+        "than this (map units squared) are left out of the polygons.")
+
+    def name(self) -> str:
+        return "segment"
+
+    def displayName(self) -> str:  # noqa: N802
+        return self.tr("Segment land cover")
+
+    def initAlgorithm(self, config=None):  # noqa: N802
+        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Input raster")))
+        self.add_model_parameter("segmentation")
+        self.add_device_parameter()
+        self.add_tiling_parameters(tile_size=512, overlap=64)
+        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Classes")))
+        self.addParameter(QgsProcessingParameterRasterDestination(
+            self.OUTPUT_PROBABILITIES, self.tr("Class probabilities"), optional=True,
+            createByDefault=False))
+        self.addParameter(QgsProcessingParameterVectorDestination(
+            self.OUTPUT_POLYGONS, self.tr("Class polygons"), QgsProcessing.TypeVectorPolygon,
+            optional=True, createByDefault=False))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.MIN_AREA, self.tr("Minimum polygon area (map units squared)"),
+            QgsProcessingParameterNumber.Double, defaultValue=0.0, minValue=0.0))
+
+    def run_algorithm(self, parameters, context, feedback):
+        from ...models.tasks.segment import SegmentRequest, segment
+
+        output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
+        probabilities = self.parameterAsOutputLayer(parameters, self.OUTPUT_PROBABILITIES, context)
+        polygons = self.parameterAsOutputLayer(parameters, self.OUTPUT_POLYGONS, context)
+        request = SegmentRequest(
+            input_path=self.raster_path(parameters, self.INPUT, context), output_path=output,
+            model=self.parameterAsString(parameters, self.MODEL, context),
+            device=self.device_value(parameters, context),
+            tile_size=self.parameterAsInt(parameters, self.TILE_SIZE, context),
+            overlap=self.parameterAsInt(parameters, self.OVERLAP, context),
+            probabilities_path=probabilities or None, polygons_path=polygons or None,
+            min_area=self.parameterAsDouble(parameters, self.MIN_AREA, context))
+        result = segment(request, engine_callbacks(feedback))
+        # one post-processor per layer: the context owns and deletes each one it is given
+        self._styles = []
+        for path in (output, polygons):
+            if path and context.willLoadLayerOnCompletion(path):
+                self._styles.append(ClassStyle(result.classes))
+                context.layerToLoadOnCompletionDetails(path).setPostProcessor(self._styles[-1])
+        return {self.OUTPUT: str(result.output_path), self.OUTPUT_PROBABILITIES: probabilities or None,
+                self.OUTPUT_POLYGONS: polygons or None}

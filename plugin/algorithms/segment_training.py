@@ -1,0 +1,189 @@
+"""geodistill:train_segmentation and geodistill:evaluate_segmentation."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from qgis.core import (
+    QgsMapLayer,
+    QgsProcessing,
+    QgsProcessingException,
+    QgsProcessingOutputFile,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterFileDestination,
+    QgsProcessingParameterMapLayer,
+    QgsProcessingParameterMultipleLayers,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterLayer,
+    QgsProcessingParameterString,
+    QgsProcessingUtils,
+    QgsProviderRegistry,
+    QgsVectorFileWriter,
+)
+
+from .base import GeoDistillAlgorithm, engine_callbacks
+
+ARCHITECTURES = ("ginet", "lite")
+
+
+class _LabelsMixin:
+    """Shared handling of a labels layer: a raster file, or polygons (exported when needed)."""
+
+    CLASS_FIELD = "CLASS_FIELD"
+    IGNORE_VALUE = "IGNORE_VALUE"
+
+    def add_label_parameters(self) -> None:
+        self.addParameter(QgsProcessingParameterString(
+            self.CLASS_FIELD, self.tr("Class field (polygon labels)"), optional=True))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.IGNORE_VALUE, self.tr("Ignore value (label raster)"),
+            QgsProcessingParameterNumber.Double, optional=True))
+
+    def label_options(self, parameters, context) -> dict:
+        ignore = parameters.get(self.IGNORE_VALUE)
+        return {"class_field": self.parameterAsString(parameters, self.CLASS_FIELD, context).strip() or None,
+                "ignore_value": None if ignore in (None, "") else
+                self.parameterAsDouble(parameters, self.IGNORE_VALUE, context)}
+
+    def layer_file(self, parameters, name: str, context) -> str:
+        """A file the models can read for a raster or vector layer parameter.
+
+        Raster layers must be GDAL files; a vector layer that is not a whole OGR file (a layer
+        of a multi-layer file, a filtered or memory layer) is written to a temporary GeoPackage.
+        """
+        layer = self.parameterAsLayer(parameters, name, context)
+        if layer is None:
+            raise QgsProcessingException(self.tr(f"{name}: no layer was given."))
+        if layer.type() == QgsMapLayer.RasterLayer:
+            return self.raster_path({name: layer}, name, context)
+        parts = QgsProviderRegistry.instance().decodeUri(layer.providerType(), layer.source())
+        path = parts.get("path")
+        if (layer.providerType() == "ogr" and path and Path(path).is_file()
+                and not parts.get("layerName") and not layer.subsetString()):
+            return path
+        copy = QgsProcessingUtils.generateTempFilename(f"{name.lower()}.gpkg")
+        options = QgsVectorFileWriter.SaveVectorOptions()
+        options.driverName = "GPKG"
+        error = QgsVectorFileWriter.writeAsVectorFormatV3(layer, copy, context.transformContext(), options)
+        if error[0] != QgsVectorFileWriter.NoError:
+            raise QgsProcessingException(self.tr(f"{name}: could not copy '{layer.name()}' to a "
+                                                 f"file: {error[1]}"))
+        return copy
+
+
+class TrainSegmentationAlgorithm(_LabelsMixin, GeoDistillAlgorithm):
+    """Trains (or distils) a land-cover segmentation model on the user's rasters and labels."""
+
+    INPUT = "INPUT"
+    LABELS = "LABELS"
+    ARCHITECTURE = "ARCHITECTURE"
+    TEACHER = "TEACHER"
+    EPOCHS = "EPOCHS"
+    OUTPUT_MODEL = "OUTPUT_MODEL"
+
+    group_name = "Segmentation"
+    help_text = (
+        "Trains a land-cover segmentation model on your rasters and labels.<br><b>Input "
+        "rasters</b>: the images (all with the same bands).<br><b>Labels</b>: polygons with a "
+        "class attribute (in any CRS: they are reprojected), or a label raster of class values "
+        "(on any grid: it is resampled with nearest neighbour). Unlabelled areas are fine.<br>"
+        "<b>Class field</b>: the attribute of the polygons holding the class (whole numbers "
+        "0-254 are kept as class values; text classes are numbered in alphabetical order).<br>"
+        "<b>Ignore value</b>: the label raster's value for unlabelled pixels.<br><b>Architecture"
+        "</b>: <i>lite</i> (small and fast on a CPU) or <i>ginet</i> (the paper-sized net, e.g. "
+        "as a teacher; slow on a CPU).<br><b>Teacher</b>: optional GINet model package to "
+        "distil into the lite student (its classes are used).<br><b>Epochs</b>, <b>Tile size"
+        "</b>: training length and training patch side in pixels.<br>The bottom rows of each "
+        "raster holding about 15 % of its labels are held out and the model card records the "
+        "mIoU and per-class IoU on them.<br><b>Output model</b>: the .safetensors model package "
+        "with its classes, names and colours; use it as MODEL in 'Segment land cover'.")
+
+    def name(self) -> str:
+        return "train_segmentation"
+
+    def displayName(self) -> str:  # noqa: N802
+        return self.tr("Train a segmentation model")
+
+    def initAlgorithm(self, config=None):  # noqa: N802
+        self.addParameter(QgsProcessingParameterMultipleLayers(
+            self.INPUT, self.tr("Input rasters"), QgsProcessing.TypeRaster))
+        self.addParameter(QgsProcessingParameterMapLayer(
+            self.LABELS, self.tr("Labels (polygons or label raster)")))
+        self.add_label_parameters()
+        self.addParameter(QgsProcessingParameterEnum(
+            self.ARCHITECTURE, self.tr("Architecture"), options=list(ARCHITECTURES), defaultValue=1))
+        self.addParameter(QgsProcessingParameterFile(
+            self.TEACHER, self.tr("Teacher model to distil from (GINet package)"),
+            extension="safetensors", optional=True))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.EPOCHS, self.tr("Epochs"), QgsProcessingParameterNumber.Integer, defaultValue=40,
+            minValue=1, maxValue=10000))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.TILE_SIZE, self.tr("Tile size (training patch, pixels)"),
+            QgsProcessingParameterNumber.Integer, defaultValue=256, minValue=32, maxValue=2048))
+        self.add_device_parameter()
+        self.addParameter(QgsProcessingParameterFileDestination(
+            self.OUTPUT_MODEL, self.tr("Output model"), fileFilter="Model package (*.safetensors)"))
+
+    def run_algorithm(self, parameters, context, feedback):
+        from ...models.tasks.segment_training import (SegmentationTrainingRequest,
+                                                      train_segmentation_model)
+
+        output = self.parameterAsFileOutput(parameters, self.OUTPUT_MODEL, context)
+        request = SegmentationTrainingRequest(
+            rasters=self.raster_paths(parameters, self.INPUT, context),
+            labels=self.layer_file(parameters, self.LABELS, context), output_model=output,
+            architecture=ARCHITECTURES[self.parameterAsEnum(parameters, self.ARCHITECTURE, context)],
+            teacher=self.parameterAsFile(parameters, self.TEACHER, context) or None,
+            epochs=self.parameterAsInt(parameters, self.EPOCHS, context),
+            tile_size=self.parameterAsInt(parameters, self.TILE_SIZE, context),
+            device=self.device_value(parameters, context), **self.label_options(parameters, context))
+        train_segmentation_model(request, engine_callbacks(feedback))
+        return {self.OUTPUT_MODEL: output}
+
+
+class EvaluateSegmentationAlgorithm(_LabelsMixin, GeoDistillAlgorithm):
+    """Scores a class raster against reference labels: mIoU, per-class IoU, confusion matrix."""
+
+    PREDICTION = "PREDICTION"
+    REFERENCE = "REFERENCE"
+    OUTPUT_REPORT = "OUTPUT_REPORT"
+    OUTPUT_JSON = "OUTPUT_JSON"
+
+    group_name = "Segmentation"
+    help_text = (
+        "Scores a class raster (e.g. from 'Segment land cover') against reference labels.<br>"
+        "<b>Prediction</b>: the class raster.<br><b>Reference</b>: a label raster (any grid: it "
+        "is resampled with nearest neighbour) or polygons with a class attribute (any CRS).<br>"
+        "<b>Class field</b>: the polygons' class attribute (class values, or the class names "
+        "the prediction carries).<br><b>Ignore value</b>: the reference raster's value for "
+        "unlabelled pixels.<br><b>Output report</b>: an HTML page with the mIoU, overall "
+        "accuracy, kappa, the IoU of each class and the confusion matrix; a JSON file with the "
+        "same numbers is written beside it.")
+
+    def name(self) -> str:
+        return "evaluate_segmentation"
+
+    def displayName(self) -> str:  # noqa: N802
+        return self.tr("Evaluate segmentation")
+
+    def initAlgorithm(self, config=None):  # noqa: N802
+        self.addParameter(QgsProcessingParameterRasterLayer(self.PREDICTION, self.tr("Prediction (class raster)")))
+        self.addParameter(QgsProcessingParameterMapLayer(
+            self.REFERENCE, self.tr("Reference (label raster or polygons)")))
+        self.add_label_parameters()
+        self.addParameter(QgsProcessingParameterFileDestination(
+            self.OUTPUT_REPORT, self.tr("Output report"), fileFilter="HTML (*.html)"))
+        self.addOutput(QgsProcessingOutputFile(self.OUTPUT_JSON, self.tr("Scores (JSON)")))
+
+    def run_algorithm(self, parameters, context, feedback):
+        from ...models.tasks.segment_evaluation import (SegmentationEvaluationRequest,
+                                                        evaluate_segmentation)
+
+        report = self.parameterAsFileOutput(parameters, self.OUTPUT_REPORT, context)
+        request = SegmentationEvaluationRequest(
+            prediction_path=self.raster_path(parameters, self.PREDICTION, context),
+            reference_path=self.layer_file(parameters, self.REFERENCE, context),
+            report_path=report, **self.label_options(parameters, context))
+        evaluate_segmentation(request, engine_callbacks(feedback))
+        return {self.OUTPUT_REPORT: report, self.OUTPUT_JSON: str(Path(report).with_suffix(".json"))}
