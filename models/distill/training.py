@@ -7,6 +7,7 @@ messages go to the optional `log` callback and progress to `progress` (0-100, ne
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -84,13 +85,14 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer,
         span: ProgressSpan, is_cancelled: CancelCheck | None = None,
         log: LogCallback | None = None,
         scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
-        phase: str = "train") -> LoopOutcome:
+        phase: str = "train", deadline: float | None = None) -> LoopOutcome:
     """Train `model` with early stopping and leave it holding its best-validated weights.
 
     `batch_loss(indices)` returns the loss of one batch of training samples (with gradients);
     `validation_loss()` returns the held-out loss (called under no_grad with the model in eval
     mode). Epoch 0 records the untrained model. Training stops after `patience` epochs without
-    a better validation loss. Each history entry is
+    a better validation loss, or after the epoch that ends past `deadline` (a
+    `time.monotonic()` value: a time box). Each history entry is
     {"phase", "epoch", "train_loss", "val_loss"}.
     """
     if epochs < 1 or batch_size < 1:
@@ -131,6 +133,10 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer,
         if log is not None:
             log(f"{phase} epoch {epoch}/{epochs}: train loss {total / batches_per_epoch:.5f}, "
                 f"validation loss {val_loss:.5f}{' (best)' if improved else ''}")
+        if deadline is not None and time.monotonic() > deadline and epoch < epochs:
+            if log is not None:
+                log(f"{phase}: time limit reached after epoch {epoch}, stopping")
+            break
         if epoch - best.best_epoch >= patience:
             if log is not None:
                 log(f"{phase}: no improvement for {patience} epochs, stopping early")

@@ -204,3 +204,71 @@ class ResNetEncoder(nn.Module):
             current = layer(current)
             features[f"layer{index + 1}"] = current
         return features
+
+
+def make_divisible(channels: float, divisor: int = 8) -> int:
+    """`channels` rounded to a multiple of `divisor`, never below 90 % of it (MobileNet rule)."""
+    rounded = max(divisor, int(channels + divisor / 2) // divisor * divisor)
+    return rounded + divisor if rounded < 0.9 * channels else rounded
+
+
+class InvertedResidual(nn.Module):
+    """MobileNetV2 block (Sandler et al. 2018): 1x1 expand (ReLU6), 3x3 depth-wise (ReLU6),
+    1x1 linear projection; the input is added back when the shape is kept."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int, expansion: int):
+        super().__init__()
+        hidden = in_channels * expansion
+        layers: list[nn.Module] = []
+        if expansion != 1:
+            layers += [nn.Conv2d(in_channels, hidden, 1, bias=False), nn.BatchNorm2d(hidden),
+                       nn.ReLU6(inplace=True)]
+        layers += [nn.Conv2d(hidden, hidden, 3, stride, 1, groups=hidden, bias=False),
+                   nn.BatchNorm2d(hidden), nn.ReLU6(inplace=True),
+                   nn.Conv2d(hidden, out_channels, 1, bias=False), nn.BatchNorm2d(out_channels)]
+        self.body = nn.Sequential(*layers)
+        self.residual = stride == 1 and in_channels == out_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x) if self.residual else self.body(x)
+
+
+#: MobileNetV2's stages as (expansion t, channels c, blocks n, first stride s)
+MOBILENETV2_STAGES = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2),
+                      (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
+
+
+class MobileNetV2Encoder(nn.Module):
+    """MobileNetV2 feature extractor: 3x3 stride-2 stem, the seven inverted-residual stages and
+    a 1x1 conv to `last_channels` (ReLU6), at 1/32 of the input.
+
+    `width_multiplier` scales every width (rounded to multiples of 8); `forward` returns
+    {"stem", "layer1", ..., "layer7", "head"}.
+    """
+
+    def __init__(self, in_channels: int = 3, width_multiplier: float = 1.0,
+                 last_channels: int = 1280):
+        super().__init__()
+        stem_width = make_divisible(32 * width_multiplier)
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, stem_width, 3, 2, 1, bias=False),
+                                  nn.BatchNorm2d(stem_width), nn.ReLU6(inplace=True))
+        self.layers = nn.ModuleList()
+        width = stem_width
+        for expansion, channels, blocks, stride in MOBILENETV2_STAGES:
+            out = make_divisible(channels * width_multiplier)
+            self.layers.append(nn.Sequential(*(
+                InvertedResidual(width if i == 0 else out, out, stride if i == 0 else 1, expansion)
+                for i in range(blocks))))
+            width = out
+        self.out_channels = make_divisible(last_channels * max(width_multiplier, 1.0))
+        self.head = nn.Sequential(nn.Conv2d(width, self.out_channels, 1, bias=False),
+                                  nn.BatchNorm2d(self.out_channels), nn.ReLU6(inplace=True))
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        features = {"stem": self.stem(x)}
+        current = features["stem"]
+        for index, layer in enumerate(self.layers):
+            current = layer(current)
+            features[f"layer{index + 1}"] = current
+        features["head"] = self.head(current)
+        return features

@@ -1,0 +1,244 @@
+"""Training scene classifiers on a `ChipSet`: plain CE, class-centric KD or class-aware
+self-distillation (CASD), all through the shared `fit` loop.
+
+Every method sees `batch_size` chips per step and as many chips per epoch as the training
+split holds, so their epochs cost the same:
+- "plain": random chips, cross-entropy (the ablation);
+- "class_centric": `batch_size / per_class` random anchors, each with `per_class - 1` other
+  chips of its class; CE + centre_weight * `ClassCentreLoss` to a teacher's class centres;
+- "class_aware": `batch_size / 3` anchors, each with a same-class chip and a chip of a class
+  the model currently confuses with it; CE on all three + margin_weight * the CASD hinge.
+Batches are normalized with the set's band scaling, resized to the net's input size and
+augmented with the eight flips/rotations of the square (overhead scenes have no "up").
+Validation (for early stopping) is the cross-entropy of a held-out split; the card gets its
+overall accuracy and kappa.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..data.chips import ChipSet, chip_scaling, resize_chips
+from ..errors import InputError
+from ..inference.device import resolve_device
+from ..inference.scaling import BandScaling
+from ..metrics.classification import classification_scores
+from ..nets import build
+from .class_aware import ClassAwareMarginLoss, TripletSampler
+from .class_centric import ClassCentreLoss, balanced_batch, teacher_centres
+from .training import (CancelCheck, LogCallback, ProgressCallback, ProgressSpan, TrainResult, fit,
+                       split_train_validation)
+
+METHODS = ("plain", "class_centric", "class_aware")
+
+
+@dataclass
+class ClassifierTrainConfig:
+    """Settings of one classifier training run."""
+
+    method: str = "plain"
+    epochs: int = 30
+    batch_size: int = 32
+    """Chips per step (anchors and their partners together)."""
+    per_class: int = 4
+    """class_centric: chips of each class in a batch."""
+    learning_rate: float = 2e-3
+    weight_decay: float = 5e-4
+    patience: int = 10
+    validation_fraction: float = 0.15
+    seed: int = 0
+    device: str = "auto"
+    augment: bool = True
+    label_smoothing: float = 0.1
+    centre_weight: float = 1.0
+    margin_weight: float = 1.0
+    initial_margin: float = 1.0
+    temperature: float = 4.0
+    minutes: float | None = None
+    """Time box: stop after the epoch that ends past this many minutes (None = no limit)."""
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise InputError(f"Unknown METHOD '{self.method}': use one of {', '.join(METHODS)}.")
+
+
+@dataclass
+class ClassifierTrainResult(TrainResult):
+    """A TrainResult plus what a classification card needs."""
+
+    classes: list[dict] = field(default_factory=list)
+    scaling: BandScaling | None = None
+    seconds: float = 0.0
+
+
+class ChipBatches:
+    """A ChipSet as tensors: normalized, resized, augmented batches on a device."""
+
+    def __init__(self, chips: ChipSet, scaling: BandScaling, device: torch.device, seed: int):
+        self.images = torch.as_tensor(chips.images)
+        self.labels = torch.as_tensor(chips.labels)
+        low, high = (torch.tensor(v, dtype=torch.float32).view(1, -1, 1, 1)
+                     for v in (scaling.low, scaling.high))
+        self.low, self.span = low.to(device), (high - low).to(device)
+        self.device = device
+        self.generator = torch.Generator().manual_seed(seed + 1)
+
+    def batch(self, indices: torch.Tensor, size: int, augment: bool = False) -> torch.Tensor:
+        """Normalized float32 [B, bands, size, size] of the chips at `indices`."""
+        images = self.images[indices].to(self.device).float()
+        images = resize_chips((images - self.low) / self.span, size)
+        if augment:
+            images = dihedral(images, torch.randint(8, (len(indices),), generator=self.generator))
+        return images
+
+    def labels_of(self, indices: torch.Tensor) -> torch.Tensor:
+        return self.labels[indices].to(self.device)
+
+
+def dihedral(images: torch.Tensor, transforms: torch.Tensor) -> torch.Tensor:
+    """Each image turned by one of the 8 symmetries of the square (0-3: k quarter turns, 4-7:
+    the same after a horizontal flip)."""
+    out = images.clone()
+    for code in transforms.unique().tolist():
+        chosen = transforms.to(images.device) == code
+        turned = images[chosen].flip(3) if code >= 4 else images[chosen]
+        out[chosen] = torch.rot90(turned, code % 4, dims=(2, 3))
+    return out
+
+
+@torch.no_grad()
+def predict_chips(model: torch.nn.Module, batches: ChipBatches, indices: torch.Tensor,
+                  size: int, batch_size: int = 64) -> torch.Tensor:
+    """Logits [N, classes] of the chips at `indices` (CPU, eval mode, no augmentation)."""
+    model.eval()
+    return torch.cat([model(batches.batch(indices[s:s + batch_size], size)).float().cpu()
+                      for s in range(0, len(indices), batch_size)])
+
+
+def _check_chips(chips: ChipSet, config, validation_fraction: float) -> None:
+    if chips.bands != config.bands:
+        raise InputError(f"the chips have {chips.bands} band(s) but the model reads "
+                         f"{config.bands}; choose a model made for {chips.bands} bands")
+    if len(chips.classes) != config.classes:
+        raise InputError(f"the chips have {len(chips.classes)} classes but the model has "
+                         f"{config.classes}")
+    counts = np.bincount(chips.labels, minlength=len(chips.classes))
+    if (counts < 2).any():
+        thin = [c["name"] for c, n in zip(chips.classes, counts) if n < 2]
+        raise InputError(f"class(es) {', '.join(thin)} have fewer than 2 chips; training needs at "
+                         "least 2 per class (one to learn from, one to check)")
+    if len(chips) * validation_fraction < 1:
+        raise InputError(f"{len(chips)} chips are too few to hold some out for validation")
+
+
+def _stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Training / validation indices with `fraction` of every class held out (at least one)."""
+    train, validation = [], []
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        picked, held = split_train_validation(len(members), fraction, seed + int(label))
+        train.append(torch.as_tensor(members)[picked])
+        validation.append(torch.as_tensor(members)[held])
+    return torch.cat(train), torch.cat(validation)
+
+
+def train_classifier(chips: ChipSet, architecture: str, net_config: dict,
+                     config: ClassifierTrainConfig, teacher: torch.nn.Module | None = None,
+                     teacher_name: str | None = None, progress: ProgressCallback | None = None,
+                     is_cancelled: CancelCheck | None = None,
+                     log: LogCallback | None = None) -> ClassifierTrainResult:
+    """Train architecture `architecture` (a registered classifier) on `chips` with `config`.
+
+    `net_config` gives the net's config fields (bands and classes are filled in from the chips
+    when missing); `teacher` is required by "class_centric" and unused otherwise.
+    """
+    started = time.monotonic()
+    torch.manual_seed(config.seed)
+    net_config = {"bands": chips.bands, "classes": len(chips.classes), **net_config}
+    model = build(architecture, net_config)
+    _check_chips(chips, model.config, config.validation_fraction)
+    if config.method == "class_centric" and teacher is None:
+        raise InputError("METHOD class_centric distils a teacher: give a TEACHER model package "
+                         "(train one with ARCHITECTURE teacher first), or choose METHOD plain.")
+    device = resolve_device(config.device)
+    model.to(device)
+    scaling = chip_scaling(chips.images, seed=config.seed)
+    batches = ChipBatches(chips, scaling, device, config.seed)
+    train_index, validation_index = _stratified_split(chips.labels, config.validation_fraction,
+                                                      config.seed)
+    train_labels = torch.full_like(batches.labels, -1)
+    train_labels[train_index] = batches.labels[train_index]
+    size = model.config.input_size
+    span = ProgressSpan(progress)
+    generator = torch.Generator().manual_seed(config.seed + 2)
+
+    extra_loss = None
+    if config.method == "class_centric":
+        teacher = teacher.to(device).eval()
+        teacher_size = teacher.config.input_size
+        centres = teacher_centres(lambda batch: teacher.forward_features(batch)[1]["embedding"],
+                                  lambda i: batches.batch(train_index[i], teacher_size),
+                                  batches.labels[train_index], len(chips.classes))
+        extra_loss = ClassCentreLoss(centres.to(device), model.embedding_channels).to(device)
+        teacher.cpu()
+    elif config.method == "class_aware":
+        extra_loss = ClassAwareMarginLoss(config.initial_margin, temperature=config.temperature).to(device)
+        sampler = TripletSampler(train_labels, len(chips.classes), seed=config.seed)
+    groups = [{"params": model.parameters(), "weight_decay": config.weight_decay}]
+    if extra_loss is not None:
+        groups.append({"params": extra_loss.parameters(), "weight_decay": 0.0})
+    optimizer = torch.optim.AdamW(groups, lr=config.learning_rate)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
+
+    def batch_loss(indices: torch.Tensor) -> torch.Tensor:
+        if config.method == "plain":
+            chosen = indices
+        elif config.method == "class_centric":
+            # at least two anchors: a one-class batch would teach CE (and BatchNorm) nothing
+            anchors = indices[:max(len(indices) // config.per_class, 2)]
+            chosen = balanced_batch(anchors, train_labels, config.per_class, generator)
+        else:
+            anchors = indices[:max(len(indices) // 3, 1)]
+            same, other = sampler.sample(anchors)
+            chosen = torch.cat([anchors, same, other])
+        labels = batches.labels_of(chosen)
+        logits, features = model.forward_features(batches.batch(chosen, size, config.augment))
+        loss = F.cross_entropy(logits, labels, label_smoothing=config.label_smoothing)
+        if config.method == "class_centric":
+            loss = loss + config.centre_weight * extra_loss(features["embedding"], labels)
+        elif config.method == "class_aware":
+            sampler.record(labels, logits.detach().argmax(dim=1))
+            loss = loss + config.margin_weight * extra_loss(*logits.chunk(3))
+        return loss
+
+    def validation_loss() -> float:
+        logits = predict_chips(model, batches, validation_index, size)
+        return F.cross_entropy(logits, batches.labels[validation_index]).item()
+
+    deadline = started + config.minutes * 60 if config.minutes else None
+    outcome = fit(model, optimizer, batch_loss, validation_loss, train_index, epochs=config.epochs,
+                  batch_size=config.batch_size, patience=config.patience, seed=config.seed,
+                  span=span, is_cancelled=is_cancelled, log=log, scheduler=scheduler,
+                  phase=config.method, deadline=deadline)
+    predicted = predict_chips(model, batches, validation_index, size).argmax(dim=1).numpy()
+    scores = classification_scores(chips.labels[validation_index.numpy()], predicted,
+                                   len(chips.classes))
+    train_config = dataclasses.asdict(config)
+    if config.method == "class_aware":
+        train_config["final_margin"] = float(extra_loss.alpha.detach())
+    return ClassifierTrainResult(
+        model=model.cpu().eval(), best_val_loss=outcome.best_val_loss, history=outcome.history,
+        metrics={"overall_accuracy": scores["overall_accuracy"], "kappa": scores["kappa"],
+                 "cross_entropy": outcome.best_val_loss},
+        architecture=architecture,
+        config={k: list(v) if isinstance(v, tuple) else v
+                for k, v in dataclasses.asdict(model.config).items()},
+        distilled_from=teacher_name if config.method == "class_centric" else None,
+        train_config=train_config, classes=list(chips.classes), scaling=scaling,
+        seconds=time.monotonic() - started)
+

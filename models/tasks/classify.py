@@ -1,0 +1,282 @@
+"""Classifying a raster by scenes: one prediction per cell of a regular grid.
+
+The grid has cells of STRIDE pixels from the raster's top-left corner (the last row and column
+are cut at the raster's edge, so the cells cover the raster exactly); each cell is classified
+from a chip of CHIP_SIZE pixels centred on it (moved inside the raster near the edges). The
+chip size defaults to the model card's chip side scaled by its ground sample distance to this
+raster's pixel size. Chips are read window by window with rasterio and run in batches, so the
+raster is never loaded whole. The result holds every cell's two most likely classes with
+their probabilities (the plugin writes the grid polygons); an optional GeoTIFF holds the class
+id of every cell (one pixel per cell).
+
+This is not the tiled engine's job: the engine blends dense per-pixel predictions of
+overlapping tiles, while a scene classifier gives one label per chip.
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from affine import Affine
+
+from ..data.chips import pixel_size_metres, resize_chips
+from ..errors import InputError
+from ..inference.device import autocast, describe_device, resolve_device, resolve_precision
+from ..inference.raster_io import (AtomicGeoTiff, band_list, geotiff_profile, open_raster,
+                                   read_padded, scene_scaling)
+from ..inference.scaling import BandScaling
+from ..package import ModelCard, load_model
+from ..registry import list_packages, resolve_model
+from .callbacks import Callbacks
+
+TASK = "classification"
+NO_CLASS = 255
+#: a cell whose chip has less valid data than this gets no class
+MIN_VALID_SHARE = 0.5
+MIN_CHIP_SIZE = 8
+#: the card's statistics are used unless the scene's range differs from them by this factor
+SCALING_RANGE_TOLERANCE = 4.0
+
+
+@dataclass
+class ClassifyRequest:
+    """What to classify and how (plain values: no QGIS objects)."""
+
+    raster_path: str
+    model: str = "default"
+    user_model_folder: str | None = None
+    device: str = "auto"
+    chip_size: int = 0
+    """Chip side in raster pixels; 0 = from the model card (tile size and GSD)."""
+    stride: int = 0
+    """Grid cell side in raster pixels; 0 = the chip size."""
+    output_raster_path: str | None = None
+    batch_size: int = 32
+    bands: list[int] | None = None
+
+
+@dataclass
+class GridClassification:
+    """Classes of every grid cell: the two most likely, as indices into `classes`."""
+
+    classes: list[dict]
+    top_classes: np.ndarray
+    """[rows, cols, 2] uint8 class indices (NO_CLASS where the cell has no data)."""
+    top_probabilities: np.ndarray
+    """[rows, cols, 2] float32."""
+    chip_size: int
+    stride: int
+    raster_shape: tuple[int, int]
+    transform: Affine
+    crs_wkt: str | None
+    model_name: str
+    device: str
+    seconds: float
+    chips_per_second: float
+    output_raster_path: Path | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def grid_shape(self) -> tuple[int, int]:
+        return self.top_classes.shape[:2]
+
+    def cell_ring(self, row: int, col: int) -> list[tuple[float, float]]:
+        """The cell's outline in the raster's CRS (closed ring, cut at the raster's edge)."""
+        height, width = self.raster_shape
+        top, left = row * self.stride, col * self.stride
+        bottom, right = min(top + self.stride, height), min(left + self.stride, width)
+        corners = [(left, top), (right, top), (right, bottom), (left, bottom), (left, top)]
+        return [tuple(self.transform * corner) for corner in corners]
+
+    def cells(self) -> Iterator[dict]:
+        """Every classified cell: row, col, ring, class_id, class_name, confidence and the
+        second class's class2_id, class2_name, confidence2 (cells without data are left out)."""
+        rows, cols = self.grid_shape
+        for row in range(rows):
+            for col in range(cols):
+                first, second = (int(v) for v in self.top_classes[row, col])
+                if first == NO_CLASS:
+                    continue
+                yield {"row": row, "col": col, "ring": self.cell_ring(row, col),
+                       "class_id": self.classes[first]["id"],
+                       "class_name": self.classes[first]["name"],
+                       "confidence": float(self.top_probabilities[row, col, 0]),
+                       "class2_id": self.classes[second]["id"],
+                       "class2_name": self.classes[second]["name"],
+                       "confidence2": float(self.top_probabilities[row, col, 1])}
+
+
+def card_bands(card: ModelCard) -> int:
+    """Band count a classification model reads."""
+    return int(card.config.get("bands", 3))
+
+
+def choose_model(model: str, user_folder: str | None, bands: int) -> Path:
+    """The package to use: the named one, or for "default" the bundled one reading `bands` bands."""
+    if model.strip().lower() not in ("", "default"):
+        return resolve_model(model.strip(), user_folder, task=TASK)
+    fitting = [entry for entry in list_packages(user_folder, task=TASK)
+               if entry.source == "bundled" and card_bands(entry.card) == bands]
+    if not fitting:
+        raise InputError(f"No bundled scene classification model reads {bands}-band rasters. "
+                         "Train one with 'Train a scene classifier' and give it as MODEL, or "
+                         "choose the raster's bands.")
+    return fitting[0].path
+
+
+def check_card(card: ModelCard, bands: int) -> None:
+    """Raise InputError unless `card` is a classification model for `bands` bands."""
+    if card.task != TASK:
+        raise InputError(f"Model '{card.name}' is a {card.task} model; choose a scene "
+                         "classification model.")
+    if card_bands(card) != bands:
+        raise InputError(f"Model '{card.name}' reads {card_bands(card)}-band chips but the raster "
+                         f"has {bands} band(s); choose a model made for {bands} bands.")
+
+
+def default_chip_size(card: ModelCard, raster_gsd: float | None) -> int:
+    """The card's chip side, rescaled from its GSD to the raster's pixel size when both are known."""
+    if card.gsd and raster_gsd:
+        return max(MIN_CHIP_SIZE, round(card.tile_size * card.gsd / raster_gsd))
+    return card.tile_size
+
+
+def model_scaling(card: ModelCard, scene: BandScaling | None, log=None) -> BandScaling:
+    """The card's band statistics, unless the data's range is far from them (e.g. a 16-bit raster
+    for a model trained on 8-bit chips): then `scene`'s own statistics."""
+    saved = (card.scaling or {}).get("image")
+    if saved is None:
+        if scene is None:
+            raise InputError(f"Model '{card.name}' has no band statistics; give the data's.")
+        return scene
+    card_scaling = BandScaling.from_dict(saved)
+    if scene is None:
+        return card_scaling
+    ratio = max(scene.high) / max(max(card_scaling.high), 1e-9)
+    if 1 / SCALING_RANGE_TOLERANCE <= ratio <= SCALING_RANGE_TOLERANCE:
+        return card_scaling
+    if log is not None:
+        log(f"The raster's values reach {max(scene.high):g} but the model was trained on values up "
+            f"to {max(card_scaling.high):g}: the raster's own statistics are used.")
+    return scene
+
+
+@dataclass
+class _Grid:
+    chip: int
+    stride: int
+    rows: int
+    cols: int
+
+    def chip_origin(self, row: int, col: int, height: int, width: int) -> tuple[int, int]:
+        """Top-left pixel of the chip centred on cell (row, col), moved inside the raster."""
+        centre_row = (row * self.stride + min((row + 1) * self.stride, height)) / 2
+        centre_col = (col * self.stride + min((col + 1) * self.stride, width)) / 2
+        top = min(max(round(centre_row - self.chip / 2), 0), height - self.chip)
+        left = min(max(round(centre_col - self.chip / 2), 0), width - self.chip)
+        return top, left
+
+
+def _grid(card: ModelCard, request: ClassifyRequest, dataset) -> _Grid:
+    chip = request.chip_size or default_chip_size(card, pixel_size_metres(dataset))
+    if chip < MIN_CHIP_SIZE:
+        raise InputError(f"CHIP_SIZE must be at least {MIN_CHIP_SIZE} pixels, got {chip}.")
+    if dataset.height < chip or dataset.width < chip:
+        raise InputError(f"The raster is {dataset.width} x {dataset.height} pixels, smaller than "
+                         f"one chip of {chip} x {chip} pixels: choose a smaller CHIP_SIZE or a "
+                         "larger raster.")
+    stride = request.stride or chip
+    if stride < 1:
+        raise InputError(f"STRIDE must be positive, got {stride}.")
+    return _Grid(chip, stride, math.ceil(dataset.height / stride), math.ceil(dataset.width / stride))
+
+
+def classify_scenes(request: ClassifyRequest, callbacks: Callbacks | None = None) -> GridClassification:
+    """Classify every grid cell of the raster as `request` says (see the module docstring)."""
+    callbacks = callbacks or Callbacks()
+    started = time.perf_counter()
+    with open_raster(request.raster_path) as dataset:
+        bands = band_list(dataset, request.bands)
+    path = choose_model(request.model, request.user_model_folder, len(bands))
+    card, model = load_model(path, device="cpu")
+    check_card(card, len(bands))
+    scaling = model_scaling(card, scene_scaling(request.raster_path, bands), callbacks.log)
+    device = resolve_device(request.device)
+    precision = resolve_precision(device)
+    model.to(device)
+    callbacks.log(f"Model: {card.name} ({card.architecture}, {len(card.classes)} classes) on "
+                  f"{describe_device(device)}")
+    with open_raster(request.raster_path) as dataset:
+        grid = _grid(card, request, dataset)
+        callbacks.log(f"{grid.rows} x {grid.cols} cells of {grid.stride} pixels, chips of "
+                      f"{grid.chip} pixels resized to {model.config.input_size}.")
+        top, probabilities, compute = _classify_cells(model, dataset, bands, grid, scaling, device,
+                                                      precision, request.batch_size, callbacks)
+        shape, transform = (dataset.height, dataset.width), dataset.transform
+        crs_wkt = dataset.crs.to_wkt() if dataset.crs else None
+        crs = dataset.crs
+    result = GridClassification(
+        list(card.classes), top, probabilities, grid.chip, grid.stride, shape, transform, crs_wkt,
+        card.name, str(device), 0.0, grid.rows * grid.cols / max(compute, 1e-9))
+    if request.output_raster_path:
+        result.output_raster_path = write_cell_raster(result, request.output_raster_path, crs)
+    result.seconds = time.perf_counter() - started
+    callbacks.progress(100.0)
+    callbacks.log(f"Classified {grid.rows * grid.cols} cells in {result.seconds:.1f} s "
+                  f"({result.chips_per_second:.0f} chips/s on the model).")
+    return result
+
+
+def _classify_cells(model, dataset, bands, grid: _Grid, scaling: BandScaling, device, precision,
+                    batch_size: int, callbacks: Callbacks) -> tuple[np.ndarray, np.ndarray, float]:
+    """Top-2 classes and probabilities of every cell, read and run batch by batch."""
+    cells = [(r, c) for r in range(grid.rows) for c in range(grid.cols)]
+    top = np.full((grid.rows, grid.cols, 2), NO_CLASS, dtype=np.uint8)
+    probabilities = np.zeros((grid.rows, grid.cols, 2), dtype=np.float32)
+    size = model.config.input_size
+    compute = 0.0
+    for start in range(0, len(cells), batch_size):
+        callbacks.raise_if_cancelled("The run was cancelled; no output was written.")
+        chosen, chips = [], []
+        for row, col in cells[start:start + batch_size]:
+            top_row, left = grid.chip_origin(row, col, dataset.height, dataset.width)
+            raw, valid = read_padded(dataset, bands, top_row, left, grid.chip, grid.chip)
+            if valid.mean() < MIN_VALID_SHARE:
+                continue
+            chip = scaling.normalize(raw)
+            chip[:, ~valid] = 0.0
+            chosen.append((row, col))
+            chips.append(chip)
+        if chips:
+            began = time.perf_counter()
+            with torch.no_grad(), autocast(device, precision):
+                logits = model(resize_chips(np.stack(chips), size).to(device))
+            best = torch.softmax(logits.float(), dim=1).topk(2, dim=1)
+            compute += time.perf_counter() - began
+            rows, cols = (np.array(v) for v in zip(*chosen))
+            top[rows, cols] = best.indices.cpu().numpy()
+            probabilities[rows, cols] = best.values.cpu().numpy()
+        callbacks.progress(95.0 * min(start + batch_size, len(cells)) / len(cells))
+    return top, probabilities, compute
+
+
+def write_cell_raster(result: GridClassification, path: str | Path, crs) -> Path:
+    """A GeoTIFF with one pixel per grid cell holding its class id (nodata where no class)."""
+    ids = np.array([c["id"] for c in result.classes] + [0])
+    small = ids.min() >= 0 and ids.max() < NO_CLASS
+    dtype, nodata = ("uint8", NO_CLASS) if small else ("int32", -1)
+    lookup = ids.astype(dtype)
+    lookup[-1] = nodata
+    first = result.top_classes[..., 0].astype(np.int64)
+    values = lookup[np.where(first == NO_CLASS, len(ids) - 1, first)][None]
+    rows, cols = result.grid_shape
+    profile = geotiff_profile(rows, cols, 1, dtype, crs,
+                              result.transform * Affine.scale(result.stride), nodata)
+    with AtomicGeoTiff(path, profile, ["class id"]) as output:
+        output.write(values, 0)
+        return output.commit()

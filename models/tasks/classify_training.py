@@ -1,0 +1,131 @@
+"""Training a scene classifier on the user's labelled chips, written as a model package.
+
+Chips come from a folder with one sub-folder per class, or are cut from a raster around the
+labelled points / inside the labelled polygons of a vector layer. Architectures: "teacher"
+(ResNet-50 class), "resnet18" and "mobilenetv2" (students). Methods: "class_centric" (distils
+a TEACHER package's class centres), "class_aware" (self-distillation, no teacher) and "plain"
+(cross-entropy only).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..about import created_by
+from ..data.chips import ChipSet, chips_from_vector, load_chip_folder
+from ..distill.train_classifier import ClassifierTrainConfig, ClassifierTrainResult, train_classifier
+from ..errors import InputError
+from ..nets.classifiers import ARCHITECTURES
+from ..package import ModelCard, load_model, save_package
+from ..registry import resolve_model
+from .callbacks import Callbacks
+from .classify import TASK, check_card
+
+#: chip side cut around vector labels when CHIP_SIZE is 0
+DEFAULT_VECTOR_CHIP_SIZE = 64
+
+
+@dataclass
+class ClassifierTrainingRequest:
+    """Chips to learn from and how to train (plain values: no QGIS objects)."""
+
+    output_model: str
+    chips_folder: str | None = None
+    raster_path: str | None = None
+    labels_path: str | None = None
+    class_field: str | None = None
+    architecture: str = "resnet18"
+    method: str = "plain"
+    teacher: str | None = None
+    epochs: int = 30
+    chip_size: int = 0
+    """Source chip side in pixels: cut size for vector labels (0 = 64); for a folder 0 keeps
+    the chips' own (most common) size."""
+    input_size: int = 0
+    """Side the chips are resized to for the net; 0 = the chip size."""
+    net_options: dict = field(default_factory=dict)
+    """Extra config fields of the net (e.g. {"width": 32} for a narrower ResNet)."""
+    batch_size: int = 32
+    validation_fraction: float = 0.15
+    minutes: float | None = None
+    device: str = "auto"
+    user_model_folder: str | None = None
+    seed: int = 0
+    description: str = ""
+    licence: str = "as the training data"
+
+
+def load_training_chips(request: ClassifierTrainingRequest,
+                        callbacks: Callbacks) -> tuple[ChipSet, str]:
+    """The labelled chips the request names (a chips folder, or a raster and vector labels),
+    and the name of their source for the model card."""
+    if request.chips_folder:
+        chips = load_chip_folder(request.chips_folder, request.input_size or request.chip_size,
+                                 log=callbacks.log)
+        source = Path(request.chips_folder).name
+    elif request.raster_path and request.labels_path and request.class_field:
+        chip_size = request.chip_size or DEFAULT_VECTOR_CHIP_SIZE
+        chips = chips_from_vector(request.raster_path, request.labels_path, request.class_field,
+                                  chip_size, request.input_size)
+        source = f"{Path(request.raster_path).name} + {Path(request.labels_path).name}"
+    else:
+        raise InputError("Give the training chips: a CHIPS_FOLDER with one sub-folder per class, "
+                         "or an INPUT raster with LABELS (points or polygons) and their CLASS_FIELD.")
+    callbacks.log(f"{len(chips)} chips of {len(chips.classes)} classes from {source}.")
+    return chips, source
+
+
+def _teacher(request: ClassifierTrainingRequest, bands: int):
+    if request.method != "class_centric":
+        if request.teacher:
+            raise InputError(f"A TEACHER is only used by METHOD class_centric; leave it empty for "
+                             f"METHOD {request.method}.")
+        return None, None
+    if not request.teacher:
+        raise InputError("METHOD class_centric distils a teacher: give a TEACHER model package "
+                         "(train one with ARCHITECTURE teacher first), or choose METHOD plain.")
+    card, teacher = load_model(resolve_model(request.teacher, request.user_model_folder, task=TASK))
+    check_card(card, bands)
+    return teacher, card.name
+
+
+def train_scene_classifier(request: ClassifierTrainingRequest,
+                           callbacks: Callbacks | None = None) -> ModelCard:
+    """Train as `request` says and write the model package; return its card."""
+    callbacks = callbacks or Callbacks()
+    if request.architecture not in ARCHITECTURES:
+        raise InputError(f"Unknown ARCHITECTURE '{request.architecture}': use one of "
+                         f"{', '.join(ARCHITECTURES)}.")
+    config = ClassifierTrainConfig(method=request.method, epochs=request.epochs,
+                                   batch_size=request.batch_size, device=request.device,
+                                   validation_fraction=request.validation_fraction,
+                                   seed=request.seed, minutes=request.minutes)
+    chips, source = load_training_chips(request, callbacks.part(0, 5))
+    teacher, teacher_name = _teacher(request, chips.bands)
+    net_options = {"input_size": chips.images.shape[-1], **request.net_options}
+    result = train_classifier(chips, ARCHITECTURES[request.architecture], net_options, config,
+                              teacher, teacher_name, callbacks.part(5, 100).progress,
+                              callbacks.is_cancelled, callbacks.log)
+    card = save_package(request.output_model, result.model.state_dict(),
+                        card_for(result, chips, source, request))
+    callbacks.log(f"Model written to {request.output_model} (validation overall accuracy "
+                  f"{card.metrics['validation_overall_accuracy']:.3f}, kappa "
+                  f"{card.metrics['validation_kappa']:.3f}).")
+    return card
+
+
+def card_for(result: ClassifierTrainResult, chips: ChipSet, source: str,
+             request: ClassifierTrainingRequest) -> ModelCard:
+    """The model card of a freshly trained scene classifier."""
+    metrics = {f"validation_{k}": float(v) for k, v in result.metrics.items()}
+    metrics["training_seconds"] = round(result.seconds, 1)
+    return ModelCard(
+        name=Path(request.output_model).stem, task=TASK, architecture=result.architecture,
+        config=result.config, input_bands={"image": chips.band_names},
+        scaling={"image": result.scaling.to_dict()}, gsd=chips.gsd, classes=result.classes,
+        tile_size=chips.chip_size, overlap=0, teacher=result.distilled_from or "",
+        training_data=source, licence=request.licence, metrics=metrics,
+        created_by=created_by(), description=request.description or
+        f"{request.architecture} scene classifier ({request.method}) for "
+        f"{len(result.classes)} classes, chips of {chips.chip_size} pixels resized to "
+        f"{result.config['input_size']}.")

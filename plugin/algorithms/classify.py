@@ -1,0 +1,125 @@
+"""geodistill:classify_scenes - label a raster cell by cell with a scene classifier."""
+from __future__ import annotations
+
+from qgis.core import (
+    QgsFeature,
+    QgsFeatureSink,
+    QgsField,
+    QgsFields,
+    QgsGeometry,
+    QgsPointXY,
+    QgsProcessing,
+    QgsProcessingException,
+    QgsProcessingParameterFeatureSink,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterDestination,
+    QgsProcessingParameterRasterLayer,
+    QgsWkbTypes,
+)
+from qgis.PyQt.QtCore import QVariant
+
+from ..styling import ClassStyle
+from .base import GeoDistillAlgorithm, engine_callbacks
+
+#: (name, type) of the grid layer's fields
+GRID_FIELDS = (("class_id", QVariant.Int), ("class_name", QVariant.String),
+               ("confidence", QVariant.Double), ("class2_id", QVariant.Int),
+               ("class2_name", QVariant.String), ("confidence2", QVariant.Double),
+               ("cell_row", QVariant.Int), ("cell_col", QVariant.Int))
+
+
+def grid_fields() -> QgsFields:
+    """The attribute fields of the classified grid."""
+    fields = QgsFields()
+    for name, kind in GRID_FIELDS:
+        fields.append(QgsField(name, kind))
+    return fields
+
+
+class ClassifyScenesAlgorithm(GeoDistillAlgorithm):
+    """Raster -> polygon grid with one scene class (and the runner-up) per cell."""
+
+    INPUT = "INPUT"
+    CHIP_SIZE = "CHIP_SIZE"
+    STRIDE = "STRIDE"
+    OUTPUT = "OUTPUT"
+    OUTPUT_RASTER = "OUTPUT_RASTER"
+
+    #: post-processors by output, kept alive until QGIS has loaded the layers
+    _styles: dict[str, ClassStyle] = {}
+
+    group_name = "Scene classification"
+    help_text = (
+        "Classifies a raster by scenes: the raster is divided into a grid of square cells and "
+        "each cell gets the class a scene classifier gives the image chip around it (e.g. "
+        "farmland, forest, residential, port).<br><b>Input</b>: the raster (its bands must match "
+        "the model's).<br><b>Model</b>: 'default' (the bundled student), a model name or a "
+        ".safetensors package.<br><b>Chip size</b>: side of the chip each cell is classified "
+        "from, in pixels; 0 takes the model's chip size, rescaled from the ground sample distance "
+        "it was trained at to this raster's pixel size.<br><b>Stride</b>: side of the grid cells "
+        "in pixels; 0 = the chip size. A smaller stride gives a finer grid (each cell is still "
+        "classified from a whole chip centred on it).<br><b>Device</b>: where the model runs."
+        "<br><b>Output</b>: polygons covering the raster, with class_id, class_name, confidence "
+        "(probability) and the second most likely class (class2_id, class2_name, confidence2), "
+        "styled with the model's class colours.<br><b>Output raster</b> (optional): one pixel "
+        "per cell holding its class id.")
+
+    def name(self) -> str:
+        return "classify_scenes"
+
+    def displayName(self) -> str:  # noqa: N802
+        return self.tr("Classify scenes")
+
+    def initAlgorithm(self, config=None):  # noqa: N802
+        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Input raster")))
+        self.add_model_parameter("classification")
+        self.add_device_parameter()
+        chip = QgsProcessingParameterNumber(
+            self.CHIP_SIZE, self.tr("Chip size (pixels, 0 = from the model)"),
+            QgsProcessingParameterNumber.Integer, defaultValue=0, minValue=0, maxValue=8192)
+        chip.setHelp(self.tr("Side of the chip each cell is classified from."))
+        self.addParameter(chip)
+        stride = QgsProcessingParameterNumber(
+            self.STRIDE, self.tr("Stride / cell size (pixels, 0 = chip size)"),
+            QgsProcessingParameterNumber.Integer, defaultValue=0, minValue=0, maxValue=8192)
+        stride.setHelp(self.tr("Side of the grid cells."))
+        self.addParameter(stride)
+        self.addParameter(QgsProcessingParameterFeatureSink(
+            self.OUTPUT, self.tr("Scene classes"), QgsProcessing.TypeVectorPolygon))
+        self.addParameter(QgsProcessingParameterRasterDestination(
+            self.OUTPUT_RASTER, self.tr("Scene classes raster (one pixel per cell)"),
+            optional=True, createByDefault=False))
+
+    def run_algorithm(self, parameters, context, feedback):
+        from ...models.tasks.classify import ClassifyRequest, classify_scenes
+
+        layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
+        raster_output = self.parameterAsOutputLayer(parameters, self.OUTPUT_RASTER, context) or None
+        request = ClassifyRequest(
+            raster_path=self.raster_path(parameters, self.INPUT, context),
+            model=self.parameterAsString(parameters, self.MODEL, context),
+            device=self.device_value(parameters, context),
+            chip_size=self.parameterAsInt(parameters, self.CHIP_SIZE, context),
+            stride=self.parameterAsInt(parameters, self.STRIDE, context),
+            output_raster_path=raster_output)
+        result = classify_scenes(request, engine_callbacks(feedback))
+        sink, dest_id = self.parameterAsSink(parameters, self.OUTPUT, context, grid_fields(),
+                                             QgsWkbTypes.Polygon, layer.crs())
+        if sink is None:
+            raise QgsProcessingException(self.tr("The output layer could not be created; check "
+                                                 "the output path and format."))
+        for cell in result.cells():
+            feature = QgsFeature(grid_fields())
+            feature.setGeometry(QgsGeometry.fromPolygonXY([[QgsPointXY(x, y) for x, y in cell["ring"]]]))
+            feature.setAttributes([cell[name] for name, _ in GRID_FIELDS[:6]] + [cell["row"], cell["col"]])
+            sink.addFeature(feature, QgsFeatureSink.FastInsert)
+        outputs = {self.OUTPUT: dest_id}
+        for output in (dest_id, raster_output):
+            if output and context.willLoadLayerOnCompletion(output):
+                # QgsProcessingAlgorithm.run() works on a copy of the algorithm that is deleted
+                # before the layer is loaded, so the style is kept by the class
+                style = self._styles[output] = ClassStyle(result.classes)
+                context.layerToLoadOnCompletionDetails(output).setPostProcessor(style)
+        if raster_output:
+            outputs[self.OUTPUT_RASTER] = str(result.output_raster_path)
+        return outputs
