@@ -129,3 +129,25 @@ def test_failed_run_leaves_no_output(geodistill_provider, scene, tmp_path):
     odd = write_raster(tmp_path / "odd_ms.tif", array, pixel_size=2.5)
     expect_error(base_params(scene, tmp_path, MS=str(odd)), "integer")
     assert sorted(p.name for p in tmp_path.iterdir() if "sharp" in p.name) == []
+
+
+def test_loaded_result_keeps_the_ms_layers_band_choice(geodistill_provider, scene, tmp_path):
+    """Run as the toolbox does (results loaded into the project): the output is shown with
+    the same RGB bands as the MS layer, applied by a post-processor after the algorithm
+    copy that ran it is gone."""
+    from qgis.core import QgsMultiBandColorRenderer, QgsProject, QgsRasterLayer
+
+    ms_layer = QgsRasterLayer(str(scene.ms_path), "ms")
+    ms_layer.setRenderer(QgsMultiBandColorRenderer(ms_layer.dataProvider(), 4, 2, 1))
+    QgsProject.instance().addMapLayer(ms_layer)
+    try:
+        result = processing.runAndLoadResults("geodistill:pansharpen", base_params(
+            scene, tmp_path, MS=ms_layer.id(), OUTPUT=str(tmp_path / "loaded.tif")))
+        loaded = QgsProject.instance().mapLayer(result["OUTPUT"]) or next(
+            layer for layer in QgsProject.instance().mapLayers().values()
+            if layer.source() == str(tmp_path / "loaded.tif"))
+        renderer = loaded.renderer()
+        assert isinstance(renderer, QgsMultiBandColorRenderer)
+        assert (renderer.redBand(), renderer.greenBand(), renderer.blueBand()) == (4, 2, 1)
+    finally:
+        QgsProject.instance().removeAllMapLayers()

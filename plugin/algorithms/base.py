@@ -54,6 +54,10 @@ class GeoDistillAlgorithm(QgsProcessingAlgorithm):
     OVERLAP = "OVERLAP"
     MODEL = "MODEL"
 
+    #: post-processors by output, kept here: QGIS runs a copy of the algorithm that is deleted
+    #: before the layer is loaded and styled, so a reference held by the copy dies too early
+    _post_processors: dict = {}
+
     #: group shown in the Processing toolbox; subclasses set it
     group_name = "Tools"
     #: one paragraph of help; subclasses set it (parameters are described in their own help)
@@ -149,6 +153,13 @@ class GeoDistillAlgorithm(QgsProcessingAlgorithm):
     def device_value(self, parameters, context) -> str:
         """The DEVICE parameter, normalised."""
         return self.parameterAsString(parameters, self.DEVICE, context).strip().lower()
+
+    def style_on_load(self, context, output: str, processor) -> None:
+        """Have `processor` style `output` when QGIS loads it (one processor per output: the
+        context takes ownership of each one it is given)."""
+        if output and context.willLoadLayerOnCompletion(output):
+            GeoDistillAlgorithm._post_processors[output] = processor
+            context.layerToLoadOnCompletionDetails(output).setPostProcessor(processor)
 
     # -- running ------------------------------------------------------------------------
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802

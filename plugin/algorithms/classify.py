@@ -46,7 +46,6 @@ class ClassifyScenesAlgorithm(GeoDistillAlgorithm):
     OUTPUT_RASTER = "OUTPUT_RASTER"
 
     #: post-processors by output, kept alive until QGIS has loaded the layers
-    _styles: dict[str, ClassStyle] = {}
 
     group_name = "Scene classification"
     help_text = (
@@ -115,11 +114,7 @@ class ClassifyScenesAlgorithm(GeoDistillAlgorithm):
             sink.addFeature(feature, QgsFeatureSink.FastInsert)
         outputs = {self.OUTPUT: dest_id}
         for output in (dest_id, raster_output):
-            if output and context.willLoadLayerOnCompletion(output):
-                # QgsProcessingAlgorithm.run() works on a copy of the algorithm that is deleted
-                # before the layer is loaded, so the style is kept by the class
-                style = self._styles[output] = ClassStyle(result.classes)
-                context.layerToLoadOnCompletionDetails(output).setPostProcessor(style)
+            self.style_on_load(context, output, ClassStyle(result.classes))
         if raster_output:
             outputs[self.OUTPUT_RASTER] = str(result.output_raster_path)
         return outputs

@@ -58,7 +58,6 @@ class DehazeAlgorithm(GeoDistillAlgorithm):
         )
         result = dehaze(request, engine_callbacks(feedback))
         bands = getattr(self, "_display_bands", None)
-        if context.willLoadLayerOnCompletion(output) and bands:
-            self._style = RgbStyle(bands)
-            context.layerToLoadOnCompletionDetails(output).setPostProcessor(self._style)
+        if bands:
+            self.style_on_load(context, output, RgbStyle(bands))
         return {self.OUTPUT: str(result.output_path)}

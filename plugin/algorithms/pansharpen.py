@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from qgis.core import (
-    QgsMultiBandColorRenderer,
     QgsProcessingParameterBand,
     QgsProcessingParameterEnum,
     QgsProcessingParameterNumber,
@@ -10,7 +9,7 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
 )
 
-from ..styling import RgbStyle, natural_colour_bands
+from ..styling import RgbStyle, layer_display_bands
 from .base import GeoDistillAlgorithm, engine_callbacks
 
 METHODS = ("model", "mtf_glp", "brovey")
@@ -74,16 +73,7 @@ class PansharpenAlgorithm(GeoDistillAlgorithm):
         self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Pansharpened")))
 
     def prepareAlgorithm(self, parameters, context, feedback):  # noqa: N802 (main thread)
-        ms_layer = self.parameterAsRasterLayer(parameters, self.MS, context)
-        self._rgb_bands = None
-        if ms_layer is not None:
-            renderer = ms_layer.renderer()
-            if isinstance(renderer, QgsMultiBandColorRenderer) and min(
-                    renderer.redBand(), renderer.greenBand(), renderer.blueBand()) > 0:
-                self._rgb_bands = (renderer.redBand(), renderer.greenBand(), renderer.blueBand())
-            else:
-                names = [ms_layer.bandName(i + 1) for i in range(ms_layer.bandCount())]
-                self._rgb_bands = natural_colour_bands(names, ms_layer.bandCount())
+        self._display_bands = layer_display_bands(self.parameterAsRasterLayer(parameters, self.MS, context))
         return super().prepareAlgorithm(parameters, context, feedback)
 
     def run_algorithm(self, parameters, context, feedback):
@@ -106,8 +96,7 @@ class PansharpenAlgorithm(GeoDistillAlgorithm):
             overlap=self.parameterAsInt(parameters, self.OVERLAP, context),
         )
         result = pansharpen(request, engine_callbacks(feedback))
-        rgb_bands = getattr(self, "_rgb_bands", None)
-        if context.willLoadLayerOnCompletion(output) and rgb_bands:
-            self._style = RgbStyle(rgb_bands)
-            context.layerToLoadOnCompletionDetails(output).setPostProcessor(self._style)
+        bands = getattr(self, "_display_bands", None)
+        if bands:
+            self.style_on_load(context, output, RgbStyle(bands))
         return {self.OUTPUT: str(result.output_path)}

@@ -74,11 +74,7 @@ class SegmentAlgorithm(GeoDistillAlgorithm):
             probabilities_path=probabilities or None, polygons_path=polygons or None,
             min_area=self.parameterAsDouble(parameters, self.MIN_AREA, context))
         result = segment(request, engine_callbacks(feedback))
-        # one post-processor per layer: the context owns and deletes each one it is given
-        self._styles = []
         for path in (output, polygons):
-            if path and context.willLoadLayerOnCompletion(path):
-                self._styles.append(ClassStyle(result.classes))
-                context.layerToLoadOnCompletionDetails(path).setPostProcessor(self._styles[-1])
+            self.style_on_load(context, path, ClassStyle(result.classes))
         return {self.OUTPUT: str(result.output_path), self.OUTPUT_PROBABILITIES: probabilities or None,
                 self.OUTPUT_POLYGONS: polygons or None}
