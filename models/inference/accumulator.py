@@ -12,6 +12,7 @@ accumulator therefore stores no weight buffer, only two vectors.
 """
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,45 +40,54 @@ def weight_profile(length: int, origins: list[int], tile: int, overlap: int) -> 
 
 
 class RowAccumulator:
-    """Sum of w * prediction over the not-yet-written rows of a (height, width) grid."""
+    """Sum of w * prediction over the not-yet-written rows of a (height, width) grid.
+
+    The rows live in chunks of `block` rows (a deque): handing out a finished block row pops
+    its chunk and a new one is appended only when a tile reaches below the last, so nothing is
+    ever shifted or copied and memory stays at (tile + block) rows of full width.
+    """
 
     def __init__(self, bands: int, row_weights: np.ndarray, col_weights: np.ndarray,
                  tile: int, block: int):
         self.height, self.width = row_weights.size, col_weights.size
         self.row_weights, self.col_weights, self.block = row_weights, col_weights, block
-        capacity = min(tile + block, self.height)
-        self.sums = np.zeros((bands, capacity, self.width), dtype=np.float32)
-        self.valid = np.ones((capacity, self.width), dtype=bool)
-        self.top = 0  # first row not yet handed out; buffer row 0
+        self.bands = bands
+        self.sums: deque[np.ndarray] = deque()  # (bands, block, width) float32 each
+        self.valid: deque[np.ndarray] = deque()  # (block, width) bool each
+        self.top = 0  # first row of sums[0]
+
+    def _extend_to(self, bottom: int) -> None:
+        while self.top + len(self.sums) * self.block < bottom:
+            self.sums.append(np.zeros((self.bands, self.block, self.width), dtype=np.float32))
+            self.valid.append(np.ones((self.block, self.width), dtype=bool))
 
     def add(self, row: int, col: int, prediction: np.ndarray, weights: np.ndarray,
             valid: np.ndarray) -> None:
         """Add a tile prediction (bands, h, w) at (row, col); parts past the raster are dropped."""
         height = min(prediction.shape[1], self.height - row)
         width = min(prediction.shape[2], self.width - col)
-        if row < self.top or row + height - self.top > self.sums.shape[1]:
+        if row < self.top:
             raise ValueError("tiles must arrive in row-major order")
-        rows = slice(row - self.top, row - self.top + height)
+        self._extend_to(row + height)
         cols = slice(col, col + width)
-        self.sums[:, rows, cols] += prediction[:, :height, :width] * weights[:height, :width]
-        self.valid[rows, cols] &= valid[:height, :width]
+        start = row
+        while start < row + height:
+            index, offset = divmod(start - self.top, self.block)
+            count = min(self.block - offset, row + height - start)
+            source = slice(start - row, start - row + count)
+            rows = slice(offset, offset + count)
+            self.sums[index][:, rows, cols] += prediction[:, source, :width] * weights[source, :width]
+            self.valid[index][rows, cols] &= valid[source, :width]
+            start += count
 
     def pop_final(self, below: int):
         """Yield the finished rows above `below`, one block row at a time (the last may be
-        shorter when `below` is the raster end)."""
+        shorter when `below` is the raster end), divided by their summed weights in place."""
         end = self.height if below >= self.height else below // self.block * self.block
-        while self.top < end:
-            count = min(self.block, end - self.top)
-            weights = np.outer(self.row_weights[self.top:self.top + count], self.col_weights)
-            values = self.sums[:, :count] / weights
-            yield FinishedRows(self.top, values, self.valid[:count].copy())
-            self._shift(count)
-
-    def _shift(self, count: int) -> None:
-        """Drop the first `count` buffer rows; the buffer's tail starts empty."""
-        for band in self.sums:  # band by band keeps the temporary copy small
-            band[:-count] = band[count:].copy()
-            band[-count:] = 0.0
-        self.valid[:-count] = self.valid[count:].copy()
-        self.valid[-count:] = True
-        self.top += count
+        while self.top < end and self.sums:
+            count = min(self.block, end - self.top, self.height - self.top)
+            values = self.sums.popleft()[:, :count]
+            values /= self.row_weights[self.top:self.top + count, None]
+            values /= self.col_weights[None, :]
+            yield FinishedRows(self.top, values, self.valid.popleft()[:count])
+            self.top += count

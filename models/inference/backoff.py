@@ -109,13 +109,15 @@ class TilePredictor:
         return self._predict_sub_tiled(arrays, windows)
 
     def _run(self, arrays, windows) -> np.ndarray:
-        tensors = [torch.from_numpy(a).to(self.device, non_blocking=True) for a in arrays]
+        # channels-last input: oneDNN runs the narrow convs of the lite students 2-3x faster
+        tensors = [torch.from_numpy(a).to(self.device, non_blocking=True)
+                   .contiguous(memory_format=torch.channels_last) for a in arrays]
         with torch.inference_mode(), autocast(self.device, self.dtype):
             output = self.model.predict(tensors, windows)
         output = output.float()
         if self.softmax:
             output = torch.softmax(output, dim=1)
-        return output.cpu().numpy()
+        return output.cpu().contiguous().numpy()
 
     def _predict_sub_tiled(self, arrays, windows) -> np.ndarray:
         """One tile through overlapping sub-tiles, backing off on each out-of-memory error."""

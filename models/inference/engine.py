@@ -34,6 +34,8 @@ from .scaling import BandScaling
 from .tiling import Tile, TileGrid, TilingOptions
 
 QUEUE_DEPTH = 2
+#: columns converted to the output data type at a time (keeps temporaries small on wide rasters)
+CONVERT_COLUMNS = 2048
 PROBABILITY_NODATA = -1.0
 TILE_PROGRESS_SHARE = 90.0
 # GDAL's block cache defaults to 5 % of RAM and would grow with the raster; blocks are written
@@ -277,15 +279,17 @@ class _OutputWriter:
                 rows.values[:, invalid] = PROBABILITY_NODATA
                 self.files[1].write(rows.values, rows.row)
             return
-        values = rows.values
-        if self.spec.scaling is not None:
-            values = self.spec.scaling.denormalize(values)
         dtype = np.dtype(self.spec.dtype)
-        if np.issubdtype(dtype, np.integer):
-            info = np.iinfo(dtype)
-            np.rint(values, out=values)
-            np.clip(values, info.min, info.max, out=values)
-        values = values.astype(dtype, copy=False)
+        limits = np.iinfo(dtype) if np.issubdtype(dtype, np.integer) else None
+        values = np.empty(rows.values.shape, dtype)
+        for start in range(0, values.shape[2], CONVERT_COLUMNS):  # bounded temporaries
+            part = rows.values[:, :, start:start + CONVERT_COLUMNS]
+            if self.spec.scaling is not None:
+                part = self.spec.scaling.denormalize(part)
+            if limits is not None:
+                np.rint(part, out=part)
+                np.clip(part, limits.min, limits.max, out=part)
+            values[:, :, start:start + CONVERT_COLUMNS] = part
         if self.spec.nodata is not None:
             values[:, invalid] = self.spec.nodata
         self.files[0].write(values, rows.row)
