@@ -6,10 +6,11 @@ a user package of the same name as a bundled one takes precedence.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import PackageError
+from .errors import InputError, PackageError
 from .package import ModelCard, read_card
 
 BUNDLED_FOLDER = Path(__file__).resolve().parents[1] / "resources" / "models"
@@ -76,3 +77,16 @@ def resolve_model(name_or_path: str | Path, user_folder: str | Path | None = Non
     names = ", ".join(entry.name for entry in listing.packages) or "none installed"
     kind = f" {task}" if task else ""
     raise PackageError(f"No{kind} model named '{text}'. Available: {names}.")
+
+
+def choose_package(model: str, task: str, user_folder: str | Path | None,
+                   fits: Callable[[ModelCard], bool], no_fit_message: str) -> Path:
+    """The package named by `model`, or for "default" (or empty) the bundled package of `task`
+    that `fits` the input, lite students first; InputError with `no_fit_message` when none does."""
+    if model.strip().lower() not in ("", "default"):
+        return resolve_model(model.strip(), user_folder, task=task)
+    fitting = [entry for entry in list_packages(user_folder, task=task)
+               if entry.source == "bundled" and fits(entry.card)]
+    if not fitting:
+        raise InputError(no_fit_message)
+    return sorted(fitting, key=lambda entry: ("lite" not in entry.name, entry.name))[0].path

@@ -1,13 +1,19 @@
 """Python dependencies of GeoDistill: what is missing, and the message that says how to fix it.
 
-Checks use `importlib.util.find_spec`, which locates a package without importing it, so they
-are cheap enough to run when QGIS starts.
+Checks use `importlib.util.find_spec` and `importlib.metadata`, which locate a package and
+read its version without importing it, so they are cheap enough to run when QGIS starts.
+Packages installed by GeoDistill's installer live in a folder owned by the plugin, appended to
+`sys.path` by `use_packages_folder` (appended: QGIS's own numpy, GDAL and PyQt always win).
 """
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import importlib.util
+import re
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -60,3 +66,84 @@ def import_required(module: str):
         dependency = next((d for d in DEPENDENCIES if d.module == module),
                           Dependency(module, module, "is required"))
         raise ImportError(install_message([dependency])) from error
+
+
+@dataclass(frozen=True)
+class DependencyStatus:
+    """A dependency with the version the Python running QGIS finds (None: not installed)."""
+
+    dependency: Dependency
+    version: str | None
+
+    @property
+    def installed(self) -> bool:
+        """Whether the package can be found at all."""
+        return self.version is not None
+
+    @property
+    def ok(self) -> bool:
+        """Installed, and at least the minimum version of its requirement."""
+        minimum = minimum_version(self.dependency.requirement)
+        if self.version is None:
+            return False
+        if minimum is None or self.version == UNKNOWN_VERSION:
+            return True
+        return version_tuple(self.version) >= version_tuple(minimum)
+
+    def describe(self) -> str:
+        """"torch 2.13.0", "torch 1.13 (needs torch>=2.1)" or "torch: not installed"."""
+        name = self.dependency.module
+        if self.version is None:
+            return f"{name}: not installed"
+        if not self.ok:
+            return f"{name} {self.version} (needs {self.dependency.requirement})"
+        return f"{name} {self.version}"
+
+
+UNKNOWN_VERSION = "unknown version"
+
+
+def minimum_version(requirement: str) -> str | None:
+    """The version after `>=` in a requirement such as "torch>=2.1", or None."""
+    match = re.search(r">=\s*([0-9][0-9.]*)", requirement)
+    return match.group(1) if match else None
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    """Leading numeric parts of a version: "2.13.0+cu126" -> (2, 13, 0)."""
+    parts = []
+    for part in version.split("+")[0].split("."):
+        digits = re.match(r"\d+", part)
+        if digits is None:
+            break
+        parts.append(int(digits.group()))
+    return tuple(parts)
+
+
+def installed_version(module: str) -> str | None:
+    """The installed version of `module`'s distribution, without importing it (None: missing)."""
+    try:
+        if importlib.util.find_spec(module) is None:
+            return None
+    except (ImportError, ValueError):
+        return None
+    try:
+        return importlib.metadata.version(module)
+    except importlib.metadata.PackageNotFoundError:
+        return UNKNOWN_VERSION
+
+
+def dependency_statuses() -> list[DependencyStatus]:
+    """Every dependency with its installed version."""
+    return [DependencyStatus(d, installed_version(d.module)) for d in DEPENDENCIES]
+
+
+def use_packages_folder(folder: str | Path) -> bool:
+    """Append the installer's package folder to `sys.path` (once); True when it is on the path."""
+    folder = str(folder)
+    if not Path(folder).is_dir():
+        return False
+    if folder not in sys.path:
+        sys.path.append(folder)
+        importlib.invalidate_caches()
+    return True

@@ -6,7 +6,7 @@ from qgis.PyQt.QtCore import QCoreApplication, Qt
 from qgis.PyQt.QtGui import QIcon
 from qgis.PyQt.QtWidgets import QAction, QMenu
 
-from . import deps
+from . import deps, settings
 from .algorithms.base import ICON_PATH
 from .provider import GeoDistillProvider
 
@@ -28,6 +28,9 @@ class GeoDistillPlugin:
         self.toolbar = None
         self.open_action: QAction | None = None
         self.dock = None
+        self.dialogs = {}
+        # packages installed by GeoDistill's installer (appended: QGIS's own ones win)
+        deps.use_packages_folder(settings.packages_folder())
 
     # -- Processing ---------------------------------------------------------------------
     def initProcessing(self) -> None:  # noqa: N802 (QGIS API)
@@ -51,8 +54,10 @@ class GeoDistillPlugin:
         self.menu = QMenu(_tr("GeoDistill"), main_window)
         self.menu.setObjectName(self.MENU_OBJECT_NAME)
         self.menu.addAction(self.open_action)
-        diagnostics = self.menu.addAction(_tr("Diagnostics (versions and device)…"))
-        diagnostics.triggered.connect(lambda: self.open_algorithm_dialog("geodistill:diagnostics"))
+        self.menu.addAction(_tr("Model manager…")).triggered.connect(self.show_model_manager)
+        self.menu.addAction(_tr("Install dependencies…")).triggered.connect(self.show_installer)
+        self.menu.addSeparator()
+        self.menu.addAction(_tr("About / diagnostics…")).triggered.connect(self.show_diagnostics)
         menu_bar = main_window.menuBar()
         help_menu = next((a for a in menu_bar.actions()
                           if a.menu() is not None and a.menu().objectName() == "mHelpMenu"), None)
@@ -68,10 +73,18 @@ class GeoDistillPlugin:
         missing = deps.missing_dependencies()
         if missing:
             self.iface.messageBar().pushMessage(
-                "GeoDistill", deps.install_message(missing), Qgis.Warning, 0)
+                "GeoDistill", deps.install_message(missing), Qgis.MessageLevel.Warning, 0)
+            completed = getattr(self.iface, "initializationCompleted", None)
+            if completed is not None and settings.ask_to_install():
+                # offer the installer once QGIS has finished starting, not during start-up
+                completed.connect(self.show_installer)
 
     def unload(self) -> None:
         """Remove everything `initGui`/`initProcessing` added."""
+        for dialog in self.dialogs.values():
+            dialog.close()
+            dialog.deleteLater()
+        self.dialogs = {}
         if self.dock is not None:
             self.iface.removeDockWidget(self.dock)
             self.dock.deleteLater()
@@ -94,9 +107,9 @@ class GeoDistillPlugin:
         if self.dock is None:
             from .ui.dock import GeoDistillDock
 
-            self.dock = GeoDistillDock(self.iface.mainWindow())
+            self.dock = GeoDistillDock(self.iface.mainWindow(), message_bar=self.iface.messageBar())
             self.dock.open_algorithm.connect(self.open_algorithm_dialog)
-            self.iface.addDockWidget(Qt.RightDockWidgetArea, self.dock)
+            self.iface.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.dock)
         self.dock.show()
         self.dock.raise_()
 
@@ -106,3 +119,29 @@ class GeoDistillPlugin:
         import processing
 
         processing.execAlgorithmDialog(algorithm_id)
+
+    def _show_dialog(self, key: str, factory) -> None:
+        """Show a (non-modal) dialog, creating it on first use."""
+        if key not in self.dialogs:
+            self.dialogs[key] = factory()
+        self.dialogs[key].show()
+        self.dialogs[key].raise_()
+
+    def show_installer(self) -> None:
+        """GeoDistill > Install dependencies."""
+        from .ui.installer_dialog import InstallerDialog
+
+        self._show_dialog("installer", lambda: InstallerDialog(settings.packages_folder(),
+                                                               parent=self.iface.mainWindow()))
+
+    def show_diagnostics(self) -> None:
+        """GeoDistill > About / diagnostics."""
+        from .ui.diagnostics_dialog import DiagnosticsDialog
+
+        self._show_dialog("diagnostics", lambda: DiagnosticsDialog(self.iface.mainWindow()))
+
+    def show_model_manager(self) -> None:
+        """GeoDistill > Model manager."""
+        from .ui.model_manager_dialog import ModelManagerDialog
+
+        self._show_dialog("models", lambda: ModelManagerDialog(self.iface.mainWindow()))

@@ -151,3 +151,20 @@ def test_loaded_result_keeps_the_ms_layers_band_choice(geodistill_provider, scen
         assert (renderer.redBand(), renderer.greenBand(), renderer.blueBand()) == (4, 2, 1)
     finally:
         QgsProject.instance().removeAllMapLayers()
+
+
+def test_user_model_is_found_by_name(geodistill_provider, scene, tmp_path, lite_package):
+    """A package in the user model folder (plugin settings) is given by name, as in the dock."""
+    from geodistill.plugin import settings
+
+    folder = tmp_path / "my_models"
+    folder.mkdir()
+    lite_package.rename(folder / "my_lite.safetensors")
+    previous = settings.user_model_folder()
+    settings.set_user_model_folder(folder)
+    try:
+        result = run(base_params(scene, tmp_path, METHOD=0, MODEL="my_lite", ADAPT_ITERATIONS=0))
+    finally:
+        settings.set_user_model_folder(previous)
+    with rasterio.open(result["OUTPUT"]) as out:
+        assert out.count == 4 and out.width == 128

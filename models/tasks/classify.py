@@ -31,7 +31,7 @@ from ..inference.raster_io import (AtomicGeoTiff, band_list, geotiff_profile, op
                                    read_padded, scene_scaling)
 from ..inference.scaling import BandScaling
 from ..package import ModelCard, load_model
-from ..registry import list_packages, resolve_model
+from ..registry import choose_package
 from .callbacks import Callbacks
 
 TASK = "classification"
@@ -118,15 +118,10 @@ def card_bands(card: ModelCard) -> int:
 
 def choose_model(model: str, user_folder: str | None, bands: int) -> Path:
     """The package to use: the named one, or for "default" the bundled one reading `bands` bands."""
-    if model.strip().lower() not in ("", "default"):
-        return resolve_model(model.strip(), user_folder, task=TASK)
-    fitting = [entry for entry in list_packages(user_folder, task=TASK)
-               if entry.source == "bundled" and card_bands(entry.card) == bands]
-    if not fitting:
-        raise InputError(f"No bundled scene classification model reads {bands}-band rasters. "
-                         "Train one with 'Train a scene classifier' and give it as MODEL, or "
-                         "choose the raster's bands.")
-    return fitting[0].path
+    return choose_package(
+        model, TASK, user_folder, lambda card: card_bands(card) == bands,
+        f"No bundled scene classification model reads {bands}-band rasters. Train one with "
+        f"'Train a scene classifier' and give it as MODEL, or choose the raster's bands.")
 
 
 def check_card(card: ModelCard, bands: int) -> None:

@@ -27,7 +27,7 @@ from ..inference.raster_io import open_raster, read_decimated, scene_scaling, va
 from ..inference.scaling import BandScaling
 from ..inference.tiling import TilingOptions
 from ..package import ModelCard, load_model
-from ..registry import list_packages, resolve_model
+from ..registry import choose_package
 from .callbacks import Callbacks
 
 TASK = "dehazing"
@@ -103,16 +103,11 @@ def inspect_scene(path: str) -> SceneInfo:
 
 def choose_model(info: SceneInfo, model: str, user_folder: str | None) -> Path:
     """The package to use: the named one, or for "default" the bundled one fitting the scene."""
-    if model.strip().lower() not in ("", "default"):
-        return resolve_model(model.strip(), user_folder, task=TASK)
-    fitting = [entry for entry in list_packages(user_folder, task=TASK)
-               if entry.source == "bundled" and card_fits(entry.card, info) is None]
-    if not fitting:
-        raise InputError(
-            f"No bundled dehazing model fits a {info.bands}-band image. Use MODEL "
-            f"{DARK_CHANNEL} (no model needed), or train a model for these bands with 'Train a "
-            f"dehazing model' and give it as MODEL.")
-    return sorted(fitting, key=lambda entry: ("lite" not in entry.name, entry.name))[0].path
+    return choose_package(
+        model, TASK, user_folder, lambda card: card_fits(card, info) is None,
+        f"No bundled dehazing model fits a {info.bands}-band image. Use MODEL {DARK_CHANNEL} (no "
+        f"model needed), or train a model for these bands with 'Train a dehazing model' and give "
+        f"it as MODEL.")
 
 
 def card_fits(card: ModelCard, info: SceneInfo) -> str | None:

@@ -24,7 +24,7 @@ from ..inference.raster_io import scene_scaling
 from ..inference.scaling import BandScaling
 from ..inference.tiling import TilingOptions
 from ..package import ModelCard, load_model
-from ..registry import list_packages, resolve_model
+from ..registry import choose_package
 from .callbacks import Callbacks
 
 METHODS = ("model", "mtf_glp", "brovey")
@@ -107,16 +107,11 @@ def inspect_pair(ms_path: str, pan_path: str, pan_band: int | None) -> PairInfo:
 
 def choose_model(info: PairInfo, model: str, user_folder: str | None) -> Path:
     """The package to use: the named one, or for "default" the bundled one fitting the pair."""
-    if model.strip().lower() not in ("", "default"):
-        return resolve_model(model.strip(), user_folder, task=TASK)
-    fitting = [entry for entry in list_packages(user_folder, task=TASK)
-               if entry.source == "bundled" and card_fits(entry.card, info) is None]
-    if not fitting:
-        raise InputError(
-            f"No bundled pansharpening model fits a {info.ms_bands}-band MS at ratio "
-            f"{info.ratio}. Use METHOD mtf_glp (no model needed), or train a model for this "
-            f"sensor with 'Train a pansharpening model' and give it as MODEL.")
-    return sorted(fitting, key=lambda entry: ("lite" not in entry.name, entry.name))[0].path
+    return choose_package(
+        model, TASK, user_folder, lambda card: card_fits(card, info) is None,
+        f"No bundled pansharpening model fits a {info.ms_bands}-band MS at ratio {info.ratio}. "
+        f"Use METHOD mtf_glp (no model needed), or train a model for this sensor with 'Train a "
+        f"pansharpening model' and give it as MODEL.")
 
 
 def card_fits(card: ModelCard, info: PairInfo) -> str | None:

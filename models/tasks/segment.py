@@ -26,7 +26,7 @@ from ..inference.raster_io import AtomicGeoTiff, BLOCK_SIZE, open_raster, scene_
 from ..inference.scaling import BandScaling
 from ..inference.tiling import TilingOptions
 from ..package import ModelCard, load_model
-from ..registry import list_packages, resolve_model
+from ..registry import choose_package
 from .callbacks import Callbacks
 
 TASK = "segmentation"
@@ -91,14 +91,10 @@ def card_fits(card: ModelCard, bands: int) -> str | None:
 
 def choose_model(bands: int, model: str, user_folder: str | None) -> Path:
     """The package to use: the named one, or for "default" the bundled one fitting the bands."""
-    if model.strip().lower() not in ("", "default"):
-        return resolve_model(model.strip(), user_folder, task=TASK)
-    fitting = [entry for entry in list_packages(user_folder, task=TASK)
-               if entry.source == "bundled" and card_fits(entry.card, bands) is None]
-    if not fitting:
-        raise InputError(f"No bundled segmentation model reads {bands}-band images. Train one "
-                         "with 'Train a segmentation model' and give it as MODEL.")
-    return sorted(fitting, key=lambda entry: ("lite" not in entry.name, entry.name))[0].path
+    return choose_package(
+        model, TASK, user_folder, lambda card: card_fits(card, bands) is None,
+        f"No bundled segmentation model reads {bands}-band images. Train one with 'Train a "
+        f"segmentation model' and give it as MODEL.")
 
 
 def model_scaling(card: ModelCard, input_path: str) -> BandScaling:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from qgis.core import (
     QgsProcessingAlgorithm,
+    QgsProcessingOutputFile,
+    QgsProcessingParameterFileDestination,
     QgsProcessingException,
     QgsProcessingParameterNumber,
     QgsProcessingParameterString,
@@ -53,6 +55,8 @@ class GeoDistillAlgorithm(QgsProcessingAlgorithm):
     TILE_SIZE = "TILE_SIZE"
     OVERLAP = "OVERLAP"
     MODEL = "MODEL"
+    OUTPUT_REPORT = "OUTPUT_REPORT"
+    OUTPUT_JSON = "OUTPUT_JSON"
 
     #: post-processors by output, kept here: QGIS runs a copy of the algorithm that is deleted
     #: before the layer is loaded and styled, so a reference held by the copy dies too early
@@ -80,7 +84,11 @@ class GeoDistillAlgorithm(QgsProcessingAlgorithm):
         return QIcon(str(ICON_PATH))
 
     def shortHelpString(self) -> str:  # noqa: N802
-        return self.tr(self.help_text)
+        text = self.tr(self.help_text)
+        device = self.parameterDefinition(self.DEVICE)
+        if device is not None and "device" not in text.lower():
+            text += f"<br><b>{device.description()}</b>: {device.help()}"
+        return text
 
     # -- shared parameters --------------------------------------------------------------
     def add_device_parameter(self) -> None:
@@ -116,6 +124,16 @@ class GeoDistillAlgorithm(QgsProcessingAlgorithm):
                               "model package."))
         self.addParameter(param)
 
+    def add_report_outputs(self) -> None:
+        """OUTPUT_REPORT (an HTML file to write) and OUTPUT_JSON (the same numbers, beside it)."""
+        self.addParameter(QgsProcessingParameterFileDestination(
+            self.OUTPUT_REPORT, self.tr("Output report"), fileFilter="HTML (*.html)"))
+        self.addOutput(QgsProcessingOutputFile(self.OUTPUT_JSON, self.tr("Scores (JSON)")))
+
+    def report_results(self, report: str) -> dict:
+        """The results dict of an evaluation algorithm that wrote `report` (and its JSON)."""
+        return {self.OUTPUT_REPORT: report, self.OUTPUT_JSON: str(Path(report).with_suffix(".json"))}
+
     def checkParameterValues(self, parameters, context):  # noqa: N802
         if self.parameterDefinition(self.DEVICE) is not None:
             device = self.parameterAsString(parameters, self.DEVICE, context).strip().lower()
@@ -149,6 +167,12 @@ class GeoDistillAlgorithm(QgsProcessingAlgorithm):
         """File paths of a multiple-raster parameter, each checked like `raster_path`."""
         layers = self.parameterAsLayerList(parameters, name, context)
         return [self.raster_path({name: layer}, name, context) for layer in layers]
+
+    def user_model_folder(self) -> str:
+        """The user's model folder from the plugin settings (models there are found by name)."""
+        from ..settings import user_model_folder
+
+        return str(user_model_folder())
 
     def device_value(self, parameters, context) -> str:
         """The DEVICE parameter, normalised."""

@@ -95,6 +95,7 @@ class ClassifyScenesAlgorithm(GeoDistillAlgorithm):
         layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
         raster_output = self.parameterAsOutputLayer(parameters, self.OUTPUT_RASTER, context) or None
         request = ClassifyRequest(
+            user_model_folder=self.user_model_folder(),
             raster_path=self.raster_path(parameters, self.INPUT, context),
             model=self.parameterAsString(parameters, self.MODEL, context),
             device=self.device_value(parameters, context),

@@ -1,11 +1,9 @@
 """geodistill:train_scene_classifier and geodistill:evaluate_scene_classifier."""
 from __future__ import annotations
 
-from pathlib import Path
 
 from qgis.core import (
     QgsProcessing,
-    QgsProcessingOutputFile,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFeatureSource,
     QgsProcessingParameterField,
@@ -123,6 +121,7 @@ class TrainSceneClassifierAlgorithm(_ChipSourceAlgorithm):
 
         output = self.parameterAsFileOutput(parameters, self.OUTPUT_MODEL, context)
         request = ClassifierTrainingRequest(
+            user_model_folder=self.user_model_folder(),
             output_model=output, **self.chip_source(parameters, context),
             architecture=ARCHITECTURES[self.parameterAsEnum(parameters, self.ARCHITECTURE, context)],
             method=METHODS[self.parameterAsEnum(parameters, self.METHOD, context)],
@@ -136,8 +135,6 @@ class TrainSceneClassifierAlgorithm(_ChipSourceAlgorithm):
 class EvaluateSceneClassifierAlgorithm(_ChipSourceAlgorithm):
     """Scores a scene classifier on labelled chips."""
 
-    OUTPUT_REPORT = "OUTPUT_REPORT"
-    OUTPUT_JSON = "OUTPUT_JSON"
 
     help_text = (
         "Scores a scene classifier on labelled chips: overall accuracy, kappa, per-class "
@@ -157,16 +154,15 @@ class EvaluateSceneClassifierAlgorithm(_ChipSourceAlgorithm):
         self.add_chip_source_parameters("Chip size (pixels, 0 = from the model)")
         self.add_model_parameter("classification")
         self.add_device_parameter()
-        self.addParameter(QgsProcessingParameterFileDestination(
-            self.OUTPUT_REPORT, self.tr("Output report"), fileFilter="HTML (*.html)"))
-        self.addOutput(QgsProcessingOutputFile(self.OUTPUT_JSON, self.tr("Scores (JSON)")))
+        self.add_report_outputs()
 
     def run_algorithm(self, parameters, context, feedback):
         from ...models.tasks.classify_evaluation import ClassifierEvaluationRequest, evaluate_classifier
 
         report = self.parameterAsFileOutput(parameters, self.OUTPUT_REPORT, context)
         request = ClassifierEvaluationRequest(
+            user_model_folder=self.user_model_folder(),
             report_path=report, models=[self.parameterAsString(parameters, self.MODEL, context)],
             device=self.device_value(parameters, context), **self.chip_source(parameters, context))
         evaluate_classifier(request, engine_callbacks(feedback))
-        return {self.OUTPUT_REPORT: report, self.OUTPUT_JSON: str(Path(report).with_suffix(".json"))}
+        return self.report_results(report)

@@ -49,6 +49,7 @@ class DehazeAlgorithm(GeoDistillAlgorithm):
 
         output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         request = DehazeRequest(
+            user_model_folder=self.user_model_folder(),
             input_path=self.raster_path(parameters, self.INPUT, context),
             output_path=output,
             model=self.parameterAsString(parameters, self.MODEL, context),

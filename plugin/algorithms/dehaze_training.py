@@ -1,12 +1,10 @@
 """geodistill:train_dehaze and geodistill:evaluate_dehaze."""
 from __future__ import annotations
 
-from pathlib import Path
 
 from qgis.core import (
     QgsProcessing,
     QgsProcessingException,
-    QgsProcessingOutputFile,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFile,
     QgsProcessingParameterFileDestination,
@@ -119,6 +117,7 @@ class TrainDehazeAlgorithm(_DehazeDataAlgorithm):
         clear_paths, folder, pairs = self.data_values(parameters, context)
         output = self.parameterAsFileOutput(parameters, self.OUTPUT_MODEL, context)
         request = DehazeTrainingRequest(
+            user_model_folder=self.user_model_folder(),
             output_model=output, clear_paths=clear_paths, clear_folder=folder, pairs=pairs,
             architecture=ARCHITECTURES[self.parameterAsEnum(parameters, self.ARCHITECTURE, context)],
             teacher=self.parameterAsFile(parameters, self.TEACHER, context) or None,
@@ -133,8 +132,6 @@ class TrainDehazeAlgorithm(_DehazeDataAlgorithm):
 class EvaluateDehazeAlgorithm(_DehazeDataAlgorithm):
     """Scores a dehazing model against the dark channel prior (PSNR, SSIM)."""
 
-    OUTPUT_REPORT = "OUTPUT_REPORT"
-    OUTPUT_JSON = "OUTPUT_JSON"
 
     help_text = (
         "Compares a dehazing model with the dark channel prior (He et al.) and with the "
@@ -155,9 +152,7 @@ class EvaluateDehazeAlgorithm(_DehazeDataAlgorithm):
         self.add_data_parameters()
         self.add_model_parameter("dehazing")
         self.add_device_parameter()
-        self.addParameter(QgsProcessingParameterFileDestination(
-            self.OUTPUT_REPORT, self.tr("Output report"), fileFilter="HTML (*.html)"))
-        self.addOutput(QgsProcessingOutputFile(self.OUTPUT_JSON, self.tr("Scores (JSON)")))
+        self.add_report_outputs()
 
     def run_algorithm(self, parameters, context, feedback):
         from ...models.tasks.dehaze_evaluation import DehazeEvaluationRequest, evaluate_dehazing
@@ -165,8 +160,9 @@ class EvaluateDehazeAlgorithm(_DehazeDataAlgorithm):
         clear_paths, folder, pairs = self.data_values(parameters, context)
         report = self.parameterAsFileOutput(parameters, self.OUTPUT_REPORT, context)
         request = DehazeEvaluationRequest(
+            user_model_folder=self.user_model_folder(),
             report_path=report, clear_paths=clear_paths, clear_folder=folder, pairs=pairs,
             models=[self.parameterAsString(parameters, self.MODEL, context)],
             device=self.device_value(parameters, context))
         evaluate_dehazing(request, engine_callbacks(feedback))
-        return {self.OUTPUT_REPORT: report, self.OUTPUT_JSON: str(Path(report).with_suffix(".json"))}
+        return self.report_results(report)

@@ -83,6 +83,7 @@ class PansharpenAlgorithm(GeoDistillAlgorithm):
                     if parameters.get(self.PAN_BAND) not in (None, "") else None)
         output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         request = PansharpenRequest(
+            user_model_folder=self.user_model_folder(),
             ms_path=self.raster_path(parameters, self.MS, context),
             pan_path=self.raster_path(parameters, self.PAN, context),
             output_path=output,

@@ -1,12 +1,10 @@
 """geodistill:train_pansharpen and geodistill:evaluate_pansharpen."""
 from __future__ import annotations
 
-from pathlib import Path
 
 from qgis.core import (
     QgsProcessing,
     QgsProcessingException,
-    QgsProcessingOutputFile,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFile,
     QgsProcessingParameterFileDestination,
@@ -86,6 +84,7 @@ class TrainPansharpenAlgorithm(GeoDistillAlgorithm):
                 "the n-th MS is sharpened with the n-th PAN."))
         output = self.parameterAsFileOutput(parameters, self.OUTPUT_MODEL, context)
         request = PansharpenTrainingRequest(
+            user_model_folder=self.user_model_folder(),
             pairs=list(zip(ms_paths, pan_paths)), output_model=output,
             architecture=ARCHITECTURES[self.parameterAsEnum(parameters, self.ARCHITECTURE, context)],
             teacher=self.parameterAsFile(parameters, self.TEACHER, context) or None,
@@ -104,8 +103,6 @@ class EvaluatePansharpenAlgorithm(GeoDistillAlgorithm):
     PAN = "PAN"
     ADAPT_ITERATIONS = "ADAPT_ITERATIONS"
     SENSOR = "SENSOR"
-    OUTPUT_REPORT = "OUTPUT_REPORT"
-    OUTPUT_JSON = "OUTPUT_JSON"
 
     group_name = "Pansharpening"
     help_text = (
@@ -115,7 +112,8 @@ class EvaluatePansharpenAlgorithm(GeoDistillAlgorithm):
         "with the original MS: SAM (degrees), ERGAS, Q2n, SCC.<br>Full resolution: D_lambda, "
         "D_s and QNR, which need no reference.<br><b>Model</b>: 'default' or a model package."
         "<br><b>Scene adaptation iterations</b>: when above 0, the model is also scored after "
-        "adapting to the scene.<br><b>Output report</b>: an HTML page; a JSON file with the "
+        "adapting to the scene.<br><b>Sensor</b>: sets the MTF filters of the Wald degradation "
+        "and of MTF-GLP.<br><b>Output report</b>: an HTML page; a JSON file with the "
         "same numbers is written beside it.")
 
     def name(self) -> str:
@@ -135,9 +133,7 @@ class EvaluatePansharpenAlgorithm(GeoDistillAlgorithm):
         self.addParameter(QgsProcessingParameterEnum(
             self.SENSOR, self.tr("Sensor (MTF filters)"), options=list(SENSORS), defaultValue=0))
         self.add_device_parameter()
-        self.addParameter(QgsProcessingParameterFileDestination(
-            self.OUTPUT_REPORT, self.tr("Output report"), fileFilter="HTML (*.html)"))
-        self.addOutput(QgsProcessingOutputFile(self.OUTPUT_JSON, self.tr("Scores (JSON)")))
+        self.add_report_outputs()
 
     def run_algorithm(self, parameters, context, feedback):
         from ...models.tasks.pansharpen_evaluation import (PansharpenEvaluationRequest,
@@ -145,6 +141,7 @@ class EvaluatePansharpenAlgorithm(GeoDistillAlgorithm):
 
         report = self.parameterAsFileOutput(parameters, self.OUTPUT_REPORT, context)
         request = PansharpenEvaluationRequest(
+            user_model_folder=self.user_model_folder(),
             ms_path=self.raster_path(parameters, self.MS, context),
             pan_path=self.raster_path(parameters, self.PAN, context), report_path=report,
             models=[self.parameterAsString(parameters, self.MODEL, context)],
@@ -152,4 +149,4 @@ class EvaluatePansharpenAlgorithm(GeoDistillAlgorithm):
             sensor=SENSORS[self.parameterAsEnum(parameters, self.SENSOR, context)],
             device=self.device_value(parameters, context))
         evaluate_pansharpening(request, engine_callbacks(feedback))
-        return {self.OUTPUT_REPORT: report, self.OUTPUT_JSON: str(Path(report).with_suffix(".json"))}
+        return self.report_results(report)

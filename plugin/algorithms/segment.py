@@ -33,7 +33,7 @@ class SegmentAlgorithm(GeoDistillAlgorithm):
         "byte raster of class values (the values the classes had in the training labels), "
         "nodata (255) where the input is nodata, styled with the model's class names and "
         "colours.<br><b>Class probabilities</b> (optional): a float raster with one band per "
-        "class.<br><b>Polygons</b> (optional): one feature per region of one class, with "
+        "class.<br><b>Class polygons</b> (optional): one feature per region of one class, with "
         "fields class_id, class_name and area.<br><b>Minimum polygon area</b>: regions smaller "
         "than this (map units squared) are left out of the polygons.")
 
@@ -66,6 +66,7 @@ class SegmentAlgorithm(GeoDistillAlgorithm):
         probabilities = self.parameterAsOutputLayer(parameters, self.OUTPUT_PROBABILITIES, context)
         polygons = self.parameterAsOutputLayer(parameters, self.OUTPUT_POLYGONS, context)
         request = SegmentRequest(
+            user_model_folder=self.user_model_folder(),
             input_path=self.raster_path(parameters, self.INPUT, context), output_path=output,
             model=self.parameterAsString(parameters, self.MODEL, context),
             device=self.device_value(parameters, context),

@@ -7,7 +7,6 @@ from qgis.core import (
     QgsMapLayer,
     QgsProcessing,
     QgsProcessingException,
-    QgsProcessingOutputFile,
     QgsProcessingParameterEnum,
     QgsProcessingParameterFile,
     QgsProcessingParameterFileDestination,
@@ -131,6 +130,7 @@ class TrainSegmentationAlgorithm(_LabelsMixin, GeoDistillAlgorithm):
 
         output = self.parameterAsFileOutput(parameters, self.OUTPUT_MODEL, context)
         request = SegmentationTrainingRequest(
+            user_model_folder=self.user_model_folder(),
             rasters=self.raster_paths(parameters, self.INPUT, context),
             labels=self.layer_file(parameters, self.LABELS, context), output_model=output,
             architecture=ARCHITECTURES[self.parameterAsEnum(parameters, self.ARCHITECTURE, context)],
@@ -147,8 +147,6 @@ class EvaluateSegmentationAlgorithm(_LabelsMixin, GeoDistillAlgorithm):
 
     PREDICTION = "PREDICTION"
     REFERENCE = "REFERENCE"
-    OUTPUT_REPORT = "OUTPUT_REPORT"
-    OUTPUT_JSON = "OUTPUT_JSON"
 
     group_name = "Segmentation"
     help_text = (
@@ -172,9 +170,7 @@ class EvaluateSegmentationAlgorithm(_LabelsMixin, GeoDistillAlgorithm):
         self.addParameter(QgsProcessingParameterMapLayer(
             self.REFERENCE, self.tr("Reference (label raster or polygons)")))
         self.add_label_parameters()
-        self.addParameter(QgsProcessingParameterFileDestination(
-            self.OUTPUT_REPORT, self.tr("Output report"), fileFilter="HTML (*.html)"))
-        self.addOutput(QgsProcessingOutputFile(self.OUTPUT_JSON, self.tr("Scores (JSON)")))
+        self.add_report_outputs()
 
     def run_algorithm(self, parameters, context, feedback):
         from ...models.tasks.segment_evaluation import (SegmentationEvaluationRequest,
@@ -186,4 +182,4 @@ class EvaluateSegmentationAlgorithm(_LabelsMixin, GeoDistillAlgorithm):
             reference_path=self.layer_file(parameters, self.REFERENCE, context),
             report_path=report, **self.label_options(parameters, context))
         evaluate_segmentation(request, engine_callbacks(feedback))
-        return {self.OUTPUT_REPORT: report, self.OUTPUT_JSON: str(Path(report).with_suffix(".json"))}
+        return self.report_results(report)

@@ -1,13 +1,35 @@
-"""The GeoDistill panel: one entry per tool, opening the tool's Processing dialog."""
+"""The GeoDistill dock: a page per tool, the device line, and Run / Cancel with progress.
+
+Run builds the algorithm's parameters from the page and starts the same Processing algorithm
+in the background (`runner.AlgorithmRunner`, a `QgsProcessingAlgRunnerTask`: the code path of
+batch mode and the toolbox). The "More" page lists every GeoDistill algorithm and opens its
+Processing dialog (batch mode, evaluation and utilities live there).
+"""
 from __future__ import annotations
 
-from qgis.core import QgsApplication
-from qgis.gui import QgsDockWidget
-from qgis.PyQt.QtCore import QCoreApplication, pyqtSignal
-from qgis.PyQt.QtWidgets import QLabel, QListWidget, QListWidgetItem, QPushButton, QVBoxLayout, QWidget
+from pathlib import Path
 
+from qgis.core import Qgis, QgsApplication, QgsProject
+from qgis.gui import QgsDockWidget, QgsMessageBar
+from qgis.PyQt.QtCore import QCoreApplication, Qt, pyqtSignal
+from qgis.PyQt.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
-_ID_ROLE = 256  # Qt.UserRole
+from .device_line import DeviceLine
+from .runner import AlgorithmRunner, RunOutcome
+from .tool_pages import ToolPage, build_pages
+
+ID_ROLE = Qt.ItemDataRole.UserRole
 
 
 def _tr(text: str) -> str:
@@ -15,38 +37,141 @@ def _tr(text: str) -> str:
 
 
 class GeoDistillDock(QgsDockWidget):
-    """Lists the GeoDistill algorithms; double-click or Open runs one through Processing."""
+    """Tool pages over one device line and one Run / Cancel row."""
 
+    #: asks the plugin to open an algorithm's Processing dialog
     open_algorithm = pyqtSignal(str)
+    #: emitted when a run ends (RunOutcome)
+    run_finished = pyqtSignal(object)
 
-    def __init__(self, parent=None):
+    def __init__(self, parent=None, message_bar=None, project: QgsProject | None = None,
+                 device_line: DeviceLine | None = None):
         super().__init__(_tr("GeoDistill"), parent)
         self.setObjectName("GeoDistillDock")
+        self.project = project or QgsProject.instance()
+        self.last_outcome: RunOutcome | None = None
         body = QWidget(self)
         layout = QVBoxLayout(body)
-        layout.addWidget(QLabel(_tr("Choose a tool:"), body))
-        self.tools = QListWidget(body)
-        layout.addWidget(self.tools)
-        self.open_button = QPushButton(_tr("Open…"), body)
-        layout.addWidget(self.open_button)
-        self.setWidget(body)
-        self.populate()
-        self.tools.itemDoubleClicked.connect(self._emit_open)
-        self.open_button.clicked.connect(lambda: self._emit_open(self.tools.currentItem()))
+        self.own_message_bar = QgsMessageBar(body)
+        self.message_bar = message_bar or self.own_message_bar
+        self.own_message_bar.setVisible(message_bar is None)
+        layout.addWidget(self.own_message_bar)
 
-    def populate(self) -> None:
-        """Fill the list from the registered `geodistill` provider."""
-        self.tools.clear()
+        self.tabs = QTabWidget(body)
+        self.pages: list[ToolPage] = build_pages()
+        for page in self.pages:
+            scroll = QScrollArea(self.tabs)
+            scroll.setWidgetResizable(True)
+            scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+            scroll.setWidget(page)
+            self.tabs.addTab(scroll, _tr(page.spec.title))
+        self.tabs.addTab(self._more_page(), _tr("More"))
+        layout.addWidget(self.tabs, 1)
+
+        self.device_line = device_line or DeviceLine(body)
+        layout.addWidget(self.device_line)
+        self.progress = QProgressBar(body)
+        self.progress.setRange(0, 100)
+        self.progress.setValue(0)
+        layout.addWidget(self.progress)
+        buttons = QHBoxLayout()
+        self.run_button = QPushButton(_tr("Run"), body)
+        self.cancel_button = QPushButton(_tr("Cancel"), body)
+        self.cancel_button.setEnabled(False)
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.cancel_button)
+        layout.addLayout(buttons)
+        self.setWidget(body)
+
+        self.runner = AlgorithmRunner(self.project, self)
+        self.runner.progress.connect(lambda value: self.progress.setValue(int(round(value))))
+        self.runner.finished.connect(self._run_finished)
+        self.run_button.clicked.connect(self.run)
+        self.cancel_button.clicked.connect(self.runner.cancel)
+        self.tabs.currentChanged.connect(self._tab_changed)
+        self._tab_changed()
+
+    def _more_page(self) -> QWidget:
+        page = QWidget(self.tabs)
+        layout = QVBoxLayout(page)
+        layout.addWidget(QLabel(_tr("Every GeoDistill algorithm; the Processing dialog also "
+                                    "offers “Run as batch process”."), page))
+        self.tools = QListWidget(page)
         provider = QgsApplication.processingRegistry().providerById("geodistill")
         algorithms = provider.algorithms() if provider is not None else []
         for algorithm in sorted(algorithms, key=lambda a: (a.group(), a.displayName())):
             item = QListWidgetItem(algorithm.icon(), f"{algorithm.group()}: {algorithm.displayName()}")
-            item.setData(_ID_ROLE, algorithm.id())
+            item.setData(ID_ROLE, algorithm.id())
             item.setToolTip(algorithm.shortHelpString())
             self.tools.addItem(item)
         if self.tools.count():
             self.tools.setCurrentRow(0)
+        open_button = QPushButton(_tr("Open Processing dialog…"), page)
+        layout.addWidget(self.tools)
+        layout.addWidget(open_button)
+        self.tools.itemDoubleClicked.connect(self._emit_open)
+        open_button.clicked.connect(lambda: self._emit_open(self.tools.currentItem()))
+        return page
 
     def _emit_open(self, item) -> None:
         if item is not None:
-            self.open_algorithm.emit(item.data(_ID_ROLE))
+            self.open_algorithm.emit(item.data(ID_ROLE))
+
+    # -- pages ------------------------------------------------------------------------
+    def page(self, key: str) -> ToolPage | None:
+        """The page of a tool by its key ("pansharpen", "segment", ...), if it is shown."""
+        return next((page for page in self.pages if page.spec.key == key), None)
+
+    def show_page(self, key: str) -> ToolPage:
+        """Bring a tool's page to the front."""
+        page = self.page(key)
+        self.tabs.setCurrentIndex(self.pages.index(page))
+        return page
+
+    def current_page(self) -> ToolPage | None:
+        """The page in front (None on the "More" page)."""
+        index = self.tabs.currentIndex()
+        return self.pages[index] if 0 <= index < len(self.pages) else None
+
+    def _tab_changed(self, *_args) -> None:
+        self.run_button.setEnabled(self.current_page() is not None and not self.runner.is_running())
+
+    # -- running ----------------------------------------------------------------------
+    def run(self) -> bool:
+        """Start the front page's algorithm in the background; False when it could not start."""
+        page = self.current_page()
+        if page is None or self.runner.is_running():
+            return False
+        form = page.current_form()
+        device = self.device_line.device()
+        parameters = form.parameters(device, self.project)
+        label = self.device_line.info.summary if device != "cpu" else "CPU"
+        refused = self.runner.start(form.algorithm.id(), parameters, label)
+        if refused:
+            self.message_bar.pushMessage(_tr("GeoDistill"), refused, Qgis.MessageLevel.Warning, 10)
+            return False
+        self.progress.setValue(0)
+        self.run_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        return True
+
+    def _run_finished(self, outcome: RunOutcome) -> None:
+        self.last_outcome = outcome
+        self.cancel_button.setEnabled(False)
+        self._tab_changed()
+        name = QgsApplication.processingRegistry().algorithmById(outcome.algorithm_id).displayName()
+        if outcome.successful:
+            saved = [str(value) for value in outcome.results.values()
+                     if isinstance(value, str) and Path(value).is_file()]
+            self.message_bar.pushMessage(
+                name, _tr("Saved to {paths} in {seconds:.1f} s on {device}.").format(
+                    paths=", ".join(saved) or _tr("(no file)"), seconds=outcome.seconds,
+                    device=outcome.device), Qgis.MessageLevel.Success, 0)
+        elif outcome.cancelled:
+            self.progress.setValue(0)
+            self.message_bar.pushMessage(name, _tr("Cancelled; nothing was added."),
+                                         Qgis.MessageLevel.Info, 10)
+        else:
+            self.message_bar.pushMessage(name, outcome.error, outcome.log or outcome.error,
+                                         Qgis.MessageLevel.Critical, 0)
+        self.run_finished.emit(outcome)

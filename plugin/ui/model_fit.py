@@ -1,0 +1,55 @@
+"""Does a model fit the chosen layers? Plain checks (no Qt) behind the dock's warning line."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: a pixel size this many times larger or smaller than the model's is worth a warning
+GSD_TOLERANCE = 2.0
+#: relative tolerance on the MS/PAN pixel size ratio
+RATIO_TOLERANCE = 0.05
+
+
+@dataclass(frozen=True)
+class LayerFacts:
+    """What the checks need to know about a layer chosen for a raster parameter."""
+
+    parameter: str  # the algorithm parameter name, e.g. "MS", "PAN", "INPUT"
+    name: str
+    band_count: int
+    pixel_size: float  # in map units
+    metres: bool  # whether the map units are metres
+
+
+def _expected_bands(card, layers: list[LayerFacts]) -> dict[str, int]:
+    """Parameter name -> band count the card expects for it."""
+    inputs = {key.lower(): len(bands) for key, bands in (card.input_bands or {}).items()
+              if isinstance(bands, list)}
+    expected = {layer.parameter: inputs[layer.parameter.lower()]
+                for layer in layers if layer.parameter.lower() in inputs}
+    if not expected and len(layers) == 1 and len(inputs) == 1:
+        expected[layers[0].parameter] = next(iter(inputs.values()))
+    return expected
+
+
+def fit_problems(card, layers: list[LayerFacts]) -> list[str]:
+    """Sentences saying where the layers do not fit the model card ([] when they do)."""
+    problems = []
+    for layer in layers:
+        wanted = _expected_bands(card, layers).get(layer.parameter)
+        if wanted is not None and wanted != layer.band_count:
+            problems.append(f"'{card.name}' expects {wanted} band(s) for {layer.parameter}; "
+                            f"'{layer.name}' has {layer.band_count}. Choose another model or layer.")
+    by_size = sorted(layers, key=lambda layer: layer.pixel_size)
+    if card.ratio and len(by_size) >= 2 and by_size[0].pixel_size > 0:
+        ratio = by_size[-1].pixel_size / by_size[0].pixel_size
+        if abs(ratio - card.ratio) > RATIO_TOLERANCE * card.ratio:
+            problems.append(f"'{card.name}' sharpens by a ratio of {card.ratio}; the pixel sizes of "
+                            f"'{by_size[-1].name}' and '{by_size[0].name}' differ by {ratio:.2f}.")
+    if card.gsd and by_size and by_size[0].metres and by_size[0].pixel_size > 0:
+        finest = by_size[0]
+        factor = finest.pixel_size / card.gsd
+        if factor > GSD_TOLERANCE or factor < 1 / GSD_TOLERANCE:
+            problems.append(f"'{card.name}' was trained on {card.gsd:g} m pixels; '{finest.name}' "
+                            f"has {finest.pixel_size:g} m pixels, so results may be poor "
+                            f"(resample the layer or pick a model made for this resolution).")
+    return problems

@@ -1,0 +1,372 @@
+"""The dock's tool pages: declared in one table, built from the algorithms' own parameters.
+
+Each page lists Processing algorithm ids (or `fnmatch` patterns); those not registered are
+skipped, and a page with none is left out. A page builds one form per algorithm from its
+parameter definitions: layer pickers filtered to rasters or vectors, the model picker (with
+the card and a warning when the layers do not fit the model), numbers, choices, files and an
+output "Save to" field (empty: a temporary file). DEVICE comes from the dock's device line.
+"""
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+
+from qgis.core import (
+    QgsApplication,
+    QgsMapLayerProxyModel,
+    QgsProcessing,
+    QgsProcessingOutputLayerDefinition,
+    QgsProcessingParameterDefinition,
+    QgsProject,
+    QgsRasterLayer,
+    QgsUnitTypes,
+)
+from qgis.gui import QgsCheckableComboBox, QgsFileWidget, QgsMapLayerComboBox, QgsRasterBandComboBox
+from qgis.PyQt.QtCore import QCoreApplication, Qt
+from qgis.PyQt.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QSpinBox,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from .. import settings
+from .model_fit import LayerFacts, fit_problems
+from .model_picker import ModelPicker
+
+
+def _tr(text: str) -> str:
+    return QCoreApplication.translate("GeoDistill", text)
+
+
+@dataclass(frozen=True)
+class ToolPageSpec:
+    """One page of the dock: a settings key, a tab title and the algorithms it offers."""
+
+    key: str
+    title: str
+    algorithms: tuple[str, ...]  # ids or fnmatch patterns, in display order
+
+
+TOOL_PAGES = (
+    ToolPageSpec("pansharpen", "Pansharpen", ("geodistill:pansharpen",)),
+    ToolPageSpec("dehaze", "Dehaze", ("geodistill:dehaze",)),
+    ToolPageSpec("segment", "Segment", ("geodistill:segment",)),
+    ToolPageSpec("classify_scenes", "Classify scenes", ("geodistill:classify_scenes",)),
+    ToolPageSpec("train", "Train", ("geodistill:train_*", "geodistill:evaluate_*")),
+)
+
+#: words in an algorithm id -> the model-card task of its MODEL parameter
+TASK_WORDS = (("pansharpen", "pansharpening"), ("dehaze", "dehazing"),
+              ("segment", "segmentation"), ("classif", "classification"))
+DESTINATION_TYPES = {"rasterDestination", "vectorDestination", "sink", "fileDestination",
+                     "folderDestination"}
+LAYER_DESTINATIONS = {"rasterDestination", "vectorDestination", "sink"}
+#: parameters the page fills itself, not from a widget
+DEVICE_PARAMETER = "DEVICE"
+TILE_PARAMETER = "TILE_SIZE"
+MODEL_PARAMETER = "MODEL"
+
+
+def task_of(algorithm_id: str) -> str | None:
+    """The model-card task an algorithm works on, from its id ("geodistill:segment" -> segmentation)."""
+    name = algorithm_id.partition(":")[2]
+    return next((task for word, task in TASK_WORDS if word in name), None)
+
+
+def matching_algorithms(spec: ToolPageSpec, registry=None) -> list:
+    """The registered algorithms of a page, in the order of its patterns (missing ones skipped)."""
+    registry = registry or QgsApplication.processingRegistry()
+    available = sorted(a.id() for a in registry.algorithms() if a.provider() is not None
+                       and a.provider().id() == "geodistill")
+    found = []
+    for pattern in spec.algorithms:
+        for algorithm_id in available:
+            if fnmatch.fnmatchcase(algorithm_id, pattern) and algorithm_id not in found:
+                found.append(algorithm_id)
+    return [registry.algorithmById(algorithm_id) for algorithm_id in found]
+
+
+def layer_score(parameter_name: str, layer) -> int:
+    """How well a layer suits a layer parameter: its name mentions the parameter, band count."""
+    words = layer.name().lower().replace("-", "_").replace(" ", "_").replace(".", "_").split("_")
+    wanted = parameter_name.lower().replace("_layers", "").replace("_layer", "")
+    score = 4 if wanted in words else 0
+    if isinstance(layer, QgsRasterLayer):
+        panchromatic = "pan" in wanted
+        score += 2 if (layer.bandCount() == 1) == panchromatic else 0
+    return score
+
+
+def pixel_facts(parameter_name: str, layer: QgsRasterLayer) -> LayerFacts:
+    """Band count and pixel size of a raster layer for the model-fit checks."""
+    units = layer.crs().mapUnits() if layer.crs().isValid() else None
+    return LayerFacts(parameter=parameter_name, name=layer.name(), band_count=layer.bandCount(),
+                      pixel_size=float(layer.rasterUnitsPerPixelX()),
+                      metres=units == QgsUnitTypes.DistanceUnit.DistanceMeters)
+
+
+class AlgorithmForm(QWidget):
+    """The widgets of one algorithm's parameters, and the parameters dict they give."""
+
+    def __init__(self, algorithm, tool: str, parent=None):
+        super().__init__(parent)
+        self.algorithm = algorithm
+        self.tool = tool
+        self.widgets: dict[str, QWidget] = {}
+        self.model_picker: ModelPicker | None = None
+        self.unsupported: list[str] = []
+        form = QFormLayout(self)
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        for definition in algorithm.parameterDefinitions():
+            if definition.flags() & QgsProcessingParameterDefinition.Flag.FlagHidden:
+                continue
+            if definition.name() == DEVICE_PARAMETER:
+                continue
+            widget = self._make_widget(definition)
+            if widget is None:
+                self.unsupported.append(definition.name())
+                continue
+            widget.setToolTip(definition.help() or definition.description())
+            label = definition.description()
+            if definition.type() in DESTINATION_TYPES:
+                label = _tr("Save to ({name})").format(name=definition.description())
+            form.addRow(label, widget)
+            self.widgets[definition.name()] = widget
+        self.warning = QLabel(self)
+        self.warning.setObjectName("modelFitWarning")
+        self.warning.setWordWrap(True)
+        self.warning.setStyleSheet("color: #b35900;")
+        self.warning.setVisible(False)
+        form.addRow(self.warning)
+        self._link_bands()
+        self.auto_select_layers()
+        for widget in self.widgets.values():
+            if isinstance(widget, QgsMapLayerComboBox):
+                widget.layerChanged.connect(self.update_fit_warning)
+        if self.model_picker is not None:
+            self.model_picker.model_changed.connect(self.update_fit_warning)
+        self.update_fit_warning()
+
+    # -- building ---------------------------------------------------------------------
+    def _make_widget(self, definition):
+        kind = definition.type()
+        name = definition.name()
+        if name == MODEL_PARAMETER:
+            self.model_picker = ModelPicker(task_of(self.algorithm.id()), self.tool, self)
+            return self.model_picker
+        if kind == "raster":
+            return self._layer_combo(QgsMapLayerProxyModel.Filter.RasterLayer, definition)
+        if kind in ("vector", "source"):
+            return self._layer_combo(QgsMapLayerProxyModel.Filter.VectorLayer, definition)
+        if kind == "multilayer":
+            return self._multi_layer_combo(definition)
+        if kind == "band":
+            combo = QgsRasterBandComboBox(self)
+            return combo
+        if kind == "enum":
+            combo = QComboBox(self)
+            combo.addItems(definition.options())
+            if isinstance(definition.defaultValue(), int):
+                combo.setCurrentIndex(definition.defaultValue())
+            return combo
+        if kind == "number":
+            return self._number(definition)
+        if kind == "boolean":
+            box = QCheckBox(self)
+            box.setChecked(bool(definition.defaultValue()))
+            return box
+        if kind in ("string", "crs"):
+            edit = QLineEdit(self)
+            edit.setText("" if definition.defaultValue() is None else str(definition.defaultValue()))
+            return edit
+        if kind == "file":
+            picker = QgsFileWidget(self)
+            if definition.behavior() == definition.Behavior.Folder:
+                picker.setStorageMode(QgsFileWidget.StorageMode.GetDirectory)
+            elif definition.extension():
+                picker.setFilter(f"*.{definition.extension()}")
+            return picker
+        if kind in DESTINATION_TYPES:
+            picker = QgsFileWidget(self)
+            picker.setStorageMode(QgsFileWidget.StorageMode.GetDirectory if kind == "folderDestination"
+                                  else QgsFileWidget.StorageMode.SaveFile)
+            if kind != "folderDestination":
+                picker.setFilter(definition.createFileFilter())
+            picker.lineEdit().setPlaceholderText(
+                _tr("[temporary file] — type or pick a path to keep it") if definition.createByDefault()
+                else _tr("[skipped] — type or pick a path to create it"))
+            return picker
+        return None
+
+    def _layer_combo(self, layer_filter, definition) -> QgsMapLayerComboBox:
+        combo = QgsMapLayerComboBox(self)
+        combo.setFilters(layer_filter)
+        combo.setAllowEmptyLayer(bool(definition.flags() & QgsProcessingParameterDefinition.Flag.FlagOptional))
+        return combo
+
+    def _multi_layer_combo(self, definition) -> QgsCheckableComboBox:
+        combo = QgsCheckableComboBox(self)
+        vector = definition.layerType() in (QgsProcessing.SourceType.TypeVectorAnyGeometry,
+                                            QgsProcessing.SourceType.TypeVectorPolygon)
+        wanted = QgsMapLayerProxyModel.Filter.VectorLayer if vector else QgsMapLayerProxyModel.Filter.RasterLayer
+        for layer in QgsProject.instance().mapLayers().values():
+            if QgsMapLayerProxyModel.Filter.RasterLayer == wanted and isinstance(layer, QgsRasterLayer) \
+                    or wanted == QgsMapLayerProxyModel.Filter.VectorLayer and not isinstance(layer, QgsRasterLayer):
+                combo.addItemWithCheckState(layer.name(), Qt.CheckState.Unchecked, layer.id())
+        return combo
+
+    def _number(self, definition):
+        integer = definition.dataType() == definition.Type.Integer
+        box = QSpinBox(self) if integer else QDoubleSpinBox(self)
+        cast = int if integer else float
+        box.setRange(cast(max(definition.minimum(), -2**31 + 1)), cast(min(definition.maximum(), 2**31 - 1)))
+        if definition.defaultValue() is not None:
+            box.setValue(cast(definition.defaultValue()))
+        if definition.name() == TILE_PARAMETER:
+            box.setValue(settings.tile_size())
+            box.valueChanged.connect(settings.set_tile_size)
+        return box
+
+    def _link_bands(self) -> None:
+        for definition in self.algorithm.parameterDefinitions():
+            if definition.type() == "band" and definition.name() in self.widgets:
+                parent = self.widgets.get(definition.parentLayerParameterName())
+                band_combo = self.widgets[definition.name()]
+                if isinstance(parent, QgsMapLayerComboBox):
+                    parent.layerChanged.connect(band_combo.setLayer)
+                    band_combo.setLayer(parent.currentLayer())
+
+    def auto_select_layers(self) -> None:
+        """Pick, for each layer parameter, the best-scoring layer not already taken."""
+        taken = set()
+        for name, widget in self.widgets.items():
+            if isinstance(widget, QgsMapLayerComboBox):
+                candidates = [widget.layer(i) for i in range(widget.count())]
+                candidates = [layer for layer in candidates if layer is not None]
+                if not candidates:
+                    continue
+                best = max(candidates, key=lambda layer: (layer_score(name, layer), layer.id() not in taken))
+                widget.setLayer(best)
+                taken.add(best.id())
+            elif isinstance(widget, QgsCheckableComboBox) and widget.count():
+                scores = [(layer_score(name, QgsProject.instance().mapLayer(widget.itemData(i))), i)
+                          for i in range(widget.count())]
+                best_score = max(score for score, _ in scores)
+                widget.setCheckedItems([widget.itemText(i) for score, i in scores if score == best_score])
+
+    # -- reading ----------------------------------------------------------------------
+    def raster_facts(self) -> list[LayerFacts]:
+        """Facts about the chosen raster layers, for the model-fit check."""
+        return [pixel_facts(name, widget.currentLayer()) for name, widget in self.widgets.items()
+                if isinstance(widget, QgsMapLayerComboBox) and isinstance(widget.currentLayer(), QgsRasterLayer)]
+
+    def fit_warnings(self) -> list[str]:
+        """Where the chosen layers do not fit the chosen model ([] with "default")."""
+        card = self.model_picker.current_card() if self.model_picker is not None else None
+        return fit_problems(card, self.raster_facts()) if card is not None else []
+
+    def update_fit_warning(self, *_args) -> None:
+        """Show or hide the warning line."""
+        problems = self.fit_warnings()
+        self.warning.setText("⚠ " + " ".join(problems) if problems else "")
+        self.warning.setVisible(bool(problems))
+
+    def parameters(self, device: str, project: QgsProject) -> dict:
+        """The algorithm parameters as the widgets say (layer ids, outputs loaded into `project`)."""
+        values = {}
+        for definition in self.algorithm.parameterDefinitions():
+            name = definition.name()
+            widget = self.widgets.get(name)
+            if name == DEVICE_PARAMETER:
+                values[name] = device
+            elif widget is not None:
+                values[name] = self._value(definition, widget, project)
+        return values
+
+    def _value(self, definition, widget, project):
+        kind = definition.type()
+        if isinstance(widget, ModelPicker):
+            return widget.value()
+        if isinstance(widget, QgsMapLayerComboBox):
+            layer = widget.currentLayer()
+            return layer.id() if layer is not None else None
+        if isinstance(widget, QgsCheckableComboBox):
+            return [widget.itemData(i) for i in range(widget.count())
+                    if widget.itemCheckState(i) == Qt.CheckState.Checked]
+        if isinstance(widget, QgsRasterBandComboBox):
+            return widget.currentBand()
+        if isinstance(widget, QComboBox):
+            return widget.currentIndex()
+        if isinstance(widget, (QSpinBox, QDoubleSpinBox)):
+            return widget.value()
+        if isinstance(widget, QCheckBox):
+            return widget.isChecked()
+        if isinstance(widget, QLineEdit):
+            return widget.text()
+        path = widget.filePath().strip()
+        if not path and kind in DESTINATION_TYPES and not definition.createByDefault():
+            return None  # an optional output the user did not ask for
+        if kind in LAYER_DESTINATIONS:
+            definition_value = QgsProcessingOutputLayerDefinition(path or QgsProcessing.TEMPORARY_OUTPUT, project)
+            definition_value.destinationName = f"{self.algorithm.displayName()} — {definition.description()}"
+            return definition_value
+        if kind in DESTINATION_TYPES:
+            return path or QgsProcessing.TEMPORARY_OUTPUT
+        return path or None
+
+    def set_output(self, name: str, path: str) -> None:
+        """Set an output path (tests and scripts)."""
+        self.widgets[name].setFilePath(path)
+
+
+class ToolPage(QWidget):
+    """A dock page: an algorithm chooser (when the page has several) above their forms."""
+
+    def __init__(self, spec: ToolPageSpec, algorithms: list, parent=None):
+        super().__init__(parent)
+        self.spec = spec
+        layout = QVBoxLayout(self)
+        self.chooser = QComboBox(self)
+        self.stack = QStackedWidget(self)
+        self.forms: list[AlgorithmForm] = []
+        for algorithm in algorithms:
+            form = AlgorithmForm(algorithm, f"{spec.key}/{algorithm.name()}" if len(algorithms) > 1
+                                 else spec.key, self)
+            self.forms.append(form)
+            self.chooser.addItem(algorithm.displayName(), algorithm.id())
+            self.stack.addWidget(form)
+        self.chooser.currentIndexChanged.connect(self.stack.setCurrentIndex)
+        self.chooser.setVisible(len(algorithms) > 1)
+        self.help = QLabel(self)
+        self.help.setWordWrap(True)
+        self.help.setTextFormat(Qt.TextFormat.RichText)
+        self.chooser.currentIndexChanged.connect(self._show_help)
+        layout.addWidget(self.chooser)
+        layout.addWidget(self.stack)
+        layout.addWidget(self.help)
+        layout.addStretch(1)
+        self._show_help()
+
+    def current_form(self) -> AlgorithmForm:
+        """The form of the chosen algorithm."""
+        return self.forms[self.stack.currentIndex()]
+
+    def _show_help(self, *_args) -> None:
+        self.help.setText(f"<small>{self.current_form().algorithm.shortHelpString()}</small>")
+
+
+def build_pages(parent=None) -> list[ToolPage]:
+    """One page per spec whose algorithms are registered (pages without any are skipped)."""
+    pages = []
+    for spec in TOOL_PAGES:
+        algorithms = matching_algorithms(spec)
+        if algorithms:
+            pages.append(ToolPage(spec, algorithms, parent))
+    return pages

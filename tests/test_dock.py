@@ -1,0 +1,230 @@
+"""The GeoDistill dock in a headless QGIS: pages, pickers, model warnings, background runs."""
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from qgis.core import (
+    Qgis,
+    QgsMultiBandColorRenderer,
+    QgsProject,
+    QgsRasterLayer,
+    QgsSettings,
+    QgsVectorLayer,
+)
+
+from rasters import pansharpening_scene
+
+from geodistill.models import nets
+from geodistill.models.package import ModelCard, save_package
+
+
+@pytest.fixture
+def user_folder(tmp_path):
+    """Fresh GeoDistill settings with the user model folder in tmp_path."""
+    from geodistill.plugin import settings
+
+    QgsSettings().remove(settings.PREFIX)
+    folder = tmp_path / "user_models"
+    folder.mkdir()
+    settings.set_user_model_folder(folder)
+    yield folder
+    QgsSettings().remove(settings.PREFIX)
+
+
+def lite_package(folder: Path, name: str, bands: int, ratio: int) -> Path:
+    net = nets.build("pansharpen_lite", {"ms_bands": bands, "ratio": ratio})
+    card = ModelCard(name=name, task="pansharpening", architecture="pansharpen_lite",
+                     config={"ms_bands": bands, "ratio": ratio}, ratio=ratio,
+                     input_bands={"ms": [f"b{i}" for i in range(bands)], "pan": ["pan"]},
+                     licence="test licence", metrics={"validation_q2n": 0.5})
+    path = folder / f"{name}.safetensors"
+    save_package(path, net.state_dict(), card)
+    return path
+
+
+@pytest.fixture
+def project(tmp_path, qgis_new_project):
+    """A project with an MS + PAN pair (4 bands, ratio 4) and a vector layer."""
+    scene = pansharpening_scene(tmp_path, bands=4, ratio=4, size=128)
+    project = QgsProject.instance()
+    for path in (scene.ms_path, scene.pan_path):
+        layer = QgsRasterLayer(str(path), path.stem)
+        assert layer.isValid()
+        project.addMapLayer(layer)
+    project.addMapLayer(QgsVectorLayer("Polygon?crs=EPSG:32633", "labels", "memory"))
+    project.scene = scene
+    yield project
+    project.removeAllMapLayers()
+    project.layerTreeRoot().removeAllChildren()
+
+
+@pytest.fixture
+def dock(geodistill_provider, project, user_folder, qtbot):
+    from geodistill.plugin.ui.dock import GeoDistillDock
+
+    widget = GeoDistillDock(project=project)
+    qtbot.addWidget(widget)
+    yield widget
+    if widget.runner.is_running():  # a failed test must not leave a run behind
+        with qtbot.waitSignal(widget.run_finished, timeout=60000):
+            widget.runner.cancel()
+
+
+def combo_layer_names(combo):
+    return sorted(combo.layer(i).name() for i in range(combo.count()) if combo.layer(i) is not None)
+
+
+def test_pages_follow_registered_algorithms_and_pickers_filter_rasters(dock):
+    from qgis.core import QgsApplication
+
+    from geodistill.plugin.ui.tool_pages import TOOL_PAGES
+
+    registered = {a.id() for a in QgsApplication.processingRegistry().algorithms()}
+    expected = [spec.key for spec in TOOL_PAGES
+                if any(alg.startswith(pattern.rstrip("*")) for pattern in spec.algorithms
+                       for alg in registered)]
+    assert [page.spec.key for page in dock.pages] == expected
+    assert "pansharpen" in expected and "train" in expected
+    form = dock.show_page("pansharpen").current_form()
+    assert combo_layer_names(form.widgets["MS"]) == ["ms", "pan"]  # no vector layer offered
+    assert form.widgets["MS"].currentLayer().name() == "ms"
+    assert form.widgets["PAN"].currentLayer().name() == "pan"
+    assert "DEVICE" not in form.widgets  # the device line gives it
+    train = dock.page("train")
+    ids = [train.chooser.itemData(i) for i in range(train.chooser.count())]
+    assert {"geodistill:train_pansharpen", "geodistill:evaluate_pansharpen"} <= set(ids)
+    assert ids == sorted(i for i in ids if ":train_" in i) + sorted(i for i in ids if ":evaluate_" in i)
+
+
+def test_unsuitable_model_shows_warning(dock, user_folder):
+    lite_package(user_folder, "eight_band_x4", bands=8, ratio=4)
+    lite_package(user_folder, "four_band_x4", bands=4, ratio=4)
+    form = dock.show_page("pansharpen").current_form()
+    form.model_picker.refresh()
+    assert form.model_picker.set_value("eight_band_x4")
+    assert not form.warning.isHidden()
+    assert "expects 8 band(s) for MS; 'ms' has 4" in form.warning.text()
+    assert "eight_band_x4" in form.model_picker.card.text() and "test licence" in form.model_picker.card.text()
+    assert form.model_picker.set_value("pansharpening_lite_4band_x2")  # bundled, wrong ratio
+    assert "ratio of 2" in form.warning.text() and "differ by 4.00" in form.warning.text()
+    assert form.model_picker.set_value("four_band_x4")
+    assert form.warning.isHidden() and form.fit_warnings() == []
+
+
+def test_run_completes_in_background_and_adds_styled_layer_in_group(dock, project, tmp_path, qtbot):
+    form = dock.show_page("pansharpen").current_form()
+    form.widgets["METHOD"].setCurrentIndex(1)  # mtf_glp: no model needed
+    form.widgets["TILE_SIZE"].setValue(64)
+    form.widgets["OVERLAP"].setValue(16)
+    dock.device_line.choice.setCurrentText("cpu")
+    output = tmp_path / "sharp.tif"
+    form.set_output("OUTPUT", str(output))
+    with qtbot.waitSignal(dock.run_finished, timeout=60000) as finished:
+        assert dock.run()
+        assert not dock.run_button.isEnabled() and dock.cancel_button.isEnabled()
+    outcome = finished.args[0]
+    assert outcome.successful, outcome.error
+    assert dock.runner.max_progress == 100 and dock.progress.value() == 100
+    assert dock.run_button.isEnabled() and not dock.cancel_button.isEnabled()
+    group = project.layerTreeRoot().findGroup("GeoDistill")
+    layers = [node.layer() for node in group.findLayers()]
+    assert len(layers) == 1 and Path(layers[0].source()) == output
+    renderer = layers[0].renderer()
+    assert isinstance(renderer, QgsMultiBandColorRenderer)
+    ms_renderer = form.widgets["MS"].currentLayer().renderer()  # the output looks like its input
+    assert (renderer.redBand(), renderer.greenBand(), renderer.blueBand()) == (
+        ms_renderer.redBand(), ms_renderer.greenBand(), ms_renderer.blueBand())
+    with rasterio.open(output) as result:
+        assert (result.width, result.height, result.count) == (128, 128, 4)
+    item = dock.message_bar.currentItem()
+    assert item.level() == Qgis.MessageLevel.Success
+    assert str(output) in item.text() and " s on CPU" in item.text()
+
+
+def test_cancel_stops_a_long_run_and_adds_nothing(dock, project, user_folder, tmp_path, qtbot):
+    lite_package(user_folder, "four_band_x4", bands=4, ratio=4)
+    form = dock.show_page("pansharpen").current_form()
+    form.model_picker.refresh()
+    assert form.model_picker.set_value("four_band_x4")
+    form.widgets["METHOD"].setCurrentIndex(0)
+    # scene adaptation long enough to cancel (QgsFeedback reports progress in 0.1 % steps)
+    form.widgets["ADAPT_ITERATIONS"].setValue(3000)
+    dock.device_line.choice.setCurrentText("cpu")
+    output = tmp_path / "never.tif"
+    form.set_output("OUTPUT", str(output))
+    with qtbot.waitSignal(dock.run_finished, timeout=60000) as finished:
+        assert dock.run()
+        qtbot.waitUntil(lambda: dock.runner.max_progress > 0, timeout=45000)
+        started = time.monotonic()
+        dock.cancel_button.click()
+    assert time.monotonic() - started < 5  # stops at its next cancel check
+    outcome = finished.args[0]
+    assert outcome.cancelled and not outcome.successful and outcome.layers == []
+    assert project.layerTreeRoot().findGroup("GeoDistill") is None
+    assert len(project.mapLayers()) == 3 and not output.exists()
+    assert dock.message_bar.currentItem().level() == Qgis.MessageLevel.Info
+    assert dock.run_button.isEnabled()
+
+
+def test_errors_go_to_the_message_bar_with_details(dock, project, tmp_path, qtbot):
+    form = dock.show_page("pansharpen").current_form()
+    form.widgets["METHOD"].setCurrentIndex(1)
+    form.widgets["PAN"].setLayer(form.widgets["MS"].currentLayer())  # same grid: no ratio
+    form.set_output("OUTPUT", str(tmp_path / "bad.tif"))
+    with qtbot.waitSignal(dock.run_finished, timeout=60000) as finished:
+        assert dock.run()
+    outcome = finished.args[0]
+    assert not outcome.successful and not outcome.cancelled
+    item = dock.message_bar.currentItem()
+    assert item.level() == Qgis.MessageLevel.Critical
+    assert "Traceback" not in item.text() and len(item.text()) > 20
+    assert item.text() == outcome.error
+    assert project.layerTreeRoot().findGroup("GeoDistill") is None
+
+
+def test_settings_persist_across_dock_instances(dock, user_folder, project, qtbot):
+    from geodistill.plugin.ui.dock import GeoDistillDock
+
+    lite_package(user_folder, "four_band_x4", bands=4, ratio=4)
+    form = dock.show_page("pansharpen").current_form()
+    form.model_picker.refresh()
+    form.model_picker.set_value("four_band_x4")
+    form.widgets["TILE_SIZE"].setValue(256)
+    dock.device_line.choice.setCurrentText("cpu")
+    second = GeoDistillDock(project=project)
+    qtbot.addWidget(second)
+    second_form = second.show_page("pansharpen").current_form()
+    assert second_form.model_picker.value() == str(user_folder / "four_band_x4.safetensors")
+    assert second_form.widgets["TILE_SIZE"].value() == 256
+    assert second.device_line.device() == "cpu"
+    assert second_form.parameters("cpu", project)["TILE_SIZE"] == 256
+
+
+def test_layer_fit_checks_use_pixel_size_in_metres():
+    from geodistill.plugin.ui.model_fit import LayerFacts, fit_problems
+
+    card = ModelCard(name="seg", task="segmentation", architecture="x", gsd=0.5,
+                     input_bands={"image": ["r", "g", "b"]})
+    fine = LayerFacts("INPUT", "ortho", 3, 0.5, True)
+    coarse = LayerFacts("INPUT", "ortho", 3, 10.0, True)
+    degrees = LayerFacts("INPUT", "ortho", 3, 0.0001, False)
+    assert fit_problems(card, [fine]) == [] and fit_problems(card, [degrees]) == []
+    assert fit_problems(card, [coarse]) == [
+        "'seg' was trained on 0.5 m pixels; 'ortho' has 10 m pixels, so results may be poor "
+        "(resample the layer or pick a model made for this resolution)."]
+    assert "expects 3 band(s)" in fit_problems(card, [LayerFacts("INPUT", "ortho", 4, 0.5, True)])[0]
+    assert np.isclose(len(fit_problems(card, [])), 0)
+
+
+def test_optional_outputs_are_skipped_unless_a_path_is_given(dock, project, tmp_path):
+    page = dock.page("segment")
+    if page is None:
+        pytest.skip("geodistill:segment is not registered")
+    form = page.current_form()
+    values = form.parameters("cpu", project)
+    assert values["OUTPUT"].sink.staticValue() == "TEMPORARY_OUTPUT"
+    assert values["OUTPUT_POLYGONS"] is None and values["OUTPUT_PROBABILITIES"] is None
+    form.set_output("OUTPUT_POLYGONS", str(tmp_path / "polygons.gpkg"))
+    assert form.parameters("cpu", project)["OUTPUT_POLYGONS"].sink.staticValue() == str(tmp_path / "polygons.gpkg")
