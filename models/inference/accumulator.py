@@ -22,11 +22,12 @@ from .blending import edge_ramp
 
 @dataclass
 class FinishedRows:
-    """Blended rows [row, row + values.shape[1]) of the output grid and their valid mask."""
+    """Blended rows [row, row + values.shape[1]) of the output grid and their valid mask
+    (None when every pixel is valid)."""
 
     row: int
     values: np.ndarray
-    valid: np.ndarray
+    valid: np.ndarray | None
 
 
 def weight_profile(length: int, origins: list[int], tile: int, overlap: int) -> np.ndarray:
@@ -53,13 +54,14 @@ class RowAccumulator:
         self.row_weights, self.col_weights, self.block = row_weights, col_weights, block
         self.bands = bands
         self.sums: deque[np.ndarray] = deque()  # (bands, block, width) float32 each
-        self.valid: deque[np.ndarray] = deque()  # (block, width) bool each
+        # (block, width) bool each, allocated only once a tile brings nodata into the chunk
+        self.valid: deque[np.ndarray | None] = deque()
         self.top = 0  # first row of sums[0]
 
     def _extend_to(self, bottom: int) -> None:
         while self.top + len(self.sums) * self.block < bottom:
             self.sums.append(np.zeros((self.bands, self.block, self.width), dtype=np.float32))
-            self.valid.append(np.ones((self.block, self.width), dtype=bool))
+            self.valid.append(None)
 
     def add(self, row: int, col: int, prediction: np.ndarray, weights: np.ndarray,
             valid: np.ndarray) -> None:
@@ -77,7 +79,11 @@ class RowAccumulator:
             source = slice(start - row, start - row + count)
             rows = slice(offset, offset + count)
             self.sums[index][:, rows, cols] += prediction[:, source, :width] * weights[source, :width]
-            self.valid[index][rows, cols] &= valid[source, :width]
+            tile_valid = valid[source, :width]
+            if not tile_valid.all():
+                if self.valid[index] is None:
+                    self.valid[index] = np.ones((self.block, self.width), dtype=bool)
+                self.valid[index][rows, cols] &= tile_valid
             start += count
 
     def pop_final(self, below: int):
@@ -89,5 +95,6 @@ class RowAccumulator:
             values = self.sums.popleft()[:, :count]
             values /= self.row_weights[self.top:self.top + count, None]
             values /= self.col_weights[None, :]
-            yield FinishedRows(self.top, values, self.valid.popleft()[:count])
+            valid = self.valid.popleft()
+            yield FinishedRows(self.top, values, None if valid is None else valid[:count])
             self.top += count

@@ -34,7 +34,8 @@ from .scaling import BandScaling
 from .tiling import Tile, TileGrid, TilingOptions
 
 QUEUE_DEPTH = 2
-#: columns converted to the output data type at a time (keeps temporaries small on wide rasters)
+#: columns converted and written at a time (keeps temporaries small on wide rasters; a
+#: multiple of the GeoTIFF block size so each block is written once)
 CONVERT_COLUMNS = 2048
 PROBABILITY_NODATA = -1.0
 TILE_PROGRESS_SHARE = 90.0
@@ -270,36 +271,39 @@ class _OutputWriter:
                 self._write(rows)
 
     def _write(self, rows: FinishedRows) -> None:
-        invalid = ~rows.valid
+        invalid = None if rows.valid is None else ~rows.valid
         if self.spec.kind == "classes":
             classes = np.argmax(rows.values, axis=0).astype(np.uint8)[None]
-            classes[:, invalid] = self.spec.nodata
+            if invalid is not None:
+                classes[:, invalid] = self.spec.nodata
+                rows.values[:, invalid] = PROBABILITY_NODATA
             self.files[0].write(classes, rows.row)
             if len(self.files) > 1:
-                rows.values[:, invalid] = PROBABILITY_NODATA
                 self.files[1].write(rows.values, rows.row)
             return
         dtype = np.dtype(self.spec.dtype)
         limits = np.iinfo(dtype) if np.issubdtype(dtype, np.integer) else None
-        values = np.empty(rows.values.shape, dtype)
-        for start in range(0, values.shape[2], CONVERT_COLUMNS):  # bounded temporaries
-            part = rows.values[:, :, start:start + CONVERT_COLUMNS]
+        for start in range(0, rows.values.shape[2], CONVERT_COLUMNS):  # bounded temporaries
+            columns = slice(start, start + CONVERT_COLUMNS)
+            part = rows.values[:, :, columns]
             if self.spec.scaling is not None:
                 part = self.spec.scaling.denormalize(part)
             if limits is not None:
                 np.rint(part, out=part)
                 np.clip(part, limits.min, limits.max, out=part)
-            values[:, :, start:start + CONVERT_COLUMNS] = part
-        if self.spec.nodata is not None:
-            values[:, invalid] = self.spec.nodata
-        self.files[0].write(values, rows.row)
+            part = part.astype(dtype, copy=False)
+            if invalid is not None and self.spec.nodata is not None:
+                part[:, invalid[:, columns]] = self.spec.nodata
+            self.files[0].write(part, rows.row, start)
 
     def finish(self) -> None:
         """Build overviews and move every file to its final name."""
-        for file in self.files:
-            resampling = Resampling.average if file is not self.files[0] else \
-                Resampling[self.spec.overview_resampling]
-            file.build_overviews(resampling)
+        # the model is done by now, so GDAL may use every core for the overviews
+        with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS"):
+            for file in self.files:
+                resampling = Resampling.average if file is not self.files[0] else \
+                    Resampling[self.spec.overview_resampling]
+                file.build_overviews(resampling)
         for file in self.files:
             file.commit()
 

@@ -179,9 +179,9 @@ class AtomicGeoTiff:
         for index, description in enumerate(band_descriptions or [], start=1):
             self.dataset.set_band_description(index, description)
 
-    def write(self, array: np.ndarray, row: int) -> None:
-        """Write a full-width strip (bands, rows, width) starting at `row`."""
-        self.dataset.write(array, window=Window(0, row, array.shape[2], array.shape[1]))
+    def write(self, array: np.ndarray, row: int, col: int = 0) -> None:
+        """Write a block of rows (bands, rows, columns) with its top-left pixel at (row, col)."""
+        self.dataset.write(array, window=Window(col, row, array.shape[2], array.shape[1]))
 
     def build_overviews(self, resampling: Resampling) -> None:
         """Internal overviews down to about OVERVIEW_MIN_SIZE pixels."""
