@@ -44,3 +44,30 @@ def write_json(data: dict, out: str | Path | None) -> None:
     if out:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(text + "\n", encoding="utf-8")
+
+
+def native_spacenet_pair(index: int) -> tuple[Path, Path]:
+    """SpaceNet 6 Rotterdam pair `index` with its MS back on its native grid.
+
+    The shared MS (1 m) is the native ~2 m MS repeated in 2 x 2 blocks (nearest-neighbour
+    upsampling: every pixel equals its right/lower neighbour on even offsets), so its true
+    PAN/MS ratio is 4, not 2. Training on the repeated grid teaches a net to paint blocks.
+    Every other pixel is kept and the transform scaled; the result is cached in
+    benchmarks/out/data/ (never committed).
+    """
+    import rasterio
+    from affine import Affine
+
+    source = require_shared("pansharpening", "spacenet_rotterdam")
+    target = OUT / "data" / "spacenet_native" / f"ms{index}.tif"
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with rasterio.open(source / f"ms{index}.tif") as ms:
+            array = ms.read()[:, ::2, ::2]
+            profile = dict(ms.profile, height=array.shape[1], width=array.shape[2],
+                           transform=ms.transform * Affine.scale(2))
+        partial = target.with_suffix(".partial.tif")
+        with rasterio.open(partial, "w", **profile) as out:
+            out.write(array)
+        partial.replace(target)
+    return target, source / f"pan{index}.tif"

@@ -17,7 +17,7 @@ import dataclasses
 import tempfile
 from pathlib import Path
 
-from common import OUT, ROOT, machine, require_shared, write_json
+from common import OUT, ROOT, machine, native_spacenet_pair, require_shared, write_json
 
 from models.package import load_package, save_package
 from models.tasks.pansharpen import PansharpenRequest, pansharpen
@@ -40,11 +40,10 @@ class Scene:
 
 
 def scenes() -> list[Scene]:
-    spacenet = require_shared("pansharpening", "spacenet_rotterdam")
     worldview2 = require_shared("pansharpening", "worldview2")
     worldview3 = require_shared("pansharpening", "worldview3_tiny")
-    return ([Scene(f"spacenet_{i}", spacenet / f"ms{i}.tif", spacenet / f"pan{i}.tif", "generic",
-                   "4band_x2", held_out=i == 3) for i in (1, 2, 3)]
+    return ([Scene(f"spacenet_{i}", *native_spacenet_pair(i), "worldview2", "4band_x4",
+                   held_out=i == 3) for i in (1, 2, 3)]
             + [Scene("worldview2", worldview2 / "ms.tif", worldview2 / "pan.tif", "worldview2",
                      "8band_x4", held_out=False),
                Scene("worldview3_tiny", worldview3 / "ms.tif", worldview3 / "pan.tif", "worldview3",

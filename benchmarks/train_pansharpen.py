@@ -5,7 +5,8 @@ Reproducible command for the models shipped in resources/models/:
     .venv/bin/python benchmarks/train_pansharpen.py [--quick]
 
 Two sensors, one bundled lite student each (one model fits one band count and ratio):
-- 4 bands, ratio 2: SpaceNet 6 Rotterdam pairs 1 and 2 (pair 3 is held out for evaluation);
+- 4 bands, ratio 4: SpaceNet 6 Rotterdam (WorldView-2) pairs 1 and 2, with the MS restored to
+  its native 2 m grid (see common.native_spacenet_pair; pair 3 is held out for evaluation);
 - 8 bands, ratio 4: the WorldView-2 sample (the WorldView-3 sample is held out).
 For each: PSDNet trained with its ground-truth teacher, the lite student distilled from it,
 and the lite student trained alone (the ablation the benchmark compares). The students and
@@ -19,7 +20,7 @@ import shutil
 import time
 from dataclasses import dataclass
 
-from common import OUT, ROOT, require_shared, write_json
+from common import OUT, ROOT, native_spacenet_pair, require_shared, write_json
 
 from models.tasks.callbacks import Callbacks
 from models.tasks.pansharpen_training import PansharpenTrainingRequest, train_pansharpening_model
@@ -40,14 +41,13 @@ class SensorSet:
 
 
 def sensor_sets() -> list[SensorSet]:
-    spacenet = require_shared("pansharpening", "spacenet_rotterdam")
     worldview2 = require_shared("pansharpening", "worldview2")
     return [
-        SensorSet("4band_x2", "generic",
-                  [(str(spacenet / f"ms{i}.tif"), str(spacenet / f"pan{i}.tif")) for i in (1, 2)],
+        SensorSet("4band_x4", "worldview2",
+                  [tuple(str(p) for p in native_spacenet_pair(i)) for i in (1, 2)],
                   "trained on SpaceNet 6 imagery (CC BY-SA 4.0)",
-                  "Lite pansharpening student for 4-band MS at PAN/MS ratio 2 (SpaceNet-6-like "
-                  "sensors), distilled from PSDNet."),
+                  "Lite pansharpening student for 4-band (blue, green, red, NIR) MS at PAN/MS "
+                  "ratio 4 (WorldView-2-like sensors), distilled from PSDNet."),
         SensorSet("8band_x4", "worldview2",
                   [(str(worldview2 / "ms.tif"), str(worldview2 / "pan.tif"))],
                   "trained on the GRIP-UNINA WorldView-2 sample: non-profit use only; cite Masi "
@@ -89,6 +89,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a few epochs only (smoke run)")
     parser.add_argument("--reuse-teachers", action="store_true",
                         help="keep PSDNet teachers already in benchmarks/out/models")
+    parser.add_argument("--only", help="train only this model set (e.g. 4band_x4)")
     parser.add_argument("--out", default=str(OUT / "train_pansharpen.json"))
     args = parser.parse_args()
     epochs = {"psdnet": 2, "lite": 3} if args.quick else {"psdnet": 4, "lite": 30}
@@ -101,7 +102,7 @@ def main() -> None:
         log_file.flush()
 
     results = {item.key: train_set(item, epochs, samples, log, args.reuse_teachers)
-               for item in sensor_sets()}
+               for item in sensor_sets() if args.only in (None, item.key)}
     write_json({"epochs": epochs, "samples_per_pair": samples, "results": results}, args.out)
 
 
