@@ -44,8 +44,8 @@ class RowAccumulator:
     """Sum of w * prediction over the not-yet-written rows of a (height, width) grid.
 
     The rows live in chunks of `block` rows (a deque): handing out a finished block row pops
-    its chunk and a new one is appended only when a tile reaches below the last, so nothing is
-    ever shifted or copied and memory stays at (tile + block) rows of full width.
+    its chunk, which is zeroed and reused once a tile reaches below the last one, so nothing
+    is shifted or copied and memory stays at (tile + block) rows of full width.
     """
 
     def __init__(self, bands: int, row_weights: np.ndarray, col_weights: np.ndarray,
@@ -57,10 +57,16 @@ class RowAccumulator:
         # (block, width) bool each, allocated only once a tile brings nodata into the chunk
         self.valid: deque[np.ndarray | None] = deque()
         self.top = 0  # first row of sums[0]
+        self.spare: list[np.ndarray] = []  # handed-out chunks, reused once written
 
     def _extend_to(self, bottom: int) -> None:
         while self.top + len(self.sums) * self.block < bottom:
-            self.sums.append(np.zeros((self.bands, self.block, self.width), dtype=np.float32))
+            if self.spare:
+                chunk = self.spare.pop()
+                chunk.fill(0.0)
+            else:
+                chunk = np.zeros((self.bands, self.block, self.width), dtype=np.float32)
+            self.sums.append(chunk)
             self.valid.append(None)
 
     def add(self, row: int, col: int, prediction: np.ndarray, weights: np.ndarray,
@@ -92,9 +98,11 @@ class RowAccumulator:
         end = self.height if below >= self.height else below // self.block * self.block
         while self.top < end and self.sums:
             count = min(self.block, end - self.top, self.height - self.top)
-            values = self.sums.popleft()[:, :count]
+            chunk = self.sums.popleft()
+            values = chunk[:, :count]
             values /= self.row_weights[self.top:self.top + count, None]
             values /= self.col_weights[None, :]
             valid = self.valid.popleft()
             yield FinishedRows(self.top, values, None if valid is None else valid[:count])
+            self.spare.append(chunk)  # the consumer has written it by now
             self.top += count

@@ -28,7 +28,7 @@ from .accumulator import FinishedRows, RowAccumulator, weight_profile
 from .alignment import InputGrid, input_grid
 from .backoff import TileModel, TilePredictor, as_tile_model
 from .device import describe_device, precision_name, resolve_device, resolve_precision
-from .raster_io import (BLOCK_SIZE, AtomicGeoTiff, band_list, geotiff_profile, open_raster,
+from .raster_io import (BLOCK_ROWS, AtomicGeoTiff, band_list, geotiff_profile, open_raster,
                         read_padded, scene_scaling)
 from .scaling import BandScaling
 from .tiling import Tile, TileGrid, TilingOptions
@@ -249,7 +249,7 @@ class _OutputWriter:
             spec.band_count,
             weight_profile(self.height, [r * s for r in grid.rows], tile, overlap),
             weight_profile(self.width, [c * s for c in grid.cols], tile, overlap),
-            tile, BLOCK_SIZE)
+            tile, BLOCK_ROWS)
         self.tile_row = 0
 
     def consume(self, channel: queue.Queue, stop: threading.Event) -> None:

@@ -19,6 +19,9 @@ from ..errors import InputError
 from .scaling import BandScaling
 
 BLOCK_SIZE = 256
+#: GeoTIFF block height: outputs are written one block row at a time, and the engine holds
+#: finished rows until a block row is complete, so low blocks keep that buffer small
+BLOCK_ROWS = 128
 OVERVIEW_MIN_SIZE = 256
 
 
@@ -150,7 +153,7 @@ def geotiff_profile(height: int, width: int, count: int, dtype: str, crs, transf
     floating = np.issubdtype(np.dtype(dtype), np.floating)
     profile = dict(driver="GTiff", height=height, width=width, count=count, dtype=dtype, crs=crs,
                    transform=transform, nodata=nodata, tiled=True, blockxsize=BLOCK_SIZE,
-                   blockysize=BLOCK_SIZE, compress=compress, bigtiff="IF_SAFER",
+                   blockysize=BLOCK_ROWS, compress=compress, bigtiff="IF_SAFER",
                    interleave="pixel" if count <= 4 else "band")
     if compress in ("DEFLATE", "ZSTD", "LZW"):
         profile["predictor"] = 3 if floating else 2
