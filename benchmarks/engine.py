@@ -81,7 +81,8 @@ def run_engine(path: Path, out: Path):
 def model_only_seconds(size: int, tiles: int, batch_size: int, tile_size: int) -> float:
     """Time of the model alone on the same number of tiles, in the same batches."""
     model = small_conv()
-    batch = torch.rand(batch_size, BANDS, tile_size, tile_size)
+    # the same memory layout the engine feeds models (channels-last)
+    batch = torch.rand(batch_size, BANDS, tile_size, tile_size).contiguous(memory_format=torch.channels_last)
     with torch.inference_mode():
         model(batch)  # warm-up
         started = time.perf_counter()
@@ -90,10 +91,22 @@ def model_only_seconds(size: int, tiles: int, batch_size: int, tile_size: int) -
         return time.perf_counter() - started
 
 
+def own_peak_rss_mb() -> float:
+    """Peak resident memory of this process image, in MB.
+
+    VmHWM belongs to the address space, which exec replaces; ru_maxrss would not do: Linux
+    carries it across exec, so a child would report its (large) parent's peak at spawn time.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # not Linux
+
+
 def rss_child(path: Path, out: Path) -> None:
     """Subprocess body: one run, then print the peak resident memory in MB."""
     run_engine(path, out)
-    print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    print(json.dumps({"peak_rss_mb": own_peak_rss_mb()}))
 
 
 def peak_rss_mb(path: Path, out: Path) -> float:

@@ -133,7 +133,7 @@ def test_diagnostics_page_lists_versions_and_copies_them(qtbot, qgis_app):
     text = dialog.text.toPlainText()
     for expected in (f"QGIS {Qgis.QGIS_VERSION}", f"torch {torch.__version__}",
                      f"rasterio {rasterio.__version__}", "Device: CPU (no CUDA device found",
-                     "pansharpening_lite_4band_x2", "User models: ", "Installed packages folder: "):
+                     "pansharpening_lite_4band_x4", "User models: ", "Installed packages folder: "):
         assert expected in text, expected
     assert dialog.copy() == text and QApplication.clipboard().text() == text
 

@@ -44,9 +44,9 @@ def names(dialog):
 
 
 def test_lists_bundled_models_with_card(dialog):
-    assert ("pansharpening_lite_4band_x2", "bundled") in names(dialog)
-    dialog.list.setCurrentRow(names(dialog).index(("pansharpening_lite_4band_x2", "bundled")))
-    assert "SpaceNet" in dialog.card.text() and "×2" in dialog.card.text()
+    assert ("pansharpening_lite_4band_x4", "bundled") in names(dialog)
+    dialog.list.setCurrentRow(names(dialog).index(("pansharpening_lite_4band_x4", "bundled")))
+    assert "SpaceNet" in dialog.card.text() and "×4" in dialog.card.text()
     assert not dialog.remove_button.isEnabled()  # bundled models stay
 
 
@@ -97,7 +97,7 @@ def test_bundled_packages_cannot_be_removed(user_folder):
     from geodistill.models.registry import BUNDLED_FOLDER
     from geodistill.plugin.ui.model_manager_dialog import remove_package
 
-    bundled = BUNDLED_FOLDER / "pansharpening_lite_4band_x2.safetensors"
+    bundled = BUNDLED_FOLDER / "pansharpening_lite_4band_x4.safetensors"
     with pytest.raises(PermissionError, match="bundled"):
         remove_package(bundled, user_folder)
     assert bundled.exists()
