@@ -34,6 +34,7 @@ import torch.nn.functional as F
 
 from ..errors import InputError
 from ..inference.scaling import BandScaling
+from .samples import SampleSet
 
 FIELD_CELLS = (2, 4, 8)
 """Grid sizes (cells across the image) of the octaves summed into a smooth random field."""
@@ -115,7 +116,7 @@ def synthesize_haze(clear: np.ndarray, rng: np.random.Generator,
 
 
 @dataclass
-class DehazeSamples:
+class DehazeSamples(SampleSet):
     """Aligned training pairs, numpy float32: `hazy` and `clear`, both [N, bands, p, p]."""
 
     hazy: np.ndarray
@@ -125,33 +126,6 @@ class DehazeSamples:
         if self.hazy.shape != self.clear.shape:
             raise ValueError(f"hazy {self.hazy.shape} and clear {self.clear.shape} samples must "
                              "have the same shape")
-
-    def __len__(self) -> int:
-        return self.hazy.shape[0]
-
-    def subset(self, indices: np.ndarray) -> "DehazeSamples":
-        """The samples at `indices`, in that order."""
-        return DehazeSamples(self.hazy[indices], self.clear[indices])
-
-    @classmethod
-    def concatenate(cls, sample_sets: Sequence["DehazeSamples"]) -> "DehazeSamples":
-        """One set from several (e.g. one per scene); shapes must agree except the count."""
-        if not sample_sets:
-            raise ValueError("nothing to concatenate")
-        return cls(np.concatenate([s.hazy for s in sample_sets]),
-                   np.concatenate([s.clear for s in sample_sets]))
-
-    def split(self, validation_fraction: float,
-              rng: np.random.Generator | None = None) -> tuple["DehazeSamples", "DehazeSamples"]:
-        """(training, validation) after a random permutation; validation gets round(f*N), at least 1."""
-        if not 0.0 < validation_fraction < 1.0:
-            raise ValueError(f"validation fraction must be between 0 and 1, got {validation_fraction}")
-        if len(self) < 2:
-            raise ValueError("at least two samples are needed to split off a validation set")
-        rng = rng or np.random.default_rng()
-        order = rng.permutation(len(self))
-        held_out = min(len(self) - 1, max(1, round(validation_fraction * len(self))))
-        return self.subset(order[held_out:]), self.subset(order[:held_out])
 
 
 def make_dehaze_pairs(images: Sequence[np.ndarray], patch_size: int, count: int,

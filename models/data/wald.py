@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import InputError
+from .samples import SampleSet
 
 
 @dataclass(frozen=True)
@@ -199,7 +200,7 @@ def degrade(image: np.ndarray, ratio: int, nyquist_gains: Sequence[float] | floa
 
 
 @dataclass
-class PansharpenSamples:
+class PansharpenSamples(SampleSet):
     """Aligned training triplets, numpy float32.
 
     `ms_lr` [N, C, p/r, p/r] (degraded MS), `pan_lr` [N, 1, p, p] (degraded PAN), `target`
@@ -216,34 +217,6 @@ class PansharpenSamples:
         if self.ms_lr.shape[0] != count or self.pan_lr.shape[0] != count:
             raise ValueError("ms_lr, pan_lr and target must hold the same number of samples")
         self.ratio = self.target.shape[-1] // self.ms_lr.shape[-1] if count else 0
-
-    def __len__(self) -> int:
-        return self.target.shape[0]
-
-    def subset(self, indices: np.ndarray) -> "PansharpenSamples":
-        """The samples at `indices`, in that order."""
-        return PansharpenSamples(self.ms_lr[indices], self.pan_lr[indices], self.target[indices])
-
-    @classmethod
-    def concatenate(cls, sample_sets: Sequence["PansharpenSamples"]) -> "PansharpenSamples":
-        """One set from several (e.g. one per scene); shapes must agree except the count."""
-        if not sample_sets:
-            raise ValueError("nothing to concatenate")
-        return cls(np.concatenate([s.ms_lr for s in sample_sets]),
-                   np.concatenate([s.pan_lr for s in sample_sets]),
-                   np.concatenate([s.target for s in sample_sets]))
-
-    def split(self, validation_fraction: float,
-              rng: np.random.Generator | None = None) -> tuple["PansharpenSamples", "PansharpenSamples"]:
-        """(training, validation) after a random permutation; validation gets round(f*N), at least 1."""
-        if not 0.0 < validation_fraction < 1.0:
-            raise ValueError(f"validation fraction must be between 0 and 1, got {validation_fraction}")
-        if len(self) < 2:
-            raise ValueError("at least two samples are needed to split off a validation set")
-        rng = rng or np.random.default_rng()
-        order = rng.permutation(len(self))
-        held_out = min(len(self) - 1, max(1, round(validation_fraction * len(self))))
-        return self.subset(order[held_out:]), self.subset(order[:held_out])
 
 
 def make_training_pairs(ms: np.ndarray, pan: np.ndarray, ratio: int, sensor: str = "generic",
