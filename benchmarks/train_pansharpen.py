@@ -90,9 +90,12 @@ def main() -> None:
     parser.add_argument("--reuse-teachers", action="store_true",
                         help="keep PSDNet teachers already in benchmarks/out/models")
     parser.add_argument("--only", help="train only this model set (e.g. 4band_x4)")
+    parser.add_argument("--psdnet-epochs", type=int, default=4, help="epochs of each PSDNet phase")
+    parser.add_argument("--lite-epochs", type=int, default=30, help="epochs of each lite student")
     parser.add_argument("--out", default=str(OUT / "train_pansharpen.json"))
     args = parser.parse_args()
-    epochs = {"psdnet": 2, "lite": 3} if args.quick else {"psdnet": 4, "lite": 30}
+    epochs = {"psdnet": 2, "lite": 3} if args.quick else {"psdnet": args.psdnet_epochs,
+                                                           "lite": args.lite_epochs}
     samples = 32 if args.quick else 192
     log_file = open(OUT / "train_pansharpen.log", "a", encoding="utf-8")
 
