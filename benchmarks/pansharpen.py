@@ -112,10 +112,11 @@ def main() -> None:
                         help="scene adaptation iterations for the adapted lite student")
     parser.add_argument("--update-cards", action="store_true")
     parser.add_argument("--quick", action="store_true", help="held-out scenes only, no speed")
+    parser.add_argument("--only", help="only the scenes of this model set (e.g. 8band_x4)")
     args = parser.parse_args()
     results = {}
     for scene in scenes():
-        if args.quick and not scene.held_out:
+        if (args.quick and not scene.held_out) or args.only not in (None, scene.key):
             continue
         paths = model_paths(scene.key)
         adapt_paths = {k: v for k, v in paths.items() if k == "lite"}
