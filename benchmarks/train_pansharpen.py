@@ -38,6 +38,7 @@ class SensorSet:
     pairs: list[tuple[str, str]]
     licence: str
     description: str
+    training_data: str
 
 
 def sensor_sets() -> list[SensorSet]:
@@ -47,13 +48,16 @@ def sensor_sets() -> list[SensorSet]:
                   [tuple(str(p) for p in native_spacenet_pair(i)) for i in (1, 2)],
                   "trained on SpaceNet 6 imagery (CC BY-SA 4.0)",
                   "Lite pansharpening student for 4-band (blue, green, red, NIR) MS at PAN/MS "
-                  "ratio 4 (WorldView-2-like sensors), distilled from PSDNet."),
+                  "ratio 4 (WorldView-2-like sensors), distilled from PSDNet.",
+                  "SpaceNet 6 Rotterdam MS+PAN pairs 1 and 2 (WorldView-2; MS on its native 2 m "
+                  "grid), Wald protocol"),
         SensorSet("8band_x4", "worldview2",
                   [(str(worldview2 / "ms.tif"), str(worldview2 / "pan.tif"))],
                   "trained on the GRIP-UNINA WorldView-2 sample: non-profit use only; cite Masi "
                   "et al. 2016 (PNN)",
                   "Lite pansharpening student for 8-band WorldView-2-like MS at ratio 4, "
-                  "distilled from PSDNet."),
+                  "distilled from PSDNet.",
+                  "GRIP-UNINA WorldView-2 sample scene (8-band MS 2 m, PAN 0.5 m), Wald protocol"),
     ]
 
 
@@ -62,7 +66,7 @@ def train_set(item: SensorSet, epochs: dict[str, int], samples: int, log,
     """Teacher, distilled student and plain student for one sensor; returns their cards' metrics."""
     MODELS.mkdir(parents=True, exist_ok=True)
     common = dict(pairs=item.pairs, sensor=item.sensor, samples_per_pair=samples, patch_size=64,
-                  device="auto", licence=item.licence)
+                  device="auto", licence=item.licence, training_data=item.training_data)
     paths = {name: MODELS / f"pansharpening_{name}_{item.key}.safetensors"
              for name in ("psdnet", "lite", "lite_nokd")}
     runs = [("psdnet", dict(architecture="psdnet", epochs=epochs["psdnet"])),

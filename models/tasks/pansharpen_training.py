@@ -48,6 +48,8 @@ class PansharpenTrainingRequest:
     seed: int = 0
     description: str = ""
     licence: str = "as the training data"
+    training_data: str = ""
+    """What the card says the model was trained on; empty = the training files' names."""
 
 
 @dataclass
@@ -159,7 +161,7 @@ def card_for(result: TrainResult, data: TrainingData, request: PansharpenTrainin
         name=Path(request.output_model).stem, task=TASK, architecture=result.architecture,
         config=result.config, input_bands={"ms": data.band_names, "pan": ["panchromatic"]},
         scaling=None, gsd=data.gsd, ratio=data.ratio, tile_size=512, overlap=32,
-        teacher=teacher_name or "", training_data=", ".join(data.names),
+        teacher=teacher_name or "", training_data=request.training_data or ", ".join(data.names),
         licence=request.licence, metrics={k if k.startswith("validation") else f"validation_{k}": float(v)
                                       for k, v in result.metrics.items()},
         created_by=created_by(), description=request.description or
