@@ -96,7 +96,8 @@ def update_cards(results: dict) -> None:
         if not bundled.exists():
             continue
         card, weights = load_package(bundled)
-        scores = entry["quality"]["lite"]
+        shipped = "lite" if card.teacher else "lite_nokd"  # a student trained alone has no teacher
+        scores = entry["quality"][shipped]
         metrics = {k: v for k, v in card.metrics.items() if not k.startswith("heldout_")}
         metrics.update({f"heldout_{k}": round(float(scores[k]), 4) for k in ("sam", "ergas", "q2n", "qnr")})
         metrics["heldout_mtf_glp_ergas"] = round(float(entry["quality"]["mtf_glp"]["ergas"]), 4)
