@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from ..classical.dehaze import dark_channel_dehaze
 from ..data.haze import synthesize_haze
+from ..inference.device import resolve_device
 from ..errors import InputError
 from ..metrics.dehazing import dehazing_scores
 from ..package import load_model
@@ -104,6 +105,7 @@ def pair_cases(pairs: list[tuple[str, str]], crop_size: int) -> list[EvaluationC
 
 def run_net(net: torch.nn.Module, image: np.ndarray, device: str = "cpu") -> np.ndarray:
     """A dehazing net on one normalized (bands, H, W) image, reflect-padded to its size multiple."""
+    device = resolve_device(device)
     multiple = net.config.multiple_of
     height, width = image.shape[1:]
     net = net.to(device).eval()

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from ..classical.pansharpen import brovey_gdal_arrays, mtf_glp, upsample_bicubic
 from ..distill.adapt import adapt_to_scene
 from ..errors import InputError
+from ..inference.device import resolve_device
 from ..metrics.evaluation import full_resolution_scores, reduced_resolution_scores
 from ..package import load_model
 from .callbacks import Callbacks
@@ -47,8 +48,9 @@ class PansharpenEvaluationRequest:
     max_ms_pixels: int = 256
 
 
-def fuse_with_net(net: torch.nn.Module, ms: np.ndarray, pan: np.ndarray, device: str = "cpu") -> np.ndarray:
+def fuse_with_net(net: torch.nn.Module, ms: np.ndarray, pan: np.ndarray, device: str = "auto") -> np.ndarray:
     """Run a pansharpening net on a normalized in-memory pair, padding to its size multiple."""
+    device = resolve_device(device)
     ratio = pan.shape[1] // ms.shape[1]
     multiple = max(net.config.multiple_of, ratio)
     height, width = pan.shape[1:]
