@@ -14,6 +14,8 @@ from pathlib import Path
 from qgis.core import (
     QgsProcessingAlgorithm,
     QgsProcessingOutputFile,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterFile,
     QgsProcessingParameterFileDestination,
     QgsProcessingException,
     QgsProcessingParameterNumber,
@@ -57,6 +59,9 @@ class GeoDistillAlgorithm(QgsProcessingAlgorithm):
     MODEL = "MODEL"
     OUTPUT_REPORT = "OUTPUT_REPORT"
     OUTPUT_JSON = "OUTPUT_JSON"
+    ARCHITECTURE = "ARCHITECTURE"
+    TEACHER = "TEACHER"
+    EPOCHS = "EPOCHS"
 
     #: post-processors by output, kept here: QGIS runs a copy of the algorithm that is deleted
     #: before the layer is loaded and styled, so a reference held by the copy dies too early
@@ -123,6 +128,26 @@ class GeoDistillAlgorithm(QgsProcessingAlgorithm):
                               f"bundled model name ({listing}); or the path of a .safetensors "
                               "model package."))
         self.addParameter(param)
+
+    def add_training_parameters(self, architectures: tuple[str, ...], default_architecture: int,
+                                teacher_label: str, epochs: int) -> None:
+        """ARCHITECTURE (one of `architectures`), an optional TEACHER package, and EPOCHS."""
+        self.addParameter(QgsProcessingParameterEnum(
+            self.ARCHITECTURE, self.tr("Architecture"), options=list(architectures),
+            defaultValue=default_architecture))
+        self.addParameter(QgsProcessingParameterFile(
+            self.TEACHER, self.tr(teacher_label), extension="safetensors", optional=True))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.EPOCHS, self.tr("Epochs"), QgsProcessingParameterNumber.Integer,
+            defaultValue=epochs, minValue=1, maxValue=10000))
+
+    def training_values(self, parameters, context, architectures: tuple[str, ...]) -> dict:
+        """architecture, teacher, epochs and device of a training algorithm, for its request."""
+        return dict(
+            architecture=architectures[self.parameterAsEnum(parameters, self.ARCHITECTURE, context)],
+            teacher=self.parameterAsFile(parameters, self.TEACHER, context) or None,
+            epochs=self.parameterAsInt(parameters, self.EPOCHS, context),
+            device=self.device_value(parameters, context))
 
     def add_report_outputs(self) -> None:
         """OUTPUT_REPORT (an HTML file to write) and OUTPUT_JSON (the same numbers, beside it)."""

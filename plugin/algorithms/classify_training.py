@@ -74,10 +74,7 @@ class _ChipSourceAlgorithm(GeoDistillAlgorithm):
 class TrainSceneClassifierAlgorithm(_ChipSourceAlgorithm):
     """Trains (or distils) a scene classifier on labelled chips."""
 
-    ARCHITECTURE = "ARCHITECTURE"
     METHOD = "METHOD"
-    TEACHER = "TEACHER"
-    EPOCHS = "EPOCHS"
     OUTPUT_MODEL = "OUTPUT_MODEL"
 
     help_text = (
@@ -102,16 +99,9 @@ class TrainSceneClassifierAlgorithm(_ChipSourceAlgorithm):
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.add_chip_source_parameters("Chip size (pixels, 0 = automatic)")
-        self.addParameter(QgsProcessingParameterEnum(
-            self.ARCHITECTURE, self.tr("Architecture"), options=list(ARCHITECTURES), defaultValue=1))
+        self.add_training_parameters(ARCHITECTURES, 1, "Teacher model (for class_centric)", epochs=30)
         self.addParameter(QgsProcessingParameterEnum(
             self.METHOD, self.tr("Method"), options=list(METHODS), defaultValue=1))
-        self.addParameter(QgsProcessingParameterFile(
-            self.TEACHER, self.tr("Teacher model (for class_centric)"), extension="safetensors",
-            optional=True))
-        self.addParameter(QgsProcessingParameterNumber(
-            self.EPOCHS, self.tr("Epochs"), QgsProcessingParameterNumber.Integer, defaultValue=30,
-            minValue=1, maxValue=10000))
         self.add_device_parameter()
         self.addParameter(QgsProcessingParameterFileDestination(
             self.OUTPUT_MODEL, self.tr("Output model"), fileFilter="Model package (*.safetensors)"))
@@ -123,11 +113,8 @@ class TrainSceneClassifierAlgorithm(_ChipSourceAlgorithm):
         request = ClassifierTrainingRequest(
             user_model_folder=self.user_model_folder(),
             output_model=output, **self.chip_source(parameters, context),
-            architecture=ARCHITECTURES[self.parameterAsEnum(parameters, self.ARCHITECTURE, context)],
             method=METHODS[self.parameterAsEnum(parameters, self.METHOD, context)],
-            teacher=self.parameterAsFile(parameters, self.TEACHER, context) or None,
-            epochs=self.parameterAsInt(parameters, self.EPOCHS, context),
-            device=self.device_value(parameters, context))
+            **self.training_values(parameters, context, ARCHITECTURES))
         train_scene_classifier(request, engine_callbacks(feedback))
         return {self.OUTPUT_MODEL: output}
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from qgis.core import (
     QgsProcessing,
     QgsProcessingException,
-    QgsProcessingParameterEnum,
     QgsProcessingParameterFile,
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterMultipleLayers,
@@ -63,9 +62,6 @@ class _DehazeDataAlgorithm(GeoDistillAlgorithm):
 class TrainDehazeAlgorithm(_DehazeDataAlgorithm):
     """Trains (and distils) a dehazing model on the user's clear images and hazy/clear pairs."""
 
-    ARCHITECTURE = "ARCHITECTURE"
-    TEACHER = "TEACHER"
-    EPOCHS = "EPOCHS"
     PATCH_SIZE = "PATCH_SIZE"
     SAMPLES = "SAMPLES"
     OUTPUT_MODEL = "OUTPUT_MODEL"
@@ -93,14 +89,8 @@ class TrainDehazeAlgorithm(_DehazeDataAlgorithm):
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.add_data_parameters()
-        self.addParameter(QgsProcessingParameterEnum(
-            self.ARCHITECTURE, self.tr("Architecture"), options=list(ARCHITECTURES), defaultValue=0))
-        self.addParameter(QgsProcessingParameterFile(
-            self.TEACHER, self.tr("Teacher model to distil from (ktdn package)"),
-            extension="safetensors", optional=True))
-        self.addParameter(QgsProcessingParameterNumber(
-            self.EPOCHS, self.tr("Epochs"), QgsProcessingParameterNumber.Integer, defaultValue=30,
-            minValue=1, maxValue=10000))
+        self.add_training_parameters(ARCHITECTURES, 0, "Teacher model to distil from (ktdn package)",
+                                     epochs=30)
         self.addParameter(QgsProcessingParameterNumber(
             self.PATCH_SIZE, self.tr("Patch size (pixels, multiple of 32)"),
             QgsProcessingParameterNumber.Integer, defaultValue=64, minValue=32, maxValue=1024))
@@ -119,12 +109,9 @@ class TrainDehazeAlgorithm(_DehazeDataAlgorithm):
         request = DehazeTrainingRequest(
             user_model_folder=self.user_model_folder(),
             output_model=output, clear_paths=clear_paths, clear_folder=folder, pairs=pairs,
-            architecture=ARCHITECTURES[self.parameterAsEnum(parameters, self.ARCHITECTURE, context)],
-            teacher=self.parameterAsFile(parameters, self.TEACHER, context) or None,
-            epochs=self.parameterAsInt(parameters, self.EPOCHS, context),
             patch_size=self.parameterAsInt(parameters, self.PATCH_SIZE, context),
             samples=self.parameterAsInt(parameters, self.SAMPLES, context),
-            device=self.device_value(parameters, context))
+            **self.training_values(parameters, context, ARCHITECTURES))
         train_dehazing_model(request, engine_callbacks(feedback))
         return {self.OUTPUT_MODEL: output}
 

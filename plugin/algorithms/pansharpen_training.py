@@ -6,7 +6,6 @@ from qgis.core import (
     QgsProcessing,
     QgsProcessingException,
     QgsProcessingParameterEnum,
-    QgsProcessingParameterFile,
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterMultipleLayers,
     QgsProcessingParameterNumber,
@@ -25,9 +24,6 @@ class TrainPansharpenAlgorithm(GeoDistillAlgorithm):
     MS_LAYERS = "MS_LAYERS"
     PAN_LAYERS = "PAN_LAYERS"
     SENSOR = "SENSOR"
-    ARCHITECTURE = "ARCHITECTURE"
-    TEACHER = "TEACHER"
-    EPOCHS = "EPOCHS"
     PATCH_SIZE = "PATCH_SIZE"
     OUTPUT_MODEL = "OUTPUT_MODEL"
 
@@ -58,14 +54,8 @@ class TrainPansharpenAlgorithm(GeoDistillAlgorithm):
             self.PAN_LAYERS, self.tr("PAN layers (same order as the MS layers)"), QgsProcessing.TypeRaster))
         self.addParameter(QgsProcessingParameterEnum(
             self.SENSOR, self.tr("Sensor (MTF filters)"), options=list(SENSORS), defaultValue=0))
-        self.addParameter(QgsProcessingParameterEnum(
-            self.ARCHITECTURE, self.tr("Architecture"), options=list(ARCHITECTURES), defaultValue=0))
-        self.addParameter(QgsProcessingParameterFile(
-            self.TEACHER, self.tr("Teacher model to distil from (PSDNet package)"),
-            extension="safetensors", optional=True))
-        self.addParameter(QgsProcessingParameterNumber(
-            self.EPOCHS, self.tr("Epochs"), QgsProcessingParameterNumber.Integer, defaultValue=30,
-            minValue=1, maxValue=10000))
+        self.add_training_parameters(ARCHITECTURES, 0, "Teacher model to distil from (PSDNet package)",
+                                     epochs=30)
         self.addParameter(QgsProcessingParameterNumber(
             self.PATCH_SIZE, self.tr("Patch size (pixels)"), QgsProcessingParameterNumber.Integer,
             defaultValue=64, minValue=16, maxValue=1024))
@@ -86,12 +76,9 @@ class TrainPansharpenAlgorithm(GeoDistillAlgorithm):
         request = PansharpenTrainingRequest(
             user_model_folder=self.user_model_folder(),
             pairs=list(zip(ms_paths, pan_paths)), output_model=output,
-            architecture=ARCHITECTURES[self.parameterAsEnum(parameters, self.ARCHITECTURE, context)],
-            teacher=self.parameterAsFile(parameters, self.TEACHER, context) or None,
             sensor=SENSORS[self.parameterAsEnum(parameters, self.SENSOR, context)],
-            epochs=self.parameterAsInt(parameters, self.EPOCHS, context),
             patch_size=self.parameterAsInt(parameters, self.PATCH_SIZE, context),
-            device=self.device_value(parameters, context))
+            **self.training_values(parameters, context, ARCHITECTURES))
         train_pansharpening_model(request, engine_callbacks(feedback))
         return {self.OUTPUT_MODEL: output}
 

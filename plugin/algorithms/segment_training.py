@@ -7,8 +7,6 @@ from qgis.core import (
     QgsMapLayer,
     QgsProcessing,
     QgsProcessingException,
-    QgsProcessingParameterEnum,
-    QgsProcessingParameterFile,
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterMapLayer,
     QgsProcessingParameterMultipleLayers,
@@ -75,9 +73,6 @@ class TrainSegmentationAlgorithm(_LabelsMixin, GeoDistillAlgorithm):
 
     INPUT = "INPUT"
     LABELS = "LABELS"
-    ARCHITECTURE = "ARCHITECTURE"
-    TEACHER = "TEACHER"
-    EPOCHS = "EPOCHS"
     OUTPUT_MODEL = "OUTPUT_MODEL"
 
     group_name = "Segmentation"
@@ -109,14 +104,8 @@ class TrainSegmentationAlgorithm(_LabelsMixin, GeoDistillAlgorithm):
         self.addParameter(QgsProcessingParameterMapLayer(
             self.LABELS, self.tr("Labels (polygons or label raster)")))
         self.add_label_parameters()
-        self.addParameter(QgsProcessingParameterEnum(
-            self.ARCHITECTURE, self.tr("Architecture"), options=list(ARCHITECTURES), defaultValue=1))
-        self.addParameter(QgsProcessingParameterFile(
-            self.TEACHER, self.tr("Teacher model to distil from (GINet package)"),
-            extension="safetensors", optional=True))
-        self.addParameter(QgsProcessingParameterNumber(
-            self.EPOCHS, self.tr("Epochs"), QgsProcessingParameterNumber.Integer, defaultValue=40,
-            minValue=1, maxValue=10000))
+        self.add_training_parameters(ARCHITECTURES, 1, "Teacher model to distil from (GINet package)",
+                                     epochs=40)
         self.addParameter(QgsProcessingParameterNumber(
             self.TILE_SIZE, self.tr("Tile size (training patch, pixels)"),
             QgsProcessingParameterNumber.Integer, defaultValue=256, minValue=32, maxValue=2048))
@@ -133,11 +122,9 @@ class TrainSegmentationAlgorithm(_LabelsMixin, GeoDistillAlgorithm):
             user_model_folder=self.user_model_folder(),
             rasters=self.raster_paths(parameters, self.INPUT, context),
             labels=self.layer_file(parameters, self.LABELS, context), output_model=output,
-            architecture=ARCHITECTURES[self.parameterAsEnum(parameters, self.ARCHITECTURE, context)],
-            teacher=self.parameterAsFile(parameters, self.TEACHER, context) or None,
-            epochs=self.parameterAsInt(parameters, self.EPOCHS, context),
             tile_size=self.parameterAsInt(parameters, self.TILE_SIZE, context),
-            device=self.device_value(parameters, context), **self.label_options(parameters, context))
+            **self.training_values(parameters, context, ARCHITECTURES),
+            **self.label_options(parameters, context))
         train_segmentation_model(request, engine_callbacks(feedback))
         return {self.OUTPUT_MODEL: output}
 
