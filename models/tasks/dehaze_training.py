@@ -34,6 +34,7 @@ from ..nets.ktdn import KTDNConfig, KTDNTeacherConfig
 from ..package import ModelCard, load_model, save_package
 from ..registry import resolve_model
 from .callbacks import Callbacks
+from .training_checks import check_architecture_and_teacher
 from .dehaze import TASK, model_scaling_from_array
 
 ARCHITECTURES = ("lite", "ktdn")
@@ -264,12 +265,7 @@ def train_dehazing_model(request: DehazeTrainingRequest,
                          callbacks: Callbacks | None = None) -> ModelCard:
     """Train as `request` says and write the model package; return its card."""
     callbacks = callbacks or Callbacks()
-    if request.architecture not in ARCHITECTURES:
-        raise InputError(f"Unknown ARCHITECTURE '{request.architecture}': use "
-                         f"{' or '.join(ARCHITECTURES)}.")
-    if request.teacher and request.architecture != "lite":
-        raise InputError("A TEACHER model is distilled into the lite student; leave TEACHER "
-                         "empty to train ktdn, or choose ARCHITECTURE lite.")
+    check_architecture_and_teacher(request.architecture, ARCHITECTURES, request.teacher, "ktdn")
     data = load_training_data(request, callbacks.part(0, 5))
     big_name, big_net = _big_net(request, data.bands)
     config = train_config(request)

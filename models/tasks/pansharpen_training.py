@@ -24,6 +24,7 @@ from ..nets.psdnet import PSDNetConfig
 from ..package import ModelCard, load_model, save_package
 from ..registry import resolve_model
 from .callbacks import Callbacks
+from .training_checks import check_architecture_and_teacher
 from .pansharpen import TASK, PairInfo, PansharpenRequest, inspect_pair, pair_scaling, read_scene_sample
 
 ARCHITECTURES = ("lite", "psdnet")
@@ -112,12 +113,7 @@ def train_pansharpening_model(request: PansharpenTrainingRequest,
                               callbacks: Callbacks | None = None) -> ModelCard:
     """Train as `request` says and write the model package; return its card."""
     callbacks = callbacks or Callbacks()
-    if request.architecture not in ARCHITECTURES:
-        raise InputError(f"Unknown ARCHITECTURE '{request.architecture}': use "
-                         f"{' or '.join(ARCHITECTURES)}.")
-    if request.teacher and request.architecture != "lite":
-        raise InputError("A TEACHER is distilled into the lite student; leave TEACHER empty to "
-                         "train PSDNet, or choose ARCHITECTURE lite.")
+    check_architecture_and_teacher(request.architecture, ARCHITECTURES, request.teacher, "PSDNet")
     data = load_training_data(request, callbacks.part(0, 5), size_multiple=_size_multiple(request))
     config = TrainConfig(epochs=request.epochs, device=request.device, seed=request.seed,
                          validation_fraction=request.validation_fraction)

@@ -27,6 +27,7 @@ from ..nets.ginet import GINetConfig, GINetLiteConfig
 from ..package import ModelCard, load_model, save_package
 from ..registry import resolve_model
 from .callbacks import Callbacks
+from .training_checks import check_architecture_and_teacher
 from .segment import TASK, check_classes
 
 ARCHITECTURES = ("ginet", "lite")
@@ -169,12 +170,7 @@ def train_segmentation_model(request: SegmentationTrainingRequest,
                              callbacks: Callbacks | None = None) -> ModelCard:
     """Train as `request` says and write the model package; return its card."""
     callbacks = callbacks or Callbacks()
-    if request.architecture not in ARCHITECTURES:
-        raise InputError(f"Unknown ARCHITECTURE '{request.architecture}': use "
-                         f"{' or '.join(ARCHITECTURES)}.")
-    if request.teacher and request.architecture != "lite":
-        raise InputError("A TEACHER is distilled into the lite student; leave TEACHER empty to "
-                         "train GINet, or choose ARCHITECTURE lite.")
+    check_architecture_and_teacher(request.architecture, ARCHITECTURES, request.teacher, "GINet")
     teacher, teacher_card = None, None
     if request.teacher:
         teacher_card, teacher = load_model(resolve_model(request.teacher, request.user_model_folder,
