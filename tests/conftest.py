@@ -60,3 +60,23 @@ def geodistill_provider(qgis_app, qgis_processing):
     plugin.initProcessing()
     yield QgsApplication.processingRegistry().providerById("geodistill")
     plugin.unload()
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny nets train fastest (and steadiest on a shared 2-core machine) on one thread; a
+    module asks for it with `pytestmark = pytest.mark.usefixtures("one_torch_thread")`."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def chip_folder(tmp_path_factory):
+    """A small labelled chip folder (three classes, 14 chips of 32 px each)."""
+    from classification_scenes import write_chip_folder
+
+    return write_chip_folder(tmp_path_factory.mktemp("chips"), per_class=14, size=32)

@@ -18,17 +18,7 @@ TINY_RESNET = {"width": 8, "depths": (1, 1, 1, 1)}
 LAYOUT = [["forest", "water", "urban"], ["urban", "forest", "water"]]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def chip_folder(tmp_path_factory):
-    return write_chip_folder(tmp_path_factory.mktemp("chips"), per_class=14, size=32)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ import json
 import numpy as np
 import pytest
 import rasterio
-import torch
 from qgis import processing
 from qgis.core import (QgsCategorizedSymbolRenderer, QgsGeometry, QgsProcessingContext,
                        QgsProcessingException, QgsProcessingFeedback,
@@ -22,17 +21,7 @@ LAYOUT = [["forest", "water", "urban", "forest"], ["urban", "urban", "water", "f
           ["water", "forest", "forest", "urban"]]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def chip_folder(tmp_path_factory):
-    return write_chip_folder(tmp_path_factory.mktemp("chips"), per_class=14, size=32)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -21,12 +21,7 @@ TINY_TEACHER = KTDNTeacherConfig(bands=3, encoder_depths=(1, 1, 1), encoder_plan
                                  stem_width=16, bottleneck_width=256)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

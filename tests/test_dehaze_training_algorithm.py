@@ -15,12 +15,7 @@ from geodistill.models.package import load_model
 from geodistill.models.tasks.dehaze_training import DehazeTrainingRequest, train_dehazing_model
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

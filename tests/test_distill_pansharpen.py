@@ -37,13 +37,7 @@ def synthetic_scene(bands: int = 4, ratio: int = 4, ms_size: int = 48, seed: int
     return ms, high_res.mean(0, keepdim=True).numpy().astype(np.float32)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny convs run fastest (and steadiest on a shared machine) on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -26,13 +26,7 @@ def tiny_config(**changes) -> GINetConfig:
     return GINetConfig(**values)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny convs run fastest (and steadiest on a shared machine) on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ import json
 import numpy as np
 import pytest
 import rasterio
-import torch
 from qgis import processing
 from qgis.core import QgsProcessingException
 
@@ -19,12 +18,7 @@ from geodistill.models.tasks.segment import CLASSES_TAG
 from geodistill.models.tasks.segment_training import hold_out_block
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
