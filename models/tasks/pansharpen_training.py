@@ -65,8 +65,7 @@ class TrainingData:
     names: list[str]
 
 
-def load_training_data(request: PansharpenTrainingRequest, callbacks: Callbacks,
-                       size_multiple: int = 1) -> TrainingData:
+def load_training_data(request: PansharpenTrainingRequest, callbacks: Callbacks) -> TrainingData:
     """Check every pair (same band count and ratio), read a central crop of each, and cut samples.
 
     The patch size is the requested one, or less when a pair is too small for it (the same
@@ -87,7 +86,8 @@ def load_training_data(request: PansharpenTrainingRequest, callbacks: Callbacks,
         sample_request = PansharpenRequest(ms_path, pan_path, "", pan_band=info.pan_band)
         crops.append(read_scene_sample(sample_request, info, ms_scaling, pan_scaling))
     largest = min(min(ms.shape[1:]) for ms, _ in crops) // ratio * ratio
-    step = math.lcm(ratio, size_multiple)
+    config_class = PSDNetConfig if request.architecture == "psdnet" else PansharpenLiteConfig
+    step = math.lcm(ratio, config_class(ms_bands=infos[0].ms_bands, ratio=ratio).multiple_of)
     size = min(request.patch_size, largest) // step * step
     if size < 4 * ratio:
         raise InputError(f"The smallest pair is too small to train on: each MS needs at least "
@@ -114,7 +114,7 @@ def train_pansharpening_model(request: PansharpenTrainingRequest,
     """Train as `request` says and write the model package; return its card."""
     callbacks = callbacks or Callbacks()
     check_architecture_and_teacher(request.architecture, ARCHITECTURES, request.teacher, "PSDNet")
-    data = load_training_data(request, callbacks.part(0, 5), size_multiple=_size_multiple(request))
+    data = load_training_data(request, callbacks.part(0, 5))
     config = TrainConfig(epochs=request.epochs, device=request.device, seed=request.seed,
                          validation_fraction=request.validation_fraction)
     teacher_name = None
@@ -139,15 +139,6 @@ def train_pansharpening_model(request: PansharpenTrainingRequest,
     callbacks.log(f"Model written to {request.output_model} (validation: "
                   + ", ".join(f"{k} {v:.4g}" for k, v in card.metrics.items()) + ").")
     return card
-
-
-def _size_multiple(request: PansharpenTrainingRequest) -> int:
-    """The patch-size step of the architecture (its `multiple_of`) for the first pair."""
-    info = inspect_pair(request.pairs[0][0], request.pairs[0][1], request.pan_band) if request.pairs else None
-    if info is None:
-        return 1
-    config_class = PSDNetConfig if request.architecture == "psdnet" else PansharpenLiteConfig
-    return config_class(ms_bands=info.ms_bands, ratio=info.ratio).multiple_of
 
 
 def card_for(result: TrainResult, data: TrainingData, request: PansharpenTrainingRequest,
