@@ -168,3 +168,16 @@ def test_user_model_is_found_by_name(geodistill_provider, scene, tmp_path, lite_
         settings.set_user_model_folder(previous)
     with rasterio.open(result["OUTPUT"]) as out:
         assert out.count == 4 and out.width == 128
+
+
+def test_brovey_progress_reaches_100(geodistill_provider, scene, tmp_path):
+    """The classical methods report progress in the same 0-100 range as the model path."""
+    from qgis.core import QgsProcessingContext, QgsProcessingFeedback
+
+    seen = []
+    feedback = QgsProcessingFeedback()
+    feedback.progressChanged.connect(seen.append)
+    processing.run("geodistill:pansharpen", base_params(scene, tmp_path, METHOD=2),
+                   context=QgsProcessingContext(), feedback=feedback)
+    assert seen and max(seen) == pytest.approx(100.0)
+    assert seen == sorted(seen)

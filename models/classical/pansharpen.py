@@ -32,12 +32,14 @@ import numpy as np
 import rasterio
 import torch
 import torch.nn.functional as F
+from rasterio.enums import Resampling
 from rasterio.transform import Affine
 from rasterio.windows import Window
 from torch import nn
 
 from ..data.wald import degrade_tensor, sensor_gains
 from ..errors import Cancelled, InputError
+from ..inference.raster_io import AtomicGeoTiff, geotiff_profile
 
 
 def upsample_tensor(x: torch.Tensor, ratio: int) -> torch.Tensor:
@@ -192,42 +194,32 @@ def brovey_gdal(ms_path: str | os.PathLike, pan_path: str | os.PathLike, out_pat
                 weights: Sequence[float] | None = None, resampling: str = "cubic", block_size: int = 512,
                 progress: Callable[[float], None] | None = None,
                 cancel: Callable[[], bool] | None = None) -> Path:
-    """GDAL weighted Brovey of an MS/PAN pair into a tiled, deflate-compressed GeoTIFF.
+    """GDAL weighted Brovey of an MS/PAN pair into a tiled, compressed GeoTIFF with overviews.
 
-    Streams `block_size` windows of the pansharpened VRT (`brovey_vrt_xml`) into `<out>.tmp.tif`
-    and renames it to `out_path` at the end, so a failed or cancelled run (`cancel()` true
-    between windows) leaves no partial output. The result has the PAN grid and CRS, the MS data
-    type, nodata and band descriptions. `progress` gets the done fraction in [0, 1].
+    Streams `block_size` windows of the pansharpened VRT (`brovey_vrt_xml`) through the same
+    atomic writer as the tiled engine, so a failed or cancelled run (`cancel()` true between
+    windows) leaves no output. The result has the PAN grid and CRS, the MS data type, nodata and
+    band descriptions. `progress` gets percentages 0-100, as every other pipeline step does.
     """
-    out_path = Path(out_path)
-    temp_path = out_path.with_name(out_path.stem + ".tmp.tif")
     xml = brovey_vrt_xml(ms_path, pan_path, pan_band, ms_bands, weights, resampling)
     with rasterio.open(ms_path) as ms:
         band_list = list(ms_bands) if ms_bands is not None else list(range(1, ms.count + 1))
-        descriptions = [ms.descriptions[band - 1] for band in band_list]
+        descriptions = [ms.descriptions[band - 1] or "" for band in band_list]
         nodata = ms.nodata
-    try:
-        with rasterio.open(xml) as vrt:
-            profile = dict(driver="GTiff", width=vrt.width, height=vrt.height, count=vrt.count,
-                           dtype=vrt.dtypes[0], crs=vrt.crs, transform=vrt.transform, nodata=nodata,
-                           tiled=True, blockxsize=256, blockysize=256, compress="deflate", BIGTIFF="IF_SAFER")
-            windows = [Window(col, row, min(block_size, vrt.width - col), min(block_size, vrt.height - row))
-                       for row in range(0, vrt.height, block_size) for col in range(0, vrt.width, block_size)]
-            with rasterio.open(temp_path, "w", **profile) as out:
-                for done, window in enumerate(windows, start=1):
-                    if cancel is not None and cancel():
-                        raise Cancelled("pansharpening was cancelled; the partial output was removed")
-                    out.write(vrt.read(window=window), window=window)
-                    if progress is not None:
-                        progress(done / len(windows))
-                for band, description in enumerate(descriptions, start=1):
-                    if description:
-                        out.set_band_description(band, description)
-        os.replace(temp_path, out_path)
-    finally:
-        if temp_path.exists():
-            temp_path.unlink()
-    return out_path
+    with rasterio.open(xml) as vrt:
+        profile = geotiff_profile(vrt.height, vrt.width, vrt.count, vrt.dtypes[0], vrt.crs,
+                                  vrt.transform, nodata)
+        windows = [Window(col, row, min(block_size, vrt.width - col), min(block_size, vrt.height - row))
+                   for row in range(0, vrt.height, block_size) for col in range(0, vrt.width, block_size)]
+        with AtomicGeoTiff(out_path, profile, descriptions) as out:
+            for done, window in enumerate(windows, start=1):
+                if cancel is not None and cancel():
+                    raise Cancelled("pansharpening was cancelled; the partial output was removed")
+                out.write(vrt.read(window=window), window.row_off, window.col_off)
+                if progress is not None:
+                    progress(100.0 * done / len(windows))
+            out.build_overviews(Resampling.average)
+            return out.commit()
 
 
 def brovey_gdal_arrays(ms: np.ndarray, pan: np.ndarray, ratio: int, weights: Sequence[float] | None = None,
