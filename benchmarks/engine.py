@@ -27,20 +27,16 @@ from affine import Affine
 from rasterio.crs import CRS
 from rasterio.windows import Window
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT.parent))
-PACKAGE = ROOT.name
+from common import write_json
 
 BANDS = 4
 TILING = dict(tile_size=512, overlap=32, batch_size=4)
 
 
 def engine_modules():
-    """The engine's modules, imported through the plugin package name of this checkout."""
-    import importlib
-    engine = importlib.import_module(f"{PACKAGE}.models.inference.engine")
-    tiling = importlib.import_module(f"{PACKAGE}.models.inference.tiling")
-    scaling = importlib.import_module(f"{PACKAGE}.models.inference.scaling")
+    """The engine's modules (imported on use: the RSS child measures the import too)."""
+    from models.inference import engine, scaling, tiling
+
     return engine, tiling, scaling
 
 
@@ -154,11 +150,7 @@ def main() -> None:
         }
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    text = json.dumps(results, indent=2)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    write_json(results, args.out)
 
 
 if __name__ == "__main__":
