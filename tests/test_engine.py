@@ -70,6 +70,38 @@ def test_identity_model_reproduces_input_exactly(uint16_raster, tmp_path):
     assert report.tiles == 4 * 7 and report.device == "cpu" and report.precision == "fp32"
 
 
+@pytest.mark.parametrize("tile_size,overlap,scale", [(48, 20, 1), (64, 40, 1), (40, 8, 2), (96, 0, 1)])
+def test_identity_is_exact_for_any_overlap_and_output_scale(uint16_raster, tmp_path, tile_size,
+                                                            overlap, scale):
+    """Overlaps above half a tile (a pixel in three tile rows), none at all, and outputs on a
+    finer grid: the blend still gives every pixel back, and nodata stays nodata."""
+    class Repeat(torch.nn.Module):
+        def forward(self, x):
+            return x.repeat_interleave(scale, dim=2).repeat_interleave(scale, dim=3)
+
+    scaling = BandScaling([0] * 3, [4000] * 3)
+    out = tmp_path / "out.tif"
+    report = run_tiled(Repeat(), [RasterInput(uint16_raster, scaling=scaling)],
+                       OutputSpec(out, 3, "uint16", nodata=0, scaling=scaling, scale=scale),
+                       TilingOptions(tile_size=tile_size, overlap=overlap, batch_size=3),
+                       device="cpu")
+    assert report.overlap >= overlap
+    expected = read(uint16_raster).repeat(scale, 1).repeat(scale, 2)
+    np.testing.assert_array_equal(read(out), expected)
+
+
+def test_output_blocks_line_up_with_the_tile_stride(uint16_raster, tmp_path):
+    """Each tile finishes whole file blocks: the block side divides the output stride, which is
+    kept a multiple of 16 (the overlap grows by less than that)."""
+    out = tmp_path / "out.tif"
+    report = run_tiled(Identity(), [RasterInput(uint16_raster)], OutputSpec(out, 3),
+                       TilingOptions(tile_size=72, overlap=10), device="cpu")
+    stride = report.tile_size - report.overlap
+    assert stride == 48 and report.overlap == 24
+    with rasterio.open(out) as dst:
+        assert dst.block_shapes[0] == (48, 48)
+
+
 def test_georeferencing_nodata_descriptions_and_overviews_kept(uint16_raster, tmp_path):
     out = tmp_path / "out.tif"
     run_tiled(Identity(), [RasterInput(uint16_raster)],

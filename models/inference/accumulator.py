@@ -1,18 +1,27 @@
-"""Streaming blend of overlapping tile predictions, one band of rows at a time.
+"""Streaming blend of overlapping tile predictions, finished one output block per tile.
 
-Tiles arrive in row-major order. Weighted predictions are summed into a buffer that spans the
-rows still touched by upcoming tiles (at most one tile plus one block high, full width), so
-memory stays O(tile * width) whatever the raster height. When a tile of a new tile row arrives,
-every row above it is final: those rows are divided by their summed weights and handed out one
-output block row at a time, so that each GeoTIFF block is written once and whole.
+Blending uses a regular grid of *virtual* tiles: tile (i, j) of the grid starts at
+(i * stride, j * stride). The tile grid shifts the last tile of a row or column inward so that it
+ends on the raster border (`tiling.axis_origins`); its prediction is read from its virtual origin
+on, so the rows and columns it has in front of that origin get no weight (they are covered by the
+tiles before it anyway).
 
-Tile weights are outer products of a row ramp and a column ramp over a full grid of tile rows
-and columns, so their sum is separable too: (sum of row ramps) x (sum of column ramps). The
-accumulator therefore stores no weight buffer, only two vectors.
+Block (i, j) of the output, rows [i * stride, (i + 1) * stride) and columns
+[j * stride, (j + 1) * stride) (the last row and column of blocks reach to the raster border), is
+touched only by tiles (<= i, <= j). Tiles arrive in row-major order, so the block is final as
+soon as tile (i, j) has been added, and the output file, whose blocks divide the stride, gets
+each of its blocks written once and whole. The accumulator keeps just the overlap seams: what
+earlier tile rows add to the first `overlap` rows of the current one, what the current tile row
+adds to the next, and what the previous tile adds to the first `overlap` columns of the current
+one. Memory is O(overlap * width + tile * tile), whatever the raster size.
+
+Pixels marked invalid (nodata) are carried as one more plane of weighted flags: a pixel is
+invalid when a tile that gives it weight had it invalid. Tile weights are outer products of a
+row ramp and a column ramp, so their sum is separable: (sum of row ramps) x (sum of column
+ramps), two vectors that finished blocks are divided by.
 """
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,11 +30,12 @@ from .blending import edge_ramp
 
 
 @dataclass
-class FinishedRows:
-    """Blended rows [row, row + values.shape[1]) of the output grid and their valid mask
-    (None when every pixel is valid)."""
+class FinishedBlock:
+    """Blended pixels of the output grid with their top-left at (row, col), and their valid
+    mask (None when every pixel is valid)."""
 
     row: int
+    col: int
     values: np.ndarray
     valid: np.ndarray | None
 
@@ -40,69 +50,64 @@ def weight_profile(length: int, origins: list[int], tile: int, overlap: int) -> 
     return total[:length]
 
 
-class RowAccumulator:
-    """Sum of w * prediction over the not-yet-written rows of a (height, width) grid.
+class SeamAccumulator:
+    """Blends (bands, tile, tile) predictions of a row-major tile grid over a (height, width)
+    output; `add` returns the block each tile finishes. Sizes are output pixels."""
 
-    The rows live in chunks of `block` rows (a deque): handing out a finished block row pops
-    its chunk, which is zeroed and reused once a tile reaches below the last one, so nothing
-    is shifted or copied and memory stays at (tile + block) rows of full width.
-    """
+    def __init__(self, bands: int, height: int, width: int, tile: int, stride: int,
+                 tile_rows: int, tile_cols: int):
+        if not 0 < stride <= tile:
+            raise ValueError("the stride must be positive and at most the tile size")
+        self.height, self.width, self.tile, self.stride = height, width, tile, stride
+        overlap = tile - stride
+        self.row_weights = weight_profile(height, [i * stride for i in range(tile_rows)], tile, overlap)
+        self.col_weights = weight_profile(width, [j * stride for j in range(tile_cols)], tile, overlap)
+        planes = bands + 1  # the last plane sums the weights of invalid pixels
+        # what earlier tile rows add to rows [r * stride, r * stride + overlap), and what the
+        # current tile row adds to the first `overlap` rows of the next one
+        self.above = np.zeros((planes, overlap, width), dtype=np.float32)
+        self.below = np.zeros((planes, overlap, width), dtype=np.float32)
+        self.left: np.ndarray | None = None  # previous tile's part in columns past its block
+        self.tile_row = 0
 
-    def __init__(self, bands: int, row_weights: np.ndarray, col_weights: np.ndarray,
-                 tile: int, block: int):
-        self.height, self.width = row_weights.size, col_weights.size
-        self.row_weights, self.col_weights, self.block = row_weights, col_weights, block
-        self.bands = bands
-        self.sums: deque[np.ndarray] = deque()  # (bands, block, width) float32 each
-        # (block, width) bool each, allocated only once a tile brings nodata into the chunk
-        self.valid: deque[np.ndarray | None] = deque()
-        self.top = 0  # first row of sums[0]
-        self.spare: list[np.ndarray] = []  # handed-out chunks, reused once written
+    def add(self, tile_row: int, tile_col: int, row: int, col: int, prediction: np.ndarray,
+            weights: np.ndarray, valid: np.ndarray) -> FinishedBlock:
+        """Add the prediction of tile (tile_row, tile_col), whose window starts at (row, col)
+        (before its virtual origin for a shifted last tile), with its `weights` (tile, tile)
+        and `valid` mask; returns the block it finishes."""
+        if tile_row != self.tile_row:
+            if tile_row != self.tile_row + 1:
+                raise ValueError("tiles must arrive in row-major order")
+            self.above, self.below = self.below, self.above
+            self.tile_row = tile_row
+        s, overlap = self.stride, self.tile - self.stride
+        top, left = tile_row * s, tile_col * s
+        shift_rows, shift_cols = top - row, left - col
+        if shift_rows < 0 or shift_cols < 0:
+            raise ValueError("a tile window must start at or before its place in the grid")
+        height, width = min(self.tile, self.height - top), min(self.tile, self.width - left)
+        last_row, last_col = top + self.tile >= self.height, left + self.tile >= self.width
+        block_height = height if last_row else s
+        block_width = width if last_col else s
+        rows = slice(shift_rows, shift_rows + height)
+        cols = slice(shift_cols, shift_cols + width)
+        ramp = weights[:height, :width]
+        planes = np.empty((self.above.shape[0], height, width), dtype=np.float32)
+        np.multiply(prediction[:, rows, cols], ramp, out=planes[:-1])
+        np.multiply(~valid[rows, cols], ramp, out=planes[-1])
+        if tile_row > 0:
+            planes[:, :overlap, :block_width] += self.above[:, :, left:left + block_width]
+        if tile_col > 0:
+            planes[:, :, :overlap] += self.left
+        if not last_col:
+            self.left = planes[:, :, s:].copy()
+        if not last_row:
+            self.below[:, :, left:left + block_width] = planes[:, s:, :block_width]
+        return self._finish(top, left, planes[:, :block_height, :block_width])
 
-    def _extend_to(self, bottom: int) -> None:
-        while self.top + len(self.sums) * self.block < bottom:
-            if self.spare:
-                chunk = self.spare.pop()
-                chunk.fill(0.0)
-            else:
-                chunk = np.zeros((self.bands, self.block, self.width), dtype=np.float32)
-            self.sums.append(chunk)
-            self.valid.append(None)
-
-    def add(self, row: int, col: int, prediction: np.ndarray, weights: np.ndarray,
-            valid: np.ndarray) -> None:
-        """Add a tile prediction (bands, h, w) at (row, col); parts past the raster are dropped."""
-        height = min(prediction.shape[1], self.height - row)
-        width = min(prediction.shape[2], self.width - col)
-        if row < self.top:
-            raise ValueError("tiles must arrive in row-major order")
-        self._extend_to(row + height)
-        cols = slice(col, col + width)
-        start = row
-        while start < row + height:
-            index, offset = divmod(start - self.top, self.block)
-            count = min(self.block - offset, row + height - start)
-            source = slice(start - row, start - row + count)
-            rows = slice(offset, offset + count)
-            self.sums[index][:, rows, cols] += prediction[:, source, :width] * weights[source, :width]
-            tile_valid = valid[source, :width]
-            if not tile_valid.all():
-                if self.valid[index] is None:
-                    self.valid[index] = np.ones((self.block, self.width), dtype=bool)
-                self.valid[index][rows, cols] &= tile_valid
-            start += count
-
-    def pop_final(self, below: int):
-        """Yield the finished rows above `below`, one block row at a time (the last may be
-        shorter when `below` is the raster end), divided by their summed weights in place."""
-        end = self.height if below >= self.height else below // self.block * self.block
-        while self.top < end and self.sums:
-            count = min(self.block, end - self.top, self.height - self.top)
-            chunk = self.sums.popleft()
-            values = chunk[:, :count]
-            values /= self.row_weights[self.top:self.top + count, None]
-            values /= self.col_weights[None, :]
-            valid = self.valid.popleft()
-            yield FinishedRows(self.top, values, None if valid is None else valid[:count])
-            self.spare.append(chunk)  # the consumer has written it by now
-            self.top += count
+    def _finish(self, top: int, left: int, planes: np.ndarray) -> FinishedBlock:
+        values = planes[:-1]
+        values /= self.row_weights[top:top + values.shape[1], None]
+        values /= self.col_weights[None, left:left + values.shape[2]]
+        invalid = planes[-1] > 0
+        return FinishedBlock(top, left, values, ~invalid if invalid.any() else None)

@@ -4,8 +4,9 @@
 window by window from every input (inputs of lower resolution window-aligned through their
 geotransforms), scales them and masks nodata; the calling thread runs batches on the device
 (autocast, out-of-memory back-off); a writer thread blends the predictions with smooth weights
-and writes finished rows to a tiled, compressed GeoTIFF under a temporary name, which is
-renamed only once complete (with overviews). Memory stays O(tile * width).
+and writes the block each tile finishes to a tiled, compressed GeoTIFF whose blocks line up with
+the tile stride, under a temporary name that is renamed only once complete (with overviews).
+Memory stays O(overlap * width + tile * tile).
 """
 from __future__ import annotations
 
@@ -24,19 +25,18 @@ from affine import Affine
 from rasterio.enums import Resampling
 
 from ..errors import Cancelled, InputError
-from .accumulator import FinishedRows, RowAccumulator, weight_profile
+from .accumulator import FinishedBlock, SeamAccumulator
 from .alignment import InputGrid, input_grid
 from .backoff import TileModel, TilePredictor, as_tile_model
 from .device import describe_device, precision_name, resolve_device, resolve_precision
-from .raster_io import (BLOCK_ROWS, AtomicGeoTiff, band_list, geotiff_profile, open_raster,
+from .raster_io import (AtomicGeoTiff, band_list, geotiff_profile, open_raster,
                         read_padded, scene_scaling)
 from .scaling import BandScaling
 from .tiling import Tile, TileGrid, TilingOptions
 
 QUEUE_DEPTH = 2
-#: columns converted and written at a time (keeps temporaries small on wide rasters; a
-#: multiple of the GeoTIFF block size so each block is written once)
-CONVERT_COLUMNS = 2048
+#: largest GeoTIFF block side of engine outputs (blocks divide the output stride)
+MAX_BLOCK = 1024
 PROBABILITY_NODATA = -1.0
 TILE_PROGRESS_SHARE = 90.0
 # GDAL's block cache defaults to 5 % of RAM and would grow with the raster; blocks are written
@@ -227,8 +227,17 @@ def _read_batches(sources: list[_Source], tiles: list[Tile], tile_size: int, bat
             dataset.close()
 
 
+def output_block_size(stride: int) -> int:
+    """GeoTIFF block side for an output stride (a multiple of 16): the stride itself up to
+    MAX_BLOCK, else its largest divisor that is a multiple of 16 and at most MAX_BLOCK, so
+    that every finished stride x stride block of the accumulator covers whole file blocks."""
+    if stride % 16:
+        raise ValueError("the output stride must be a multiple of 16")
+    return max(b for b in range(16, min(stride, MAX_BLOCK) + 1, 16) if stride % b == 0)
+
+
 class _OutputWriter:
-    """Writer side: blends predictions row by row and writes finished strips."""
+    """Writer side: blends predictions tile by tile and writes each block they finish."""
 
     def __init__(self, spec: OutputSpec, grid: TileGrid, height: int, width: int, crs,
                  transform: Affine):
@@ -236,65 +245,54 @@ class _OutputWriter:
         self.height, self.width = height * spec.scale, width * spec.scale
         out_transform = transform * Affine.scale(1 / spec.scale)
         count = 1 if spec.kind == "classes" else spec.band_count
+        block = output_block_size(grid.stride * spec.scale)
         profile = geotiff_profile(self.height, self.width, count, spec.dtype, crs, out_transform,
-                                  spec.nodata, spec.compress)
+                                  spec.nodata, spec.compress, block)
         self.files = [AtomicGeoTiff(spec.path, profile, spec.band_descriptions)]
         if spec.kind == "classes" and spec.probabilities_path:
             profile = geotiff_profile(self.height, self.width, spec.band_count, "float32", crs,
-                                      out_transform, PROBABILITY_NODATA, spec.compress)
+                                      out_transform, PROBABILITY_NODATA, spec.compress, block)
             self.files.append(AtomicGeoTiff(spec.probabilities_path, profile))
         s = spec.scale
-        tile, overlap = grid.tile_size * s, grid.overlap * s
-        self.accumulator = RowAccumulator(
-            spec.band_count,
-            weight_profile(self.height, [r * s for r in grid.rows], tile, overlap),
-            weight_profile(self.width, [c * s for c in grid.cols], tile, overlap),
-            tile, BLOCK_ROWS)
-        self.tile_row = 0
+        self.accumulator = SeamAccumulator(spec.band_count, self.height, self.width,
+                                           grid.tile_size * s, grid.stride * s,
+                                           len(grid.rows), len(grid.cols))
 
     def consume(self, channel: queue.Queue, stop: threading.Event) -> None:
-        """Writer thread body: blend every (tiles, predictions, valid) item, then flush."""
+        """Writer thread body: blend every (tiles, predictions, valid) item into blocks."""
         while (item := _get(channel, stop)) is not _DONE:
             tiles, predictions, valid = item
             s = self.scale
             for tile, prediction, ok in zip(tiles, predictions, valid):
-                if tile.tile_row != self.tile_row:
-                    self.tile_row = tile.tile_row
-                    for rows in self.accumulator.pop_final(tile.window.row * s):
-                        self._write(rows)
                 if s > 1:
                     ok = np.repeat(np.repeat(ok, s, axis=0), s, axis=1)
-                self.accumulator.add(tile.window.row * s, tile.window.col * s, prediction,
-                                     self.grid.weights(tile, s), ok)
-        if not stop.is_set():
-            for rows in self.accumulator.pop_final(self.height):
-                self._write(rows)
+                self._write(self.accumulator.add(
+                    tile.tile_row, tile.tile_col, tile.window.row * s, tile.window.col * s,
+                    prediction, self.grid.weights(tile, s), ok))
 
-    def _write(self, rows: FinishedRows) -> None:
-        invalid = None if rows.valid is None else ~rows.valid
+    def _write(self, block: FinishedBlock) -> None:
+        invalid = None if block.valid is None else ~block.valid
         if self.spec.kind == "classes":
-            classes = np.argmax(rows.values, axis=0).astype(np.uint8)[None]
+            classes = np.argmax(block.values, axis=0).astype(np.uint8)[None]
             if invalid is not None:
                 classes[:, invalid] = self.spec.nodata
-                rows.values[:, invalid] = PROBABILITY_NODATA
-            self.files[0].write(classes, rows.row)
+                block.values[:, invalid] = PROBABILITY_NODATA
+            self.files[0].write(classes, block.row, block.col)
             if len(self.files) > 1:
-                self.files[1].write(rows.values, rows.row)
+                self.files[1].write(block.values, block.row, block.col)
             return
         dtype = np.dtype(self.spec.dtype)
-        limits = np.iinfo(dtype) if np.issubdtype(dtype, np.integer) else None
-        for start in range(0, rows.values.shape[2], CONVERT_COLUMNS):  # bounded temporaries
-            columns = slice(start, start + CONVERT_COLUMNS)
-            part = rows.values[:, :, columns]
-            if self.spec.scaling is not None:
-                part = self.spec.scaling.denormalize(part)
-            if limits is not None:
-                np.rint(part, out=part)
-                np.clip(part, limits.min, limits.max, out=part)
-            part = part.astype(dtype, copy=False)
-            if invalid is not None and self.spec.nodata is not None:
-                part[:, invalid[:, columns]] = self.spec.nodata
-            self.files[0].write(part, rows.row, start)
+        values = block.values
+        if self.spec.scaling is not None:
+            values = self.spec.scaling.denormalize(values)
+        if np.issubdtype(dtype, np.integer):
+            limits = np.iinfo(dtype)
+            np.rint(values, out=values)
+            np.clip(values, limits.min, limits.max, out=values)
+        values = values.astype(dtype, copy=False)
+        if invalid is not None and self.spec.nodata is not None:
+            values[:, invalid] = self.spec.nodata
+        self.files[0].write(values, block.row, block.col)
 
     def finish(self) -> None:
         """Build overviews and move every file to its final name."""
@@ -335,7 +333,9 @@ def _run(model: TileModel, inputs, output, options, device, precision, report_pr
     with open_raster(sources[0].path) as reference:
         height, width, crs, transform = reference.height, reference.width, reference.crs, reference.transform
     align = math.lcm(*[s.grid.ratio for s in sources])
-    grid = TileGrid(height, width, options, align=align)
+    # output blocks must divide the output stride and be multiples of 16 (GeoTIFF)
+    grid = TileGrid(height, width, options, align=align,
+                    stride_multiple=16 // math.gcd(16, output.scale))
     tiles = grid.tiles()
     torch_device = resolve_device(device)
     dtype = resolve_precision(torch_device, precision)

@@ -19,9 +19,6 @@ from ..errors import InputError
 from .scaling import BandScaling
 
 BLOCK_SIZE = 256
-#: GeoTIFF block height: outputs are written one block row at a time, and the engine holds
-#: finished rows until a block row is complete, so low blocks keep that buffer small
-BLOCK_ROWS = 128
 OVERVIEW_MIN_SIZE = 256
 
 
@@ -144,16 +141,17 @@ def default_compression() -> str:
 
 
 def geotiff_profile(height: int, width: int, count: int, dtype: str, crs, transform: Affine,
-                    nodata, compress: str | None = None) -> dict:
-    """Creation profile of a tiled, compressed, BigTIFF-capable GeoTIFF.
+                    nodata, compress: str | None = None, block: int = BLOCK_SIZE) -> dict:
+    """Creation profile of a tiled, compressed, BigTIFF-capable GeoTIFF with square blocks of
+    `block` pixels (a multiple of 16).
 
     `compress` None picks `default_compression()`.
     """
     compress = (compress or default_compression()).upper()
     floating = np.issubdtype(np.dtype(dtype), np.floating)
     profile = dict(driver="GTiff", height=height, width=width, count=count, dtype=dtype, crs=crs,
-                   transform=transform, nodata=nodata, tiled=True, blockxsize=BLOCK_SIZE,
-                   blockysize=BLOCK_ROWS, compress=compress, bigtiff="IF_SAFER",
+                   transform=transform, nodata=nodata, tiled=True, blockxsize=block,
+                   blockysize=block, compress=compress, bigtiff="IF_SAFER",
                    interleave="pixel" if count <= 4 else "band")
     if compress in ("DEFLATE", "ZSTD", "LZW"):
         profile["predictor"] = 3 if floating else 2
@@ -183,7 +181,7 @@ class AtomicGeoTiff:
             self.dataset.set_band_description(index, description)
 
     def write(self, array: np.ndarray, row: int, col: int = 0) -> None:
-        """Write a block of rows (bands, rows, columns) with its top-left pixel at (row, col)."""
+        """Write an array (bands, rows, columns) with its top-left pixel at (row, col)."""
         self.dataset.write(array, window=Window(col, row, array.shape[2], array.shape[1]))
 
     def build_overviews(self, resampling: Resampling) -> None:

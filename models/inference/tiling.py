@@ -5,6 +5,8 @@ inward so that it ends on the raster border (no padding). Tile origins and sizes
 multiples of `align` (the resolution ratio of lower-resolution inputs, and the size multiple a
 model needs); when the border cannot be met exactly (the last tile then reaches less than
 `align` pixels past it), or the raster is smaller than one tile, the reader pads with reflection.
+With `stride_multiple` the stride is also kept a multiple of that number (the overlap grows by
+less than it), so that output blocks can line up with the stride.
 """
 from __future__ import annotations
 
@@ -45,10 +47,13 @@ class TileWindow:
 
 @dataclass(frozen=True)
 class Tile:
-    """A tile of the grid: its window, its tile row, and which of its sides are inner."""
+    """A tile of the grid: its window, its tile row and column, and which of its sides are
+    inner. Its place in the regular grid is (tile_row, tile_col) * stride; the window of a
+    last tile may start before it (shifted inward to end on the border)."""
 
     window: TileWindow
     tile_row: int
+    tile_col: int
     top: bool
     bottom: bool
     left: bool
@@ -80,14 +85,17 @@ def _weights(size: int, overlap: int, top: bool, bottom: bool, left: bool, right
 
 
 class TileGrid:
-    """Overlapping tiles covering a (height, width) raster, aligned to `align` pixels."""
+    """Overlapping tiles covering a (height, width) raster, aligned to `align` pixels, with a
+    stride that is a multiple of `align` and of `stride_multiple`."""
 
-    def __init__(self, height: int, width: int, options: TilingOptions, align: int = 1):
+    def __init__(self, height: int, width: int, options: TilingOptions, align: int = 1,
+                 stride_multiple: int = 1):
         self.height, self.width = height, width
         self.align = math.lcm(align, options.multiple_of)
-        self.tile_size = round_up(options.tile_size, self.align)
-        stride = (self.tile_size - options.overlap) // self.align * self.align
-        self.stride = max(stride, self.align)
+        step = math.lcm(self.align, stride_multiple)
+        self.stride = max((options.tile_size - options.overlap) // step * step, step)
+        # a stride rounded up to one step keeps at least the requested overlap
+        self.tile_size = round_up(max(options.tile_size, self.stride + options.overlap), self.align)
         self.overlap = self.tile_size - self.stride
         self.rows = axis_origins(height, self.tile_size, self.stride, self.align)
         self.cols = axis_origins(width, self.tile_size, self.stride, self.align)
@@ -98,7 +106,7 @@ class TileGrid:
     def tiles(self) -> list[Tile]:
         """All tiles in row-major order."""
         size = self.tile_size
-        return [Tile(TileWindow(row, col, size, size), tile_row=i,
+        return [Tile(TileWindow(row, col, size, size), tile_row=i, tile_col=j,
                      top=i > 0, bottom=i < len(self.rows) - 1,
                      left=j > 0, right=j < len(self.cols) - 1)
                 for i, row in enumerate(self.rows) for j, col in enumerate(self.cols)]
