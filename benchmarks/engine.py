@@ -87,6 +87,23 @@ def model_only_seconds(size: int, tiles: int, batch_size: int, tile_size: int) -
         return time.perf_counter() - started
 
 
+def measure_throughput(source: Path, out: Path, size: int, threads: int) -> dict:
+    """Model-only and end-to-end Mpx/s and their ratio over `source` with `threads` torch
+    threads (restored afterwards), and the run's report."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        report = run_engine(source, out)
+        model_seconds = model_only_seconds(size, report.tiles, report.batch_size, report.tile_size)
+    finally:
+        torch.set_num_threads(previous)
+    megapixels = size * size / 1e6
+    return {"model_only_mpx_s": round(megapixels / model_seconds, 3),
+            "end_to_end_mpx_s": round(report.megapixels_per_second, 3),
+            "pipeline_efficiency": round(report.megapixels_per_second * model_seconds / megapixels, 3),
+            "report": report}
+
+
 def own_peak_rss_mb() -> float:
     """Peak resident memory of this process image, in MB.
 
@@ -126,9 +143,12 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="geodistill-bench-", dir=args.tmp))
     try:
         source = make_raster(folder / "scene.tif", args.size)
-        report = run_engine(source, folder / "out.tif")
-        model_seconds = model_only_seconds(args.size, report.tiles, report.batch_size, report.tile_size)
-        megapixels = args.size * args.size / 1e6
+        threads = torch.get_num_threads()
+        main_run = measure_throughput(source, folder / "out.tif", args.size, threads)
+        # one core left to reading, writing and overviews (a two-core machine has no other)
+        one_thread = measure_throughput(source, folder / "out.tif", args.size, 1)
+        report = main_run.pop("report")
+        one_thread.pop("report")
         small, large = args.rss_sizes
         rss = {}
         for size in (small, large):
@@ -141,9 +161,8 @@ def main() -> None:
                        f"{report.device_description}",
             "raster": f"{args.size}x{args.size} {BANDS}-band uint16 (tiled DEFLATE input)",
             "tiling": TILING,
-            "model_only_mpx_s": round(megapixels / model_seconds, 3),
-            "end_to_end_mpx_s": round(report.megapixels_per_second, 3),
-            "pipeline_efficiency": round(report.megapixels_per_second * model_seconds / megapixels, 3),
+            **main_run,
+            "one_torch_thread": one_thread,
             f"peak_rss_mb_{small // 1024}k": round(rss[small], 1),
             f"peak_rss_mb_{large // 1024}k": round(rss[large], 1),
             f"rss_ratio_{large // 1024}k_{small // 1024}k": round(rss[large] / rss[small], 3),

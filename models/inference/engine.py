@@ -208,15 +208,18 @@ def _read_batches(sources: list[_Source], tiles: list[Tile], tile_size: int, bat
     try:
         for start in range(0, len(tiles), batch_size):
             batch_tiles = tiles[start:start + batch_size]
-            arrays = [np.empty((len(batch_tiles), len(s.bands), tile_size // s.grid.ratio,
-                                tile_size // s.grid.ratio), np.float32) for s in sources]
+            # (B, bands, h, w) views of channels-last buffers: the layout models are fed in
+            arrays = [np.empty((len(batch_tiles), tile_size // s.grid.ratio,
+                                tile_size // s.grid.ratio, len(s.bands)), np.float32)
+                      .transpose(0, 3, 1, 2) for s in sources]
             valid = np.ones((len(batch_tiles), tile_size, tile_size), dtype=bool)
             for b, tile in enumerate(batch_tiles):
                 w = tile.window
                 for i, (source, dataset) in enumerate(zip(sources, datasets)):
                     raw, ok = read_padded(dataset, source.bands, *source.grid.window(w.row, w.col, w.height, w.width))
-                    arrays[i][b] = source.scaling.normalize(raw)
-                    arrays[i][b][:, ~ok] = 0.0  # neutral fill; written as nodata
+                    source.scaling.normalize(raw, out=arrays[i][b])
+                    if not ok.all():
+                        arrays[i][b][:, ~ok] = 0.0  # neutral fill; written as nodata
                     r = source.grid.ratio
                     valid[b] &= ok if r == 1 else np.repeat(np.repeat(ok, r, axis=0), r, axis=1)
             if not _put(channel, _Batch(batch_tiles, arrays, valid), stop):
@@ -282,9 +285,9 @@ class _OutputWriter:
                 self.files[1].write(block.values, block.row, block.col)
             return
         dtype = np.dtype(self.spec.dtype)
-        values = block.values
+        values = block.values  # float32, the writer's own: converted in place
         if self.spec.scaling is not None:
-            values = self.spec.scaling.denormalize(values)
+            self.spec.scaling.denormalize(values, out=values)
         if np.issubdtype(dtype, np.integer):
             limits = np.iinfo(dtype)
             np.rint(values, out=values)

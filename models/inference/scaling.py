@@ -38,15 +38,25 @@ class BandScaling:
         span = (np.asarray(self.high, dtype=np.float32) - np.asarray(self.low, dtype=np.float32)).reshape(shape)
         return low, span
 
-    def normalize(self, array: np.ndarray) -> np.ndarray:
-        """Bands-first array (bands, ...) of raw values -> float32 in model range."""
+    def normalize(self, array: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Bands-first array (bands, ...) of raw values -> float32 in model range (written
+        into `out`, any float32 array or view of the same shape, when given)."""
         low, span = self._columns(array.ndim)
-        return (array.astype(np.float32) - low) / span
+        if out is None:
+            return (array.astype(np.float32) - low) / span
+        np.subtract(array, low, out=out, casting="unsafe")
+        np.divide(out, span, out=out)
+        return out
 
-    def denormalize(self, array: np.ndarray) -> np.ndarray:
-        """Inverse of `normalize` (float32 result; the caller rounds and casts)."""
+    def denormalize(self, array: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Inverse of `normalize` (float32 result, written into `out` when given, which may be
+        `array` itself; the caller rounds and casts)."""
         low, span = self._columns(array.ndim)
-        return array.astype(np.float32) * span + low
+        if out is None:
+            return array.astype(np.float32) * span + low
+        np.multiply(array, span, out=out)
+        np.add(out, low, out=out)
+        return out
 
     def to_dict(self) -> dict:
         return {"low": list(self.low), "high": list(self.high)}
