@@ -205,9 +205,12 @@ def _train(pairs: _PairSet, net_config: KTDNConfig, config: TrainConfig, *, teac
                   scheduler=scheduler, phase=phase)
     with torch.no_grad():
         output, target, x = _predict(model, pairs, val_indices, config.batch_size)
-    metrics = dehazing_scores(output, target)
+    # patches are in the hazy scene's scaling, where clear values span more than [0, 1]
+    data_range = float(target.max() - target.min()) or 1.0
+    metrics = dehazing_scores(output, target, data_range)
     if input_metrics:
-        metrics.update({f"input_{name}": value for name, value in dehazing_scores(x, target).items()})
+        metrics.update({f"input_{name}": value
+                        for name, value in dehazing_scores(x, target, data_range).items()})
     metrics["l1"] = float((output - target).abs().mean())
     metrics["validation_samples"] = len(val_indices)
     return TrainResult(model=model.cpu().eval(), best_val_loss=outcome.best_val_loss,
