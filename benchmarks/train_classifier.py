@@ -2,11 +2,12 @@
 
 Reproducible command for the model shipped in resources/models/:
 
-    .venv/bin/python benchmarks/train_classifier.py [--student mobilenetv2] [--minutes 120] [--quick]
+    .venv/bin/python benchmarks/train_classifier.py [--student mobilenetv2] [--minutes 120]
+        [--teacher-minutes 240] [--quick]
 
 AID here is 30 classes x 100 RGB jpg chips of 150 x 150 pixels; 20 chips per class are held
 out (`aid_split`, the same split benchmarks/classify.py scores on) and never seen in training.
-Steps, each time-boxed by --minutes (per model):
+Steps, each time-boxed by --minutes (per student; --teacher-minutes for the teacher):
 1. the teacher (ResNet-50 class, plain CE) on chips resized to --teacher-size;
 2. the student distilled from it with class-centric KD (chips resized to --student-size);
 3. the student with class-aware self-distillation, and the plain-CE student (the ablation).
@@ -72,7 +73,8 @@ def main() -> None:
     parser.add_argument("--teacher-size", type=int, default=96, help="teacher input side (pixels)")
     parser.add_argument("--student-size", type=int, default=64, help="student input side (pixels)")
     parser.add_argument("--epochs", type=int, default=60)
-    parser.add_argument("--minutes", type=float, default=90.0, help="time box of each model")
+    parser.add_argument("--minutes", type=float, default=90.0, help="time box of each student")
+    parser.add_argument("--teacher-minutes", type=float, help="time box of the teacher (default --minutes)")
     parser.add_argument("--reuse-teacher", action="store_true", help="keep a trained teacher")
     parser.add_argument("--quick", action="store_true", help="tiny nets, 1 epoch, 4 classes")
     parser.add_argument("--out", default=str(OUT / "train_classifier.json"))
@@ -103,7 +105,8 @@ def main() -> None:
         card = train_scene_classifier(ClassifierTrainingRequest(
             output_model=str(paths[name]), chips_folder=str(train), architecture=architecture,
             method=method, teacher=teacher, epochs=epochs, input_size=size,
-            net_options=TINY[architecture] if args.quick else {}, minutes=args.minutes,
+            net_options=TINY[architecture] if args.quick else {},
+            minutes=args.teacher_minutes or args.minutes if name == "teacher" else args.minutes,
             device="auto", licence=LICENCE,
             description=f"AID scene classifier ({architecture}, {method}) on chips resized to {size} px."),
             Callbacks(log=lambda line, n=name: log(f"[{n}] {line}")))
@@ -115,7 +118,8 @@ def main() -> None:
         BUNDLED.mkdir(parents=True, exist_ok=True)
         shipped = BUNDLED / f"classification_aid_{args.student}.safetensors"
         shutil.copy2(paths[distilled], shipped)
-    write_json({"machine": machine(), "epochs": epochs, "minutes_per_model": args.minutes,
+    write_json({"machine": machine(), "epochs": epochs, "minutes_per_student": args.minutes,
+                "teacher_minutes": args.teacher_minutes or args.minutes,
                 "teacher_size": args.teacher_size, "student_size": args.student_size,
                 "student": args.student, "shipped": str(shipped) if shipped else None,
                 "shipped_method": distilled, "results": summary}, args.out)

@@ -85,14 +85,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help="a few images, patches and epochs (smoke run; bundles nothing)")
+    parser.add_argument("--samples", type=int, default=2048, help="training patches (full run)")
+    parser.add_argument("--epochs", type=int, nargs=3, default=(10, 15, 30),
+                        metavar=("TEACHER", "KTDN", "LITE"), help="epochs of each phase (full run)")
     parser.add_argument("--out", default=str(OUT / "train_dehaze.json"))
     args = parser.parse_args()
     if args.quick:
         per_class, dubai_tiles, samples, patch = 1, 1, 64, 32
         epochs = {"teacher": 1, "ktdn": 1, "lite": 2}
     else:
-        per_class, dubai_tiles, samples, patch = 4, 5, 4096, 64
-        epochs = {"teacher": 15, "ktdn": 20, "lite": 40}
+        per_class, dubai_tiles, samples, patch = 4, 5, args.samples, 64
+        epochs = dict(zip(("teacher", "ktdn", "lite"), args.epochs))
     train_paths, held_out = image_split(per_class, dubai_tiles)
     if args.quick:
         held_out = held_out[:3]
