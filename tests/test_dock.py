@@ -228,3 +228,31 @@ def test_optional_outputs_are_skipped_unless_a_path_is_given(dock, project, tmp_
     assert values["OUTPUT_POLYGONS"] is None and values["OUTPUT_PROBABILITIES"] is None
     form.set_output("OUTPUT_POLYGONS", str(tmp_path / "polygons.gpkg"))
     assert form.parameters("cpu", project)["OUTPUT_POLYGONS"].sink.staticValue() == str(tmp_path / "polygons.gpkg")
+
+
+def test_multi_layer_pickers_follow_the_project_and_keep_checks(dock, project, tmp_path):
+    """Layers added after the dock opened appear in the Train page's lists; checked layers
+    stay checked when others come and go; removed layers leave the list."""
+    from qgis.PyQt.QtCore import Qt
+
+    train = dock.page("train")
+    form = next(f for f in train.forms if f.algorithm.id() == "geodistill:train_pansharpen")
+    checklist = form.widgets["MS_LAYERS"]
+
+    def names():
+        return sorted(checklist.itemText(i) for i in range(checklist.count()))
+
+    def checked():
+        return sorted(checklist.itemText(i) for i in range(checklist.count())
+                      if checklist.itemCheckState(i) == Qt.CheckState.Checked)
+
+    assert names() == ["ms", "pan"]  # rasters only
+    checklist.setItemCheckState(names().index("ms"), Qt.CheckState.Checked)
+    (tmp_path / "second").mkdir()
+    scene = pansharpening_scene(tmp_path / "second", bands=4, ratio=4, size=64)
+    added = QgsRasterLayer(str(scene.ms_path), "ms_second")
+    project.addMapLayer(added)
+    assert names() == ["ms", "ms_second", "pan"] and checked() == ["ms"]
+    assert form.parameters("cpu", project)["MS_LAYERS"] == [project.mapLayersByName("ms")[0].id()]
+    project.removeMapLayer(project.mapLayersByName("ms")[0].id())
+    assert names() == ["ms_second", "pan"] and checked() == []

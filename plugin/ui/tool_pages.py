@@ -112,6 +112,29 @@ def pixel_facts(parameter_name: str, layer: QgsRasterLayer) -> LayerFacts:
                       metres=units == QgsUnitTypes.DistanceUnit.DistanceMeters)
 
 
+class LayerChecklist(QgsCheckableComboBox):
+    """Checkable list of the project's raster (or vector) layers that follows the project:
+    layers added or removed later appear or go, and checked layers stay checked."""
+
+    def __init__(self, vector: bool, parent=None):
+        super().__init__(parent)
+        self.vector = vector
+        project = QgsProject.instance()
+        project.layersAdded.connect(self.refresh)
+        project.layersRemoved.connect(self.refresh)
+        self.refresh()
+
+    def refresh(self, *_args) -> None:
+        """Refill from the project's layers, keeping the check marks."""
+        checked = {self.itemData(i) for i in range(self.count())
+                   if self.itemCheckState(i) == Qt.CheckState.Checked}
+        self.clear()
+        for layer in QgsProject.instance().mapLayers().values():
+            if isinstance(layer, QgsRasterLayer) != self.vector:
+                state = Qt.CheckState.Checked if layer.id() in checked else Qt.CheckState.Unchecked
+                self.addItemWithCheckState(layer.name(), state, layer.id())
+
+
 class AlgorithmForm(QWidget):
     """The widgets of one algorithm's parameters, and the parameters dict they give."""
 
@@ -212,15 +235,9 @@ class AlgorithmForm(QWidget):
         return combo
 
     def _multi_layer_combo(self, definition) -> QgsCheckableComboBox:
-        combo = QgsCheckableComboBox(self)
         vector = definition.layerType() in (QgsProcessing.SourceType.TypeVectorAnyGeometry,
                                             QgsProcessing.SourceType.TypeVectorPolygon)
-        wanted = QgsMapLayerProxyModel.Filter.VectorLayer if vector else QgsMapLayerProxyModel.Filter.RasterLayer
-        for layer in QgsProject.instance().mapLayers().values():
-            if QgsMapLayerProxyModel.Filter.RasterLayer == wanted and isinstance(layer, QgsRasterLayer) \
-                    or wanted == QgsMapLayerProxyModel.Filter.VectorLayer and not isinstance(layer, QgsRasterLayer):
-                combo.addItemWithCheckState(layer.name(), Qt.CheckState.Unchecked, layer.id())
-        return combo
+        return LayerChecklist(vector, self)
 
     def _number(self, definition):
         integer = definition.dataType() == definition.Type.Integer
