@@ -4,6 +4,9 @@ Reproducible command for the model shipped in resources/models/:
 
     .venv/bin/python benchmarks/train_dehaze.py [--quick]
 
+(the bundled student was trained with `--reuse-teachers --no-output-kd` on the teacher and
+big net of a first full run; see the README)
+
 Clear RGB images with synthetic non-homogeneous haze (models.data.haze):
 - AID scene chips (classification/aid_train): the first `per_class` images of every class
   train, the next one of every class is held out;
@@ -38,7 +41,7 @@ from models.tasks.dehaze_evaluation import (DARK_CHANNEL_NAME, HAZY_INPUT, dark_
                                             model_dehazer, score_methods, synthetic_cases)
 from models.tasks.dehaze_training import (DehazeTrainingRequest, card_for, compact_teacher_config,
                                           load_training_data, train_config)
-from models.package import save_package
+from models.package import load_model, save_package
 
 MODELS = OUT / "models"
 BUNDLED = ROOT / "resources" / "models" / "dehazing_lite_rgb.safetensors"
@@ -88,6 +91,11 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=2048, help="training patches (full run)")
     parser.add_argument("--epochs", type=int, nargs=3, default=(10, 15, 30),
                         metavar=("TEACHER", "KTDN", "LITE"), help="epochs of each phase (full run)")
+    parser.add_argument("--reuse-teachers", action="store_true",
+                        help="load dehazing_teacher_rgb and dehazing_ktdn_rgb from an earlier run")
+    parser.add_argument("--no-output-kd", action="store_true",
+                        help="distil the lite student from the teacher's features only, not from "
+                             "the big net's outputs (for a big net weaker than the student)")
     parser.add_argument("--out", default=str(OUT / "train_dehaze.json"))
     args = parser.parse_args()
     if args.quick:
@@ -119,29 +127,39 @@ def main() -> None:
         log(f"{name}: {timings[name]} s, validation {results[name].metrics}")
 
     config = train_config(request)
-    timed("teacher", lambda: train_teacher(
-        data.samples.clear, dataclasses.replace(config, epochs=epochs["teacher"]), log=log,
-        net_config=compact_teacher_config(3)))
-    teacher = results["teacher"].model
-    timed("ktdn", lambda: train_dehazer(
-        data.samples, dataclasses.replace(config, epochs=epochs["ktdn"]), teacher, log=log,
-        net_config=reduced_ktdn_config()))
+    nets = {}
+    if args.reuse_teachers:
+        for name in ("teacher", "ktdn"):
+            nets[name] = load_model(MODELS / f"dehazing_{name}_rgb.safetensors")[1]
+            log(f"reusing dehazing_{name}_rgb")
+    else:
+        timed("teacher", lambda: train_teacher(
+            data.samples.clear, dataclasses.replace(config, epochs=epochs["teacher"]), log=log,
+            net_config=compact_teacher_config(3)))
+        nets["teacher"] = results["teacher"].model
+        timed("ktdn", lambda: train_dehazer(
+            data.samples, dataclasses.replace(config, epochs=epochs["ktdn"]), nets["teacher"],
+            log=log, net_config=reduced_ktdn_config()))
+        nets["ktdn"] = results["ktdn"].model
     lite_config = dataclasses.replace(config, epochs=epochs["lite"])
-    timed("lite", lambda: train_student(data.samples, lite_config, teacher,
-                                        results["ktdn"].model, log=log))
+    big_net = None if args.no_output_kd else nets["ktdn"]
+    timed("lite", lambda: train_student(data.samples, lite_config, nets["teacher"], big_net, log=log))
     timed("lite_nokd", lambda: train_student(data.samples, lite_config, log=log))
+    nets.update({name: results[name].model for name in ("lite", "lite_nokd")})
 
-    scores = held_out_scores({name: results[name].model for name in ("ktdn", "lite", "lite_nokd")},
-                             held_out)
+    scores = held_out_scores({name: nets[name] for name in ("ktdn", "lite", "lite_nokd")}, held_out)
     sources = {"teacher": "", "ktdn": "dehazing_teacher_rgb (knowledge transfer)",
-               "lite": "dehazing_teacher_rgb (knowledge transfer) + dehazing_ktdn_rgb (outputs)",
+               "lite": "dehazing_teacher_rgb (knowledge transfer)"
+                       + ("" if big_net is None else " + dehazing_ktdn_rgb (outputs)"),
                "lite_nokd": ""}
     descriptions = {
         "teacher": "KTDN clear-image autoencoder at half width (teacher of the dehazers).",
         "ktdn": "KTDN at reduced width and depth (6.6 M parameters; the paper's 50 M net is not "
                 "trainable on the CPU this was made on), with knowledge transfer.",
-        "lite": "Lite dehazing student for RGB imagery, distilled from a KTDN teacher and a "
-                "reduced-width KTDN; input scaled by the hazy scene's per-band 1-99 percentiles.",
+        "lite": "Lite dehazing student for RGB imagery (per-pixel gain and offset on the hazy "
+                "input), distilled from a KTDN teacher's features"
+                + ("" if big_net is None else " and a reduced-width KTDN's outputs")
+                + "; input scaled by the hazy scene's per-band 1-99 percentiles.",
         "lite_nokd": "Lite dehazing student trained without distillation (ablation)."}
     for name, result in results.items():
         metrics = {k if k.startswith("validation") else f"validation_{k}": float(v)
@@ -159,7 +177,8 @@ def main() -> None:
         BUNDLED.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(MODELS / BUNDLED.name, BUNDLED)
         log(f"bundled {BUNDLED}")
-    write_json({"quick": args.quick, "epochs": epochs, "samples": samples, "patch_size": patch,
+    write_json({"quick": args.quick, "epochs": epochs, "reused_teachers": args.reuse_teachers,
+                "output_kd": big_net is not None, "samples": samples, "patch_size": patch,
                 "training_images": len(train_paths), "held_out_images": len(held_out),
                 "seconds": timings, "torch_threads": torch.get_num_threads(),
                 "held_out": {name: {k: v for k, v in s.items() if k != "per_image"}

@@ -47,6 +47,8 @@ def test_output_and_bottleneck_shapes_on_a_non_square_tile(name, bands):
 def test_every_parameter_gets_a_finite_nonzero_gradient(name, bands):
     torch.manual_seed(0)
     net = build(name, tiny_configs(bands)[name])
+    if net.config.output == "affine":  # starts as the identity (zero last conv): move off it
+        torch.nn.init.normal_(net.tail.project[-1].weight, std=0.01)
     net(torch.rand(2, bands, 32, 64)).square().mean().backward()
     for parameter_name, parameter in net.named_parameters():
         assert parameter.grad is not None and torch.isfinite(parameter.grad).all(), parameter_name
@@ -121,3 +123,22 @@ def test_attention_block_with_a_zero_second_conv_is_the_identity():
     nn.init.zeros_(block.second.bias)
     x = torch.rand(2, 8, 16, 16)
     torch.testing.assert_close(block(x), x, rtol=0, atol=0)
+
+
+def test_affine_lite_starts_as_the_identity_and_passes_detail_through():
+    """The lite student's tail gives a gain and an offset: untrained it returns its input, and
+    any output is x * (1 + gain) + offset with the gain and offset from the tail."""
+    torch.manual_seed(0)
+    net = build("dehaze_lite", DehazeLiteConfig(bands=3)).eval()
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(net(x), x)
+        torch.nn.init.normal_(net.tail.project[-1].weight, std=0.1)
+        gain_offset = {}
+        net.tail.register_forward_hook(lambda module, args, out: gain_offset.update(out=out))
+        y = net(x)
+    gain, offset = gain_offset["out"].split(3, dim=1)
+    torch.testing.assert_close(y, x * (1 + gain) + offset)
+    assert not torch.equal(y, x)
+    assert build("ktdn", KTDNConfig(bands=3, encoder_depths=(1, 1, 1))).config.output == "direct"
+

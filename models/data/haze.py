@@ -37,6 +37,9 @@ from ..inference.scaling import BandScaling
 from .samples import SampleSet
 
 FIELD_CELLS = (2, 4, 8)
+#: how a dehazing net sees a hazy scene (`BandScaling.from_array` / `scene_scaling` arguments):
+#: each band's 1st and 99th percentiles map to 0 and 1
+MODEL_SCALING = {"mode": "per_band", "low_percentile": 1.0, "high_percentile": 99.0}
 """Grid sizes (cells across the image) of the octaves summed into a smooth random field."""
 DEFAULT_REFERENCE_WAVELENGTH = 550.0
 """nm; green, where the transmission field is defined when wavelengths are given."""
@@ -138,8 +141,8 @@ def make_dehaze_pairs(images: Sequence[np.ndarray], patch_size: int, count: int,
     context window (`context_size`, default 4 x `patch_size`, at most the image) is cut from
     it and given its own haze (`synthesize_haze` with `haze_options`: thickness, airlight,
     wavelengths ...), so the haze varies over the window as over a scene. With `normalize`
-    the window is scaled with its hazy version's per-band 1-99 percentile `BandScaling`, as
-    the inference engine scales a hazy scene: the net learns to return the clear image in its
+    the window is scaled with its hazy version's `MODEL_SCALING`, as the inference engine
+    scales a hazy scene: the net learns to return the clear image in its
     input's units. The patch is then cut at random inside the window, and flipped and turned
     at random (`augment`), the same way for hazy and clear.
     """
@@ -163,8 +166,7 @@ def make_dehaze_pairs(images: Sequence[np.ndarray], patch_size: int, count: int,
         clear = _random_window(images[index], context_size, rng)
         hazy, _, _ = synthesize_haze(clear, rng, **haze_options)
         if normalize:
-            scaling = BandScaling.from_array(hazy, mode="per_band", low_percentile=1,
-                                             high_percentile=99)
+            scaling = BandScaling.from_array(hazy, **MODEL_SCALING)
             hazy, clear = scaling.normalize(hazy), scaling.normalize(clear)
         pair = _random_window(np.concatenate([hazy, clear]), patch_size, rng)
         if augment:

@@ -17,8 +17,9 @@ One architecture, three registered configs:
   features are what the dehazer's are pulled towards (knowledge transfer).
 - "dehaze_lite" (`DehazeLiteConfig`, the default student): the same layout with a 3-layer
   basic-block encoder of 16/48/64 channels, a narrow SR branch, no block at full resolution
-  and a 3x3 tail conv; about 80x fewer multiply-adds than "ktdn", distilled from the teacher
-  (through a 1x1 adapter) and from "ktdn".
+  and a 3x3 tail conv that gives a per-pixel gain and offset applied to the input ("affine"
+  output: the detail of the input passes through; see `KTDNConfig.output`); about 80x fewer
+  multiply-adds than "ktdn", distilled from the teacher (through a 1x1 adapter) and from "ktdn".
 
 Call convention: `net(x) -> y` with `x` [B, bands, H, W], each band scaled to about [0, 1]
 (`BandScaling.from_array(..., mode="per_band")` of the hazy scene) and `y` the dehazed image
@@ -39,6 +40,7 @@ from . import register
 from .backbones import EncoderSpec, ResNetEncoder, conv_bn
 from .blocks import AttentionResidualBlock, conv
 
+OUTPUTS = ("direct", "affine")
 SR_SCALE = 4
 """Resolution factor of the super-resolution branch (PixelUnshuffle/PixelShuffle x4)."""
 
@@ -68,8 +70,15 @@ class KTDNConfig:
     """A DehazeBlock after the last PixelShuffle step (the paper's; the lite student skips it:
     on a handful of channels at full resolution it costs more time than it adds)."""
     tail_kernel: int = 7
+    output: str = "direct"
+    """"direct": the tail gives the dehazed image (the paper's); "affine": it gives a gain g and
+    an offset o per band and pixel, and the image is x * (1 + g) + o. The haze model
+    I = J t + A (1 - t) makes the clear image such an affine map of the hazy one with smooth
+    coefficients, so the input's detail reaches the output untouched (the lite student's)."""
 
     def __post_init__(self):
+        if self.output not in OUTPUTS:
+            raise ValueError(f"output must be one of {OUTPUTS}, got {self.output!r}")
         self.encoder_depths = tuple(self.encoder_depths)
         self.encoder_planes = tuple(self.encoder_planes)
         self.pyramid_pools = tuple(self.pyramid_pools)
@@ -116,6 +125,7 @@ class DehazeLiteConfig(KTDNConfig):
     sr_blocks: int = 1
     full_resolution_block: bool = False
     tail_kernel: int = 3
+    output: str = "affine"
 
 
 def decoder_widths(skip_channels: tuple[int, int], bottleneck_width: int) -> list[int]:
@@ -205,8 +215,13 @@ class KTDN(nn.Module):
         self.sr_branch = (SuperResolutionBranch(config.bands, config.sr_width, config.sr_blocks,
                                                 reduction) if config.sr_width else None)
         tail_channels = widths[-1] + (self.sr_branch.out_channels if self.sr_branch else 0)
-        self.tail = PyramidPoolingTail(tail_channels, config.bands, config.pyramid_pools,
-                                       config.tail_kernel)
+        affine = config.output == "affine"
+        self.tail = PyramidPoolingTail(tail_channels, config.bands * (2 if affine else 1),
+                                       config.pyramid_pools, config.tail_kernel)
+        if affine:  # start as the identity: gain 0, offset 0
+            last = self.tail.project[-1]
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
         self._bottleneck_width = width
 
     @property
@@ -238,7 +253,11 @@ class KTDN(nn.Module):
                 current = torch.cat([current, skip], 1)
         if self.sr_branch is not None:
             current = torch.cat([current, self.sr_branch(x)], 1)
-        return self.tail(current), {"bottleneck": bottleneck}
+        out = self.tail(current)
+        if self.config.output == "affine":
+            gain, offset = out.split(self.config.bands, dim=1)
+            out = x * (1 + gain) + offset
+        return out, {"bottleneck": bottleneck}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The dehazed image (or, for the teacher, the reconstruction)."""

@@ -5,9 +5,9 @@ MODEL is "default" (the bundled package fitting the band count, preferring the l
 a bundled or user package name, a .safetensors path, or "dark_channel_prior" (He et al.'s
 classical method, no model needed).
 
-Scaling, the same as training (`models.data.haze.make_dehaze_pairs` scales each hazy training
-window with its own per-band 1-99 percentiles): the engine scales the hazy scene with per-band
-1-99 percentiles of a decimated read, and the output is denormalized with that same scaling to
+Scaling, the same as training (`models.data.haze.MODEL_SCALING`: per-band 1-99 percentiles,
+which `make_dehaze_pairs` takes of each hazy training window): the engine scales the hazy scene
+with those percentiles of a decimated read, and the output is denormalized with that same scaling to
 the input's data type. The model card stores nothing scene-specific. The dark channel prior
 instead needs values where dark pixels sit near 0, so it gets one common scaling with low 0
 and high the 99.9th percentile (`dark_channel_scaling`).
@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from ..classical.dehaze import DarkChannelModule, estimate_airlight
+from ..data.haze import MODEL_SCALING
 from ..errors import InputError
 from ..inference.engine import OutputSpec, RasterInput, RunReport, run_tiled
 from ..inference.raster_io import open_raster, read_decimated, scene_scaling, valid_mask
@@ -32,8 +33,6 @@ from .callbacks import Callbacks
 
 TASK = "dehazing"
 DARK_CHANNEL = "dark_channel_prior"
-#: per-band percentiles of the hazy scene that map to 0 and 1 (as in training)
-LOW_PERCENTILE, HIGH_PERCENTILE = 1.0, 99.0
 #: the dark channel prior's common scaling: low 0, high this percentile of all bands
 DARK_CHANNEL_HIGH_PERCENTILE = 99.9
 #: the guided filter radius plus half the dark channel patch: the overlap the prior needs
@@ -130,8 +129,7 @@ def is_dark_channel(model: str) -> bool:
 
 def model_scaling_from_array(hazy: np.ndarray, valid: np.ndarray | None = None) -> BandScaling:
     """The scaling a dehazing net sees a hazy (bands, H, W) array in (as the engine does)."""
-    return BandScaling.from_array(hazy, mode="per_band", low_percentile=LOW_PERCENTILE,
-                                  high_percentile=HIGH_PERCENTILE, valid=valid)
+    return BandScaling.from_array(hazy, valid=valid, **MODEL_SCALING)
 
 
 def dark_channel_scaling_from_array(hazy: np.ndarray, valid: np.ndarray | None = None) -> BandScaling:
@@ -173,8 +171,7 @@ def dehaze(request: DehazeRequest, callbacks: Callbacks | None = None) -> Dehaze
         if problem:
             raise InputError(problem)
         callbacks.log(f"Model: {card.name} ({card.architecture}) from {path}")
-        scaling = scene_scaling(request.input_path, mode="per_band", low_percentile=LOW_PERCENTILE,
-                                high_percentile=HIGH_PERCENTILE)
+        scaling = scene_scaling(request.input_path, **MODEL_SCALING)
         model_name = card.name
         multiple_of = int(card.config.get("multiple_of", 0)) or getattr(network.config, "multiple_of", 1)
     tile_size = max(request.tile_size, 4 * overlap)
