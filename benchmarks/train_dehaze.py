@@ -159,7 +159,7 @@ def main() -> None:
         "lite": "Lite dehazing student for RGB imagery (per-pixel gain and offset on the hazy "
                 "input), distilled from a KTDN teacher's features"
                 + ("" if big_net is None else " and a reduced-width KTDN's outputs")
-                + "; input scaled by the hazy scene's per-band 1-99 percentiles.",
+                + "; input scaled by the hazy scene's 99.5th percentile of all bands (low 0).",
         "lite_nokd": "Lite dehazing student trained without distillation (ablation)."}
     for name, result in results.items():
         metrics = {k if k.startswith("validation") else f"validation_{k}": float(v)

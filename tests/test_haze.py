@@ -74,11 +74,15 @@ def test_pairs_are_reproducible_windows_scaled_like_the_hazy_scene():
     np.testing.assert_array_equal(pairs.hazy, again.hazy)
     np.testing.assert_array_equal(pairs.clear, again.clear)
 
-    # with the window as large as the image, the hazy patch's 1st/99th percentiles map to 0 and 1
+    # with the window as large as the image, the hazy patch's 99.5th percentile of all bands
+    # maps to 1 and 0 stays 0: band ratios (the haze's colour) are kept
     whole = make_dehaze_pairs([images[1]], 64, 3, np.random.default_rng(5), context_size=64)
-    for hazy in whole.hazy:
-        np.testing.assert_allclose(np.percentile(hazy, [1, 99], axis=(1, 2)),
-                                   [[0.0] * 3, [1.0] * 3], atol=1e-5)
+    raw = make_dehaze_pairs([images[1]], 64, 3, np.random.default_rng(5), context_size=64,
+                            normalize=False)
+    for hazy, hazy_raw in zip(whole.hazy, raw.hazy):
+        assert np.percentile(hazy, 99.5) == pytest.approx(1.0, abs=1e-5)
+        ratio = hazy_raw / hazy
+        np.testing.assert_allclose(ratio, ratio.flat[0], rtol=1e-5)
 
 
 def test_haze_free_pairs_without_scaling_are_flipped_and_turned_windows_of_the_image():

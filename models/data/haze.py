@@ -38,8 +38,10 @@ from .samples import SampleSet
 
 FIELD_CELLS = (2, 4, 8)
 #: how a dehazing net sees a hazy scene (`BandScaling.from_array` / `scene_scaling` arguments):
-#: each band's 1st and 99th percentiles map to 0 and 1
-MODEL_SCALING = {"mode": "per_band", "low_percentile": 1.0, "high_percentile": 99.0}
+#: one gain for all bands and no offset, so the haze's colour and its lift of the dark pixels,
+#: the cues of its thickness, survive the scaling (a per-band percentile stretch removes them,
+#: leaving the net to guess how much brighter and flatter the clear scene is)
+MODEL_SCALING = {"mode": "common", "low_percentile": None, "high_percentile": 99.5}
 """Grid sizes (cells across the image) of the octaves summed into a smooth random field."""
 DEFAULT_REFERENCE_WAVELENGTH = 550.0
 """nm; green, where the transmission field is defined when wavelengths are given."""

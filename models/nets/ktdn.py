@@ -22,7 +22,7 @@ One architecture, three registered configs:
   multiply-adds than "ktdn", distilled from the teacher (through a 1x1 adapter) and from "ktdn".
 
 Call convention: `net(x) -> y` with `x` [B, bands, H, W], each band scaled to about [0, 1]
-(`BandScaling.from_array(..., mode="per_band")` of the hazy scene) and `y` the dehazed image
+(`models.data.haze.MODEL_SCALING` of the hazy scene) and `y` the dehazed image
 in the same units. H and W must be multiples of
 `config.multiple_of`. `forward_features(x) -> (y, {"bottleneck": features at 1/16})`.
 """

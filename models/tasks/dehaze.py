@@ -5,9 +5,9 @@ MODEL is "default" (the bundled package fitting the band count, preferring the l
 a bundled or user package name, a .safetensors path, or "dark_channel_prior" (He et al.'s
 classical method, no model needed).
 
-Scaling, the same as training (`models.data.haze.MODEL_SCALING`: per-band 1-99 percentiles,
-which `make_dehaze_pairs` takes of each hazy training window): the engine scales the hazy scene
-with those percentiles of a decimated read, and the output is denormalized with that same scaling to
+Scaling, the same as training (`models.data.haze.MODEL_SCALING`: low 0 and one high value, the
+99.5th percentile of all bands, which `make_dehaze_pairs` takes of each hazy training window):
+the engine scales the hazy scene with that statistic of a decimated read, and the output is denormalized with that same scaling to
 the input's data type. The model card stores nothing scene-specific. The dark channel prior
 instead needs values where dark pixels sit near 0, so it gets one common scaling with low 0
 and high the 99.9th percentile (`dark_channel_scaling`).

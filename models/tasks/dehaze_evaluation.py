@@ -3,8 +3,8 @@
 Cases: clear images with synthetic non-homogeneous haze (seeded, so a report can be
 reproduced), and real (hazy, clear) pairs. Each case is a central crop of at most `crop_size`
 pixels (a multiple of 32) in the clear image's [0, 1] units (`unit_scaling`). Every method sees
-the hazy crop scaled the way the dehazing tool scales a scene (models: per-band 1-99
-percentiles; dark channel prior: low 0, high 99.9th percentile) and its result is mapped back,
+the hazy crop scaled the way the dehazing tool scales a scene (models: `MODEL_SCALING`, low 0
+and high the 99.5th percentile of all bands; dark channel prior: high the 99.9th percentile) and its result is mapped back,
 clipped to [0, 1] (as the written raster is clipped to its data type) and scored against the
 clear crop: PSNR (dB) and SSIM with data range 1. "hazy input" scores the untouched hazy crop.
 """

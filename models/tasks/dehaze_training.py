@@ -2,10 +2,10 @@
 
 Training data:
 - clear images (files or a folder): synthetic non-homogeneous haze is laid over random
-  windows of each (`models.data.haze.make_dehaze_pairs`), and the hazy window's per-band
-  1-99 percentile scaling is applied to both, as the engine scales a hazy scene;
+  windows of each (`models.data.haze.make_dehaze_pairs`), and the hazy window's scaling
+  (`MODEL_SCALING`) is applied to both, as the engine scales a hazy scene;
 - optional real (hazy, clear) pairs on the same grid: random aligned windows, both in the hazy
-  image's per-band 1-99 percentile scaling.
+  image's scaling.
 
 Architectures: "lite" (the small student): a compact KTDN teacher autoencoder is first trained
 on the clear patches of this run and the student is distilled from it (knowledge transfer of
@@ -159,7 +159,7 @@ def read_clear_image(path: str | Path) -> np.ndarray:
 
 
 def read_pair(hazy_path: str | Path, clear_path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """A real (hazy, clear) pair, both in the hazy image's per-band 1-99 percentile scaling."""
+    """A real (hazy, clear) pair, both in the hazy image's scaling (`MODEL_SCALING`)."""
     hazy, hazy_valid = read_central(hazy_path)
     clear, clear_valid = read_central(clear_path)
     if hazy.shape != clear.shape:
@@ -315,5 +315,5 @@ def card_for(result: TrainResult, data: TrainingData, request: DehazeTrainingReq
         metrics=metrics if metrics is not None else validation, created_by=created_by(),
         description=request.description or
         f"{result.architecture} trained on {len(data.names)} image(s) with synthetic haze, "
-        f"{data.patch_size}-pixel patches; input scaled by the hazy scene's per-band 1-99 "
-        f"percentiles.")
+        f"{data.patch_size}-pixel patches; input scaled by the hazy scene's 99.5th percentile "
+        f"of all bands (low 0).")
