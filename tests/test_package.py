@@ -211,3 +211,17 @@ def test_saved_package_is_readable_by_everyone(package):
     import stat
 
     assert stat.S_IMODE(package.stat().st_mode) & 0o044 == 0o044
+
+
+@pytest.mark.parametrize("path", sorted(BUNDLED_FOLDER.glob("*.safetensors")), ids=lambda p: p.stem)
+def test_every_bundled_package_loads_and_says_what_it_was_trained_on(path):
+    """Shipped files: a valid card (name = file name, licence, training data, held-out
+    metrics), weights that fit the architecture, and class lists with unique names/colours."""
+    card, model = load_model(path)
+    assert card.name == path.stem and card.licence and card.training_data
+    assert any(key.startswith("heldout_") for key in card.metrics), card.metrics
+    assert sum(p.numel() for p in model.parameters()) > 0 and not model.training
+    if card.classes:
+        assert [c["id"] for c in card.classes] == list(range(len(card.classes)))
+        assert len({c["name"] for c in card.classes}) == len(card.classes)
+        assert all(c["color"].startswith("#") and len(c["color"]) == 7 for c in card.classes)
