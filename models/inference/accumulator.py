@@ -31,13 +31,13 @@ from .blending import edge_ramp
 
 @dataclass
 class FinishedBlock:
-    """Blended pixels of the output grid with their top-left at (row, col), and their valid
-    mask (None when every pixel is valid)."""
+    """Blended pixels of the output grid with their top-left at (row, col), and their invalid
+    (nodata) mask (None when every pixel is valid)."""
 
     row: int
     col: int
     values: np.ndarray
-    valid: np.ndarray | None
+    invalid: np.ndarray | None
 
 
 def weight_profile(length: int, origins: list[int], tile: int, overlap: int) -> np.ndarray:
@@ -110,4 +110,4 @@ class SeamAccumulator:
         values /= self.row_weights[top:top + values.shape[1], None]
         values /= self.col_weights[None, left:left + values.shape[2]]
         invalid = planes[-1] > 0
-        return FinishedBlock(top, left, values, ~invalid if invalid.any() else None)
+        return FinishedBlock(top, left, values, invalid if invalid.any() else None)

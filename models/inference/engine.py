@@ -274,7 +274,7 @@ class _OutputWriter:
                     prediction, self.grid.weights(tile, s), ok))
 
     def _write(self, block: FinishedBlock) -> None:
-        invalid = None if block.valid is None else ~block.valid
+        invalid = block.invalid
         if self.spec.kind == "classes":
             classes = np.argmax(block.values, axis=0).astype(np.uint8)[None]
             if invalid is not None:
