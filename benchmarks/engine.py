@@ -87,9 +87,9 @@ def model_only_seconds(size: int, tiles: int, batch_size: int, tile_size: int) -
         return time.perf_counter() - started
 
 
-def measure_throughput(source: Path, out: Path, size: int, threads: int) -> dict:
-    """Model-only and end-to-end Mpx/s and their ratio over `source` with `threads` torch
-    threads (restored afterwards), and the run's report."""
+def measure_throughput(source: Path, out: Path, size: int, threads: int):
+    """({model-only and end-to-end Mpx/s and their ratio}, the run's report) over `source`
+    with `threads` torch threads (restored afterwards)."""
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -100,8 +100,8 @@ def measure_throughput(source: Path, out: Path, size: int, threads: int) -> dict
     megapixels = size * size / 1e6
     return {"model_only_mpx_s": round(megapixels / model_seconds, 3),
             "end_to_end_mpx_s": round(report.megapixels_per_second, 3),
-            "pipeline_efficiency": round(report.megapixels_per_second * model_seconds / megapixels, 3),
-            "report": report}
+            "pipeline_efficiency": round(report.megapixels_per_second * model_seconds / megapixels,
+                                         3)}, report
 
 
 def own_peak_rss_mb() -> float:
@@ -144,11 +144,9 @@ def main() -> None:
     try:
         source = make_raster(folder / "scene.tif", args.size)
         threads = torch.get_num_threads()
-        main_run = measure_throughput(source, folder / "out.tif", args.size, threads)
+        main_run, report = measure_throughput(source, folder / "out.tif", args.size, threads)
         # one core left to reading, writing and overviews (a two-core machine has no other)
-        one_thread = measure_throughput(source, folder / "out.tif", args.size, 1)
-        report = main_run.pop("report")
-        one_thread.pop("report")
+        one_thread, _ = measure_throughput(source, folder / "out.tif", args.size, 1)
         small, large = args.rss_sizes
         rss = {}
         for size in (small, large):

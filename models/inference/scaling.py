@@ -42,8 +42,7 @@ class BandScaling:
         """Bands-first array (bands, ...) of raw values -> float32 in model range (written
         into `out`, any float32 array or view of the same shape, when given)."""
         low, span = self._columns(array.ndim)
-        if out is None:
-            return (array.astype(np.float32) - low) / span
+        out = np.empty(array.shape, np.float32) if out is None else out
         np.subtract(array, low, out=out, casting="unsafe")
         np.divide(out, span, out=out)
         return out
@@ -52,9 +51,8 @@ class BandScaling:
         """Inverse of `normalize` (float32 result, written into `out` when given, which may be
         `array` itself; the caller rounds and casts)."""
         low, span = self._columns(array.ndim)
-        if out is None:
-            return array.astype(np.float32) * span + low
-        np.multiply(array, span, out=out)
+        out = np.empty(array.shape, np.float32) if out is None else out
+        np.multiply(array, span, out=out, casting="unsafe")
         np.add(out, low, out=out)
         return out
 
