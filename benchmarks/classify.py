@@ -1,12 +1,13 @@
 """Scene classification benchmark: OA / kappa on the held-out AID chips and CPU speed.
 
-    .venv/bin/python benchmarks/classify.py [--student mobilenetv2] [--quick]
+    .venv/bin/python benchmarks/classify.py [--student mobilenetv2] [--update-card] [--quick]
 
 Scores the teacher and the class-centric, class-aware and plain students trained by
 benchmarks/train_classifier.py on the 20 chips per class it held out, and times each model on
 the CPU (chips/s at its input size, batches of 64, after a warm-up). Goals: a distilled
 student beats the plain one; the student runs at >= 200 chips/s on the CPU. --quick uses the
-models of `train_classifier.py --quick` (4 classes).
+models of `train_classifier.py --quick` (4 classes). --update-card writes the held-out scores
+of the student that was shipped (found by its weights) into the bundled card.
 """
 from __future__ import annotations
 
@@ -14,8 +15,8 @@ import argparse
 import time
 
 import torch
-from common import OUT, machine, require_shared, write_json
-from train_classifier import aid_split, model_paths
+from common import OUT, machine, require_shared, same_weights, set_heldout_metrics, write_json
+from train_classifier import BUNDLED, aid_split, model_paths
 
 from models.data.chips import load_chip_folder
 from models.package import load_model
@@ -44,6 +45,8 @@ def main() -> None:
     parser.add_argument("--student", choices=("mobilenetv2", "resnet18"), default="mobilenetv2")
     parser.add_argument("--quick", action="store_true", help="score the --quick models")
     parser.add_argument("--out", default=str(OUT / "classify.json"))
+    parser.add_argument("--update-card", action="store_true",
+                        help="write the held-out scores into the bundled student's card")
     args = parser.parse_args()
     source = require_shared("classification", "aid_train")
     _, held_out = aid_split(source, OUT / ("aid_split_quick" if args.quick else "aid_split"),
@@ -68,7 +71,15 @@ def main() -> None:
         goals["distilled_beats_plain"] = best > results["plain"]["overall_accuracy"]
         goals["student_cpu_chips_per_second"] = results["class_centric"]["cpu_chips_per_second"]
         goals["student_reaches_speed_goal"] = goals["student_cpu_chips_per_second"] >= SPEED_GOAL
+    bundled = BUNDLED / f"classification_aid_{args.student}.safetensors"
+    shipped = next((name for name, path in model_paths(args.student, args.quick).items()
+                    if path.exists() and bundled.exists() and same_weights(path, bundled)), None)
+    if args.update_card and shipped:
+        scores = results[shipped]
+        set_heldout_metrics(bundled, {"overall_accuracy": scores["overall_accuracy"],
+                                      "kappa": scores["kappa"], "chips": scores["chips"]})
     write_json({"machine": machine(), "held_out": str(held_out), "student": args.student,
+                "bundled_is": shipped,
                 "results": results, "goals": goals, "missing_models": missing}, args.out)
 
 

@@ -5,7 +5,9 @@ they run from any checkout folder name without QGIS.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import os
 import platform
 import sys
@@ -71,3 +73,35 @@ def native_spacenet_pair(index: int) -> tuple[Path, Path]:
             out.write(array)
         partial.replace(target)
     return target, source / f"pan{index}.tif"
+
+
+def ship_package(source: Path, target: Path) -> None:
+    """Save the package at `source` as `target`, its card renamed to the target's file name
+    (registries and tests expect card name = file name); weights unchanged."""
+    from models.package import load_package, save_package
+
+    card, weights = load_package(source)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    save_package(target, weights, dataclasses.replace(card, name=target.stem))
+
+
+def same_weights(first: Path, second: Path) -> bool:
+    """Whether two packages hold the same tensors (their cards' sha256 match)."""
+    from models.package import read_card
+
+    return read_card(first).sha256 == read_card(second).sha256
+
+
+def set_heldout_metrics(path: Path, metrics: dict[str, float], training_note: str = "") -> None:
+    """Replace the `heldout_*` metrics in the card of the package at `path` by `metrics`
+    (keys get the prefix; undefined scores are left out), appending `training_note` to its
+    training data; weights unchanged."""
+    from models.package import load_package, save_package
+
+    card, weights = load_package(path)
+    kept = {k: v for k, v in card.metrics.items() if not k.startswith("heldout_")}
+    kept.update({f"heldout_{k}": round(float(v), 4) for k, v in metrics.items()
+                 if math.isfinite(float(v))})
+    note = f"; {training_note}" if training_note and training_note not in card.training_data else ""
+    save_package(path, weights, dataclasses.replace(card, metrics=kept,
+                                                    training_data=card.training_data + note))

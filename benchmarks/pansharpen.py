@@ -17,9 +17,9 @@ import dataclasses
 import tempfile
 from pathlib import Path
 
-from common import OUT, ROOT, machine, native_spacenet_pair, require_shared, write_json
+from common import OUT, ROOT, machine, native_spacenet_pair, require_shared, set_heldout_metrics, write_json
 
-from models.package import load_package, save_package
+from models.package import read_card
 from models.tasks.pansharpen import PansharpenRequest, pansharpen
 from models.tasks.pansharpen_evaluation import PansharpenEvaluationRequest, evaluate_pansharpening
 
@@ -95,15 +95,12 @@ def update_cards(results: dict) -> None:
         bundled = ROOT / "resources" / "models" / f"pansharpening_lite_{entry['key']}.safetensors"
         if not bundled.exists():
             continue
-        card, weights = load_package(bundled)
+        card = read_card(bundled)
         shipped = "lite" if card.teacher else "lite_nokd"  # a student trained alone has no teacher
         scores = entry["quality"][shipped]
-        metrics = {k: v for k, v in card.metrics.items() if not k.startswith("heldout_")}
-        metrics.update({f"heldout_{k}": round(float(scores[k]), 4) for k in ("sam", "ergas", "q2n", "qnr")})
-        metrics["heldout_mtf_glp_ergas"] = round(float(entry["quality"]["mtf_glp"]["ergas"]), 4)
-        card = dataclasses.replace(card, metrics=metrics, training_data=card.training_data +
-                                   f"; held-out evaluation scene: {scene_name}")
-        save_package(bundled, weights, card)
+        metrics = {k: scores[k] for k in ("sam", "ergas", "q2n", "qnr")}
+        metrics["mtf_glp_ergas"] = entry["quality"]["mtf_glp"]["ergas"]
+        set_heldout_metrics(bundled, metrics, f"held-out evaluation scene: {scene_name}")
 
 
 def main() -> None:

@@ -24,7 +24,7 @@ import shutil
 import time
 from pathlib import Path
 
-from common import OUT, ROOT, machine, require_shared, write_json
+from common import OUT, ROOT, machine, require_shared, ship_package, write_json
 
 from models.tasks.callbacks import Callbacks
 from models.tasks.classify_training import ClassifierTrainingRequest, train_scene_classifier
@@ -117,9 +117,8 @@ def main() -> None:
                key=lambda m: summary[m]["validation_overall_accuracy"])
     shipped = None
     if not args.quick:
-        BUNDLED.mkdir(parents=True, exist_ok=True)
         shipped = BUNDLED / f"classification_aid_{args.student}.safetensors"
-        shutil.copy2(paths[best], shipped)
+        ship_package(paths[best], shipped)
     write_json({"machine": machine(), "epochs": epochs, "minutes_per_student": args.minutes,
                 "teacher_minutes": args.teacher_minutes or args.minutes,
                 "teacher_size": args.teacher_size, "student_size": args.student_size,

@@ -84,6 +84,14 @@ def test_cancel_stops_training(samples):
         train_segmentation(samples, config(), is_cancelled=lambda: True, net_config=tiny())
 
 
+def test_time_box_stops_after_the_epoch_that_passes_it(samples):
+    """minutes=0: the first epoch ends past the limit, so one epoch of the 6 runs."""
+    logs = []
+    result = train_segmentation(samples, config(minutes=1e-9), log=logs.append, net_config=tiny())
+    assert [h["epoch"] for h in result.history] == [0, 1]
+    assert "time limit reached after epoch 1" in logs[-1]
+
+
 def test_flipped_batch_keeps_each_patch_on_its_region_of_the_global_view():
     scene = torch.arange(2 * 16 * 16, dtype=torch.float32).reshape(1, 2, 16, 16)
     windows = torch.tensor([[0.25, 0.5, 0.75, 1.0]])  # rows 4-12, cols 8-16

@@ -16,6 +16,7 @@ patch to its region of the global view stays right.
 from __future__ import annotations
 
 import dataclasses
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -66,6 +67,8 @@ class TrainConfig:
     feature_weight: float = 1.0
     augment: bool = True
     """Random flips and transposition of each batch (with its global views and windows)."""
+    minutes: float | None = None
+    """Time box: stop after the epoch that ends past this many minutes (None = no limit)."""
 
 
 @dataclass
@@ -197,6 +200,7 @@ def train_segmentation(samples: "SegmentationSamples", config: TrainConfig,
     `validation` (patches of a spatially held-out area, with the same classes) replaces the
     random split of `samples`: overlapping random patches of one area score too well.
     """
+    started = time.monotonic()
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
     data = _SampleSet(samples, device, config.augment, config.seed)
@@ -251,7 +255,8 @@ def train_segmentation(samples: "SegmentationSamples", config: TrainConfig,
                   train_indices, epochs=config.epochs, batch_size=config.batch_size,
                   patience=config.patience, seed=config.seed, span=ProgressSpan(progress),
                   is_cancelled=is_cancelled, log=log, scheduler=scheduler,
-                  phase="segmentation_student" if teacher is not None else "segmentation")
+                  phase="segmentation_student" if teacher is not None else "segmentation",
+                  deadline=started + config.minutes * 60 if config.minutes else None)
     with torch.no_grad():
         _, matrix = _validate(model, held_out, val_indices, config.batch_size, net_config.classes)
     metrics = scores_from_confusion(matrix)
