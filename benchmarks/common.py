@@ -75,14 +75,16 @@ def native_spacenet_pair(index: int) -> tuple[Path, Path]:
     return target, source / f"pan{index}.tif"
 
 
-def ship_package(source: Path, target: Path) -> None:
+def ship_package(source: Path, target: Path, description: str | None = None) -> None:
     """Save the package at `source` as `target`, its card renamed to the target's file name
-    (registries and tests expect card name = file name); weights unchanged."""
+    (registries and tests expect card name = file name) and, when given, described anew;
+    weights unchanged."""
     from models.package import load_package, save_package
 
     card, weights = load_package(source)
     target.parent.mkdir(parents=True, exist_ok=True)
-    save_package(target, weights, dataclasses.replace(card, name=target.stem))
+    save_package(target, weights, dataclasses.replace(
+        card, name=target.stem, description=description or card.description))
 
 
 def same_weights(first: Path, second: Path) -> bool:

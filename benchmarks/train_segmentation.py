@@ -12,9 +12,10 @@ mask pixels are unlabelled. Tile 3 (all 6 classes) is held out: every model is v
 patches of it only. Runs: GINet (the teacher), the lite student trained alone, the lite student
 without the global view ("local_only": the ablation of the global branch, also trained alone)
 and the lite student distilled from GINet ("lite_kd"). Models land in benchmarks/out/models/;
-of lite and lite_kd the one with the better held-out mIoU is saved as
-resources/models/segmentation_landcover_lite.safetensors once both exist (not in --quick runs).
-Results are merged into --out, so the runs can be split over processes.
+of the three lite students the one with the best held-out mIoU is saved as
+resources/models/segmentation_landcover_lite.safetensors once all exist (not in --quick runs;
+`--runs` with no name only makes that choice again). Results are merged into --out, so the runs
+can be split over processes.
 """
 from __future__ import annotations
 
@@ -24,13 +25,13 @@ import json
 import time
 from pathlib import Path
 
-from common import OUT, ROOT, machine, require_shared, write_json
+from common import OUT, ROOT, machine, require_shared, ship_package, write_json
 
 from models.about import created_by
 from models.data.labels import load_image_mask_folders, sample_patches
 from models.distill.train_segmentation import TrainConfig, train_segmentation
 from models.nets.ginet import GINetConfig, GINetLiteConfig
-from models.package import ModelCard, load_model, load_package, read_card, save_package
+from models.package import ModelCard, load_model, read_card, save_package
 from models.tasks.segment_training import card_metrics
 
 MODELS = OUT / "models"
@@ -63,8 +64,9 @@ RUNS = {"ginet": (GINetConfig, {}, None),
         "lite": (GINetLiteConfig, {}, None),
         "local_only": (GINetLiteConfig, {"use_global_view": False}, None),
         "lite_kd": (GINetLiteConfig, {}, "ginet")}
-#: the runs the bundled model is chosen from (best held-out mIoU)
-CANDIDATES = ("lite", "lite_kd")
+#: the runs the bundled model is chosen from (best held-out mIoU): the lite student with or
+#: without the global view, distilled or not
+CANDIDATES = ("lite", "lite_kd", "local_only")
 METRIC_PREFIX = f"heldout_{HELD_OUT_TILE.replace(' ', '').lower()}_"
 DESCRIPTIONS = {
     "ginet": "GINet (paper-sized teacher)",
@@ -84,8 +86,8 @@ def ship(quick: bool, log) -> str | None:
     if quick or not all(p.exists() for p in paths.values()):
         return None
     best = max(CANDIDATES, key=lambda n: read_card(paths[n]).metrics[f"{METRIC_PREFIX}miou"])
-    card, weights = load_package(paths[best])
-    save_package(BUNDLED, weights, dataclasses.replace(card, name=BUNDLED.stem))
+    ship_package(paths[best], BUNDLED, f"{DESCRIPTIONS[best]}, for 6 land-cover classes in RGB "
+                 "aerial imagery; bundled because it scored best on the held-out tile.")
     log(f"bundled {best} as {BUNDLED}")
     return best
 
@@ -93,8 +95,9 @@ def ship(quick: bool, log) -> str | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny settings (smoke run)")
-    parser.add_argument("--runs", nargs="+", choices=list(RUNS), default=list(RUNS),
-                        help="which models to train, in order (lite_kd needs ginet)")
+    parser.add_argument("--runs", nargs="*", choices=list(RUNS), default=list(RUNS),
+                        help="which models to train, in order (lite_kd needs ginet); none: "
+                             "only choose the bundled model again")
     parser.add_argument("--epochs", type=int, default=20, help="epochs of lite and local_only")
     parser.add_argument("--teacher-epochs", type=int, default=5, help="epochs of ginet")
     parser.add_argument("--distilled-epochs", type=int, default=8,
@@ -112,10 +115,6 @@ def main() -> None:
               "lite_kd": args.distilled_epochs}
     if args.quick:
         train_tiles, epochs = train_tiles[:1], dict.fromkeys(RUNS, 1)
-    started = time.perf_counter()
-    samples = sample_patches(tile_scenes(folder, train_tiles, classes), patch, patches, patch, seed=0)
-    validation = sample_patches(tile_scenes(folder, [HELD_OUT_TILE], classes), patch,
-                                max(16, patches // 6), patch, seed=1, labelled_share=1.0)
     MODELS.mkdir(parents=True, exist_ok=True)
     log_file = open(OUT / "train_segmentation.log", "a", encoding="utf-8")
 
@@ -124,8 +123,13 @@ def main() -> None:
         log_file.write(line + "\n")
         log_file.flush()
 
-    log(f"{len(samples)} training patches from {', '.join(train_tiles)}; {len(validation)} "
-        f"held-out patches from {HELD_OUT_TILE} ({time.perf_counter() - started:.0f} s)")
+    if args.runs:
+        started = time.perf_counter()
+        samples = sample_patches(tile_scenes(folder, train_tiles, classes), patch, patches, patch, seed=0)
+        validation = sample_patches(tile_scenes(folder, [HELD_OUT_TILE], classes), patch,
+                                    max(16, patches // 6), patch, seed=1, labelled_share=1.0)
+        log(f"{len(samples)} training patches from {', '.join(train_tiles)}; {len(validation)} "
+            f"held-out patches from {HELD_OUT_TILE} ({time.perf_counter() - started:.0f} s)")
     results = {}
     for name in args.runs:
         config_class, changes, teacher_run = RUNS[name]

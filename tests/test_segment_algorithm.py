@@ -16,6 +16,7 @@ from rasters import write_raster
 from segmentation_scenes import CLASS_IDS, TINY_NET, segmentation_scene
 
 from geodistill.models.data.polygons import polygonize_classes
+from geodistill.models.tasks.segment import read_class_table
 from geodistill.models.tasks.segment_training import (SegmentationTrainingRequest,
                                                       train_segmentation_model)
 
@@ -168,3 +169,22 @@ def test_unsupported_polygon_format_leaves_no_output(geodistill_provider, scene,
     expect_error(params(scene, model, tmp_path, OUTPUT_POLYGONS=str(tmp_path / "regions.kml")),
                  ".gpkg")
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_default_model_is_the_bundled_land_cover_student(geodistill_provider, tmp_path):
+    """MODEL left out: an RGB scene is segmented with the bundled land-cover student (its six
+    classes, nodata kept); a 4-band scene has no bundled model and the error says what to do."""
+    rng = np.random.default_rng(3)
+    image = rng.integers(1, 256, (3, 96, 128), dtype=np.uint8)
+    image[:, :16, :16] = 0
+    rgb = write_raster(tmp_path / "rgb.tif", image, nodata=0)
+    result = processing.run("geodistill:segment", {"INPUT": str(rgb), "DEVICE": "cpu",
+                                                   "OUTPUT": str(tmp_path / "classes.tif")})
+    with rasterio.open(result["OUTPUT"]) as out:
+        classes = out.read(1)
+    assert (classes[:16, :16] == 255).all() and set(np.unique(classes[16:])) <= set(range(6))
+    assert [c["name"] for c in read_class_table(result["OUTPUT"])] == [
+        "Building", "Land", "Road", "Vegetation", "Water", "Unlabeled"]
+    four = write_raster(tmp_path / "four.tif", np.ones((4, 40, 40), np.uint16))
+    expect_error({"INPUT": str(four), "OUTPUT": str(tmp_path / "four_classes.tif")},
+                 "No bundled segmentation model reads 4-band images", "Train a segmentation model")
