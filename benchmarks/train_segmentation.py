@@ -5,6 +5,7 @@ each run time-boxed; lite_kd loads the teacher the first process has just traine
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/train_segmentation.py --runs ginet lite_kd --minutes 62
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/train_segmentation.py --runs lite local_only --minutes 58
+    .venv/bin/python benchmarks/segment.py --update-card   # held-out chip scores into the card
 
 Data: the Dubai aerial imagery chips (6 tiles of 9 RGB chips with colour-coded masks), 6
 classes (Building, Land, Road, Vegetation, Water, Unlabeled) with the dataset's colours; black
@@ -104,7 +105,7 @@ def main() -> None:
                         help="epochs of lite_kd (each step also runs the teacher)")
     parser.add_argument("--minutes", type=float, help="time box of each run")
     parser.add_argument("--patches", type=int, default=1200, help="training patches (256 px)")
-    parser.add_argument("--out", default=str(OUT / "train_segmentation.json"))
+    parser.add_argument("--out", help="JSON results (default benchmarks/out/train_segmentation[_quick].json)")
     args = parser.parse_args()
     folder = require_shared("segmentation", "dubai")
     classes = dubai_classes(folder)
@@ -159,14 +160,14 @@ def main() -> None:
         results[name] = {"seconds": seconds, "epochs": epochs[name], "path": str(path),
                          "config": dataclasses.asdict(net_config), **card.metrics}
     shipped = ship(args.quick, log)
-    out = Path(args.out)
+    out = Path(args.out or OUT / f"train_segmentation{'_quick' if args.quick else ''}.json")
     summary = json.loads(out.read_text()) if out.exists() and not args.quick else {}
     summary.update({"quick": args.quick, "held_out": HELD_OUT_TILE, "patch": patch,
                     "patches": patches, "machine": machine(),
                     "results": {**summary.get("results", {}), **results}})
     if shipped:
         summary["shipped"] = shipped
-    write_json(summary, args.out)
+    write_json(summary, out)
 
 
 if __name__ == "__main__":
