@@ -104,6 +104,7 @@ def main() -> None:
     parser.add_argument("--distilled-epochs", type=int, default=8,
                         help="epochs of lite_kd (each step also runs the teacher)")
     parser.add_argument("--minutes", type=float, help="time box of each run")
+    parser.add_argument("--max-class-weight", type=float, help="cap on the class weights")
     parser.add_argument("--patches", type=int, default=1200, help="training patches (256 px)")
     parser.add_argument("--out", help="JSON results (default benchmarks/out/train_segmentation[_quick].json)")
     args = parser.parse_args()
@@ -138,7 +139,8 @@ def main() -> None:
         teacher = load_model(model_path(teacher_run, args.quick))[1] if teacher_run else None
         local_only = {"global_weight": 0.0, "lad_weight": 0.0} if not net_config.use_global_view else {}
         config = TrainConfig(epochs=epochs[name], batch_size=8, device="auto", seed=0,
-                             minutes=args.minutes, **local_only)
+                             minutes=args.minutes, max_class_weight=args.max_class_weight,
+                             **local_only)
         began = time.perf_counter()
         result = train_segmentation(samples, config, teacher,
                                     log=lambda line, n=name: log(f"[{n}] {line}"),

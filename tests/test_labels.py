@@ -113,6 +113,7 @@ def test_median_frequency_weights_by_hand():
     labels = np.array([0] * 10 + [1] * 30 + [2] * 60 + [IGNORE_INDEX] * 50, dtype=np.uint8)
     # frequencies 0.1, 0.3, 0.6, median 0.3; class 3 has no pixel
     assert np.allclose(median_frequency_weights([labels], 4), [3.0, 1.0, 0.5, 0.0])
+    assert np.allclose(median_frequency_weights([labels], 4, cap=2.0), [2.0, 1.0, 0.5, 0.0])
 
 
 def test_coarse_labels_take_the_majority_of_labelled_pixels():

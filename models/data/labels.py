@@ -379,9 +379,9 @@ def class_frequencies(labels: list[np.ndarray], classes: int,
 
 
 def median_frequency_weights(labels: list[np.ndarray], classes: int,
-                             ignore_index: int = IGNORE_INDEX) -> np.ndarray:
+                             ignore_index: int = IGNORE_INDEX, cap: float | None = None) -> np.ndarray:
     """Class weights for imbalance, median(freq) / freq_c over the classes present (Eigen &
-    Fergus); a class without labelled pixels gets 0. float32 [classes]."""
+    Fergus), at most `cap` when given; a class without labelled pixels gets 0. float32 [classes]."""
     counts = class_frequencies(labels, classes, ignore_index).astype(np.float64)
     present = counts > 0
     if not present.any():
@@ -389,6 +389,8 @@ def median_frequency_weights(labels: list[np.ndarray], classes: int,
     frequency = counts / counts.sum()
     weights = np.zeros(classes, dtype=np.float64)
     weights[present] = np.median(frequency[present]) / frequency[present]
+    if cap is not None:
+        weights = np.minimum(weights, cap)
     return weights.astype(np.float32)
 
 

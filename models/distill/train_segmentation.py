@@ -57,6 +57,9 @@ class TrainConfig:
     device: str = "auto"
     class_weights: list[float] | None = None
     """Per-class loss weights; None = median-frequency weights of the training labels."""
+    max_class_weight: float | None = None
+    """Cap on the median-frequency weights (None = no cap): a class holding a fraction of a
+    percent of the labels otherwise gets a weight of 20-30 and is over-predicted."""
     dice_weight: float = 0.0
     global_weight: float = 0.4
     lad_weight: float = 1.0
@@ -162,7 +165,8 @@ def _class_weights(samples: _SampleSet, config: TrainConfig, classes: int) -> to
         if len(config.class_weights) != classes:
             raise InputError(f"give one class weight per class ({classes}), got {len(config.class_weights)}")
         return torch.tensor(config.class_weights, dtype=torch.float32)
-    weights = median_frequency_weights([samples.labels.numpy()], classes, samples.ignore_index)
+    weights = median_frequency_weights([samples.labels.numpy()], classes, samples.ignore_index,
+                                       cap=config.max_class_weight)
     # A class no patch shows gets the median weight (1): it may still appear in the global
     # labels, where a zero weight could leave a batch with no weighted pixel (NaN loss).
     return torch.as_tensor(np.where(weights > 0, weights, 1.0).astype(np.float32))
