@@ -114,6 +114,8 @@ def test_median_frequency_weights_by_hand():
     # frequencies 0.1, 0.3, 0.6, median 0.3; class 3 has no pixel
     assert np.allclose(median_frequency_weights([labels], 4), [3.0, 1.0, 0.5, 0.0])
     assert np.allclose(median_frequency_weights([labels], 4, cap=2.0), [2.0, 1.0, 0.5, 0.0])
+    with pytest.raises(InputError, match="cap on the class weights must be positive, got 0"):
+        median_frequency_weights([labels], 4, cap=0)
 
 
 def test_coarse_labels_take_the_majority_of_labelled_pixels():

@@ -382,6 +382,8 @@ def median_frequency_weights(labels: list[np.ndarray], classes: int,
                              ignore_index: int = IGNORE_INDEX, cap: float | None = None) -> np.ndarray:
     """Class weights for imbalance, median(freq) / freq_c over the classes present (Eigen &
     Fergus), at most `cap` when given; a class without labelled pixels gets 0. float32 [classes]."""
+    if cap is not None and not cap > 0:
+        raise InputError(f"the cap on the class weights must be positive, got {cap}")
     counts = class_frequencies(labels, classes, ignore_index).astype(np.float64)
     present = counts > 0
     if not present.any():
