@@ -9,8 +9,8 @@ core: the reduced KTDN that fits this budget is weaker than the student, so its 
 not distilled; see the README)
 
 Clear RGB images with synthetic non-homogeneous haze (models.data.haze):
-- AID scene chips (classification/aid_train): the first `per_class` images of every class
-  train, the next one of every class is held out;
+- AID scene chips (classification/aid_train, 150 x 150 px): image 5 (index 4) of every class is
+  held out, the first `--aid-per-class` of the others train;
 - Dubai aerial tiles (segmentation/dubai/Tile 1-5/images) train, Tile 6 is held out;
 - Landsat 7 RGB (generic/rasterio/RGB.byte.tif) trains (its nodata collar is cropped away).
 Models, written to benchmarks/out/models/:
@@ -47,6 +47,7 @@ from models.package import load_model, save_package
 MODELS = OUT / "models"
 BUNDLED = ROOT / "resources" / "models" / "dehazing_lite_rgb.safetensors"
 HELD_OUT_SEED = 1234
+HELD_OUT_AID_INDEX = 4
 LICENCE = ("trained on AID (Xia et al., IEEE TGRS 2017; research use with citation), the Dubai "
            "aerial imagery of Humans in the Loop (CC0 as released on Kaggle, unconfirmed) and a "
            "Landsat 7 scene (public domain)")
@@ -59,15 +60,16 @@ def reduced_ktdn_config() -> KTDNConfig:
 
 
 def image_split(per_class: int, dubai_tiles: int) -> tuple[list[str], list[str]]:
-    """(training, held-out) clear image paths; see the module docstring."""
+    """(training, held-out) clear image paths; see the module docstring. The held-out images
+    do not depend on `per_class`."""
     aid = require_shared("classification", "aid_train")
     dubai = require_shared("segmentation", "dubai")
     landsat = require_shared("generic", "rasterio", "RGB.byte.tif")
     train, held_out = [str(landsat)], []
     for folder in sorted(p for p in aid.iterdir() if p.is_dir()):
         images = sorted(folder.glob("*.jpg"))
-        train += [str(p) for p in images[:per_class]]
-        held_out += [str(p) for p in images[per_class:per_class + 1]]
+        held_out.append(str(images[HELD_OUT_AID_INDEX]))
+        train += [str(p) for i, p in enumerate(images) if i != HELD_OUT_AID_INDEX][:per_class]
     for tile in range(1, 7):
         images = sorted((dubai / f"Tile {tile}" / "images").glob("*.jpg"))
         if tile == 6:
@@ -89,7 +91,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help="a few images, patches and epochs (smoke run; bundles nothing)")
-    parser.add_argument("--samples", type=int, default=2048, help="training patches (full run)")
+    parser.add_argument("--samples", type=int, default=8192, help="training patches (full run)")
+    parser.add_argument("--aid-per-class", type=int, default=99,
+                        help="AID training images per class (full run; 99 = all but the held-out one)")
     parser.add_argument("--epochs", type=int, nargs=3, default=(10, 15, 30),
                         metavar=("TEACHER", "KTDN", "LITE"), help="epochs of each phase (full run)")
     parser.add_argument("--reuse-teachers", action="store_true",
@@ -103,7 +107,7 @@ def main() -> None:
         per_class, dubai_tiles, samples, patch = 1, 1, 64, 32
         epochs = {"teacher": 1, "ktdn": 1, "lite": 2}
     else:
-        per_class, dubai_tiles, samples, patch = 4, 5, args.samples, 64
+        per_class, dubai_tiles, samples, patch = args.aid_per_class, 5, args.samples, 64
         epochs = dict(zip(("teacher", "ktdn", "lite"), args.epochs))
     train_paths, held_out = image_split(per_class, dubai_tiles)
     if args.quick:
@@ -180,6 +184,7 @@ def main() -> None:
         log(f"bundled {BUNDLED}")
     write_json({"quick": args.quick, "epochs": epochs, "reused_teachers": args.reuse_teachers,
                 "output_kd": big_net is not None, "samples": samples, "patch_size": patch,
+                "aid_per_class": per_class,
                 "training_images": len(train_paths), "held_out_images": len(held_out),
                 "seconds": timings, "torch_threads": torch.get_num_threads(),
                 "held_out": {name: {k: v for k, v in s.items() if k != "per_image"}
