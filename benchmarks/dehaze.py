@@ -8,8 +8,9 @@ missing is reported as such). Quality: PSNR/SSIM on the held-out images of train
 (AID: one image per class; Dubai Tile 6) with seeded synthetic haze, for the lite student, the
 student without KD, the reduced-width KTDN and the dark channel prior. Speed: Mpx/s of the
 whole `geodistill:dehaze` pipeline (`models.tasks.dehaze.dehaze`: scaling, tiling, blending,
-GeoTIFF writing) on a generated RGB raster. Goals (reported, not enforced): lite >= dark
-channel prior + 4 dB; lite >= no-KD lite + 0.3 dB; lite >= 1 Mpx/s on a CPU.
+GeoTIFF writing) on a generated RGB raster. Goals (reported, not enforced): the bundled lite
+student (whichever of the two train_dehaze.py bundled) >= dark channel prior + 4 dB and >= 1
+Mpx/s on a CPU; lite with KD >= lite without KD + 0.3 dB.
 """
 from __future__ import annotations
 
@@ -21,14 +22,14 @@ import numpy as np
 import rasterio
 from rasterio.transform import from_origin
 
-from common import OUT, machine, require_shared, write_json
+from common import OUT, machine, require_shared, same_weights, write_json
 
 from models.data.haze import synthesize_haze, smooth_random_field
 from models.package import load_model
 from models.tasks.dehaze import DARK_CHANNEL, DehazeRequest, dehaze
 from models.tasks.dehaze_evaluation import (DARK_CHANNEL_NAME, HAZY_INPUT, dark_channel_dehazer,
                                             model_dehazer, score_methods, synthetic_cases)
-from train_dehaze import HELD_OUT_SEED, MODELS, image_split
+from train_dehaze import BUNDLED, HELD_OUT_SEED, MODELS, image_split
 
 MODEL_FILES = {"lite": "dehazing_lite_rgb", "lite_nokd": "dehazing_lite_nokd_rgb",
                "ktdn": "dehazing_ktdn_rgb"}
@@ -86,7 +87,7 @@ def engine_speed(models: dict[str, Path], size: int, folder: Path) -> dict:
 
 
 def before_after(model: Path, folder: Path, out: Path) -> Path:
-    """A PNG of a real hazy image (left) and the lite student's result (right)."""
+    """A PNG of a real hazy image (left) and `model`'s result (right)."""
     source = require_shared("dehazing", "real_hazy", BEFORE_AFTER_IMAGE)
     dehazed = dehaze(DehazeRequest(str(source), str(folder / "real_dehazed.tif"), model=str(model),
                                    device="cpu")).output_path
@@ -101,19 +102,27 @@ def before_after(model: Path, folder: Path, out: Path) -> Path:
     return out
 
 
-def goals(scores: dict, speeds: dict) -> dict:
-    """Each goal of the issue: measured value and whether it is met (None: model missing)."""
+def bundled_name(models: dict[str, Path]) -> str | None:
+    """Which trained student is the bundled model (same weights), if any."""
+    if not BUNDLED.exists():
+        return None
+    return next((name for name, path in models.items() if same_weights(path, BUNDLED)), None)
+
+
+def goals(scores: dict, speeds: dict, bundled: str | None) -> dict:
+    """Each goal of the issue: measured value and whether it is met (None: model missing).
+    The lite-student goals are measured on the bundled student."""
     def margin(a, b):
         return scores[a]["psnr"] - scores[b]["psnr"] if a in scores and b in scores else None
 
-    over_dcp, over_nokd = margin("lite", DARK_CHANNEL_NAME), margin("lite", "lite_nokd")
-    speed = speeds.get("lite")
-    return {"lite_over_dark_channel_db": {"value": over_dcp, "goal": 4.0,
-                                          "met": None if over_dcp is None else over_dcp >= 4.0},
+    over_dcp, over_nokd = margin(bundled, DARK_CHANNEL_NAME), margin("lite", "lite_nokd")
+    speed = speeds.get(bundled)
+    return {"bundled_over_dark_channel_db": {"value": over_dcp, "goal": 4.0,
+                                             "met": None if over_dcp is None else over_dcp >= 4.0},
             "kd_over_no_kd_db": {"value": over_nokd, "goal": 0.3,
                                  "met": None if over_nokd is None else over_nokd >= 0.3},
-            "lite_cpu_mpx_per_s": {"value": speed, "goal": 1.0,
-                                   "met": None if speed is None else speed >= 1.0}}
+            "bundled_cpu_mpx_per_s": {"value": speed, "goal": 1.0,
+                                      "met": None if speed is None else speed >= 1.0}}
 
 
 def main() -> None:
@@ -124,18 +133,20 @@ def main() -> None:
     _, held_out = image_split(per_class=0, dubai_tiles=5)
     held_out = held_out[:3] if args.quick else held_out
     models = available_models()
+    bundled = bundled_name(models)
     scores = quality(models, held_out)
     with tempfile.TemporaryDirectory() as folder:
         speeds = engine_speed(models, 256 if args.quick else 1024, Path(folder))
-        picture = before_after(models["lite"], Path(folder), OUT / "dehaze_before_after.png") \
-            if "lite" in models else None
+        picture = before_after(BUNDLED, Path(folder), OUT / "dehaze_before_after.png") \
+            if BUNDLED.exists() else None
     write_json({"machine": machine(), "quick": args.quick, "held_out_images": len(held_out),
                 "models": {name: str(path) for name, path in models.items()},
                 "missing_models": sorted(set(MODEL_FILES) - set(models)),
                 "quality": {name: {k: v for k, v in s.items() if k != "per_image"}
                             for name, s in scores.items()},
                 "psnr_by_source": by_source(scores, held_out),
-                "engine_megapixels_per_second": speeds, "goals": goals(scores, speeds),
+                "bundled": bundled, "engine_megapixels_per_second": speeds,
+                "goals": goals(scores, speeds, bundled),
                 "before_after_png": str(picture) if picture else None}, args.out)
 
 

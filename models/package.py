@@ -116,6 +116,15 @@ class ModelCard:
             raise PackageError(f"{source}: invalid model card: {'; '.join(problems)}.")
 
 
+def training_sources(names: list[str], limit: int = 12) -> str:
+    """The card's `training_data` text for a list of source names: all of them up to `limit`,
+    else the first `limit` and how many more (a card lists what it was trained on without
+    growing with the data set)."""
+    if len(names) <= limit:
+        return ", ".join(names)
+    return f"{', '.join(names[:limit])} and {len(names) - limit} more ({len(names)} in all)"
+
+
 def tensor_digest(state_dict: dict[str, torch.Tensor]) -> str:
     """sha256 over every tensor's name, dtype, shape and bytes, in name order."""
     digest = hashlib.sha256()

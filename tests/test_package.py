@@ -12,7 +12,7 @@ from safetensors.torch import save_file
 from geodistill.models import nets
 from geodistill.models.errors import PackageError
 from geodistill.models.package import (CARD_KEY, ModelCard, import_checkpoint, load_model,
-                                       load_package, read_card, save_package)
+                                       load_package, read_card, save_package, training_sources)
 from geodistill.models.registry import BUNDLED_FOLDER, list_packages, resolve_model, scan_packages
 
 
@@ -225,3 +225,11 @@ def test_every_bundled_package_loads_and_says_what_it_was_trained_on(path):
         assert [c["id"] for c in card.classes] == list(range(len(card.classes)))
         assert len({c["name"] for c in card.classes}) == len(card.classes)
         assert all(c["color"].startswith("#") and len(c["color"]) == 7 for c in card.classes)
+
+
+def test_training_sources_lists_a_few_names_and_counts_the_rest():
+    assert training_sources(["a.tif", "b.tif"]) == "a.tif, b.tif"
+    names = [f"chip_{i}.jpg" for i in range(3016)]
+    text = training_sources(names, limit=3)
+    assert text == "chip_0.jpg, chip_1.jpg, chip_2.jpg and 3013 more (3016 in all)"
+    assert training_sources(names[:12]) == ", ".join(names[:12])

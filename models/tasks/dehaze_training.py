@@ -31,7 +31,7 @@ from ..errors import InputError
 from ..inference.raster_io import valid_mask
 from ..inference.scaling import BandScaling
 from ..nets.ktdn import KTDNConfig, KTDNTeacherConfig
-from ..package import ModelCard, load_model, save_package
+from ..package import ModelCard, load_model, save_package, training_sources
 from ..registry import resolve_model
 from .callbacks import Callbacks
 from .training_checks import check_architecture_and_teacher
@@ -311,7 +311,7 @@ def card_for(result: TrainResult, data: TrainingData, request: DehazeTrainingReq
         name=Path(request.output_model).stem, task=TASK, architecture=result.architecture,
         config=result.config, input_bands={"image": data.band_names}, scaling=None,
         gsd=data.gsd, tile_size=512, overlap=32, teacher=teacher_name,
-        training_data=", ".join(data.names), licence=request.licence,
+        training_data=training_sources(data.names), licence=request.licence,
         metrics=metrics if metrics is not None else validation, created_by=created_by(),
         description=request.description or
         f"{result.architecture} trained on {len(data.names)} image(s) with synthetic haze, "

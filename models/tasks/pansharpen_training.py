@@ -21,7 +21,7 @@ from ..distill.train_pansharpen import TrainConfig, TrainResult, train_student, 
 from ..errors import InputError
 from ..nets.pansharpen_lite import PansharpenLiteConfig
 from ..nets.psdnet import PSDNetConfig
-from ..package import ModelCard, load_model, save_package
+from ..package import ModelCard, load_model, save_package, training_sources
 from ..registry import resolve_model
 from .callbacks import Callbacks
 from .training_checks import check_architecture_and_teacher
@@ -148,7 +148,7 @@ def card_for(result: TrainResult, data: TrainingData, request: PansharpenTrainin
         name=Path(request.output_model).stem, task=TASK, architecture=result.architecture,
         config=result.config, input_bands={"ms": data.band_names, "pan": ["panchromatic"]},
         scaling=None, gsd=data.gsd, ratio=data.ratio, tile_size=512, overlap=32,
-        teacher=teacher_name or "", training_data=request.training_data or ", ".join(data.names),
+        teacher=teacher_name or "", training_data=request.training_data or training_sources(data.names),
         licence=request.licence, metrics={k if k.startswith("validation") else f"validation_{k}": float(v)
                                       for k, v in result.metrics.items()},
         created_by=created_by(), description=request.description or

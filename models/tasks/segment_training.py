@@ -24,7 +24,7 @@ from ..distill.train_segmentation import SegmentationTrainResult, TrainConfig, t
 from ..errors import InputError
 from ..inference.raster_io import open_raster
 from ..nets.ginet import GINetConfig, GINetLiteConfig
-from ..package import ModelCard, load_model, save_package
+from ..package import ModelCard, load_model, save_package, training_sources
 from ..registry import resolve_model
 from .callbacks import Callbacks
 from .training_checks import check_architecture_and_teacher
@@ -223,7 +223,7 @@ def card_for(result: SegmentationTrainResult, data: SegmentationData,
         name=Path(request.output_model).stem, task=TASK, architecture=result.architecture,
         config=result.config, input_bands={"image": data.band_names}, scaling=None, gsd=data.gsd,
         classes=data.classes, tile_size=512, overlap=64, teacher=teacher_name,
-        training_data=", ".join(data.names), licence=request.licence, metrics=metrics,
+        training_data=training_sources(data.names), licence=request.licence, metrics=metrics,
         created_by=created_by(), description=request.description or
         f"{kind} for {len(data.classes)} classes trained on {len(data.names)} raster(s); metrics on "
         f"a held-out block of each raster.")
