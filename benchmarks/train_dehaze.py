@@ -50,6 +50,10 @@ MODELS = OUT / "models"
 BUNDLED = ROOT / "resources" / "models" / "dehazing_lite_rgb.safetensors"
 HELD_OUT_SEED = 1234
 HELD_OUT_AID_INDEX = 4
+STUDENTS = ("lite", "lite_nokd")
+LITE_DESCRIPTION = ("Lite dehazing student for RGB imagery (per-pixel gain and offset on the hazy "
+                    "input), {}; input scaled by the hazy scene's 99.5th percentile of all bands "
+                    "(low 0).")
 LICENCE = ("trained on AID (Xia et al., IEEE TGRS 2017; research use with citation), the Dubai "
            "aerial imagery of Humans in the Loop (CC0 as released on Kaggle, unconfirmed) and a "
            "Landsat 7 scene (public domain)")
@@ -79,12 +83,6 @@ def image_split(per_class: int, dubai_tiles: int) -> tuple[list[str], list[str]]
         elif tile <= dubai_tiles:
             train += [str(p) for p in images]
     return train, held_out
-
-
-STUDENTS = ("lite", "lite_nokd")
-LITE_DESCRIPTION = ("Lite dehazing student for RGB imagery (per-pixel gain and offset on the hazy "
-                    "input), {}; input scaled by the hazy scene's 99.5th percentile of all bands "
-                    "(low 0).")
 
 
 def ship_best_student(log) -> str:

@@ -20,8 +20,8 @@ from .scaling import BandScaling
 
 BLOCK_SIZE = 256
 OVERVIEW_MIN_SIZE = 256
-#: ZSTD level of outputs and their overviews (GDAL's default, 9, is several times slower and
-#: only a few per cent smaller on model outputs)
+#: ZSTD level of outputs and their overviews (for the overviews of a 4096^2 4-band output,
+#: GDAL's default level took 1.6 times as long for a file only about 5 % smaller)
 ZSTD_LEVEL = 1
 
 
