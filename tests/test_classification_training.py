@@ -7,9 +7,11 @@ import torch
 from classification_scenes import (CLASS_LOOKS, block_centre, scene_chip, write_block_mosaic,
                                    write_chip, write_chip_folder, write_points)
 
-from geodistill.models.data.chips import chips_from_vector, load_chip_folder
-from geodistill.models.distill.train_classifier import ClassifierTrainConfig, train_classifier
+from geodistill.models.data.chips import chip_scaling, chips_from_vector, load_chip_folder
+from geodistill.models.distill.train_classifier import (ChipBatches, ClassifierTrainConfig, teacher_targets,
+                                                        train_classifier)
 from geodistill.models.errors import InputError
+from geodistill.models.nets import build
 from geodistill.models.package import load_model
 from geodistill.models.tasks.classify_training import (ClassifierTrainingRequest,
                                                        train_scene_classifier)
@@ -62,6 +64,25 @@ def test_class_centric_student_learns_from_a_teacher(chips):
                               teacher_name="tiny_teacher")
     assert result.metrics["overall_accuracy"] >= 0.9
     assert result.distilled_from == "tiny_teacher" and result.config["input_size"] == 24
+
+
+def test_teacher_soft_targets_are_its_logits_of_the_turned_chips_the_student_sees(chips):
+    torch.manual_seed(0)
+    # an untrained net: its logits change when a chip is turned, so a wrong view would show
+    teacher = build("resnet50_classifier", {**TINY_RESNET, "bands": 3, "classes": 3, "input_size": 24}).eval()
+    student = build("resnet18_classifier", {**TINY_RESNET, "bands": 3, "classes": 3, "input_size": 32})
+    batches = ChipBatches(chips, chip_scaling(chips.images), torch.device("cpu"), seed=0)
+    train_index = torch.tensor([3, 17, 40, 8])
+    _, table = teacher_targets(teacher, batches, train_index, student, quick("class_centric"))
+    assert table.shape == (len(chips), 8, 3)
+    with torch.no_grad():
+        for view in (0, 5):
+            seen = batches.batch(train_index, 24, torch.full((4,), view))
+            torch.testing.assert_close(table[train_index, view], teacher(seen), rtol=1e-4, atol=1e-5)
+    assert not table[0].any()  # chips outside the training split are never looked up
+    assert not torch.allclose(table[train_index, 0], table[train_index, 5])
+    _, none = teacher_targets(teacher, batches, train_index, student, quick("class_centric", kd_weight=0))
+    assert none is None
 
 
 def test_class_centric_without_teacher_says_what_to_give(chips):

@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from geodistill.models.distill.class_aware import ClassAwareMarginLoss, TripletSampler
-from geodistill.models.distill.class_centric import ClassCentreLoss, balanced_batch, teacher_centres
+from geodistill.models.distill.class_centric import (ClassCentreLoss, balanced_batch, teacher_centres,
+                                                     teacher_logit_table)
 from geodistill.models.distill.train_classifier import dihedral
 from geodistill.models.metrics.classification import classification_scores, per_class_accuracy
 from geodistill.models.nets import build
@@ -66,6 +67,19 @@ def test_teacher_centres_are_class_means():
     centres = teacher_centres(lambda batch: batch, lambda i: features[i], labels, classes=3,
                               batch_size=2)
     assert centres.flatten().tolist() == [2.0, 0.0, 20.0]
+
+
+def test_teacher_logit_table_holds_every_sample_in_every_view():
+    calls = []
+
+    def logits(indices, view):
+        calls.append((indices.tolist(), view))
+        return torch.stack([indices.float() * 10 + view, -indices.float()], dim=1)
+
+    table = teacher_logit_table(logits, count=5, views=3, batch_size=2)
+    assert table.shape == (5, 3, 2)
+    assert table[4, 2].tolist() == [42.0, -4.0] and table[1, 0].tolist() == [10.0, -1.0]
+    assert len(calls) == 9 and sorted({v for _, v in calls}) == [0, 1, 2]
 
 
 def test_balanced_batch_groups_classmates_and_skips_held_out_samples():

@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .losses import softened_kl
+
 
 class ClassAwareMarginLoss(nn.Module):
     """The CASD hinge on KL divergences with a trainable margin alpha (see the module doc)."""
@@ -42,9 +44,7 @@ class ClassAwareMarginLoss(nn.Module):
     def divergence(self, target_logits: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         """Per-sample KL(softmax(target / T) || softmax(logits / T)) * T^2; the target is detached
         (it teaches the anchor, as the teacher does in distillation)."""
-        t = self.temperature
-        target = F.log_softmax(target_logits.detach() / t, dim=1)
-        return (target.exp() * (target - F.log_softmax(logits / t, dim=1))).sum(dim=1) * t * t
+        return softened_kl(logits, target_logits, self.temperature)
 
     def forward(self, anchor: torch.Tensor, same: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
         closer = self.divergence(same, anchor)

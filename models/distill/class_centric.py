@@ -8,6 +8,12 @@ computed once (`teacher_centres`): the teacher is not run at every step, which k
 distillation as cheap as plain training. Student and teacher embeddings may differ in width:
 a linear projection (trained with the student, dropped afterwards) maps the student's into the
 teacher's space.
+
+The centre loss alone says little: the projection can map almost any set of student centres
+onto the teacher's. So the student also learns the teacher's soft class distributions (Hinton
+et al.'s KD, `kd_weight` in the training config): the teacher's logits of every training chip
+under each of the eight turns and flips the batches draw from are computed once
+(`teacher_logit_table`), and a batch looks its targets up.
 """
 from __future__ import annotations
 
@@ -78,3 +84,25 @@ def balanced_batch(anchors: torch.Tensor, labels: torch.Tensor, per_class: int,
         if per_class > 1 and len(pool):
             picked.append(pool[torch.randint(len(pool), (per_class - 1,), generator=generator)])
     return torch.cat(picked)
+
+
+@torch.no_grad()
+def teacher_logit_table(logits: Callable[[torch.Tensor, int], torch.Tensor], count: int, views: int,
+                        batch_size: int = 64) -> torch.Tensor:
+    """[count, views, classes] teacher logits of samples 0..count-1, each seen in every view.
+
+    `logits(indices, view)` returns the teacher's logits of those samples in that view (for
+    chips: one of the symmetries of the square that augmentation draws from), so a student's
+    augmented batch finds the soft targets of exactly the images it sees, and the teacher runs
+    `views` times per sample in all instead of at every step.
+    """
+    table = None
+    for view in range(views):
+        for start in range(0, count, batch_size):
+            chunk = torch.arange(start, min(start + batch_size, count))
+            values = logits(chunk, view).float().cpu()
+            if table is None:
+                table = torch.zeros(count, views, values.shape[1])
+            table[chunk, view] = values
+    return table
+

@@ -69,13 +69,3 @@ def local_affinity_distillation_loss(features: dict[str, torch.Tensor], grid: in
     the global branch's features of the same region (`features` from
     `GINet.forward_features`; the local side is the teacher and gets no gradient)."""
     return affinity_distillation_loss(features["global_region"], features["local"], grid)
-
-
-def logit_distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
-                            temperature: float = 2.0) -> torch.Tensor:
-    """Per-pixel KL divergence from the detached teacher's softened class distribution to the
-    student's, times temperature^2 (Hinton et al.), averaged over pixels."""
-    log_student = F.log_softmax(student_logits / temperature, dim=1)
-    log_teacher = F.log_softmax(teacher_logits.detach() / temperature, dim=1)
-    divergence = (log_teacher.exp() * (log_teacher - log_student)).sum(dim=1)
-    return divergence.mean() * temperature ** 2

@@ -16,6 +16,22 @@ def stage_l1_loss(outputs: list[torch.Tensor], target: torch.Tensor) -> torch.Te
     return sum(F.l1_loss(output, target) for output in outputs)
 
 
+def softened_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
+                temperature: float) -> torch.Tensor:
+    """KL divergence from the detached teacher's temperature-softened class distribution to the
+    student's, times temperature^2 (Hinton et al.), per sample (and pixel): the class axis
+    (dim 1) is summed away."""
+    log_student = F.log_softmax(student_logits / temperature, dim=1)
+    log_teacher = F.log_softmax(teacher_logits.detach() / temperature, dim=1)
+    return (log_teacher.exp() * (log_teacher - log_student)).sum(dim=1) * temperature ** 2
+
+
+def logit_distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
+                            temperature: float = 2.0) -> torch.Tensor:
+    """`softened_kl` averaged over samples (and pixels)."""
+    return softened_kl(student_logits, teacher_logits, temperature).mean()
+
+
 def output_distillation_loss(student_output: torch.Tensor,
                              teacher_output: torch.Tensor) -> torch.Tensor:
     """Mean L1 between the student's and the (detached) teacher's outputs."""

@@ -5,7 +5,8 @@ Every method sees `batch_size` chips per step and as many chips per epoch as the
 split holds, so their epochs cost the same:
 - "plain": random chips, cross-entropy (the ablation);
 - "class_centric": `batch_size / per_class` random anchors, each with `per_class - 1` other
-  chips of its class; CE + centre_weight * `ClassCentreLoss` to a teacher's class centres;
+  chips of its class; CE + centre_weight * `ClassCentreLoss` to a teacher's class centres
+  + kd_weight * the KL divergence to the teacher's softened class distribution;
 - "class_aware": `batch_size / 3` anchors, each with a same-class chip and a chip of a class
   the model currently confuses with it; CE on all three + margin_weight * the CASD hinge.
 Batches are normalized with the set's band scaling, resized to the net's input size and
@@ -30,11 +31,14 @@ from ..inference.scaling import BandScaling
 from ..metrics.classification import classification_scores
 from ..nets import build
 from .class_aware import ClassAwareMarginLoss, TripletSampler
-from .class_centric import ClassCentreLoss, balanced_batch, teacher_centres
+from .class_centric import ClassCentreLoss, balanced_batch, teacher_centres, teacher_logit_table
+from .losses import logit_distillation_loss
 from .training import (CancelCheck, LogCallback, ProgressCallback, ProgressSpan, TrainResult, fit,
                        split_train_validation)
 
 METHODS = ("plain", "class_centric", "class_aware")
+SYMMETRIES = 8
+"""The turns and flips of the square (`dihedral` codes 0-7)."""
 
 
 @dataclass
@@ -56,9 +60,12 @@ class ClassifierTrainConfig:
     augment: bool = True
     label_smoothing: float = 0.1
     centre_weight: float = 1.0
+    kd_weight: float = 1.0
+    """class_centric: weight of the soft-label KD term (0 = the centre loss alone)."""
     margin_weight: float = 1.0
     initial_margin: float = 1.0
     temperature: float = 4.0
+    """Softens the class distributions compared by KD (class_centric) and the CASD hinge."""
     minutes: float | None = None
     """Time box: stop after the epoch that ends past this many minutes (None = no limit)."""
 
@@ -88,13 +95,17 @@ class ChipBatches:
         self.device = device
         self.generator = torch.Generator().manual_seed(seed + 1)
 
-    def batch(self, indices: torch.Tensor, size: int, augment: bool = False) -> torch.Tensor:
-        """Normalized float32 [B, bands, size, size] of the chips at `indices`."""
+    def batch(self, indices: torch.Tensor, size: int,
+              transforms: torch.Tensor | None = None) -> torch.Tensor:
+        """Normalized float32 [B, bands, size, size] of the chips at `indices`, each turned by
+        its code in `transforms` (see `dihedral`; None: as they are)."""
         images = self.images[indices].to(self.device).float()
         images = resize_chips((images - self.low) / self.span, size)
-        if augment:
-            images = dihedral(images, torch.randint(8, (len(indices),), generator=self.generator))
-        return images
+        return images if transforms is None else dihedral(images, transforms)
+
+    def random_transforms(self, count: int) -> torch.Tensor:
+        """`count` random symmetry codes for `batch` (augmentation)."""
+        return torch.randint(SYMMETRIES, (count,), generator=self.generator)
 
     def labels_of(self, indices: torch.Tensor) -> torch.Tensor:
         return self.labels[indices].to(self.device)
@@ -147,6 +158,31 @@ def _stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[t
     return torch.cat(train), torch.cat(validation)
 
 
+def teacher_targets(teacher: torch.nn.Module, batches: ChipBatches, train_index: torch.Tensor,
+                     student: torch.nn.Module, config: ClassifierTrainConfig
+                     ) -> tuple[ClassCentreLoss, torch.Tensor | None]:
+    """Class-centric KD's targets from the teacher, computed once before training: the centre
+    loss to its class centres over the training chips and, when `config.kd_weight` > 0, its
+    logits of every chip in every augmentation view ([chips, views, classes]; rows of chips
+    outside `train_index` stay 0 and are never looked up)."""
+    teacher = teacher.to(batches.device).eval()
+    size = teacher.config.input_size
+    centres = teacher_centres(lambda batch: teacher.forward_features(batch)[1]["embedding"],
+                              lambda i: batches.batch(train_index[i], size),
+                              batches.labels[train_index], student.config.classes)
+    centre_loss = ClassCentreLoss(centres.to(batches.device), student.embedding_channels).to(batches.device)
+    soft_targets = None
+    if config.kd_weight > 0:
+        views = SYMMETRIES if config.augment else 1
+        table = teacher_logit_table(
+            lambda i, view: teacher(batches.batch(train_index[i], size, torch.full((len(i),), view))),
+            len(train_index), views)
+        soft_targets = torch.zeros(len(batches.labels), views, table.shape[2])
+        soft_targets[train_index] = table
+    teacher.cpu()
+    return centre_loss, soft_targets
+
+
 def train_classifier(chips: ChipSet, architecture: str, net_config: dict,
                      config: ClassifierTrainConfig, teacher: torch.nn.Module | None = None,
                      teacher_name: str | None = None, progress: ProgressCallback | None = None,
@@ -177,15 +213,9 @@ def train_classifier(chips: ChipSet, architecture: str, net_config: dict,
     span = ProgressSpan(progress)
     generator = torch.Generator().manual_seed(config.seed + 2)
 
-    extra_loss = None
+    extra_loss = soft_targets = None
     if config.method == "class_centric":
-        teacher = teacher.to(device).eval()
-        teacher_size = teacher.config.input_size
-        centres = teacher_centres(lambda batch: teacher.forward_features(batch)[1]["embedding"],
-                                  lambda i: batches.batch(train_index[i], teacher_size),
-                                  batches.labels[train_index], len(chips.classes))
-        extra_loss = ClassCentreLoss(centres.to(device), model.embedding_channels).to(device)
-        teacher.cpu()
+        extra_loss, soft_targets = teacher_targets(teacher, batches, train_index, model, config)
     elif config.method == "class_aware":
         extra_loss = ClassAwareMarginLoss(config.initial_margin, temperature=config.temperature).to(device)
         sampler = TripletSampler(train_labels, len(chips.classes), seed=config.seed)
@@ -207,10 +237,15 @@ def train_classifier(chips: ChipSet, architecture: str, net_config: dict,
             same, other = sampler.sample(anchors)
             chosen = torch.cat([anchors, same, other])
         labels = batches.labels_of(chosen)
-        logits, features = model.forward_features(batches.batch(chosen, size, config.augment))
+        views = batches.random_transforms(len(chosen)) if config.augment else None
+        logits, features = model.forward_features(batches.batch(chosen, size, views))
         loss = F.cross_entropy(logits, labels, label_smoothing=config.label_smoothing)
         if config.method == "class_centric":
             loss = loss + config.centre_weight * extra_loss(features["embedding"], labels)
+            if soft_targets is not None:
+                view = torch.zeros(len(chosen), dtype=torch.long) if views is None else views
+                loss = loss + config.kd_weight * logit_distillation_loss(
+                    logits, soft_targets[chosen, view].to(batches.device), config.temperature)
         elif config.method == "class_aware":
             sampler.record(labels, logits.detach().argmax(dim=1))
             loss = loss + config.margin_weight * extra_loss(*logits.chunk(3))

@@ -28,8 +28,8 @@ from ..errors import InputError
 from ..inference.device import resolve_device
 from ..metrics.segmentation import confusion_matrix, scores_from_confusion
 from ..nets.ginet import GINet, GINetConfig, GINetLiteConfig
-from .ginet_losses import affinity_distillation_loss, local_affinity_distillation_loss, \
-    logit_distillation_loss, segmentation_loss
+from .ginet_losses import affinity_distillation_loss, local_affinity_distillation_loss, segmentation_loss
+from .losses import logit_distillation_loss
 from .training import CancelCheck, LogCallback, ProgressCallback, ProgressSpan, TrainResult, fit, \
     frozen_copy, split_train_validation
 

@@ -82,7 +82,7 @@ class TrainSceneClassifierAlgorithm(_ChipSourceAlgorithm):
         "<b>Architecture</b>: <i>teacher</i> (ResNet-50 class: accurate, slow), <i>resnet18</i> "
         "or <i>mobilenetv2</i> (fast students).<br><b>Method</b>: <i>class_centric</i> distils "
         "a teacher: the student's features of each class are pulled to the teacher's class "
-        "centre (needs <b>Teacher</b>); <i>class_aware</i> is self-distillation (no teacher): "
+        "centre and its predictions to the teacher's soft ones (needs <b>Teacher</b>); <i>class_aware</i> is self-distillation (no teacher): "
         "each chip is compared with a chip of its class and one of a class the model confuses "
         "it with; <i>plain</i> is cross-entropy alone.<br><b>Teacher</b>: a scene classifier "
         "package (trained with ARCHITECTURE teacher).<br><b>Epochs</b>: training length.<br>"
