@@ -3,7 +3,7 @@
 Reproducible command for the model shipped in resources/models/:
 
     .venv/bin/python benchmarks/train_classifier.py [--student mobilenetv2] [--minutes 120]
-        [--teacher-minutes 240] [--quick]
+        [--teacher-minutes 240] [--teacher-size 64] [--teacher-epochs 50] [--patience 60] [--quick]
 
 AID here is 30 classes x 100 RGB jpg chips of 150 x 150 pixels; 20 chips per class are held
 out (`aid_split`, the same split benchmarks/classify.py scores on) and never seen in training.
@@ -72,7 +72,13 @@ def main() -> None:
     parser.add_argument("--student", choices=("mobilenetv2", "resnet18"), default="mobilenetv2")
     parser.add_argument("--teacher-size", type=int, default=96, help="teacher input side (pixels)")
     parser.add_argument("--student-size", type=int, default=64, help="student input side (pixels)")
-    parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--epochs", type=int, default=60, help="epochs of each student")
+    parser.add_argument("--teacher-epochs", type=int, help="epochs of the teacher (default --epochs)")
+    parser.add_argument("--patience", type=int, default=10,
+                        help="stop a run after this many epochs without a better validation loss "
+                             "(the learning rate decays to 0 over the epochs, so stopping early "
+                             "leaves a net trained at a high rate; --patience N >= epochs turns "
+                             "early stopping off)")
     parser.add_argument("--minutes", type=float, default=90.0, help="time box of each student")
     parser.add_argument("--teacher-minutes", type=float, help="time box of the teacher (default --minutes)")
     parser.add_argument("--reuse-teacher", action="store_true", help="keep a trained teacher")
@@ -84,7 +90,8 @@ def main() -> None:
                          classes=4 if args.quick else 0, per_class=30 if args.quick else 0)
     MODELS.mkdir(parents=True, exist_ok=True)
     paths = model_paths(args.student, args.quick)
-    epochs = 1 if args.quick else args.epochs
+    student_epochs = 1 if args.quick else args.epochs
+    teacher_epochs = 1 if args.quick else args.teacher_epochs or args.epochs
     log_file = open(OUT / "train_classifier.log", "a", encoding="utf-8")
 
     def log(line: str) -> None:
@@ -104,7 +111,8 @@ def main() -> None:
         started = time.perf_counter()
         card = train_scene_classifier(ClassifierTrainingRequest(
             output_model=str(paths[name]), chips_folder=str(train), architecture=architecture,
-            method=method, teacher=teacher, epochs=epochs, input_size=size,
+            method=method, teacher=teacher, input_size=size, patience=args.patience,
+            epochs=teacher_epochs if name == "teacher" else student_epochs,
             net_options=TINY[architecture] if args.quick else {},
             minutes=args.teacher_minutes or args.minutes if name == "teacher" else args.minutes,
             device="auto", licence=LICENCE,
@@ -119,7 +127,8 @@ def main() -> None:
     if not args.quick:
         shipped = BUNDLED / f"classification_aid_{args.student}.safetensors"
         ship_package(paths[best], shipped)
-    write_json({"machine": machine(), "epochs": epochs, "minutes_per_student": args.minutes,
+    write_json({"machine": machine(), "epochs": student_epochs, "teacher_epochs": teacher_epochs,
+                "patience": args.patience, "minutes_per_student": args.minutes,
                 "teacher_minutes": args.teacher_minutes or args.minutes,
                 "teacher_size": args.teacher_size, "student_size": args.student_size,
                 "student": args.student, "shipped": str(shipped) if shipped else None,

@@ -47,6 +47,8 @@ class ClassifierTrainingRequest:
     """Extra config fields of the net (e.g. {"width": 32} for a narrower ResNet)."""
     batch_size: int = 32
     validation_fraction: float = 0.15
+    patience: int = 10
+    """Stop after this many epochs without a better validation loss."""
     minutes: float | None = None
     device: str = "auto"
     user_model_folder: str | None = None
@@ -99,7 +101,8 @@ def train_scene_classifier(request: ClassifierTrainingRequest,
     config = ClassifierTrainConfig(method=request.method, epochs=request.epochs,
                                    batch_size=request.batch_size, device=request.device,
                                    validation_fraction=request.validation_fraction,
-                                   seed=request.seed, minutes=request.minutes)
+                                   seed=request.seed, minutes=request.minutes,
+                                   patience=request.patience)
     chips, source = load_training_chips(request, callbacks.part(0, 5))
     teacher, teacher_name = _teacher(request, chips.bands)
     net_options = {"input_size": chips.images.shape[-1], **request.net_options}
