@@ -3,7 +3,8 @@
 Reproducible command for the model shipped in resources/models/:
 
     .venv/bin/python benchmarks/train_classifier.py [--student mobilenetv2] [--minutes 120]
-        [--teacher-minutes 240] [--teacher-size 64] [--teacher-epochs 50] [--patience 60] [--quick]
+        [--teacher-minutes 240] [--teacher-size 64] [--teacher-epochs 50] [--patience 60]
+        [--reuse-teacher] [--methods class_centric ...] [--quick]
 
 AID here is 30 classes x 100 RGB jpg chips of 150 x 150 pixels; 20 chips per class are held
 out (`aid_split`, the same split benchmarks/classify.py scores on) and never seen in training.
@@ -19,6 +20,7 @@ ships nothing.
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import shutil
 import time
@@ -34,6 +36,7 @@ BUNDLED = ROOT / "resources" / "models"
 HELD_OUT_PER_CLASS = 20
 LICENCE = "trained on AID (Xia et al. 2017, 'AID: a benchmark data set for performance " \
           "evaluation of aerial scene classification'): research use, cite the paper"
+STUDENT_METHODS = ("class_centric", "class_aware", "plain")
 TINY = {"teacher": {"width": 8, "depths": [1, 1, 1, 1]}, "resnet18": {"width": 8, "depths": [1, 1, 1, 1]},
         "mobilenetv2": {"width_multiplier": 0.25, "last_channels": 64}}
 
@@ -64,7 +67,7 @@ def model_paths(student: str, quick: bool) -> dict[str, Path]:
     prefix = "quick_" if quick else ""
     return {"teacher": MODELS / f"{prefix}classification_aid_teacher.safetensors",
             **{method: MODELS / f"{prefix}classification_aid_{student}_{method}.safetensors"
-               for method in ("class_centric", "class_aware", "plain")}}
+               for method in STUDENT_METHODS}}
 
 
 def main() -> None:
@@ -82,6 +85,8 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=90.0, help="time box of each student")
     parser.add_argument("--teacher-minutes", type=float, help="time box of the teacher (default --minutes)")
     parser.add_argument("--reuse-teacher", action="store_true", help="keep a trained teacher")
+    parser.add_argument("--methods", nargs="+", choices=STUDENT_METHODS, default=list(STUDENT_METHODS),
+                        help="students to train (the others keep their models and results)")
     parser.add_argument("--quick", action="store_true", help="tiny nets, 1 epoch, 4 classes")
     parser.add_argument("--out", default=str(OUT / "train_classifier.json"))
     args = parser.parse_args()
@@ -102,8 +107,10 @@ def main() -> None:
     runs = [("teacher", "teacher", "plain", args.teacher_size, None)]
     runs += [(method, args.student, method, args.student_size,
               str(paths["teacher"]) if method == "class_centric" else None)
-             for method in ("class_centric", "class_aware", "plain")]
-    summary = {}
+             for method in args.methods]
+    out = Path(args.out)
+    earlier = json.loads(out.read_text()) if out.exists() and not args.quick else {}
+    summary = {k: v for k, v in earlier.get("results", {}).items() if paths[k].exists()}
     for name, architecture, method, size, teacher in runs:
         if name == "teacher" and args.reuse_teacher and paths[name].exists():
             log(f"reusing the teacher {paths[name]}")
@@ -121,7 +128,7 @@ def main() -> None:
         summary[name] = {"seconds": round(time.perf_counter() - started, 1), **card.metrics}
     # the student with the best validation accuracy ships, distilled or not (the card says how
     # it was trained)
-    best = max(("class_centric", "class_aware", "plain"),
+    best = max((m for m in STUDENT_METHODS if m in summary),
                key=lambda m: summary[m]["validation_overall_accuracy"])
     shipped = None
     if not args.quick:
@@ -132,7 +139,7 @@ def main() -> None:
                 "teacher_minutes": args.teacher_minutes or args.minutes,
                 "teacher_size": args.teacher_size, "student_size": args.student_size,
                 "student": args.student, "shipped": str(shipped) if shipped else None,
-                "shipped_method": best, "results": summary}, args.out)
+                "shipped_method": best, "results": summary}, out)
 
 
 if __name__ == "__main__":
