@@ -116,16 +116,18 @@ def main() -> None:
             log(f"reusing the teacher {paths[name]}")
             continue
         started = time.perf_counter()
+        epochs = teacher_epochs if name == "teacher" else student_epochs
+        minutes = args.teacher_minutes or args.minutes if name == "teacher" else args.minutes
         card = train_scene_classifier(ClassifierTrainingRequest(
             output_model=str(paths[name]), chips_folder=str(train), architecture=architecture,
             method=method, teacher=teacher, input_size=size, patience=args.patience,
-            epochs=teacher_epochs if name == "teacher" else student_epochs,
-            net_options=TINY[architecture] if args.quick else {},
-            minutes=args.teacher_minutes or args.minutes if name == "teacher" else args.minutes,
-            device="auto", licence=LICENCE,
+            epochs=epochs, net_options=TINY[architecture] if args.quick else {},
+            minutes=minutes, device="auto", licence=LICENCE,
             description=f"AID scene classifier ({architecture}, {method}) on chips resized to {size} px."),
             Callbacks(log=lambda line, n=name: log(f"[{n}] {line}")))
-        summary[name] = {"seconds": round(time.perf_counter() - started, 1), **card.metrics}
+        summary[name] = {"seconds": round(time.perf_counter() - started, 1), "epochs": epochs,
+                         "minutes": minutes, "input_size": size, "patience": args.patience,
+                         **card.metrics}
     # the student with the best validation accuracy ships, distilled or not (the card says how
     # it was trained)
     best = max((m for m in STUDENT_METHODS if m in summary),
@@ -134,11 +136,7 @@ def main() -> None:
     if not args.quick:
         shipped = BUNDLED / f"classification_aid_{args.student}.safetensors"
         ship_package(paths[best], shipped)
-    write_json({"machine": machine(), "epochs": student_epochs, "teacher_epochs": teacher_epochs,
-                "patience": args.patience, "minutes_per_student": args.minutes,
-                "teacher_minutes": args.teacher_minutes or args.minutes,
-                "teacher_size": args.teacher_size, "student_size": args.student_size,
-                "student": args.student, "shipped": str(shipped) if shipped else None,
+    write_json({"machine": machine(), "student": args.student, "shipped": str(shipped) if shipped else None,
                 "shipped_method": best, "results": summary}, out)
 
 
