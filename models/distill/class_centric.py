@@ -105,4 +105,3 @@ def teacher_logit_table(logits: Callable[[torch.Tensor, int], torch.Tensor], cou
                 table = torch.zeros(count, views, values.shape[1])
             table[chunk, view] = values
     return table
-
