@@ -85,6 +85,12 @@ def test_teacher_soft_targets_are_its_logits_of_the_turned_chips_the_student_see
     assert none is None
 
 
+@pytest.mark.parametrize("change", [{"per_class": 0}, {"kd_weight": -1.0}, {"temperature": 0.0}])
+def test_class_centric_settings_out_of_range_are_named(change):
+    with pytest.raises(InputError, match=next(iter(change))):
+        quick("class_centric", **change)
+
+
 def test_class_centric_without_teacher_says_what_to_give(chips):
     with pytest.raises(InputError, match="give a TEACHER"):
         train_classifier(chips, "resnet18_classifier", TINY_RESNET, quick("class_centric"))

@@ -74,6 +74,10 @@ class ClassifierTrainConfig:
     def __post_init__(self):
         if self.method not in METHODS:
             raise InputError(f"Unknown METHOD '{self.method}': use one of {', '.join(METHODS)}.")
+        if self.per_class < 1 or self.kd_weight < 0 or self.temperature <= 0:
+            raise InputError(f"per_class must be at least 1 (got {self.per_class}), kd_weight at "
+                             f"least 0 (got {self.kd_weight}) and temperature above 0 (got "
+                             f"{self.temperature})")
 
 
 @dataclass

@@ -3,8 +3,8 @@
 Chips come from a folder with one sub-folder per class, or are cut from a raster around the
 labelled points / inside the labelled polygons of a vector layer. Architectures: "teacher"
 (ResNet-50 class), "resnet18" and "mobilenetv2" (students). Methods: "class_centric" (distils
-a TEACHER package's class centres and soft predictions), "class_aware" (self-distillation, no teacher) and "plain"
-(cross-entropy only).
+a TEACHER package's class centres and soft predictions), "class_aware" (self-distillation, no
+teacher) and "plain" (cross-entropy only).
 """
 from __future__ import annotations
 
