@@ -50,6 +50,8 @@ MODELS = OUT / "models"
 BUNDLED = ROOT / "resources" / "models" / "dehazing_lite_rgb.safetensors"
 HELD_OUT_SEED = 1234
 HELD_OUT_AID_INDEX = 4
+PATCH = 64
+"""Side of the training patches (full runs)."""
 STUDENTS = ("lite", "lite_nokd")
 LITE_DESCRIPTION = ("Lite dehazing student for RGB imagery (per-pixel gain and offset on the hazy "
                     "input), {}; input scaled by the hazy scene's 99.5th percentile of all bands "
@@ -127,7 +129,7 @@ def main() -> None:
         per_class, dubai_tiles, samples, patch = 1, 1, 64, 32
         epochs = {"teacher": 1, "ktdn": 1, "lite": 2}
     else:
-        per_class, dubai_tiles, samples, patch = args.aid_per_class, 5, args.samples, 64
+        per_class, dubai_tiles, samples, patch = args.aid_per_class, 5, args.samples, PATCH
         epochs = dict(zip(("teacher", "ktdn", "lite"), args.epochs))
     train_paths, held_out = image_split(per_class, dubai_tiles)
     if args.quick:
