@@ -70,7 +70,8 @@ def tile_dependence(models: dict[str, Path], cases) -> dict:
     students = {name: path for name, path in models.items() if name != "ktdn"}
     scores = score_methods(cases, {name: on_tiles(load_model(path)[1], PATCH)
                                    for name, path in students.items()})
-    return {name: {"tile": PATCH, "psnr": s["psnr"], "ssim": s["ssim"]} for name, s in scores.items()}
+    return {name: {"tile": PATCH, "psnr": s["psnr"], "ssim": s["ssim"]}
+            for name, s in scores.items()}
 
 
 def source_of(path: str) -> str:

@@ -11,8 +11,8 @@ times coarser). The scene timing runs in a child process (its peak resident memo
 child's own) on a 5000 x 5000 RGB GeoTIFF mosaicked from the training chips. Goals reported:
 global+local >= local-only + 2 mIoU points on the whole held-out tile (lite vs local_only, both
 trained alone; means over their training seeds when train_segmentation.py --seed made more;
-the gain on the chips is reported beside it); 5000^2 in under 3 minutes on the
-CPU with the lite student. --update-card writes the held-out scores of the shipped student
+the gain on the chips is reported beside it); 5000^2 in under 3 minutes on the CPU with the
+lite student. --update-card writes the held-out scores of the shipped student
 (found by its weights) into the bundled card.
 """
 from __future__ import annotations
@@ -75,7 +75,8 @@ def runs_of(name: str, scores: dict) -> list[float]:
 def global_gain(scores: dict) -> dict:
     """Global + local (lite) minus local only, mean over the training seeds of each."""
     lite, local_only = runs_of("lite", scores), runs_of("local_only", scores)
-    return {"gain": float(np.mean(lite) - np.mean(local_only)), "lite": lite, "local_only": local_only}
+    return {"gain": float(np.mean(lite) - np.mean(local_only)), "lite": lite,
+            "local_only": local_only}
 
 
 def write_mosaic(path: Path, side: int, chips: list[Path]) -> None:
@@ -142,7 +143,8 @@ def main() -> None:
         whole = whole_tile(folder, HELD_OUT_TILE, classes, work)
         whole_scene = [(whole.raster_path, whole.labels)]
         scores = {name: held_out_miou(path, chips, classes, work) for name, path in models.items()}
-        whole_scores = {name: held_out_miou(path, whole_scene, classes, work) for name, path in models.items()}
+        whole_scores = {name: held_out_miou(path, whole_scene, classes, work)
+                        for name, path in models.items()}
         timed = BUNDLED if BUNDLED.exists() else models["lite"]
         timing = scene_timing(timed, 1000 if args.quick else SCENE_SIDE,
                               [s.raster_path for s in tile_scenes(folder, ["Tile 1"], classes)], work)

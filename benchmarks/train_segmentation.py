@@ -1,21 +1,24 @@
 """Train the bundled land-cover segmentation student (and its GINet teacher) on ../shared/data.
 
-Reproducible command for the model shipped in resources/models/ (two processes, one per core,
-each run time-boxed; lite_kd loads the teacher the first process has just trained):
+Reproducible commands for the model shipped in resources/models/ (two processes, one per core,
+each run time-boxed; the seed 1 pair measures the spread between runs; lite_kd loads the
+teacher that `--runs ginet` has trained):
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/train_segmentation.py --runs ginet lite_kd --minutes 62
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/train_segmentation.py --runs lite local_only --minutes 58
-    .venv/bin/python benchmarks/segment.py --update-card   # held-out chip scores into the card
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/train_segmentation.py --runs lite --minutes 58 &
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/train_segmentation.py --runs local_only --minutes 58
+    # then both again with --seed 1; GINet and the distilled student: --runs ginet lite_kd --minutes 62
+    .venv/bin/python benchmarks/segment.py --update-card   # held-out scores into the card
 
 Data: the Dubai aerial imagery chips (6 tiles of 9 RGB chips with colour-coded masks), 6
 classes (Building, Land, Road, Vegetation, Water, Unlabeled) with the dataset's colours; black
 mask pixels are unlabelled. Tile 3 (all 6 classes) is held out: every model is validated on
 patches of its chips only. A tile's chips are the cells of one 3 x 3 grid (`whole_tile`), so
 training patches come from the chips and from each training tile as one whole scene, whose
-global view is three times coarser than a chip's. Runs: GINet (the teacher), the lite student trained alone, the lite student
-without the global view ("local_only": the ablation of the global branch, also trained alone)
-and the lite student distilled from GINet ("lite_kd"). Models land in benchmarks/out/models/;
-of the three lite students the one with the best held-out mIoU is saved as
+global view is three times coarser than a chip's. Runs: GINet (the teacher), the lite student
+trained alone, the lite student without the global view ("local_only": the ablation of the
+global branch, also trained alone) and the lite student distilled from GINet ("lite_kd").
+Models land in benchmarks/out/models/; of the three lite students (seed 0) the one with the
+best held-out validation mIoU is saved as
 resources/models/segmentation_landcover_lite.safetensors once all exist (not in --quick runs;
 `--runs` with no name only makes that choice again). Results are merged into --out, so the runs
 can be split over processes.
