@@ -73,7 +73,8 @@ def tile_scenes(folder: Path, tiles: list[str], classes: list[dict]):
 GRID = 3
 """Each tile's nine chips are the cells of a 3 x 3 grid, row by row (image_part_001 top left,
 009 bottom right): on every tile the edges of neighbouring cells join (mean RGB step across a
-seam 3-24, as within a chip; 25-210 between chips that are not neighbours)."""
+seam 3-26, about the step between neighbouring columns inside a chip, 7-20; each chip's right
+edge matches the next chip in its row better than any other chip of its tile)."""
 
 
 def whole_tile(folder: Path, tile: str, classes: list[dict], work: Path) -> LabelledScene:
