@@ -5,12 +5,21 @@ small conv model over a 4096^2 4-band uint16 raster (their ratio is `pipeline_ef
 the peak resident memory of whole runs over 2048^2 and 16384^2 rasters, each measured in a
 fresh subprocess (`rss_ratio_16k_2k`). Rasters go to a temporary folder that is removed.
 
+`efficiency_ceiling` bounds what any pipeline can reach on this machine: the CPU time (all
+threads, in core-seconds) of the model's work (its one-thread time) plus the work besides the
+model must fit on `cores` cores, so the end-to-end run takes at least their sum / cores. Two
+measures of the work besides the model: the engine's own (a run with an identity model:
+reading, scaling, blending, writing, overviews) and the bare minimum of the I/O the engine must
+do (read every tile window, write every block compressed, build overviews: no scaling, no
+blending).
+
     .venv/bin/python benchmarks/engine.py --out benchmarks/out/engine.json
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import shutil
@@ -25,6 +34,7 @@ import rasterio
 import torch
 from affine import Affine
 from rasterio.crs import CRS
+from rasterio.enums import Resampling
 from rasterio.windows import Window
 
 from common import write_json
@@ -65,11 +75,12 @@ def make_raster(path: Path, size: int) -> Path:
     return path
 
 
-def run_engine(path: Path, out: Path):
-    """One end-to-end run of the engine on the CPU; returns its RunReport."""
+def run_engine(path: Path, out: Path, model: torch.nn.Module | None = None):
+    """One end-to-end run of the engine on the CPU (`model` None: the benchmark model);
+    returns its RunReport."""
     engine, tiling, scaling = engine_modules()
     stats = scaling.BandScaling([0.0] * BANDS, [4000.0] * BANDS)
-    return engine.run_tiled(small_conv(), [engine.RasterInput(path, scaling=stats)],
+    return engine.run_tiled(model or small_conv(), [engine.RasterInput(path, scaling=stats)],
                             engine.OutputSpec(out, BANDS, "uint16", nodata=0, scaling=stats),
                             tiling.TilingOptions(**TILING), device="cpu")
 
@@ -88,8 +99,8 @@ def model_only_seconds(size: int, tiles: int, batch_size: int, tile_size: int) -
 
 
 def measure_throughput(source: Path, out: Path, size: int, threads: int):
-    """({model-only and end-to-end Mpx/s and their ratio}, the run's report) over `source`
-    with `threads` torch threads (restored afterwards)."""
+    """({model-only and end-to-end Mpx/s and their ratio}, the run's report, the model-only
+    seconds) over `source` with `threads` torch threads (restored afterwards)."""
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -101,7 +112,62 @@ def measure_throughput(source: Path, out: Path, size: int, threads: int):
     return {"model_only_mpx_s": round(megapixels / model_seconds, 3),
             "end_to_end_mpx_s": round(report.megapixels_per_second, 3),
             "pipeline_efficiency": round(report.megapixels_per_second * model_seconds / megapixels,
-                                         3)}, report
+                                         3)}, report, model_seconds
+
+
+def cpu_seconds(call) -> float:
+    """CPU time of this process (every thread, GDAL's included) spent in `call()`."""
+    started = time.process_time()
+    call()
+    return time.process_time() - started
+
+
+def bare_io(source: Path, out: Path) -> None:
+    """The I/O the engine cannot avoid, done plainly: read every tile window of the benchmark
+    tiling, write the output block by block compressed as the engine does, build overviews."""
+    from models.inference.engine import output_block_size
+    from models.inference.raster_io import AtomicGeoTiff, geotiff_profile
+    from models.inference.tiling import TileGrid, TilingOptions
+
+    with rasterio.open(source) as dataset:
+        grid = TileGrid(dataset.height, dataset.width, TilingOptions(**TILING))
+        stride = grid.stride
+        profile = geotiff_profile(dataset.height, dataset.width, BANDS, "uint16", dataset.crs,
+                                  dataset.transform, 0, block=output_block_size(stride))
+        file = AtomicGeoTiff(out, profile)
+        for tile in grid.tiles():
+            w = tile.window
+            array = dataset.read(window=Window(w.col, w.row, w.width, w.height))
+            top, left = tile.tile_row * stride, tile.tile_col * stride
+            bottom = top + stride if tile.bottom else dataset.height
+            right = left + stride if tile.right else dataset.width
+            file.write(array[:, top - w.row:bottom - w.row, left - w.col:right - w.col], top, left)
+        with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS"):
+            file.build_overviews(Resampling.average)
+        file.commit()
+
+
+def efficiency_ceiling(model_seconds: float, model_core_seconds: float,
+                       other_core_seconds: float, cores: int) -> float:
+    """Best pipeline efficiency possible when `other_core_seconds` of work besides the model
+    share `cores` cores with the model's `model_core_seconds`, overlapped perfectly."""
+    floor = max(model_seconds, (model_core_seconds + other_core_seconds) / cores)
+    return round(model_seconds / floor, 3)
+
+
+def ceiling_measures(source: Path, folder: Path, model_seconds: float,
+                     model_core_seconds: float) -> dict:
+    """CPU core-seconds of the work besides the model (the engine's and the bare I/O's) and
+    the efficiency ceilings they leave on this machine's cores."""
+    cores = os.cpu_count() or 1
+    engine_work = cpu_seconds(lambda: run_engine(source, folder / "identity.tif", torch.nn.Identity()))
+    io_work = cpu_seconds(lambda: bare_io(source, folder / "bare.tif"))
+    return {"cores": cores,
+            "core_seconds": {"model": round(model_core_seconds, 3),
+                             "engine_without_model": round(engine_work, 3),
+                             "bare_io": round(io_work, 3)},
+            "engine_work": efficiency_ceiling(model_seconds, model_core_seconds, engine_work, cores),
+            "bare_io": efficiency_ceiling(model_seconds, model_core_seconds, io_work, cores)}
 
 
 def own_peak_rss_mb() -> float:
@@ -144,9 +210,12 @@ def main() -> None:
     try:
         source = make_raster(folder / "scene.tif", args.size)
         threads = torch.get_num_threads()
-        main_run, report = measure_throughput(source, folder / "out.tif", args.size, threads)
+        main_run, report, model_seconds = measure_throughput(source, folder / "out.tif",
+                                                             args.size, threads)
         # one core left to reading, writing and overviews (a two-core machine has no other)
-        one_thread, _ = measure_throughput(source, folder / "out.tif", args.size, 1)
+        one_thread, _, model_core_seconds = measure_throughput(source, folder / "out.tif",
+                                                               args.size, 1)
+        ceiling = ceiling_measures(source, folder, model_seconds, model_core_seconds)
         small, large = args.rss_sizes
         rss = {}
         for size in (small, large):
@@ -161,6 +230,7 @@ def main() -> None:
             "tiling": TILING,
             **main_run,
             "one_torch_thread": one_thread,
+            "efficiency_ceiling": ceiling,
             f"peak_rss_mb_{small // 1024}k": round(rss[small], 1),
             f"peak_rss_mb_{large // 1024}k": round(rss[large], 1),
             f"rss_ratio_{large // 1024}k_{small // 1024}k": round(rss[large] / rss[small], 3),
