@@ -11,7 +11,8 @@ whole `geodistill:dehaze` pipeline (`models.tasks.dehaze.dehaze`: scaling, tilin
 GeoTIFF writing) on a generated RGB raster. Goals (reported, not enforced): the bundled lite
 student (whichever of the two train_dehaze.py bundled) >= dark channel prior + 4 dB and >= 1
 Mpx/s on a CPU; lite with KD >= lite without KD + 0.3 dB. Also: each student's PSNR when run
-on separate tiles of its training patch size (its output depends on the tile it sees).
+on separate tiles of TILE_SIZES pixels, its training patch size among them (its output depends
+on the tile it sees).
 """
 from __future__ import annotations
 
@@ -31,6 +32,10 @@ from models.tasks.dehaze import DARK_CHANNEL, DehazeRequest, dehaze, model_scali
 from models.tasks.dehaze_evaluation import (DARK_CHANNEL_NAME, HAZY_INPUT, dark_channel_dehazer,
                                             model_dehazer, run_net, score_methods, synthetic_cases)
 from train_dehaze import BUNDLED, HELD_OUT_SEED, MODELS, PATCH, image_split
+
+CROP = 256
+"""Side of the held-out crops."""
+TILE_SIZES = (PATCH // 2, PATCH, PATCH * 2, CROP)
 
 MODEL_FILES = {"lite": "dehazing_lite_rgb", "lite_nokd": "dehazing_lite_nokd_rgb",
                "ktdn": "dehazing_ktdn_rgb"}
@@ -65,13 +70,15 @@ def on_tiles(net, size: int):
 
 
 def tile_dependence(models: dict[str, Path], cases) -> dict:
-    """PSNR of each student run on separate tiles of its training patch size instead of whole
-    crops: how much its output depends on seeing more than it saw in training."""
-    students = {name: path for name, path in models.items() if name != "ktdn"}
-    scores = score_methods(cases, {name: on_tiles(load_model(path)[1], PATCH)
-                                   for name, path in students.items()})
-    return {name: {"tile": PATCH, "psnr": s["psnr"], "ssim": s["ssim"]}
-            for name, s in scores.items()}
+    """{student: {tile size: PSNR}} of each student run on separate tiles of TILE_SIZES pixels
+    (the largest is the whole crop): how its output depends on seeing less or more than the
+    PATCH pixels it saw in training."""
+    students = {name: load_model(path)[1] for name, path in models.items() if name != "ktdn"}
+    by_size = {size: score_methods(cases, {name: on_tiles(net, size)
+                                           for name, net in students.items()})
+               for size in TILE_SIZES}
+    return {name: {str(size): by_size[size][name]["psnr"] for size in TILE_SIZES}
+            for name in students}
 
 
 def source_of(path: str) -> str:
@@ -159,9 +166,9 @@ def main() -> None:
     held_out = held_out[:3] if args.quick else held_out
     models = available_models()
     bundled = bundled_name(models)
-    cases = synthetic_cases(held_out, 256, HELD_OUT_SEED)
+    cases = synthetic_cases(held_out, CROP, HELD_OUT_SEED)
     scores = quality(models, cases)
-    on_training_tiles = tile_dependence(models, cases)
+    on_tiles_of_size = tile_dependence(models, cases)
     with tempfile.TemporaryDirectory() as folder:
         speeds = engine_speed(models, 256 if args.quick else 1024, Path(folder))
         picture = before_after(BUNDLED, Path(folder), OUT / "dehaze_before_after.png") \
@@ -172,7 +179,8 @@ def main() -> None:
                 "quality": {name: {k: v for k, v in s.items() if k != "per_image"}
                             for name, s in scores.items()},
                 "psnr_by_source": by_source(scores, held_out),
-                "psnr_on_training_size_tiles": on_training_tiles,
+                "training_patch_size": PATCH,
+                "psnr_by_tile_size": on_tiles_of_size,
                 "bundled": bundled, "engine_megapixels_per_second": speeds,
                 "goals": goals(scores, speeds, bundled),
                 "before_after_png": str(picture) if picture else None}, args.out)
