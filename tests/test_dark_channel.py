@@ -2,10 +2,12 @@
 import numpy as np
 import pytest
 import torch
+from torchmetrics.functional.image import structural_similarity_index_measure
 
 from geodistill.models.classical.dehaze import DarkChannelModule, box_mean, dark_channel, \
     dark_channel_dehaze, estimate_airlight, guided_filter
 from geodistill.models.data.haze import synthesize_haze
+from geodistill.models.metrics import dehazing
 from geodistill.models.metrics.dehazing import dehazing_scores, psnr, ssim
 from hazy_scenes import clear_scene
 
@@ -82,3 +84,16 @@ def test_psnr_and_ssim_values():
     image = np.random.default_rng(0).random((2, 3, 32, 32))
     assert ssim(image, image) == pytest.approx(1.0)
     assert ssim(torch.from_numpy(image), torch.from_numpy(0.5 * image)) < 0.95
+
+
+@pytest.mark.parametrize("chunk", [3 * 37 * 64 * 2, 3 * 37 * 14, 1])
+def test_ssim_in_chunks_and_strips_equals_one_torchmetrics_call(monkeypatch, chunk):
+    """Bounded memory: several images per call, or one image in row strips of 1-4 rows (with
+    real neighbours around each strip) give the whole-batch value of torchmetrics."""
+    rng = np.random.default_rng(1)
+    clear = torch.from_numpy(rng.random((5, 3, 64, 37)))
+    hazy = (0.7 * clear + 0.3 * torch.from_numpy(rng.random((5, 3, 64, 37)))).clamp(0, 1)
+    expected = float(structural_similarity_index_measure(hazy, clear, data_range=1.0))
+    monkeypatch.setattr(dehazing, "SSIM_CHUNK_ELEMENTS", chunk)
+    assert ssim(hazy, clear) == pytest.approx(expected, abs=1e-12)
+    assert 0.3 < expected < 0.95
