@@ -130,7 +130,8 @@ def bare_io(source: Path, out: Path) -> None:
     from models.inference.tiling import TileGrid, TilingOptions
 
     with rasterio.open(source) as dataset:
-        grid = TileGrid(dataset.height, dataset.width, TilingOptions(**TILING))
+        # the engine's grid for a scale-1 output (strides a multiple of 16)
+        grid = TileGrid(dataset.height, dataset.width, TilingOptions(**TILING), stride_multiple=16)
         stride = grid.stride
         profile = geotiff_profile(dataset.height, dataset.width, BANDS, "uint16", dataset.crs,
                                   dataset.transform, 0, block=output_block_size(stride))
@@ -160,14 +161,16 @@ def ceiling_measures(source: Path, folder: Path, model_seconds: float,
     """CPU core-seconds of the work besides the model (the engine's and the bare I/O's) and
     the efficiency ceilings they leave on this machine's cores."""
     cores = os.cpu_count() or 1
-    engine_work = cpu_seconds(lambda: run_engine(source, folder / "identity.tif", torch.nn.Identity()))
+    engine_work = cpu_seconds(
+        lambda: run_engine(source, folder / "identity.tif", torch.nn.Identity()))
     io_work = cpu_seconds(lambda: bare_io(source, folder / "bare.tif"))
+    work = {"engine_work": engine_work, "bare_io": io_work}
     return {"cores": cores,
             "core_seconds": {"model": round(model_core_seconds, 3),
                              "engine_without_model": round(engine_work, 3),
                              "bare_io": round(io_work, 3)},
-            "engine_work": efficiency_ceiling(model_seconds, model_core_seconds, engine_work, cores),
-            "bare_io": efficiency_ceiling(model_seconds, model_core_seconds, io_work, cores)}
+            **{name: efficiency_ceiling(model_seconds, model_core_seconds, seconds, cores)
+               for name, seconds in work.items()}}
 
 
 def own_peak_rss_mb() -> float:

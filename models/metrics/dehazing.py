@@ -6,7 +6,7 @@ PSNR and SSIM are computed for. SSIM uses torchmetrics' defaults (11x11 Gaussian
 sigma 1.5), averaged over bands and images; values outside [0, 1] are not clipped.
 
 torchmetrics filters in float64 through an unfolded (im2col) convolution that takes about
-1.5 GB per million band-pixels, so `ssim` hands it at most SSIM_CHUNK_ELEMENTS at a time:
+1.6 GB per million band-pixels, so `ssim` hands it at most SSIM_CHUNK_ELEMENTS at a time:
 several small images per call, or one large image in row strips with SSIM_HALO rows of real
 neighbours above and below (the strips' maps join into exactly the whole image's map).
 """
