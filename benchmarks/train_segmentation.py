@@ -1,12 +1,13 @@
 """Train the bundled land-cover segmentation student (and its GINet teacher) on ../shared/data.
 
 Reproducible commands for the model shipped in resources/models/ (two processes, one per core,
-each run time-boxed; the seed 1 pair measures the spread between runs; lite_kd loads the
+each run time-boxed; the seed 1 and 2 pairs measure the spread between runs; lite_kd loads the
 teacher that `--runs ginet` has trained):
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/train_segmentation.py --runs lite --minutes 58 &
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/train_segmentation.py --runs local_only --minutes 58
-    # then both again with --seed 1; GINet and the distilled student: --runs ginet lite_kd --minutes 62
+    # then both again with --seed 1 and with --seed 2
+    # GINet and the distilled student: --runs ginet lite_kd --minutes 62
     .venv/bin/python benchmarks/segment.py --update-card   # held-out scores into the card
 
 Data: the Dubai aerial imagery chips (6 tiles of 9 RGB chips with colour-coded masks), 6
