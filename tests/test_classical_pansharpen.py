@@ -6,8 +6,8 @@ import torch
 from rasterio.transform import Affine
 
 from geodistill.models.classical.pansharpen import (
-    MtfGlpModule, brovey, brovey_gdal, brovey_gdal_arrays, brovey_vrt_xml, lowpass_gain, mtf_glp,
-    mtf_glp_gains, upsample_bicubic)
+    MtfGlpModule, brovey, brovey_gdal, brovey_gdal_arrays, brovey_vrt_xml, local_injection_gains,
+    lowpass_gain, mtf_glp, mtf_glp_gains, upsample_bicubic)
 from geodistill.models.data.wald import degrade
 from geodistill.models.errors import Cancelled
 from geodistill.models.metrics.pansharpening import ergas
@@ -57,6 +57,33 @@ def test_gains_ignore_a_shared_scaling():
     truth, pan = synthetic_scene()
     ms = degrade(truth, 4, 0.3)
     np.testing.assert_allclose(mtf_glp_gains(ms / 2047, pan / 2047, 4), mtf_glp_gains(ms, pan, 4), rtol=1e-9)
+
+
+def test_local_gains_are_the_slope_of_each_window():
+    # left half: band = 2 * pan_low + 1, right half: band = -0.5 * pan_low; a window that
+    # lies inside one half has exactly that half's slope, whatever the offset
+    rng = np.random.default_rng(2)
+    pan_low = torch.as_tensor(rng.random((1, 1, 24, 48)))
+    slope = torch.where(torch.arange(48) < 24, 2.0, -0.5).view(1, 1, 1, 48)
+    ms_up = torch.cat([slope * pan_low + torch.where(slope > 0, 1.0, 0.0), 3.0 * pan_low])
+    gains = local_injection_gains(ms_up.view(1, 2, 24, 48), pan_low, window=8)
+    torch.testing.assert_close(gains[0, 0, :, :20], torch.full((24, 20), 2.0, dtype=torch.float64),
+                               rtol=0, atol=1e-3)
+    torch.testing.assert_close(gains[0, 0, :, 28:], torch.full((24, 20), -0.5, dtype=torch.float64),
+                               rtol=0, atol=1e-3)
+    torch.testing.assert_close(gains[0, 1], torch.full((24, 48), 3.0, dtype=torch.float64),
+                               rtol=0, atol=1e-3)
+
+
+def test_local_gains_are_zero_on_a_flat_pan_and_equivariant():
+    flat = torch.full((1, 1, 16, 16), 0.4)
+    assert torch.equal(local_injection_gains(torch.rand(1, 3, 16, 16), flat, 8),
+                       torch.zeros(1, 3, 16, 16))
+    pan_low, ms_up = torch.rand(1, 1, 40, 40, dtype=torch.float64), torch.rand(1, 2, 40, 40, dtype=torch.float64)
+    whole = local_injection_gains(ms_up, pan_low, 8)
+    crop = local_injection_gains(ms_up[..., 10:34, 6:30], pan_low[..., 10:34, 6:30], 8)
+    # away from the crop's border (half a window) the crop sees the same windows
+    torch.testing.assert_close(crop[..., 4:-4, 4:-4], whole[..., 14:30, 10:26])
 
 
 def test_module_matches_numpy_mtf_glp_on_a_batch():

@@ -10,8 +10,8 @@ from geodistill.models.data.wald import degrade, make_training_pairs, sensor_gai
 from geodistill.models.distill.adapt import adapt_to_scene, reduced_resolution_loss
 from geodistill.models.distill.losses import FeatureAdapter, feature_distillation_loss, \
     output_distillation_loss, stage_l1_loss
-from geodistill.models.distill.train_pansharpen import TrainConfig, train_psdnet, train_student, \
-    train_teacher
+from geodistill.models.distill.train_pansharpen import TrainConfig, _PatchSet, train_psdnet, \
+    train_student, train_teacher
 from geodistill.models.distill.training import ProgressSpan, split_train_validation
 from geodistill.models.errors import Cancelled, InputError
 from geodistill.models.nets.pansharpen_lite import PansharpenLite, PansharpenLiteConfig
@@ -131,6 +131,21 @@ def teacher_run(samples):
     return train_teacher(samples, _config(epochs=2, learning_rate=1e-3), net_config=TINY_PSDNET)
 
 
+def test_spectral_jitter_scales_each_band_of_input_and_target_alike(samples):
+    indices = torch.arange(16)
+    plain = _PatchSet(samples, torch.device("cpu"), augment=False, seed=0).batch(indices, augment=True)
+    jittered = _PatchSet(samples, torch.device("cpu"), augment=True, seed=0,
+                         spectral_jitter=0.4).batch(indices, augment=True)
+    # turns and flips keep each patch's band means; the jitter multiplies them by its gains
+    ms_gains, pan_gains, target_gains = (j.mean(dim=(2, 3)) / p.mean(dim=(2, 3))
+                                         for j, p in zip(jittered, plain))
+    torch.testing.assert_close(ms_gains, target_gains, rtol=1e-4, atol=0)
+    for gains in (ms_gains, pan_gains):
+        assert ((gains > 0.6 - 1e-4) & (gains < 1.4 + 1e-4)).all()
+        assert gains.std() > 0.1  # drawn per band and per patch, not one gain for all
+    assert not torch.allclose(ms_gains[:, 0], pan_gains[:, 0])
+
+
 def test_short_student_training_lowers_the_validation_loss_below_bicubic(student_run):
     result, progress, messages = student_run
     initial = result.history[0]["val_loss"]
@@ -143,7 +158,8 @@ def test_short_student_training_lowers_the_validation_loss_below_bicubic(student
     assert progress == sorted(progress) and progress[-1] == 100.0
     assert len(messages) == 30 and messages[0].startswith("student epoch 1/30: train loss")
     assert result.architecture == "pansharpen_lite" and result.distilled_from is None
-    assert result.config == {"ms_bands": 4, "ratio": 4, "width": 8, "depth": 1, "detail_input": True}
+    assert result.config == {"ms_bands": 4, "ratio": 4, "width": 8, "depth": 1, "detail_input": True,
+                             "glp_window": 0}
     assert not result.model.training and next(result.model.parameters()).device.type == "cpu"
 
 

@@ -15,6 +15,8 @@
   regression slopes of the band on the low-pass PAN, so they do not depend on a scaling shared
   by the MS and the PAN. `mtf_glp_gains` computes them once (e.g. from a decimated read of a
   whole scene) and `MtfGlpModule` applies them tile by tile like a network.
+  `local_injection_gains` is the context-based form: the same slopes regressed over a sliding
+  window around each pixel (the lite student's starting point).
 
 Interpolation everywhere is torch's bicubic with `align_corners=False`, whose pixel grid is the
 one of `models.data.wald` (low-resolution pixel i centred on high-resolution coordinate
@@ -101,6 +103,40 @@ def mtf_glp_gains(ms: np.ndarray, pan: np.ndarray, ratio: int, sensor: str = "ge
         return [0.0] * ms.shape[0]
     covariance = torch.mean((ms_up - ms_up.mean(dim=1, keepdim=True)) * pan_low, dim=1)
     return (covariance / variance).tolist()
+
+
+def _box_mean(x: torch.Tensor, window: int) -> torch.Tensor:
+    """Mean of `x` [B, C, H, W] over a `window` x `window` box around each pixel (borders
+    replicated), same size as `x`."""
+    before, after = window // 2, window - 1 - window // 2
+    padded = F.pad(x, (before, after, before, after), mode="replicate")
+    # separable: two 1-D passes cost 2 * window additions a pixel instead of window^2
+    return F.avg_pool2d(F.avg_pool2d(padded, (1, window), stride=1), (window, 1), stride=1)
+
+
+LOCAL_GAIN_EPSILON = 1e-6
+"""Added to the local PAN variance: a flat window gets a gain near zero (plain
+interpolation) instead of a division by zero. In normalized units (about 0-1) a textured
+window's variance is 1e-4 or more."""
+
+
+def local_injection_gains(ms: torch.Tensor, pan_low: torch.Tensor, window: int) -> torch.Tensor:
+    """Per-pixel injection gains g_k(x) = cov_W(M_k, P_L) / var_W(P_L) over the `window` x
+    `window` pixels around x (the context-based form of MTF-GLP-CBD; Aiazzi et al. 2002).
+
+    `ms` [B, C, H, W] and `pan_low` [B, 1, H, W] are the MS and the low-passed PAN on one grid
+    (the PAN grid, or the MS grid with the PAN averaged down), in units shared by both.
+    Translation-equivariant (box filters), so tiles agree wherever they overlap by at least
+    half a window.
+    """
+    # covariances are unchanged by a constant shift; removing the means first keeps float32's
+    # cancellation in E[xy] - E[x]E[y] small (a flat PAN gives exactly zero)
+    pan_low = pan_low - pan_low.mean(dim=(2, 3), keepdim=True)
+    ms = ms - ms.mean(dim=(2, 3), keepdim=True)
+    mean_pan, mean_ms = _box_mean(pan_low, window), _box_mean(ms, window)
+    covariance = _box_mean(ms * pan_low, window) - mean_ms * mean_pan
+    variance = (_box_mean(pan_low * pan_low, window) - mean_pan * mean_pan).clamp_min(0.0)
+    return covariance / (variance + LOCAL_GAIN_EPSILON)
 
 
 class MtfGlpModule(nn.Module):
