@@ -46,7 +46,8 @@ def test_zero_output_conv_gives_the_bicubic_ms():
     nn.init.zeros_(net.output.project.bias)
     ms, pan = _inputs(4, 4)
     bicubic = nn.functional.interpolate(ms, scale_factor=4, mode="bicubic", align_corners=False)
-    torch.testing.assert_close(net(ms, pan), bicubic, rtol=0, atol=1e-6)
+    # (the bicubic's overshoots below 0 are clamped)
+    torch.testing.assert_close(net(ms, pan), bicubic.clamp_min(0.0), rtol=0, atol=1e-6)
 
 
 def test_zero_output_conv_with_glp_window_gives_the_local_glp_injection():
@@ -77,6 +78,14 @@ def test_glp_window_keeps_the_net_translation_equivariant():
     # a tile agrees with the whole image wherever its border (24 px: half the gain window,
     # the box low-pass and the convs) is out of reach: tiles blended over a 32 px overlap match
     torch.testing.assert_close(tile[..., 24:-24, 24:-24], whole[..., 56:104, 40:88])
+
+
+def test_fused_image_is_never_negative():
+    net = PansharpenLite(PansharpenLiteConfig(ms_bands=4, ratio=4, glp_window=2))
+    nn.init.constant_(net.output.project.bias, -0.5)
+    ms, pan = _inputs(4, 4)
+    fused = net(ms, pan)
+    assert fused.min() == 0.0 and (fused == 0).float().mean() > 0.3
 
 
 def test_pan_the_size_of_the_ms_times_the_ratio_is_required():

@@ -89,8 +89,12 @@ class PansharpenLite(nn.Module):
             # there) and brought up like the MS
             gains = local_injection_gains(ms, pan_mean, cfg.glp_window)
             base = ms_up + upsample_ms(gains, cfg.ratio) * detail
-        return [self.output(hidden, base).contiguous()], {"hidden": hidden}
+        # no radiance is negative, and the pansharpening scaling keeps 0 at 0: without the clamp
+        # a scene's flat black no-data corners came out as +-0.1 DN noise, which D_lambda reads
+        # as spectral distortion (held-out SpaceNet QNR 0.28 instead of 0.73)
+        fused = self.output(hidden, base).clamp_min(0.0)
+        return [fused.contiguous()], {"hidden": hidden}
 
     def forward(self, ms: torch.Tensor, pan: torch.Tensor) -> torch.Tensor:
-        """The fused image."""
+        """The fused image (never negative)."""
         return self.forward_features(ms, pan)[0][0]
