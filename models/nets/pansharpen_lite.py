@@ -11,9 +11,9 @@ is added not to the bicubic MS but to that classical injection itself, MS~ + g *
 gains g regressed per pixel over a window (`local_injection_gains`): the scene's own MS/PAN
 relation sets the starting point, and the net learns only what a linear injection misses.
 That helps most on scenes and sensors it did not train on (held-out SpaceNet ERGAS 7.9 ->
-7.4, WorldView-3 8.5 -> 8.0; README). It is made to run well above 1 Mpx/s of PAN output on a
-2-core CPU; its last hidden features ("hidden") are what feature distillation pulls towards PSDNet's stage-3
-features through a 1x1 adapter that is trained alongside but never shipped.
+7.4, WorldView-3 8.5 -> 8.0; README). It is made to run above 1 Mpx/s of PAN output on a
+2-core CPU; its last hidden features ("hidden") are what feature distillation pulls towards
+PSDNet's stage-3 features through a 1x1 adapter that is trained alongside but never shipped.
 """
 from __future__ import annotations
 
