@@ -88,6 +88,11 @@ def test_fused_image_is_never_negative():
     assert fused.min() == 0.0 and (fused == 0).float().mean() > 0.3
 
 
+def test_a_negative_glp_window_is_refused_by_name():
+    with pytest.raises(InputError, match="glp_window"):
+        PansharpenLiteConfig(ms_bands=4, ratio=4, glp_window=-1)
+
+
 def test_pan_the_size_of_the_ms_times_the_ratio_is_required():
     net = PansharpenLite(PansharpenLiteConfig(ms_bands=4, ratio=4))
     ms, _ = _inputs(4, 4)

@@ -25,6 +25,7 @@ from torch import nn
 
 from . import register
 from ..classical.pansharpen import local_injection_gains
+from ..errors import InputError
 from .blocks import conv
 from .pansharpen_common import ResidualImageHead, check_pansharpen_inputs, upsample_ms
 
@@ -44,6 +45,11 @@ class PansharpenLiteConfig:
     """0: the residual is added to the bicubic MS (the first students). > 0: to the bicubic MS
     plus the PAN detail times gains regressed over windows of this many MS pixels (keep
     window x ratio at most twice the tile overlap in PAN pixels, so that tiles agree)."""
+
+    def __post_init__(self):
+        if self.glp_window < 0:
+            raise InputError(f"the lite student's glp_window must be 0 (off) or a window of MS "
+                             f"pixels, got {self.glp_window}; the model card is damaged")
 
     @property
     def multiple_of(self) -> int:
