@@ -5,7 +5,7 @@ import torch
 from torchmetrics.functional.image import structural_similarity_index_measure
 
 from geodistill.models.classical.dehaze import DarkChannelModule, box_mean, dark_channel, \
-    dark_channel_dehaze, estimate_airlight, guided_filter
+    dark_channel_dehaze, estimate_airlight, guided_filter, min_filter
 from geodistill.models.data.haze import synthesize_haze
 from geodistill.models.metrics import dehazing
 from geodistill.models.metrics.dehazing import dehazing_scores, psnr, ssim
@@ -40,6 +40,19 @@ def test_dark_channel_is_the_minimum_over_bands_and_the_patch():
     assert dark.shape == (1, 1, 16, 16)
     assert torch.all(dark[0, 0, 6:11, 6:11] == 0.25)
     assert dark.sum() == 16 * 16 - 25 * 0.75
+
+
+def test_min_filter_matches_windows_clamped_at_the_borders():
+    """The separable filter equals a brute-force minimum over each window (borders replicated,
+    so a window reaching past the edge takes the minimum of the pixels inside)."""
+    x = torch.rand(2, 3, 11, 14, dtype=torch.float64)
+    radius = 3
+    expected = torch.empty_like(x)
+    for row in range(11):
+        for col in range(14):
+            window = x[..., max(row - radius, 0):row + radius + 1, max(col - radius, 0):col + radius + 1]
+            expected[..., row, col] = window.amin(dim=(-2, -1))
+    assert torch.equal(min_filter(x, 2 * radius + 1), expected)
 
 
 def test_known_airlight_and_homogeneous_haze_are_inverted_exactly():

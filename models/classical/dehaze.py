@@ -37,10 +37,14 @@ def _as_batch(image: np.ndarray) -> torch.Tensor:
 
 
 def min_filter(x: torch.Tensor, size: int) -> torch.Tensor:
-    """Minimum over `size` x `size` windows (odd size) of [B, C, H, W], borders replicated."""
+    """Minimum over `size` x `size` windows (odd size) of [B, C, H, W], borders replicated.
+
+    Separable: a column minimum then a row minimum, 2 x size comparisons a pixel, not size^2.
+    """
     pad = size // 2
     padded = F.pad(x, (pad, pad, pad, pad), mode="replicate")
-    return -F.max_pool2d(-padded, size, stride=1)
+    columns = -F.max_pool2d(-padded, (size, 1), stride=1)
+    return -F.max_pool2d(-columns, (1, size), stride=1)
 
 
 def dark_channel(x: torch.Tensor, patch_size: int = 15) -> torch.Tensor:
