@@ -12,15 +12,20 @@ from geodistill.models.metrics.dehazing import dehazing_scores, psnr, ssim
 from hazy_scenes import clear_scene
 
 
+def windows_reduced(x: torch.Tensor, radius: int, reduce) -> torch.Tensor:
+    """Brute force: `reduce(window, dim=(-2, -1))` of each (2r+1)^2 window clipped at the
+    borders of [B, C, H, W]."""
+    expected = torch.empty_like(x)
+    for row in range(x.shape[-2]):
+        for col in range(x.shape[-1]):
+            window = x[..., max(row - radius, 0):row + radius + 1, max(col - radius, 0):col + radius + 1]
+            expected[..., row, col] = reduce(window, dim=(-2, -1))
+    return expected
+
+
 def test_box_mean_matches_windows_clipped_at_the_borders():
     x = torch.rand(1, 2, 7, 9, dtype=torch.float64)
-    radius = 2
-    expected = torch.empty_like(x)
-    for row in range(7):
-        for col in range(9):
-            window = x[..., max(row - radius, 0):row + radius + 1, max(col - radius, 0):col + radius + 1]
-            expected[..., row, col] = window.mean(dim=(-2, -1))
-    torch.testing.assert_close(box_mean(x, radius), expected)
+    torch.testing.assert_close(box_mean(x, 2), windows_reduced(x, 2, torch.mean))
 
 
 def test_guided_filter_keeps_constants_and_follows_the_guides_edges():
@@ -46,13 +51,7 @@ def test_min_filter_matches_windows_clamped_at_the_borders():
     """The separable filter equals a brute-force minimum over each window (borders replicated,
     so a window reaching past the edge takes the minimum of the pixels inside)."""
     x = torch.rand(2, 3, 11, 14, dtype=torch.float64)
-    radius = 3
-    expected = torch.empty_like(x)
-    for row in range(11):
-        for col in range(14):
-            window = x[..., max(row - radius, 0):row + radius + 1, max(col - radius, 0):col + radius + 1]
-            expected[..., row, col] = window.amin(dim=(-2, -1))
-    assert torch.equal(min_filter(x, 2 * radius + 1), expected)
+    assert torch.equal(min_filter(x, 7), windows_reduced(x, 3, torch.amin))
 
 
 def test_known_airlight_and_homogeneous_haze_are_inverted_exactly():
