@@ -4,7 +4,8 @@ import torch
 
 from geodistill.models.errors import InputError
 from geodistill.models.nets import build
-from geodistill.models.nets.pansharpen_common import upsample_ms
+from geodistill.models.nets.pansharpen_common import InjectionBase, upsample_ms
+from geodistill.models.nets.pansharpen_lite import PansharpenLite, PansharpenLiteConfig
 from geodistill.models.nets.psdnet import PSDNet, PSDNetConfig, merge_quadrants, split_quadrants
 
 TINY = dict(width=8, projection_pairs=1, unet_blocks=1, refine_blocks=1)
@@ -59,6 +60,29 @@ def test_zero_output_convs_give_the_bicubic_ms_at_every_stage():
     for output in outputs:
         torch.testing.assert_close(output, bicubic, rtol=0, atol=1e-6)
     assert torch.equal(upsample_ms(ms, 4), bicubic)
+
+
+def test_with_a_glp_window_every_stage_starts_from_the_lite_students_injection():
+    net = PSDNet(PSDNetConfig(ms_bands=4, ratio=4, glp_window=2, **TINY))
+    lite = PansharpenLite(PansharpenLiteConfig(ms_bands=4, ratio=4, glp_window=2))
+    for head in (net.stage1.output.project, net.stage2_output.project, net.stage3_output.project,
+                 lite.output.project):
+        torch.nn.init.zeros_(head.weight)
+    torch.nn.init.zeros_(lite.output.project.bias)
+    # bands proportional to the PAN (the lite student's tests show the injection rebuilds them)
+    pan = 0.2 + 0.6 * torch.rand(1, 1, 64, 64, generator=torch.Generator().manual_seed(3))
+    ms = torch.tensor([0.5, 0.8, 1.0, 1.3]).view(1, 4, 1, 1) * torch.nn.functional.avg_pool2d(pan, 4)
+    outputs, _ = net.forward_features(ms, pan)
+    base = InjectionBase(ms, pan, 4, 2)
+    assert (base.base - base.ms_up).abs().mean() > 0.02  # the injection is not the bicubic MS
+    for output in outputs:
+        torch.testing.assert_close(output, base.base, rtol=0, atol=1e-6)
+    torch.testing.assert_close(lite(ms, pan), base.base, rtol=0, atol=1e-6)  # no clamping here
+
+
+def test_a_negative_glp_window_is_refused_by_name():
+    with pytest.raises(InputError, match="glp_window"):
+        PSDNetConfig(ms_bands=4, ratio=4, glp_window=-2)
 
 
 @pytest.mark.parametrize("ratio", [2, 4])

@@ -3,7 +3,8 @@
 Call convention of the pansharpening nets: `net(ms, pan) -> fused` with `ms` [B, C, h, w] and
 `pan` [B, 1, h*r, w*r] in one common normalized scale (value / common high percentile, so
 roughly [0, 1]); `fused` is [B, C, h*r, w*r] in the same units. Every output is
-`tanh(conv(features)) + upsample_ms(ms)`, so an untrained net already returns the bicubic MS.
+`tanh(conv(features)) + base`, where the base is the bicubic MS (`upsample_ms`) or, with a
+`glp_window`, the classical injection `InjectionBase` builds; an untrained net returns the base.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..classical.pansharpen import local_injection_gains
 from ..errors import InputError
 from .blocks import conv
 
@@ -22,6 +24,36 @@ INITIAL_RESIDUAL_STD = 1e-3
 def upsample_ms(ms: torch.Tensor, ratio: int) -> torch.Tensor:
     """The MS brought to the PAN grid by bicubic interpolation (align_corners=False)."""
     return F.interpolate(ms, scale_factor=ratio, mode="bicubic", align_corners=False)
+
+
+class InjectionBase:
+    """The bicubic MS, the PAN detail, and the image a net's residual is added to.
+
+    The PAN detail is the PAN minus its own low-resolution version brought back up the way the
+    MS is (box average by the ratio, then bicubic): exactly the high frequencies the MS lacks.
+    `glp_window` 0: the base is the bicubic MS (the paper's form). > 0: the bicubic MS plus the
+    detail times gains regressed per pixel over windows of that many MS pixels
+    (`local_injection_gains`, MTF-GLP with context-based gains), so the scene's own MS/PAN
+    relation sets the starting point and the net learns only what a linear injection misses.
+    """
+
+    def __init__(self, ms: torch.Tensor, pan: torch.Tensor, ratio: int, glp_window: int):
+        self.ms_up = upsample_ms(ms, ratio)
+        pan_mean = F.avg_pool2d(pan, ratio)
+        self.detail = pan - upsample_ms(pan_mean, ratio)
+        self.base = self.ms_up
+        if glp_window:
+            # regressed on the MS grid (16x fewer pixels at ratio 4; both signals are smooth
+            # there) and brought up like the MS
+            gains = local_injection_gains(ms, pan_mean, glp_window)
+            self.base = self.ms_up + upsample_ms(gains, ratio) * self.detail
+
+
+def check_glp_window(window: int) -> None:
+    """Raise InputError for a negative `glp_window` (0 is off): only a damaged card has one."""
+    if window < 0:
+        raise InputError(f"a pansharpening net's glp_window must be 0 (off) or a window of MS "
+                         f"pixels, got {window}; the model card is damaged")
 
 
 def check_pansharpen_inputs(ms: torch.Tensor, pan: torch.Tensor, bands: int, ratio: int,

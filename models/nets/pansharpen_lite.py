@@ -7,9 +7,7 @@ back up the way the MS is (box average by the ratio, then bicubic): exactly the 
 the MS lacks. A few 3x3 convs cannot build that low-pass themselves (their receptive field is
 smaller than the ratio's blur), so the net gets it as an input and learns where and how much of
 it to inject, band by band, as MTF-GLP does with fixed gains. With `glp_window` the residual
-is added not to the bicubic MS but to that classical injection itself, MS~ + g * detail, with
-gains g regressed per pixel over a window (`local_injection_gains`): the scene's own MS/PAN
-relation sets the starting point, and the net learns only what a linear injection misses.
+is added not to the bicubic MS but to that classical injection itself (`InjectionBase`).
 That helps most on scenes and sensors it did not train on (held-out SpaceNet ERGAS 7.9 ->
 7.4, WorldView-3 8.5 -> 8.0; README). It is made to run above 1 Mpx/s of PAN output on a
 2-core CPU; its last hidden features ("hidden") are what feature distillation pulls towards
@@ -20,14 +18,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from . import register
-from ..classical.pansharpen import local_injection_gains
-from ..errors import InputError
 from .blocks import conv
-from .pansharpen_common import ResidualImageHead, check_pansharpen_inputs, upsample_ms
+from .pansharpen_common import InjectionBase, ResidualImageHead, check_glp_window, \
+    check_pansharpen_inputs
 
 
 @dataclass
@@ -47,9 +43,7 @@ class PansharpenLiteConfig:
     window x ratio at most twice the tile overlap in PAN pixels, so that tiles agree)."""
 
     def __post_init__(self):
-        if self.glp_window < 0:
-            raise InputError(f"the lite student's glp_window must be 0 (off) or a window of MS "
-                             f"pixels, got {self.glp_window}; the model card is damaged")
+        check_glp_window(self.glp_window)
 
     @property
     def multiple_of(self) -> int:
@@ -82,23 +76,15 @@ class PansharpenLite(nn.Module):
         """([fused], {"hidden": last hidden features}); `stage2_input` is ignored (teacher-only)."""
         cfg = self.config
         check_pansharpen_inputs(ms, pan, cfg.ms_bands, cfg.ratio, cfg.multiple_of)
-        ms_up = upsample_ms(ms, cfg.ratio)
-        pan_mean = F.avg_pool2d(pan, cfg.ratio)
-        detail = pan - upsample_ms(pan_mean, cfg.ratio)
+        injection = InjectionBase(ms, pan, cfg.ratio, cfg.glp_window)
         # oneDNN's CPU convs run these narrow layers about 3x faster on channels-last input
-        channels = [ms_up, pan] + ([detail] if cfg.detail_input else [])
+        channels = [injection.ms_up, pan] + ([injection.detail] if cfg.detail_input else [])
         stacked = torch.cat(channels, 1).contiguous(memory_format=torch.channels_last)
         hidden = self.body(stacked)
-        base = ms_up
-        if cfg.glp_window:
-            # regressed on the MS grid (16x fewer pixels at ratio 4; both signals are smooth
-            # there) and brought up like the MS
-            gains = local_injection_gains(ms, pan_mean, cfg.glp_window)
-            base = ms_up + upsample_ms(gains, cfg.ratio) * detail
         # no radiance is negative, and the pansharpening scaling keeps 0 at 0: without the clamp
         # a scene's flat black no-data corners came out as +-0.1 DN noise, which D_lambda reads
         # as spectral distortion (held-out SpaceNet QNR 0.28 instead of 0.73)
-        fused = self.output(hidden, base).clamp_min(0.0)
+        fused = self.output(hidden, injection.base).clamp_min(0.0)
         return [fused.contiguous()], {"hidden": hidden}
 
     def forward(self, ms: torch.Tensor, pan: torch.Tensor) -> torch.Tensor:

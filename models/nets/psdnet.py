@@ -1,6 +1,6 @@
 """PSDNet: three-stage pansharpening net, and its teacher that sees the ground truth.
 
-Stages, each ending in `tanh(conv) + upsampled MS`:
+Stages, each ending in `tanh(conv) + base` (the bicubic MS in the paper):
 1. DBPN: back-projection (`UpProjection`/`DownProjection`) on 4 quadrant sub-patches that
    overlap by 4 MS pixels (4 * ratio PAN pixels), run as one batch and stitched (outputs and
    features) with the raised-cosine weights of `models.inference.blending`.
@@ -9,13 +9,17 @@ Stages, each ending in `tanh(conv) + upsampled MS`:
    Its input is [stage-1 features, stage-1 output, PAN, stage-2 image].
 3. Original-resolution block: residual groups of (CAB, SAB, conv, PReLU), no resampling.
 
-The stage-2 image is the bicubic-upsampled MS for the normal net. With `teacher=True` it is the
+The stage-2 image is that base for the normal net. With `teacher=True` it is the
 ground truth instead: `forward_features(ms, pan, stage2_input=target)` where `target`
 [B, C, h*r, w*r] is the reference image in the same normalized units; everything else (stage 1,
-the PAN, and the upsampled MS that every stage adds its residual to) is unchanged, so teacher
+the PAN, and the base that every stage adds its residual to) is unchanged, so teacher
 and student share one architecture and their stage-2 decoder and stage-3 features can be
 distilled one to one. The normal net ignores `stage2_input`, so a training loop may pass the
 target to both.
+
+With `glp_window` > 0 (not in the paper) every stage adds its residual not to the bicubic MS
+but to the classical injection the lite student starts from (`InjectionBase`): a teacher has
+to beat the student to be worth distilling, and PSDNet on the bicubic MS did not (README).
 """
 from __future__ import annotations
 
@@ -30,7 +34,8 @@ from ..inference.blending import tile_weights
 from . import register
 from .blocks import CAB, SAB, ConvPReLU, DownProjection, PixelShuffleUp, PixelUnshuffleDown, \
     UpProjection, conv
-from .pansharpen_common import ResidualImageHead, check_pansharpen_inputs, upsample_ms
+from .pansharpen_common import InjectionBase, ResidualImageHead, check_glp_window, \
+    check_pansharpen_inputs
 
 QUADRANT_OVERLAP_MS = 4
 """Overlap of neighbouring stage-1 quadrants, in MS pixels (the paper's 4 MS / 16 PAN)."""
@@ -51,6 +56,12 @@ class PSDNetConfig:
     refine_blocks: int = 3
     """Residual (CAB, SAB, conv, PReLU) groups of stage 3."""
     attention_reduction: int = 4
+    glp_window: int = 0
+    """0: stage outputs are residuals on the bicubic MS (the paper). > 0: on the local MTF-GLP
+    injection with gains regressed over windows of this many MS pixels (`InjectionBase`)."""
+
+    def __post_init__(self):
+        check_glp_window(self.glp_window)
 
     @property
     def multiple_of(self) -> int:
@@ -193,27 +204,27 @@ class PSDNet(nn.Module):
         """
         cfg = self.config
         check_pansharpen_inputs(ms, pan, cfg.ms_bands, cfg.ratio, cfg.multiple_of)
-        ms_up = upsample_ms(ms, cfg.ratio)
+        base = InjectionBase(ms, pan, cfg.ratio, cfg.glp_window).base
         if cfg.teacher:
-            if stage2_input is None or stage2_input.shape != ms_up.shape:
+            if stage2_input is None or stage2_input.shape != base.shape:
                 raise InputError("a PSDNet teacher needs the ground truth as stage2_input, shaped "
-                                 f"like the fused output {tuple(ms_up.shape)}")
+                                 f"like the fused output {tuple(base.shape)}")
             stage2_image = stage2_input
         else:
-            stage2_image = ms_up
+            stage2_image = base
 
         height, width = pan.shape[-2:]
         pan_overlap = QUADRANT_OVERLAP_MS * cfg.ratio
         features1, residual1 = self.stage1(split_quadrants(ms, QUADRANT_OVERLAP_MS),
                                            split_quadrants(pan, pan_overlap))
         features1 = merge_quadrants(features1, height, width, pan_overlap)
-        output1 = merge_quadrants(residual1, height, width, pan_overlap) + ms_up
+        output1 = merge_quadrants(residual1, height, width, pan_overlap) + base
 
         half, decoded = self.stage2(torch.cat([features1, output1, pan, stage2_image], 1))
-        output2 = self.stage2_output(decoded, ms_up)
+        output2 = self.stage2_output(decoded, base)
 
         refined = self.stage3(self.stage3_head(torch.cat([decoded, output2, pan], 1)))
-        output3 = self.stage3_output(refined, ms_up)
+        output3 = self.stage3_output(refined, base)
         features = {"stage2_decoder_half": half, "stage2_decoder": decoded, "stage3": refined}
         return [output1, output2, output3], features
 
