@@ -75,6 +75,13 @@ def native_spacenet_pair(index: int) -> tuple[Path, Path]:
     return target, source / f"pan{index}.tif"
 
 
+def pansharpening_model(name: str, key: str, seed: int = 0) -> Path:
+    """Where train_pansharpen.py writes model `name` (psdnet, lite, lite_nokd) of set `key`:
+    students of training seeds other than 0 carry the seed in their name (never shipped)."""
+    suffix = f"_seed{seed}" if seed and name != "psdnet" else ""
+    return OUT / "models" / f"pansharpening_{name}_{key}{suffix}.safetensors"
+
+
 def ship_package(source: Path, target: Path, description: str | None = None) -> None:
     """Save the package at `source` as `target`, its card renamed to the target's file name
     (registries and tests expect card name = file name) and, when given, described anew;

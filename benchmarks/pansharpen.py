@@ -17,13 +17,13 @@ import dataclasses
 import tempfile
 from pathlib import Path
 
-from common import OUT, ROOT, machine, native_spacenet_pair, require_shared, set_heldout_metrics, write_json
+from common import OUT, ROOT, machine, native_spacenet_pair, pansharpening_model, require_shared, \
+    set_heldout_metrics, write_json
 
 from models.package import read_card
 from models.tasks.pansharpen import PansharpenRequest, pansharpen
 from models.tasks.pansharpen_evaluation import PansharpenEvaluationRequest, evaluate_pansharpening
 
-MODELS = OUT / "models"
 ADAPT_ITERATIONS = 100
 
 
@@ -50,11 +50,11 @@ def scenes() -> list[Scene]:
                      "8band_x4", held_out=True)])
 
 
-def model_paths(key: str) -> dict[str, Path]:
-    """Packages of one model set; missing ones are left out (run train_pansharpen.py first)."""
-    names = {"lite": "lite", "lite_nokd": "lite_nokd", "psdnet": "psdnet"}
-    return {label: MODELS / f"pansharpening_{name}_{key}.safetensors" for label, name in names.items()
-            if (MODELS / f"pansharpening_{name}_{key}.safetensors").exists()}
+def model_paths(key: str, seed: int = 0) -> dict[str, Path]:
+    """Packages of one model set (the students of training seed `seed`); missing ones are
+    left out (run train_pansharpen.py first)."""
+    paths = {name: pansharpening_model(name, key, seed) for name in ("lite", "lite_nokd", "psdnet")}
+    return {name: path for name, path in paths.items() if path.exists()}
 
 
 def quality(scene: Scene, paths: dict[str, Path], adapt: int) -> dict:
@@ -111,12 +111,14 @@ def main() -> None:
     parser.add_argument("--update-cards", action="store_true")
     parser.add_argument("--quick", action="store_true", help="held-out scenes only, no speed")
     parser.add_argument("--only", help="only the scenes of this model set (e.g. 8band_x4)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="score the students of this training seed (train_pansharpen.py --seed)")
     args = parser.parse_args()
     results = {}
     for scene in scenes():
         if (args.quick and not scene.held_out) or args.only not in (None, scene.key):
             continue
-        paths = model_paths(scene.key)
+        paths = model_paths(scene.key, args.seed)
         adapt_paths = {k: v for k, v in paths.items() if k == "lite"}
         entry = {"key": scene.key, "held_out": scene.held_out,
                  "quality": quality(scene, paths, 0)}
@@ -128,9 +130,10 @@ def main() -> None:
         results[scene.name] = entry
         print(f"{scene.name}: " + ", ".join(f"{m} ERGAS {q['ergas']:.2f}" for m, q in entry["quality"].items()),
               flush=True)
-    if args.update_cards:
+    if args.update_cards and not args.seed:
         update_cards(results)
-    write_json({"machine": machine(), "adapt_iterations": args.adapt, "scenes": results}, args.out)
+    write_json({"machine": machine(), "adapt_iterations": args.adapt, "seed": args.seed,
+                "scenes": results}, args.out)
 
 
 if __name__ == "__main__":

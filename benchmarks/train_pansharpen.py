@@ -13,7 +13,9 @@ and the lite student trained alone (the ablation the benchmark compares). The st
 teachers land in benchmarks/out/models/; of the two students, the one with the lower
 validation loss (patches of the training scenes, never the held-out scene) is copied to
 resources/models/ with its card (held-out metrics are added by
-`benchmarks/pansharpen.py --update-cards`).
+`benchmarks/pansharpen.py --update-cards`). `--seed N --reuse-teachers` trains the two students
+again with another seed (patches and initial weights) from the same PSDNet, named `..._seedN`
+and never shipped: the spread between seeds is what a distillation gain must exceed.
 """
 from __future__ import annotations
 
@@ -21,13 +23,13 @@ import argparse
 import time
 from dataclasses import dataclass
 
-from common import OUT, ROOT, native_spacenet_pair, require_shared, ship_package, write_json
+from common import OUT, ROOT, native_spacenet_pair, pansharpening_model, require_shared, \
+    ship_package, write_json
 
 from models.package import read_card
 from models.tasks.callbacks import Callbacks
 from models.tasks.pansharpen_training import PansharpenTrainingRequest, train_pansharpening_model
 
-MODELS = OUT / "models"
 BUNDLED = ROOT / "resources" / "models"
 
 
@@ -64,14 +66,17 @@ def sensor_sets() -> list[SensorSet]:
 
 
 def train_set(item: SensorSet, epochs: dict[str, int], samples: int, log,
-              reuse_teachers: bool = False, quick: bool = False) -> dict:
-    """Teacher, distilled student and plain student for one sensor; returns their cards' metrics."""
-    models = MODELS / "quick" if quick else MODELS  # a smoke run never replaces real models
-    models.mkdir(parents=True, exist_ok=True)
+              reuse_teachers: bool = False, quick: bool = False, seed: int = 0) -> dict:
+    """Teacher, distilled student and plain student for one sensor; returns their cards' metrics.
+
+    Only seed 0's better student is shipped."""
     common = dict(pairs=item.pairs, sensor=item.sensor, samples_per_pair=samples, patch_size=64,
-                  device="auto", licence=item.licence, training_data=item.training_data)
-    paths = {name: models / f"pansharpening_{name}_{item.key}.safetensors"
+                  device="auto", licence=item.licence, training_data=item.training_data, seed=seed)
+    paths = {name: pansharpening_model(name, item.key, seed)
              for name in ("psdnet", "lite", "lite_nokd")}
+    if quick:  # a smoke run never replaces real models
+        paths = {name: path.parent / "quick" / path.name for name, path in paths.items()}
+    paths["psdnet"].parent.mkdir(parents=True, exist_ok=True)
     runs = [("psdnet", dict(architecture="psdnet", epochs=epochs["psdnet"])),
             ("lite", dict(architecture="lite", epochs=epochs["lite"], teacher=str(paths["psdnet"]))),
             ("lite_nokd", dict(architecture="lite", epochs=epochs["lite"]))]
@@ -85,7 +90,7 @@ def train_set(item: SensorSet, epochs: dict[str, int], samples: int, log,
             PansharpenTrainingRequest(output_model=str(paths[name]), **common, **options),
             Callbacks(log=lambda line, n=name: log(f"[{item.key} {n}] {line}")))
         summary[name] = {"seconds": round(time.perf_counter() - started, 1), **card.metrics}
-    if quick:
+    if quick or seed:
         return summary
     shipped = min(("lite", "lite_nokd"), key=lambda n: read_card(paths[n]).metrics["validation_l1"])
     how = ("Distilled from PSDNet" if shipped == "lite" else
@@ -104,10 +109,15 @@ def main() -> None:
     parser.add_argument("--reuse-teachers", action="store_true",
                         help="keep PSDNet teachers already in benchmarks/out/models")
     parser.add_argument("--only", help="train only this model set (e.g. 4band_x4)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the patches and training; students of seeds other than 0 "
+                             "are named ..._seedN and not shipped (use with --reuse-teachers)")
     parser.add_argument("--psdnet-epochs", type=int, default=40, help="epochs of each PSDNet phase")
     parser.add_argument("--lite-epochs", type=int, default=30, help="epochs of each lite student")
     parser.add_argument("--out", default=str(OUT / "train_pansharpen.json"))
     args = parser.parse_args()
+    if args.seed and not args.reuse_teachers:
+        parser.error("--seed N trains students of the PSDNet already there: add --reuse-teachers")
     epochs = {"psdnet": 2, "lite": 3} if args.quick else {"psdnet": args.psdnet_epochs,
                                                            "lite": args.lite_epochs}
     samples = 32 if args.quick else 192
@@ -118,9 +128,11 @@ def main() -> None:
         log_file.write(line + "\n")
         log_file.flush()
 
-    results = {item.key: train_set(item, epochs, samples, log, args.reuse_teachers, args.quick)
+    results = {item.key: train_set(item, epochs, samples, log, args.reuse_teachers, args.quick,
+                                   args.seed)
                for item in sensor_sets() if args.only in (None, item.key)}
-    write_json({"epochs": epochs, "samples_per_pair": samples, "results": results}, args.out)
+    write_json({"epochs": epochs, "samples_per_pair": samples, "seed": args.seed,
+                "results": results}, args.out)
 
 
 if __name__ == "__main__":
