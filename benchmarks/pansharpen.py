@@ -105,7 +105,8 @@ def update_cards(results: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=str(OUT / "pansharpen.json"))
+    parser.add_argument("--out", help="JSON to write (default: benchmarks/out/pansharpen.json; "
+                                       "for another seed pansharpen_seedN[_SET].json)")
     parser.add_argument("--adapt", type=int, default=ADAPT_ITERATIONS,
                         help="scene adaptation iterations for the adapted lite student")
     parser.add_argument("--update-cards", action="store_true")
@@ -114,6 +115,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0,
                         help="score the students of this training seed (train_pansharpen.py --seed)")
     args = parser.parse_args()
+    if args.out is None:
+        name = "pansharpen"
+        if args.seed:  # one file per seed and model set, for pansharpen_seeds.py
+            name += f"_seed{args.seed}" + (f"_{args.only}" if args.only else "")
+        args.out = str(OUT / f"{name}.json")
     results = {}
     for scene in scenes():
         if (args.quick and not scene.held_out) or args.only not in (None, scene.key):
