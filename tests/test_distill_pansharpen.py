@@ -195,6 +195,13 @@ def test_psdnet_feature_distillation_weight_changes_the_training(samples):
     assert plain.history[1]["train_loss"] != distilled.history[1]["train_loss"]
 
 
+def test_psdnet_trains_on_spectrally_jittered_patches_too(samples):
+    plain, jittered = (train_psdnet(samples, _config(epochs=1, spectral_jitter=jitter),
+                                    net_config=TINY_PSDNET) for jitter in (0.0, 0.4))
+    assert plain.history[0]["val_loss"] == jittered.history[0]["val_loss"]  # same start
+    assert plain.history[1]["train_loss"] != jittered.history[1]["train_loss"]
+
+
 def test_cancel_raises_cancelled(samples):
     calls = []
 
