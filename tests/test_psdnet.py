@@ -31,7 +31,7 @@ def test_stage_outputs_and_features_have_pan_resolution(bands, ratio):
         "stage2_decoder": (2, 8, size, size),
         "stage3": (2, 8, size, size)}
     assert net.feature_channels == {k: v.shape[1] for k, v in features.items()}
-    assert torch.equal(net(ms, pan), outputs[-1])
+    assert torch.equal(net(ms, pan), outputs[-1].clamp_min(0.0))
 
 
 @pytest.mark.parametrize("bands", [4, 8])
@@ -78,6 +78,17 @@ def test_with_a_glp_window_every_stage_starts_from_the_lite_students_injection()
     for output in outputs:
         torch.testing.assert_close(output, base.base, rtol=0, atol=1e-6)
     torch.testing.assert_close(lite(ms, pan), base.base, rtol=0, atol=1e-6)  # no clamping here
+
+
+def test_fused_image_is_never_negative_but_training_sees_the_raw_stages():
+    net = PSDNet(PSDNetConfig(ms_bands=4, ratio=4, **TINY))
+    torch.nn.init.zeros_(net.stage3_output.project.weight)
+    ms, pan = _inputs(4, 4)
+    ms = ms - 0.5  # a bicubic base that dips below 0 in places
+    fused = net(ms, pan)
+    raw = net.forward_features(ms, pan)[0][-1]
+    assert raw.min() < 0 and fused.min() == 0.0
+    torch.testing.assert_close(fused, raw.clamp_min(0.0))
 
 
 def test_a_negative_glp_window_is_refused_by_name():

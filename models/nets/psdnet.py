@@ -230,5 +230,7 @@ class PSDNet(nn.Module):
 
     def forward(self, ms: torch.Tensor, pan: torch.Tensor,
                 stage2_input: torch.Tensor | None = None) -> torch.Tensor:
-        """The fused image (stage-3 output)."""
-        return self.forward_features(ms, pan, stage2_input)[0][-1]
+        """The fused image (stage-3 output), never negative."""
+        # as the lite student: no radiance is negative, and the scaling keeps 0 at 0, so flat
+        # black no-data corners stay black instead of +-noise (training sees the raw stages)
+        return self.forward_features(ms, pan, stage2_input)[0][-1].clamp_min(0.0)
