@@ -32,7 +32,8 @@ def held_out_scores(files: list[Path]) -> dict[str, dict[int, dict[str, dict]]]:
         run = json.loads(path.read_text(encoding="utf-8"))
         for scene, entry in run["scenes"].items():
             if entry["held_out"] and all(s in entry["quality"] for s in STUDENTS):
-                table.setdefault(scene, {})[run["seed"]] = {
+                # runs from before pansharpen.py had --seed were seed 0
+                table.setdefault(scene, {})[run.get("seed", 0)] = {
                     s: entry["quality"][s] for s in STUDENTS}
     return table
 
