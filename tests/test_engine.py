@@ -136,16 +136,19 @@ def test_constant_model_gives_constant_output(uint16_raster, tmp_path):
     np.testing.assert_allclose(result, 0.25, rtol=2e-7)  # exact up to float32 rounding
 
 
-@pytest.mark.parametrize("height,width", [(203, 317), (64, 64), (97, 65)])
-def test_conv_model_matches_a_single_full_image_pass(tmp_path, height, width):
+@pytest.mark.parametrize("shrink", [False, True])
+@pytest.mark.parametrize("height,width", [(203, 317), (64, 64), (97, 65), (70, 70)])
+def test_conv_model_matches_a_single_full_image_pass(tmp_path, height, width, shrink):
     rng = np.random.default_rng(2)
     array = rng.normal(size=(4, height, width)).astype(np.float32)
     path = write_raster(tmp_path / "in.tif", array)
     model = SmallConv()
     out = tmp_path / "out.tif"
     identity = BandScaling([0.0] * 4, [1.0] * 4)
-    run_tiled(model, [RasterInput(path, scaling=identity)], OutputSpec(out, 3),
-              TilingOptions(tile_size=64, overlap=16, batch_size=2), device="cpu")
+    report = run_tiled(model, [RasterInput(path, scaling=identity)], OutputSpec(out, 3),
+                       TilingOptions(tile_size=64, overlap=16, batch_size=2, shrink_to_fit=shrink),
+                       device="cpu")
+    assert report.tile_size <= 64 and (report.tile_size < 64) == (shrink and height == 70)
     with torch.no_grad():
         full = model(torch.from_numpy(array)[None])[0].numpy()
     np.testing.assert_allclose(read(out), full, atol=1e-4)

@@ -6,7 +6,9 @@ multiples of `align` (the resolution ratio of lower-resolution inputs, and the s
 model needs); when the border cannot be met exactly (the last tile then reaches less than
 `align` pixels past it), or the raster is smaller than one tile, the reader pads with reflection.
 With `stride_multiple` the stride is also kept a multiple of that number (the overlap grows by
-less than it), so that output blocks can line up with the stride.
+less than it), so that output blocks can line up with the stride. With `shrink_to_fit` the tile
+size is only an upper bound: the grid uses the smallest tiles that cover the raster in as many
+tiles, so a raster a little larger than one tile is not computed as four full tiles.
 """
 from __future__ import annotations
 
@@ -27,6 +29,10 @@ class TilingOptions:
     overlap: int = 32
     batch_size: int = 4
     multiple_of: int = 1
+    shrink_to_fit: bool = False
+    """Use the smallest tiles (at most `tile_size`) that cover the raster in as many tiles: a
+    600-pixel side then takes two 320-pixel tiles instead of two 512-pixel ones. Only for models
+    whose output does not depend on the size of the tile they see (beyond the overlap)."""
 
     def __post_init__(self):
         if self.tile_size < 1 or self.batch_size < 1 or self.multiple_of < 1:
@@ -77,6 +83,12 @@ def axis_origins(length: int, tile: int, stride: int, align: int) -> list[int]:
     return origins
 
 
+def fitted_stride(length: int, count: int, overlap: int, step: int) -> int:
+    """The smallest stride, a multiple of `step`, with which `count` tiles of stride + overlap
+    pixels cover `length` pixels."""
+    return max(round_up(-(-(length - overlap) // count), step), step)
+
+
 @lru_cache(maxsize=64)
 def _weights(size: int, overlap: int, top: bool, bottom: bool, left: bool, right: bool) -> np.ndarray:
     weights = tile_weights(size, size, overlap, top, bottom, left, right)
@@ -96,9 +108,18 @@ class TileGrid:
         self.stride = max((options.tile_size - options.overlap) // step * step, step)
         # a stride rounded up to one step keeps at least the requested overlap
         self.tile_size = round_up(max(options.tile_size, self.stride + options.overlap), self.align)
+        if options.shrink_to_fit:
+            stride = max(fitted_stride(height, len(self._origins(height)), options.overlap, step),
+                         fitted_stride(width, len(self._origins(width)), options.overlap, step))
+            tile_size = round_up(stride + options.overlap, self.align)
+            if tile_size < self.tile_size:
+                self.stride, self.tile_size = stride, tile_size
         self.overlap = self.tile_size - self.stride
-        self.rows = axis_origins(height, self.tile_size, self.stride, self.align)
-        self.cols = axis_origins(width, self.tile_size, self.stride, self.align)
+        self.rows = self._origins(height)
+        self.cols = self._origins(width)
+
+    def _origins(self, length: int) -> list[int]:
+        return axis_origins(length, self.tile_size, self.stride, self.align)
 
     def __len__(self) -> int:
         return len(self.rows) * len(self.cols)

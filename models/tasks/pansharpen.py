@@ -228,8 +228,11 @@ def _run_engine(module, request, info, ms_scaling, pan_scaling, multiple_of, cal
     output = OutputSpec(request.output_path, band_count=info.ms_bands, dtype=info.ms_dtype,
                         nodata=info.ms_nodata, band_descriptions=info.ms_descriptions,
                         kind="continuous", scaling=ms_scaling)
+    # the nets are convolutional (PSDNet's sub-patches are blended like tiles): a smaller
+    # tile only moves tile borders, which the overlap covers
     options = TilingOptions(tile_size=request.tile_size, overlap=request.overlap,
-                            batch_size=request.batch_size, multiple_of=max(1, multiple_of))
+                            batch_size=request.batch_size, multiple_of=max(1, multiple_of),
+                            shrink_to_fit=True)
     report = run_tiled(module, inputs, output, options, device=request.device,
                        progress=callbacks.progress, is_cancelled=callbacks.is_cancelled)
     callbacks.log(f"Sharpened on {report.device_description} in {report.seconds:.1f} s "
