@@ -6,8 +6,8 @@ import torch
 from rasterio.transform import Affine
 
 from geodistill.models.classical.pansharpen import (
-    MtfGlpModule, brovey, brovey_gdal, brovey_gdal_arrays, brovey_vrt_xml, local_injection_gains,
-    lowpass_gain, mtf_glp, mtf_glp_gains, upsample_bicubic)
+    FILL_MARGIN, MtfGlpModule, brovey, brovey_gdal, brovey_gdal_arrays, brovey_vrt_xml,
+    local_injection_gains, lowpass_gain, mtf_glp, mtf_glp_gains, upsample_bicubic)
 from geodistill.models.data.wald import degrade
 from geodistill.models.errors import Cancelled
 from geodistill.models.metrics.pansharpening import ergas
@@ -57,6 +57,28 @@ def test_gains_ignore_a_shared_scaling():
     truth, pan = synthetic_scene()
     ms = degrade(truth, 4, 0.3)
     np.testing.assert_allclose(mtf_glp_gains(ms / 2047, pan / 2047, 4), mtf_glp_gains(ms, pan, 4), rtol=1e-9)
+
+
+def test_gains_leave_black_fill_and_its_edge_out():
+    """Half the scene black: the gains are those of the data next to it (with the fill in the
+    regression they were 0.67 / 0.98 / 1.19, with only the fill itself left out 0.51 / 0.79 /
+    1.02, against 0.56 / 0.90 / 1.09)."""
+    truth, pan = synthetic_scene()
+    ms = degrade(truth, 4, 0.3)
+    half = ms.shape[2] // 2
+    filled_ms, filled_pan = ms.copy(), pan.copy()
+    filled_ms[:, :, half:], filled_pan[:, :, 4 * half:] = 0, 0
+    data = half - FILL_MARGIN
+    np.testing.assert_allclose(mtf_glp_gains(filled_ms, filled_pan, 4),
+                               mtf_glp_gains(ms[:, :, :data], pan[:, :, :4 * data], 4), rtol=0.01)
+    assert mtf_glp_gains(np.zeros_like(ms), pan, 4) == [0.0] * 3
+    # a nodata value other than 0: the caller says which pixels hold data
+    marked = filled_ms.copy()
+    marked[:, :, half:] = 9999.0
+    valid = np.ones(ms.shape[1:], dtype=bool)
+    valid[:, half:] = False
+    np.testing.assert_allclose(mtf_glp_gains(marked, filled_pan, 4, valid=valid),
+                               mtf_glp_gains(filled_ms, filled_pan, 4), rtol=0.01)
 
 
 def test_local_gains_are_the_slope_of_each_window():

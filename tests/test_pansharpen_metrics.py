@@ -5,6 +5,7 @@ import torch
 from torchmetrics.functional.image import error_relative_global_dimensionless_synthesis, spectral_angle_mapper
 
 from geodistill.models.data.wald import degrade
+from geodistill.models.errors import InputError
 from geodistill.models.metrics.evaluation import full_resolution_scores, reduced_resolution_scores
 from geodistill.models.metrics.pansharpening import (
     _hypercomplex_product, d_lambda, d_s, ergas, q2n, qnr, sam, scc, uqi)
@@ -146,3 +147,61 @@ def test_full_resolution_scores_of_consistent_fusion(consistent_pair):
     assert scores["d_lambda"] == pytest.approx(0.0, abs=1e-9)
     assert scores["d_s"] == pytest.approx(0.0, abs=1e-9)
     assert scores["qnr"] == pytest.approx(1.0, abs=1e-9)
+
+
+@pytest.fixture
+def half_no_data(reference):
+    """A 64x64 reference whose right half is no-data (0), and two fusions that agree on the
+    left half but differ in the right one (exactly 0 there, or noise)."""
+    rng = np.random.default_rng(7)
+    ref = np.concatenate([reference, reference[:, :24]], axis=1)[:, :64]
+    ref = np.concatenate([ref, ref], axis=2)[:, :, :64]
+    ref[:, :, 32:] = 0.0
+    fused = ref + rng.normal(0, 5, ref.shape)
+    zero_fill, noisy_fill = fused.copy(), fused.copy()
+    zero_fill[:, :, 32:] = 0.0
+    noisy_fill[:, :, 32:] = np.abs(rng.normal(0, 1, (4, 64, 32)))
+    valid = np.zeros((64, 64), dtype=bool)
+    valid[:, :32] = True
+    return ref, zero_fill, noisy_fill, valid
+
+
+def test_reduced_resolution_indices_leave_no_data_out(half_no_data):
+    """With the mask, what a method puts in the no-data part does not count, and each index
+    equals the index of the valid part alone; without it, Q2n reads noise there as a failure."""
+    ref, zero_fill, noisy_fill, valid = half_no_data
+    left = (ref[:, :, :32], zero_fill[:, :, :32])
+    assert q2n(ref, noisy_fill) < q2n(ref, zero_fill) - 0.2
+    for name, index, kwargs in [("sam", sam, {}), ("ergas", ergas, {"ratio": 4}),
+                                ("q2n", q2n, {}), ("scc", scc, {})]:
+        masked = [index(ref, fused, valid=valid, **kwargs) for fused in (zero_fill, noisy_fill)]
+        assert masked[0] == pytest.approx(masked[1], rel=1e-12), name
+        assert masked[0] == pytest.approx(index(*left, **kwargs), rel=1e-12), name
+
+
+def test_full_resolution_indices_leave_no_data_out(consistent_pair):
+    fused, ms_lr, pan, pan_lr = consistent_pair
+    damaged = fused.copy()
+    damaged[:, :, 32:] = np.random.default_rng(8).random((4, 64, 32))  # MS columns 8 and up
+    valid = np.zeros(ms_lr.shape[1:], dtype=bool)
+    valid[:, :8] = True
+    assert qnr(damaged, ms_lr, pan, 4, pan_lr=pan_lr, window=8) < 0.9
+    assert d_lambda(damaged, ms_lr, window=8, valid=valid) == pytest.approx(0.0, abs=1e-9)
+    assert d_s(damaged, ms_lr, pan, 4, pan_lr=pan_lr, window=8, valid=valid) == pytest.approx(0.0, abs=1e-9)
+    assert qnr(damaged, ms_lr, pan, 4, pan_lr=pan_lr, window=8, valid=valid) == pytest.approx(1.0, abs=1e-9)
+    with pytest.raises(InputError, match="no 16 x 16 window"):  # 32-pixel windows shrink to the MS
+        full_resolution_scores(damaged, ms_lr, pan, 4, valid)
+    fine = np.kron(valid, np.ones((4, 4), dtype=bool))
+    assert uqi(damaged[0], fused[0], window=8, valid=fine) == pytest.approx(1.0)
+
+
+def test_masks_that_leave_nothing_to_score_are_refused(half_no_data):
+    ref, zero_fill, _, valid = half_no_data
+    with pytest.raises(InputError, match="all no-data"):
+        ergas(ref, zero_fill, 4, valid=np.zeros_like(valid))
+    speckled = np.ones_like(valid)
+    speckled[::16, ::16] = False  # no 32 x 32 block is free of no-data
+    with pytest.raises(InputError, match="block"):
+        q2n(ref, zero_fill, valid=speckled)
+    with pytest.raises(InputError, match="mask is"):
+        sam(ref, zero_fill, valid=valid[:10])

@@ -41,6 +41,7 @@ from torch import nn
 
 from ..data.wald import degrade_tensor, sensor_gains
 from ..errors import Cancelled, InputError
+from ..masks import eroded, nonzero_pixels
 from ..inference.raster_io import AtomicGeoTiff, geotiff_profile
 
 
@@ -87,16 +88,30 @@ def _check_pair(ms: np.ndarray, pan: np.ndarray, ratio: int) -> None:
                          "check the ratio, or crop both to the same area")
 
 
-def mtf_glp_gains(ms: np.ndarray, pan: np.ndarray, ratio: int, sensor: str = "generic") -> list[float]:
+FILL_MARGIN = 2
+"""MS pixels next to no-data fill that the global gains leave out (bicubic reaches 2 pixels)."""
+
+
+def mtf_glp_gains(ms: np.ndarray, pan: np.ndarray, ratio: int, sensor: str = "generic",
+                  valid: np.ndarray | None = None) -> list[float]:
     """Per-band injection gains g_k = cov(M~_k, P_L) / var(P_L) (module docstring).
 
-    `ms` (bands, h, w) and `pan` (1, h*r, w*r) in any float units shared by both. A flat PAN
-    (no variance) gives zero gains, i.e. plain interpolation.
+    `ms` (bands, h, w) and `pan` (1, h*r, w*r) in any float units shared by both. No-data MS
+    pixels (`valid` (h, w) False; by default those 0 in every band, a scene's black fill), and
+    those within FILL_MARGIN MS pixels of them (where the interpolation and the low-pass mix
+    the fill in), are left out of the regression: the fill's points and the steps down to it
+    would set the slopes instead of the data. A flat PAN (no variance) gives zero gains, i.e.
+    plain interpolation.
     """
     ratio = int(ratio)
     _check_pair(ms, pan, ratio)
-    ms_up = upsample_tensor(_as_batch(ms), ratio)[0].reshape(ms.shape[0], -1)
-    pan_low = pan_lowpass_tensor(_as_batch(pan), ratio, lowpass_gain(sensor, ms.shape[0])).reshape(-1)
+    data = nonzero_pixels(ms) if valid is None else np.asarray(valid, dtype=bool)
+    data = eroded(data, FILL_MARGIN).repeat(ratio, axis=0).repeat(ratio, axis=1)
+    data = torch.from_numpy(data.reshape(-1))
+    ms_up = upsample_tensor(_as_batch(ms), ratio)[0].reshape(ms.shape[0], -1)[:, data]
+    pan_low = pan_lowpass_tensor(_as_batch(pan), ratio, lowpass_gain(sensor, ms.shape[0])).reshape(-1)[data]
+    if pan_low.numel() == 0:
+        return [0.0] * ms.shape[0]
     pan_low = pan_low - pan_low.mean()
     variance = float(torch.mean(pan_low ** 2))
     if variance == 0.0:

@@ -7,7 +7,10 @@ computed with integral images. They are written here rather than taken from torc
 versions use an 11x11 Gaussian window (not the authors' 32-pixel blocks) and, on CPU, took
 34 s and 5 GB for one 1280x1280 8-band scene; these take well under a second.
 
-All functions work in float64 whatever the input dtype; values are plain Python floats.
+All functions work in float64 whatever the input dtype; values are plain Python floats. Each
+takes an optional `valid` mask (height, width) of the pixels that hold data, on the grid of its
+first image (for the full-resolution indices: on the low-resolution MS grid): pixels, blocks and
+windows that touch a pixel outside it are left out, so a scene's no-data fill does not score.
 """
 from __future__ import annotations
 
@@ -29,23 +32,48 @@ def _pair(reference: np.ndarray, fused: np.ndarray) -> tuple[np.ndarray, np.ndar
     return reference, fused
 
 
-def sam(reference: np.ndarray, fused: np.ndarray) -> float:
+def _checked_valid(valid: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray | None:
+    """`valid` as a boolean (height, width) array of `shape`; None (score everything) stays."""
+    if valid is None:
+        return None
+    valid = np.asarray(valid, dtype=bool)
+    if valid.shape != tuple(shape):
+        raise InputError(f"the valid-pixel mask is {valid.shape} but the images are {tuple(shape)}")
+    if not valid.any():
+        raise InputError("there is no valid pixel to score: the scene is all no-data")
+    return valid
+
+
+def _valid_windows(valid: np.ndarray | None, window: int) -> np.ndarray | None:
+    """Which `window` x `window` windows (every position, valid region) hold only valid pixels."""
+    if valid is None:
+        return None
+    inside = _window_sums((~valid).astype(np.float64), window) < 0.5
+    if not inside.any():
+        raise InputError(f"no {window} x {window} window of the scene is free of no-data; score a "
+                         f"larger or less fragmented area")
+    return inside
+
+
+def sam(reference: np.ndarray, fused: np.ndarray, valid: np.ndarray | None = None) -> float:
     """Spectral Angle Mapper in degrees (Yuhas et al. 1992).
 
     SAM = mean over pixels of arccos(<x, y> / (|x| |y|)), x and y the spectral vectors of a
     pixel in the reference and the fused image. Pixels where either vector is zero are skipped.
     """
     reference, fused = _pair(reference, fused)
+    mask = _checked_valid(valid, reference.shape[1:])
     dot = np.sum(reference * fused, axis=0)
     norms = np.sqrt(np.sum(reference ** 2, axis=0) * np.sum(fused ** 2, axis=0))
-    valid = norms > 0
+    valid = (norms > 0) if mask is None else (norms > 0) & mask
     if not valid.any():
         return 0.0
     cosine = np.clip(dot[valid] / norms[valid], -1.0, 1.0)
     return float(np.degrees(np.mean(np.arccos(cosine))))
 
 
-def ergas(reference: np.ndarray, fused: np.ndarray, ratio: float) -> float:
+def ergas(reference: np.ndarray, fused: np.ndarray, ratio: float,
+          valid: np.ndarray | None = None) -> float:
     """Erreur Relative Globale Adimensionnelle de Synthese (Wald 2000).
 
     ERGAS = 100 / ratio * sqrt(mean_b (RMSE_b / mu_b)^2), with RMSE_b the root mean square
@@ -53,8 +81,12 @@ def ergas(reference: np.ndarray, fused: np.ndarray, ratio: float) -> float:
     ratio (4 for WorldView-2), i.e. 100 * d_h / d_l in Wald's notation.
     """
     reference, fused = _pair(reference, fused)
-    rmse = np.sqrt(np.mean((reference - fused) ** 2, axis=(1, 2)))
-    means = np.mean(reference, axis=(1, 2))
+    mask = _checked_valid(valid, reference.shape[1:])
+    if mask is None:
+        mask = np.ones(reference.shape[1:], dtype=bool)
+    reference, fused = reference[:, mask], fused[:, mask]
+    rmse = np.sqrt(np.mean((reference - fused) ** 2, axis=1))
+    means = np.mean(reference, axis=1)
     if np.any(means == 0):
         raise InputError("ERGAS needs reference bands with a non-zero mean")
     return float(100.0 / ratio * np.sqrt(np.mean((rmse / means) ** 2)))
@@ -112,7 +144,8 @@ def _block_starts(length: int, block_size: int, shift: int) -> tuple[list[int], 
     return list(range(0, length - block_size + 1, shift)), block_size
 
 
-def q2n(reference: np.ndarray, fused: np.ndarray, block_size: int = 32, shift: int = 32) -> float:
+def q2n(reference: np.ndarray, fused: np.ndarray, block_size: int = 32, shift: int = 32,
+        valid: np.ndarray | None = None) -> float:
     """Q2n, the hypercomplex quality index of Garzelli & Nencini (IEEE GRSL 2009) - Q4, Q8 ...
 
     Each pixel's spectrum is a hypercomplex number z (bands padded with constant bands up to
@@ -123,9 +156,10 @@ def q2n(reference: np.ndarray, fused: np.ndarray, block_size: int = 32, shift: i
     sigma_z^2 = E|z - mean z|^2; the score is the mean over `block_size` blocks taken every
     `shift` pixels (fully inside the image; an image smaller than a block is one block). It is
     1 only for identical images and combines correlation, contrast and mean (bias) losses
-    together with spectral distortion.
+    together with spectral distortion. With `valid`, only blocks free of no-data count.
     """
     reference, fused = _pair(reference, fused)
+    mask = _checked_valid(valid, reference.shape[1:])
     bands, height, width = reference.shape
     components = 1 << math.ceil(math.log2(bands)) if bands > 1 else 1
     if components > bands:
@@ -135,8 +169,14 @@ def q2n(reference: np.ndarray, fused: np.ndarray, block_size: int = 32, shift: i
     rows, block_h = _block_starts(height, block_size, shift)
     cols, block_w = _block_starts(width, block_size, shift)
 
+    starts = [(r, c) for r in rows for c in cols
+              if mask is None or mask[r:r + block_h, c:c + block_w].all()]
+    if not starts:
+        raise InputError(f"no {block_h} x {block_w} block of the scene is free of no-data, so "
+                         f"Q2n has nothing to score; score a larger or less fragmented area")
+
     def blocks(image: np.ndarray) -> np.ndarray:
-        cut = [image[:, r:r + block_h, c:c + block_w].reshape(components, -1) for r in rows for c in cols]
+        cut = [image[:, r:r + block_h, c:c + block_w].reshape(components, -1) for r, c in starts]
         return np.stack(cut, axis=1)
 
     return float(np.mean(_block_q2n(blocks(reference), blocks(fused))))
@@ -150,18 +190,23 @@ def _laplacian(image: np.ndarray) -> np.ndarray:
     return 9.0 * image[:, 1:-1, 1:-1] - neighbours
 
 
-def scc(reference: np.ndarray, fused: np.ndarray) -> float:
+def scc(reference: np.ndarray, fused: np.ndarray, valid: np.ndarray | None = None) -> float:
     """Spatial Correlation Coefficient (Zhou, Civco & Silander 1998).
 
     Both images are high-passed with the 3x3 Laplacian kernel [[-1,-1,-1],[-1,8,-1],[-1,-1,-1]];
     SCC is the mean over bands of the Pearson correlation of the high-passed bands
-    (1 = the fused image has the reference's spatial detail).
+    (1 = the fused image has the reference's spatial detail), over the pixels whose 3x3
+    neighbourhood is valid.
     """
     reference, fused = _pair(reference, fused)
+    mask = _checked_valid(valid, reference.shape[1:])
     if min(reference.shape[1:]) < 3:
         raise InputError("SCC needs images of at least 3x3 pixels")
-    a = _laplacian(reference).reshape(reference.shape[0], -1)
-    b = _laplacian(fused).reshape(fused.shape[0], -1)
+    inner = _valid_windows(mask, 3)
+    if inner is None:
+        inner = np.ones((reference.shape[1] - 2, reference.shape[2] - 2), dtype=bool)
+    a = _laplacian(reference)[:, inner]
+    b = _laplacian(fused)[:, inner]
     a = a - a.mean(axis=1, keepdims=True)
     b = b - b.mean(axis=1, keepdims=True)
     denominator = np.sqrt(np.sum(a ** 2, axis=1) * np.sum(b ** 2, axis=1))
@@ -201,7 +246,8 @@ def _window_moments(band: np.ndarray, window: int) -> _WindowMoments:
     return _WindowMoments(centred, local, variance, float(offset), window)
 
 
-def _windowed_q(a: _WindowMoments, b: _WindowMoments) -> float:
+def _windowed_q(a: _WindowMoments, b: _WindowMoments, windows: np.ndarray | None = None) -> float:
+    """Mean Q over every window, or over the `windows` marked True."""
     count = float(a.window * a.window)
     covariance = _window_sums(a.centred * b.centred, a.window) / count - a.centred_mean * b.centred_mean
     a_mean, b_mean = a.centred_mean + a.offset, b.centred_mean + b.offset
@@ -210,10 +256,10 @@ def _windowed_q(a: _WindowMoments, b: _WindowMoments) -> float:
     with np.errstate(divide="ignore", invalid="ignore"):
         mean_term = np.where(mean_sq > 0, 2.0 * a_mean * b_mean / mean_sq, 1.0)
         q = np.where(spread > 0, 2.0 * covariance / spread * mean_term, mean_term)
-    return float(np.mean(q))
+    return float(np.mean(q if windows is None else q[windows]))
 
 
-def uqi(x: np.ndarray, y: np.ndarray, window: int = 32) -> float:
+def uqi(x: np.ndarray, y: np.ndarray, window: int = 32, valid: np.ndarray | None = None) -> float:
     """Universal image quality index Q of two (H, W) bands (Wang & Bovik 2002), sliding window.
 
     Q = 4 sigma_xy mu_x mu_y / ((sigma_x^2 + sigma_y^2)(mu_x^2 + mu_y^2)) in every
@@ -223,10 +269,22 @@ def uqi(x: np.ndarray, y: np.ndarray, window: int = 32) -> float:
     """
     if np.shape(x) != np.shape(y):
         raise InputError(f"Q compares bands of the same size, got {np.shape(x)} and {np.shape(y)}")
-    return _windowed_q(_window_moments(x, window), _window_moments(y, window))
+    a, b = _window_moments(x, window), _window_moments(y, window)
+    return _windowed_q(a, b, _valid_windows(_checked_valid(valid, np.shape(x)), a.window))
 
 
-def d_lambda(fused: np.ndarray, ms_lr: np.ndarray, p: int = 1, window: int = 32) -> float:
+def _fine_valid(valid: np.ndarray | None, ms_lr: np.ndarray, fine_shape: tuple[int, ...]
+                ) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The MS-grid mask checked, and brought to the fused grid (each MS pixel's block)."""
+    coarse = _checked_valid(valid, ms_lr.shape[1:])
+    if coarse is None:
+        return None, None
+    ratio = fine_shape[0] // ms_lr.shape[1]
+    return coarse, np.kron(coarse, np.ones((ratio, ratio), dtype=bool))
+
+
+def d_lambda(fused: np.ndarray, ms_lr: np.ndarray, p: int = 1, window: int = 32,
+             valid: np.ndarray | None = None) -> float:
     """Spectral distortion D_lambda (Alparone et al. 2008).
 
     D_lambda = (1 / (N(N-1)) sum_{l != r} |Q(F_l, F_r) - Q(M_l, M_r)|^p)^(1/p): how much the
@@ -241,13 +299,17 @@ def d_lambda(fused: np.ndarray, ms_lr: np.ndarray, p: int = 1, window: int = 32)
         return 0.0
     high = [_window_moments(band, window) for band in fused]
     low = [_window_moments(band, window) for band in ms_lr]
-    differences = [abs(_windowed_q(high[l], high[r]) - _windowed_q(low[l], low[r])) ** p
+    coarse, fine = _fine_valid(valid, ms_lr, fused.shape[1:])
+    high_windows = _valid_windows(fine, high[0].window)
+    low_windows = _valid_windows(coarse, low[0].window)
+    differences = [abs(_windowed_q(high[l], high[r], high_windows)
+                       - _windowed_q(low[l], low[r], low_windows)) ** p
                    for l in range(bands) for r in range(l + 1, bands)]
     return float((np.sum(differences) * 2.0 / (bands * (bands - 1))) ** (1.0 / p))
 
 
 def d_s(fused: np.ndarray, ms_lr: np.ndarray, pan: np.ndarray, ratio: int, q: int = 1,
-        pan_lr: np.ndarray | None = None, window: int = 32) -> float:
+        pan_lr: np.ndarray | None = None, window: int = 32, valid: np.ndarray | None = None) -> float:
     """Spatial distortion D_s (Alparone et al. 2008).
 
     D_s = (1/N sum_l |Q(F_l, P) - Q(M_l, P_L)|^q)^(1/q): the similarity (`uqi`) of each fused
@@ -262,18 +324,22 @@ def d_s(fused: np.ndarray, ms_lr: np.ndarray, pan: np.ndarray, ratio: int, q: in
     if pan_lr is None:
         pan_lr = degrade(np.asarray(pan, dtype=np.float64), ratio, sensor_gains("generic", 1)[0][0])
     pan_high, pan_low = _window_moments(pan[0], window), _window_moments(pan_lr[0], window)
-    differences = [abs(_windowed_q(_window_moments(high, window), pan_high)
-                       - _windowed_q(_window_moments(low, window), pan_low)) ** q
+    coarse, fine = _fine_valid(valid, ms_lr, fused.shape[1:])
+    high_windows = _valid_windows(fine, pan_high.window)
+    low_windows = _valid_windows(coarse, pan_low.window)
+    differences = [abs(_windowed_q(_window_moments(high, window), pan_high, high_windows)
+                       - _windowed_q(_window_moments(low, window), pan_low, low_windows)) ** q
                    for high, low in zip(fused, ms_lr)]
     return float(np.mean(differences) ** (1.0 / q))
 
 
 def qnr(fused: np.ndarray, ms_lr: np.ndarray, pan: np.ndarray, ratio: int, alpha: float = 1.0,
-        beta: float = 1.0, pan_lr: np.ndarray | None = None, window: int = 32) -> float:
+        beta: float = 1.0, pan_lr: np.ndarray | None = None, window: int = 32,
+        valid: np.ndarray | None = None) -> float:
     """Quality with No Reference (Alparone et al. 2008): (1 - D_lambda)^alpha * (1 - D_s)^beta.
 
     1 is best; uses `d_lambda` and `d_s` above (p = q = 1).
     """
-    spectral = d_lambda(fused, ms_lr, window=window)
-    spatial = d_s(fused, ms_lr, pan, ratio, pan_lr=pan_lr, window=window)
+    spectral = d_lambda(fused, ms_lr, window=window, valid=valid)
+    spatial = d_s(fused, ms_lr, pan, ratio, pan_lr=pan_lr, window=window, valid=valid)
     return float((1.0 - spectral) ** alpha * (1.0 - spatial) ** beta)

@@ -20,9 +20,10 @@ from ..data.wald import SENSORS
 from ..errors import InputError
 from ..inference.alignment import input_grid
 from ..inference.engine import OutputSpec, RasterInput, RunReport, run_tiled
-from ..inference.raster_io import scene_scaling
+from ..inference.raster_io import scene_scaling, valid_mask
 from ..inference.scaling import BandScaling
 from ..inference.tiling import TilingOptions
+from ..masks import nonzero_pixels
 from ..package import ModelCard, load_model
 from ..registry import choose_package
 from .callbacks import Callbacks
@@ -135,23 +136,38 @@ def pair_scaling(ms_path: str) -> tuple[BandScaling, BandScaling]:
     return ms_scaling, BandScaling(low=[0.0], high=[ms_scaling.high[0]])
 
 
-def read_scene_sample(request: PansharpenRequest, info: PairInfo, ms_scaling: BandScaling,
-                      pan_scaling: BandScaling, max_ms_pixels: int = SCENE_SAMPLE_MS_PIXELS
-                      ) -> tuple[np.ndarray, np.ndarray]:
-    """A normalized central crop of the pair, the MS at most `max_ms_pixels` a side."""
+def _sample_windows(info: PairInfo, max_ms_pixels: int) -> tuple[Window, Window]:
+    """The PAN and MS windows of the central crop `read_scene_sample` reads."""
     ratio = info.ratio
     ms_rows = min(max_ms_pixels, info.pan_shape[0] // ratio)
     ms_cols = min(max_ms_pixels, info.pan_shape[1] // ratio)
     pan_row = (info.pan_shape[0] // ratio - ms_rows) // 2 * ratio
     pan_col = (info.pan_shape[1] // ratio - ms_cols) // 2 * ratio
+    return (Window(pan_col, pan_row, ms_cols * ratio, ms_rows * ratio),
+            Window(info.ms_offset[1] + pan_col // ratio, info.ms_offset[0] + pan_row // ratio,
+                   ms_cols, ms_rows))
+
+
+def read_scene_sample(request: PansharpenRequest, info: PairInfo, ms_scaling: BandScaling,
+                      pan_scaling: BandScaling, max_ms_pixels: int = SCENE_SAMPLE_MS_PIXELS
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """A normalized central crop of the pair, the MS at most `max_ms_pixels` a side."""
+    pan_window, ms_window = _sample_windows(info, max_ms_pixels)
     with rasterio.open(request.pan_path) as pan:
-        pan_array = pan.read([info.pan_band], window=Window(pan_col, pan_row, ms_cols * ratio,
-                                                            ms_rows * ratio), boundless=True)
+        pan_array = pan.read([info.pan_band], window=pan_window, boundless=True)
     with rasterio.open(request.ms_path) as ms:
-        window = Window(info.ms_offset[1] + pan_col // ratio, info.ms_offset[0] + pan_row // ratio,
-                        ms_cols, ms_rows)
-        ms_array = ms.read(window=window, boundless=True)
+        ms_array = ms.read(window=ms_window, boundless=True)
     return ms_scaling.normalize(ms_array), pan_scaling.normalize(pan_array)
+
+
+def scene_sample_valid(request: PansharpenRequest, info: PairInfo,
+                       max_ms_pixels: int = SCENE_SAMPLE_MS_PIXELS) -> np.ndarray:
+    """Which MS pixels of `read_scene_sample`'s crop hold data: not masked, not the nodata
+    value, and not 0 in every band (the black fill of scenes without a nodata value)."""
+    _, ms_window = _sample_windows(info, max_ms_pixels)
+    with rasterio.open(request.ms_path) as ms:
+        array = ms.read(window=ms_window, boundless=True)  # 0 outside the raster
+        return valid_mask(ms, array, window=ms_window, boundless=True) & nonzero_pixels(array)
 
 
 class _PanFirst(torch.nn.Module):
@@ -184,7 +200,7 @@ def pansharpen(request: PansharpenRequest, callbacks: Callbacks | None = None) -
     multiple_of = 1
     if request.method == "mtf_glp":
         ms, pan = read_scene_sample(request, info, ms_scaling, pan_scaling)
-        gains = mtf_glp_gains(ms, pan, info.ratio, request.sensor)
+        gains = mtf_glp_gains(ms, pan, info.ratio, request.sensor, scene_sample_valid(request, info))
         network = MtfGlpModule(gains, info.ratio, lowpass_gain(request.sensor, info.ms_bands))
         engine_callbacks = callbacks
     else:

@@ -3,7 +3,9 @@
 Reduced resolution (Wald's protocol): the scene's MS and PAN are degraded by the ratio, each
 method sharpens the degraded pair, and the result is compared with the original MS (SAM,
 ERGAS, Q2n, SCC). Full resolution: each method sharpens the pair itself and is scored without
-reference (D_lambda, D_s, QNR). A central crop of the scene keeps the cost bounded.
+reference (D_lambda, D_s, QNR). A central crop of the scene keeps the cost bounded. Only
+pixels with data are scored (`scene_sample_valid`: a scene's black no-data fill would otherwise
+reward a method for leaving it exactly 0 and punish any other).
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from ..metrics.evaluation import full_resolution_scores, reduced_resolution_scor
 from ..package import load_model
 from .callbacks import Callbacks
 from .pansharpen import (PansharpenRequest, card_fits, choose_model, inspect_pair, pair_scaling,
-                         read_scene_sample)
+                         read_scene_sample, scene_sample_valid)
 from .report import Table, write_report
 
 Sharpen = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -105,22 +107,26 @@ def evaluate_pansharpening(request: PansharpenEvaluationRequest,
     ms_scaling, pan_scaling = pair_scaling(request.ms_path)
     crop_request = PansharpenRequest(request.ms_path, request.pan_path, "", pan_band=info.pan_band)
     ms, pan = read_scene_sample(crop_request, info, ms_scaling, pan_scaling, request.max_ms_pixels)
+    valid = scene_sample_valid(crop_request, info, request.max_ms_pixels)
+    if not valid.all():
+        callbacks.log(f"{100 * (1 - valid.mean()):.1f} % of the crop is no-data; it is not scored.")
     methods = sharpeners(request, info, callbacks)
     results = {}
     for index, (name, sharpen) in enumerate(methods.items()):
         callbacks.raise_if_cancelled()
-        reduced = reduced_resolution_scores(sharpen, ms, pan, info.ratio, request.sensor)
+        reduced = reduced_resolution_scores(sharpen, ms, pan, info.ratio, request.sensor, valid)
         started = time.perf_counter()
         fused = sharpen(ms, pan)
         seconds = time.perf_counter() - started
-        full = full_resolution_scores(fused, ms, pan, info.ratio)
+        full = full_resolution_scores(fused, ms, pan, info.ratio, valid)
         results[name] = {"reduced": reduced, "full": full,
                          "megapixels_per_second": pan.shape[1] * pan.shape[2] / 1e6 / max(seconds, 1e-9)}
         callbacks.log(f"{name}: ERGAS {reduced['ergas']:.3f}, SAM {reduced['sam']:.3f}, "
                       f"QNR {full['qnr']:.4f}")
         callbacks.progress(100.0 * (index + 1) / len(methods))
     data = {"ms": str(request.ms_path), "pan": str(request.pan_path), "ratio": info.ratio,
-            "sensor": request.sensor, "crop_ms_pixels": list(ms.shape[1:]), "methods": results}
+            "sensor": request.sensor, "crop_ms_pixels": list(ms.shape[1:]),
+            "scored_fraction": round(float(valid.mean()), 4), "methods": results}
     write_report(request.report_path, f"Pansharpening evaluation: {Path(request.ms_path).name}",
                  _summary(data), _tables(results), data)
     return data
@@ -129,7 +135,8 @@ def evaluate_pansharpening(request: PansharpenEvaluationRequest,
 def _summary(data: dict) -> list[str]:
     return [f"MS {data['ms']}, PAN {data['pan']}; ratio {data['ratio']}, sensor MTF "
             f"'{data['sensor']}'; central crop of {data['crop_ms_pixels'][0]} x "
-            f"{data['crop_ms_pixels'][1]} MS pixels."]
+            f"{data['crop_ms_pixels'][1]} MS pixels, {100 * data['scored_fraction']:.1f} % of them "
+            f"with data (only those are scored)."]
 
 
 def _tables(results: dict) -> list[Table]:
