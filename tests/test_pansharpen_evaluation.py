@@ -19,8 +19,9 @@ def read(path):
 
 def test_valid_pixels_are_neither_nodata_nor_black_in_every_band(tmp_path):
     scene = pansharpening_scene(tmp_path, size=64)
-    ms = read(scene.ms_path)
-    ms[:, :3, :] = 0  # black fill
+    ms = read(scene.ms_path).astype(np.float64)
+    ms[:, :2, :] = 0  # black fill
+    ms[:, 2, :] = 3.5e-310  # black too: float64 fill that is 0 in float32
     ms[0, 5, 5] = 0  # one band at 0: still data
     ms[:, 8, 2:6] = 7  # the nodata value in every band
     ms[1, 9, 9] = 7  # in one band only: data

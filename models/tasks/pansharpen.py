@@ -163,11 +163,13 @@ def read_scene_sample(request: PansharpenRequest, info: PairInfo, ms_scaling: Ba
 def scene_sample_valid(request: PansharpenRequest, info: PairInfo,
                        max_ms_pixels: int = SCENE_SAMPLE_MS_PIXELS) -> np.ndarray:
     """Which MS pixels of `read_scene_sample`'s crop hold data: not masked, not the nodata
-    value, and not 0 in every band (the black fill of scenes without a nodata value)."""
+    value, and not 0 in every band (the black fill of scenes without a nodata value; judged in
+    float32 like the models see it: the shared SpaceNet MS fills with float64 values of 1e-310)."""
     _, ms_window = _sample_windows(info, max_ms_pixels)
     with rasterio.open(request.ms_path) as ms:
         array = ms.read(window=ms_window, boundless=True)  # 0 outside the raster
-        return valid_mask(ms, array, window=ms_window, boundless=True) & nonzero_pixels(array)
+        return (valid_mask(ms, array, window=ms_window, boundless=True)
+                & nonzero_pixels(array.astype(np.float32)))
 
 
 class _PanFirst(torch.nn.Module):
