@@ -50,8 +50,8 @@ def _valid_windows(valid: np.ndarray | None, window: int) -> np.ndarray | None:
         return None
     inside = _window_sums((~valid).astype(np.float64), window) < 0.5
     if not inside.any():
-        raise InputError(f"no {window} x {window} window of the scene is free of no-data; score a "
-                         f"larger or less fragmented area")
+        raise InputError(f"no {window} x {window} window of the scene is free of no-data; "
+                         f"evaluate a scene with a larger unbroken area of data")
     return inside
 
 
@@ -173,7 +173,8 @@ def q2n(reference: np.ndarray, fused: np.ndarray, block_size: int = 32, shift: i
               if mask is None or mask[r:r + block_h, c:c + block_w].all()]
     if not starts:
         raise InputError(f"no {block_h} x {block_w} block of the scene is free of no-data, so "
-                         f"Q2n has nothing to score; score a larger or less fragmented area")
+                         f"Q2n has nothing to score; evaluate a scene with a larger unbroken area "
+                         f"of data")
 
     def blocks(image: np.ndarray) -> np.ndarray:
         cut = [image[:, r:r + block_h, c:c + block_w].reshape(components, -1) for r, c in starts]
