@@ -1,4 +1,5 @@
-"""The pansharpening evaluation scores only the pixels of a scene that hold data."""
+"""Black no-data fill: the pansharpening evaluation scores only pixels with data, and MTF-GLP
+regresses its gains on them."""
 import json
 
 import numpy as np
@@ -7,7 +8,8 @@ import rasterio
 
 from rasters import pansharpening_scene, write_raster
 
-from geodistill.models.tasks.pansharpen import PansharpenRequest, inspect_pair, scene_sample_valid
+from geodistill.models.tasks.pansharpen import (PansharpenRequest, inspect_pair, pansharpen,
+                                               scene_sample_valid)
 from geodistill.models.tasks.pansharpen_evaluation import (PansharpenEvaluationRequest,
                                                            evaluate_pansharpening)
 
@@ -64,3 +66,29 @@ def test_black_fill_is_not_scored(tmp_path):
         assert scores["full"]["qnr"] == pytest.approx(reference["full"]["qnr"], abs=0.02)
     assert "50.0 % of them with data" in open(tmp_path / "report.html").read()
     assert json.loads(open(tmp_path / "report.json").read())["scored_fraction"] == 0.5
+
+
+def test_mtf_glp_tool_sharpens_the_data_next_to_black_fill_as_the_data_alone(tmp_path):
+    """The MTF-GLP method's global gains ignore the fill: away from it the output equals that of
+    the data half alone (mean difference 3e-5 of the mean; 1e-2 with the fill in the gains)."""
+    scene = pansharpening_scene(tmp_path, size=512, seed=4)
+    ms, pan = read(scene.ms_path), read(scene.pan_path)
+    left = tmp_path / "left"
+    left.mkdir()
+    write_raster(left / "ms.tif", ms[:, :, :64], pixel_size=4.0)
+    write_raster(left / "pan.tif", pan[:, :, :256])
+    ms[:, :, 64:], pan[:, :, 256:] = 0, 0
+    write_raster(scene.ms_path, ms, pixel_size=4.0)
+    write_raster(scene.pan_path, pan)
+
+    def sharpen(ms_path, pan_path, name):
+        out = tmp_path / name
+        pansharpen(PansharpenRequest(str(ms_path), str(pan_path), str(out), method="mtf_glp",
+                                     device="cpu"))
+        return read(out).astype(np.float64)
+
+    alone = sharpen(left / "ms.tif", left / "pan.tif", "alone.tif")
+    filled = sharpen(scene.ms_path, scene.pan_path, "filled.tif")
+    assert filled.shape == (4, 512, 512)
+    away = (slice(None), slice(None), slice(0, 224))  # 32 PAN pixels from the fill
+    assert np.abs(filled[away] - alone[away]).mean() < 1e-3 * alone.mean()
