@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import rasterio
 
-from rasters import pansharpening_scene, write_raster
+from rasters import PansharpeningScene, pansharpening_scene, write_raster
 
 from geodistill.models.tasks.pansharpen import (PansharpenRequest, inspect_pair, pansharpen,
                                                scene_sample_valid)
@@ -36,6 +36,20 @@ def test_valid_pixels_are_neither_nodata_nor_black_in_every_band(tmp_path):
     np.testing.assert_array_equal(valid, expected)
 
 
+def half_filled(folder, seed):
+    """A 512^2-pixel PAN scene whose right half is black fill, and its left half alone."""
+    scene = pansharpening_scene(folder, size=512, seed=seed)
+    ms, pan = read(scene.ms_path), read(scene.pan_path)
+    left = folder / "left"
+    left.mkdir()
+    alone = PansharpeningScene(write_raster(left / "ms.tif", ms[:, :, :64], pixel_size=4.0),
+                               write_raster(left / "pan.tif", pan[:, :, :256]), None, 4)
+    ms[:, :, 64:], pan[:, :, 256:] = 0, 0
+    write_raster(scene.ms_path, ms, pixel_size=4.0)
+    write_raster(scene.pan_path, pan)
+    return scene, alone
+
+
 def evaluate(scene, folder):
     return evaluate_pansharpening(PansharpenEvaluationRequest(
         str(scene.ms_path), str(scene.pan_path), str(folder / "report.html"), models=[]))
@@ -46,17 +60,9 @@ def test_black_fill_is_not_scored(tmp_path):
     every pixel, ERGAS was 1.6-1.8 times that of the half alone (band means halve) and MTF-GLP's
     Q2n and QNR 0.73 and 0.48 (0.97 and 1.00 alone); without the margin along the fill, ERGAS
     was 1.06-1.16 times."""
-    whole = pansharpening_scene(tmp_path, size=512, seed=3)
-    ms, pan = read(whole.ms_path), read(whole.pan_path)
-    left = tmp_path / "left"
-    left.mkdir()
-    write_raster(left / "ms.tif", ms[:, :, :64], pixel_size=4.0)
-    write_raster(left / "pan.tif", pan[:, :, :256])
-    ms[:, :, 64:], pan[:, :, 256:] = 0, 0
-    write_raster(whole.ms_path, ms, pixel_size=4.0)
-    write_raster(whole.pan_path, pan)
+    whole, left = half_filled(tmp_path, seed=3)
     filled = evaluate(whole, tmp_path)
-    alone = evaluate(type(whole)(left / "ms.tif", left / "pan.tif", None, 4), left)
+    alone = evaluate(left, left.ms_path.parent)
     assert filled["scored_fraction"] == 0.5 and alone["scored_fraction"] == 1.0
     for method in ("bicubic", "brovey (GDAL)", "mtf_glp"):
         scores, reference = filled["methods"][method], alone["methods"][method]
@@ -71,24 +77,16 @@ def test_black_fill_is_not_scored(tmp_path):
 def test_mtf_glp_tool_sharpens_the_data_next_to_black_fill_as_the_data_alone(tmp_path):
     """The MTF-GLP method's global gains ignore the fill: away from it the output equals that of
     the data half alone (mean difference 3e-5 of the mean; 1e-2 with the fill in the gains)."""
-    scene = pansharpening_scene(tmp_path, size=512, seed=4)
-    ms, pan = read(scene.ms_path), read(scene.pan_path)
-    left = tmp_path / "left"
-    left.mkdir()
-    write_raster(left / "ms.tif", ms[:, :, :64], pixel_size=4.0)
-    write_raster(left / "pan.tif", pan[:, :, :256])
-    ms[:, :, 64:], pan[:, :, 256:] = 0, 0
-    write_raster(scene.ms_path, ms, pixel_size=4.0)
-    write_raster(scene.pan_path, pan)
+    scene, left = half_filled(tmp_path, seed=4)
 
-    def sharpen(ms_path, pan_path, name):
+    def sharpen(pair, name):
         out = tmp_path / name
-        pansharpen(PansharpenRequest(str(ms_path), str(pan_path), str(out), method="mtf_glp",
-                                     device="cpu"))
+        pansharpen(PansharpenRequest(str(pair.ms_path), str(pair.pan_path), str(out),
+                                     method="mtf_glp", device="cpu"))
         return read(out).astype(np.float64)
 
-    alone = sharpen(left / "ms.tif", left / "pan.tif", "alone.tif")
-    filled = sharpen(scene.ms_path, scene.pan_path, "filled.tif")
+    alone = sharpen(left, "alone.tif")
+    filled = sharpen(scene, "filled.tif")
     assert filled.shape == (4, 512, 512)
     away = (slice(None), slice(None), slice(0, 224))  # 32 PAN pixels from the fill
     assert np.abs(filled[away] - alone[away]).mean() < 1e-3 * alone.mean()
