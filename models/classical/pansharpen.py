@@ -41,8 +41,8 @@ from torch import nn
 
 from ..data.wald import degrade_tensor, sensor_gains
 from ..errors import Cancelled, InputError
-from ..masks import eroded, nonzero_pixels
 from ..inference.raster_io import AtomicGeoTiff, geotiff_profile
+from ..masks import eroded, nonzero_pixels
 
 
 def upsample_tensor(x: torch.Tensor, ratio: int) -> torch.Tensor:
