@@ -31,8 +31,9 @@ class TilingOptions:
     multiple_of: int = 1
     shrink_to_fit: bool = False
     """Use the smallest tiles (at most `tile_size`) that cover the raster in as many tiles: a
-    600-pixel side then takes two 320-pixel tiles instead of two 512-pixel ones. Only for models
-    whose output does not depend on the size of the tile they see (beyond the overlap)."""
+    600-pixel side then takes two 320-pixel tiles instead of two 512-pixel ones. For models whose
+    output depends little on the size of the tile they see (not for one that learned a tile
+    size, like the dehazing students)."""
 
     def __post_init__(self):
         if self.tile_size < 1 or self.batch_size < 1 or self.multiple_of < 1:

@@ -246,8 +246,9 @@ def _run_engine(module, request, info, ms_scaling, pan_scaling, multiple_of, cal
     output = OutputSpec(request.output_path, band_count=info.ms_bands, dtype=info.ms_dtype,
                         nodata=info.ms_nodata, band_descriptions=info.ms_descriptions,
                         kind="continuous", scaling=ms_scaling)
-    # the nets are convolutional (PSDNet's sub-patches are blended like tiles): a smaller
-    # tile only moves tile borders, which the overlap covers
+    # the lite student is convolutional: smaller tiles only move tile borders, which the
+    # overlap covers (held-out SpaceNet pair 3: 0.02 % RMS change); PSDNet's channel attention
+    # pools over its tile, so its output moves by 0.8 % RMS there, as with any other tile size
     options = TilingOptions(tile_size=request.tile_size, overlap=request.overlap,
                             batch_size=request.batch_size, multiple_of=max(1, multiple_of),
                             shrink_to_fit=True)
