@@ -4,7 +4,11 @@ import math
 
 import pytest
 
+from rasters import pansharpening_scene
+
 from geodistill.models.inference.tiling import TileGrid, TilingOptions
+from geodistill.models.tasks.callbacks import Callbacks
+from geodistill.models.tasks.pansharpen import PansharpenRequest, pansharpen
 
 
 def covered(origins, tile, length):
@@ -48,3 +52,12 @@ def test_shrunk_grids_cover_the_raster_with_no_more_and_no_larger_tiles(height, 
     assert fitted.rows[-1] + fitted.tile_size < height + max(align, fitted.tile_size - height + 1)
     assert covered(fitted.rows, fitted.tile_size, height)
     assert covered(fitted.cols, fitted.tile_size, width)
+
+
+def test_pansharpening_runs_on_fitted_tiles(tmp_path):
+    """A 600^2 PAN with the default 512 px tiles: four 320 px tiles, not four of 512."""
+    scene = pansharpening_scene(tmp_path, size=600)
+    lines = []
+    pansharpen(PansharpenRequest(str(scene.ms_path), str(scene.pan_path), str(tmp_path / "out.tif"),
+                                 method="mtf_glp", device="cpu"), Callbacks(log=lines.append))
+    assert any(line.startswith("Sharpened 4 tile(s) of 320 px") for line in lines), lines

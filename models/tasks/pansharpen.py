@@ -254,7 +254,8 @@ def _run_engine(module, request, info, ms_scaling, pan_scaling, multiple_of, cal
                             shrink_to_fit=True)
     report = run_tiled(module, inputs, output, options, device=request.device,
                        progress=callbacks.progress, is_cancelled=callbacks.is_cancelled)
-    callbacks.log(f"Sharpened on {report.device_description} in {report.seconds:.1f} s "
+    callbacks.log(f"Sharpened {report.tiles} tile(s) of {report.tile_size} px on "
+                  f"{report.device_description} in {report.seconds:.1f} s "
                   f"({report.megapixels_per_second:.2f} Mpx/s).")
     return report
 
