@@ -8,8 +8,8 @@ import rasterio
 
 from rasters import PansharpeningScene, pansharpening_scene, write_raster
 
-from geodistill.models.tasks.pansharpen import (PansharpenRequest, inspect_pair, pansharpen,
-                                               scene_sample_valid)
+from geodistill.models.tasks.pansharpen import (PansharpenRequest, inspect_pair, pair_scaling,
+                                               pansharpen, read_scene_crop)
 from geodistill.models.tasks.pansharpen_evaluation import (PansharpenEvaluationRequest,
                                                            evaluate_pansharpening)
 
@@ -29,7 +29,8 @@ def test_valid_pixels_are_neither_nodata_nor_black_in_every_band(tmp_path):
     ms[1, 9, 9] = 7  # in one band only: data
     write_raster(scene.ms_path, ms, pixel_size=4.0, nodata=7)
     info = inspect_pair(str(scene.ms_path), str(scene.pan_path), 1)
-    valid = scene_sample_valid(PansharpenRequest(str(scene.ms_path), str(scene.pan_path), ""), info)
+    request = PansharpenRequest(str(scene.ms_path), str(scene.pan_path), "")
+    _, _, valid = read_scene_crop(request, info, *pair_scaling(str(scene.ms_path)))
     expected = np.ones((16, 16), dtype=bool)
     expected[:3] = False
     expected[8, 2:6] = False

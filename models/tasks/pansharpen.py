@@ -136,40 +136,35 @@ def pair_scaling(ms_path: str) -> tuple[BandScaling, BandScaling]:
     return ms_scaling, BandScaling(low=[0.0], high=[ms_scaling.high[0]])
 
 
-def _sample_windows(info: PairInfo, max_ms_pixels: int) -> tuple[Window, Window]:
-    """The PAN and MS windows of the central crop `read_scene_sample` reads."""
+def read_scene_crop(request: PansharpenRequest, info: PairInfo, ms_scaling: BandScaling,
+                    pan_scaling: BandScaling, max_ms_pixels: int = SCENE_SAMPLE_MS_PIXELS
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A normalized central crop of the pair, the MS at most `max_ms_pixels` a side, and which
+    of its MS pixels hold data: not masked, not the nodata value, and not 0 in every band (the
+    black fill of scenes without a nodata value; judged in float32 like the models see it: the
+    shared SpaceNet MS fills with float64 values of 1e-310)."""
     ratio = info.ratio
     ms_rows = min(max_ms_pixels, info.pan_shape[0] // ratio)
     ms_cols = min(max_ms_pixels, info.pan_shape[1] // ratio)
     pan_row = (info.pan_shape[0] // ratio - ms_rows) // 2 * ratio
     pan_col = (info.pan_shape[1] // ratio - ms_cols) // 2 * ratio
-    return (Window(pan_col, pan_row, ms_cols * ratio, ms_rows * ratio),
-            Window(info.ms_offset[1] + pan_col // ratio, info.ms_offset[0] + pan_row // ratio,
-                   ms_cols, ms_rows))
+    with rasterio.open(request.pan_path) as pan:
+        pan_array = pan.read([info.pan_band], window=Window(pan_col, pan_row, ms_cols * ratio,
+                                                            ms_rows * ratio), boundless=True)
+    with rasterio.open(request.ms_path) as ms:
+        window = Window(info.ms_offset[1] + pan_col // ratio, info.ms_offset[0] + pan_row // ratio,
+                        ms_cols, ms_rows)
+        ms_array = ms.read(window=window, boundless=True)  # 0 outside the raster
+        valid = (valid_mask(ms, ms_array, window=window, boundless=True)
+                 & nonzero_pixels(ms_array.astype(np.float32)))
+    return ms_scaling.normalize(ms_array), pan_scaling.normalize(pan_array), valid
 
 
 def read_scene_sample(request: PansharpenRequest, info: PairInfo, ms_scaling: BandScaling,
                       pan_scaling: BandScaling, max_ms_pixels: int = SCENE_SAMPLE_MS_PIXELS
                       ) -> tuple[np.ndarray, np.ndarray]:
-    """A normalized central crop of the pair, the MS at most `max_ms_pixels` a side."""
-    pan_window, ms_window = _sample_windows(info, max_ms_pixels)
-    with rasterio.open(request.pan_path) as pan:
-        pan_array = pan.read([info.pan_band], window=pan_window, boundless=True)
-    with rasterio.open(request.ms_path) as ms:
-        ms_array = ms.read(window=ms_window, boundless=True)
-    return ms_scaling.normalize(ms_array), pan_scaling.normalize(pan_array)
-
-
-def scene_sample_valid(request: PansharpenRequest, info: PairInfo,
-                       max_ms_pixels: int = SCENE_SAMPLE_MS_PIXELS) -> np.ndarray:
-    """Which MS pixels of `read_scene_sample`'s crop hold data: not masked, not the nodata
-    value, and not 0 in every band (the black fill of scenes without a nodata value; judged in
-    float32 like the models see it: the shared SpaceNet MS fills with float64 values of 1e-310)."""
-    _, ms_window = _sample_windows(info, max_ms_pixels)
-    with rasterio.open(request.ms_path) as ms:
-        array = ms.read(window=ms_window, boundless=True)  # 0 outside the raster
-        return (valid_mask(ms, array, window=ms_window, boundless=True)
-                & nonzero_pixels(array.astype(np.float32)))
+    """`read_scene_crop` without the valid-pixel mask."""
+    return read_scene_crop(request, info, ms_scaling, pan_scaling, max_ms_pixels)[:2]
 
 
 class _PanFirst(torch.nn.Module):
@@ -201,8 +196,8 @@ def pansharpen(request: PansharpenRequest, callbacks: Callbacks | None = None) -
     model_name = None
     multiple_of = 1
     if request.method == "mtf_glp":
-        ms, pan = read_scene_sample(request, info, ms_scaling, pan_scaling)
-        gains = mtf_glp_gains(ms, pan, info.ratio, request.sensor, scene_sample_valid(request, info))
+        ms, pan, valid = read_scene_crop(request, info, ms_scaling, pan_scaling)
+        gains = mtf_glp_gains(ms, pan, info.ratio, request.sensor, valid)
         network = MtfGlpModule(gains, info.ratio, lowpass_gain(request.sensor, info.ms_bands))
         engine_callbacks = callbacks
     else:

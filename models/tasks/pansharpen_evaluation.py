@@ -4,7 +4,7 @@ Reduced resolution (Wald's protocol): the scene's MS and PAN are degraded by the
 method sharpens the degraded pair, and the result is compared with the original MS (SAM,
 ERGAS, Q2n, SCC). Full resolution: each method sharpens the pair itself and is scored without
 reference (D_lambda, D_s, QNR). A central crop of the scene keeps the cost bounded. Only
-pixels with data are scored (`scene_sample_valid`: a scene's black no-data fill would otherwise
+pixels with data are scored (`read_scene_crop`: a scene's black no-data fill would otherwise
 reward a method for leaving it exactly 0 and punish any other).
 """
 from __future__ import annotations
@@ -26,7 +26,7 @@ from ..metrics.evaluation import full_resolution_scores, reduced_resolution_scor
 from ..package import load_model
 from .callbacks import Callbacks
 from .pansharpen import (PansharpenRequest, card_fits, choose_model, inspect_pair, pair_scaling,
-                         read_scene_sample, scene_sample_valid)
+                         read_scene_crop)
 from .report import Table, write_report
 
 Sharpen = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -106,8 +106,8 @@ def evaluate_pansharpening(request: PansharpenEvaluationRequest,
     info = inspect_pair(request.ms_path, request.pan_path, request.pan_band)
     ms_scaling, pan_scaling = pair_scaling(request.ms_path)
     crop_request = PansharpenRequest(request.ms_path, request.pan_path, "", pan_band=info.pan_band)
-    ms, pan = read_scene_sample(crop_request, info, ms_scaling, pan_scaling, request.max_ms_pixels)
-    valid = scene_sample_valid(crop_request, info, request.max_ms_pixels)
+    ms, pan, valid = read_scene_crop(crop_request, info, ms_scaling, pan_scaling,
+                                     request.max_ms_pixels)
     if not valid.all():
         callbacks.log(f"{100 * (1 - valid.mean()):.1f} % of the crop is no-data; it is not scored.")
     methods = sharpeners(request, info, callbacks)
