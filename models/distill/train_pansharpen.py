@@ -3,11 +3,12 @@
 Pipeline, each step returning a `TrainResult` (the model plus what its model card needs):
 1. `train_teacher`: PSDNet as in the paper, but for two things: its stages correct the lite
    student's local MTF-GLP injection rather than the bicubic MS (`glp_window`), and it sees
-   the student's spectrally jittered patches (held-out ERGAS of PSDNet, no-data fill scored as then: SpaceNet 8.23 -> 7.96,
-   WorldView-3 9.11 -> 7.89; README). First the privileged teacher (PSDNet with
-   `teacher=True`, fed the ground truth at stage 2), then the normal PSDNet trained with the
-   sum of stage L1 losses plus feature distillation (MSE on the stage-2 decoder and stage-3
-   features) from that teacher. The result is the inference-ready PSDNet.
+   the student's spectrally jittered patches (held-out ERGAS of PSDNet, no-data fill scored
+   as then: SpaceNet 8.23 -> 7.96, WorldView-3 9.11 -> 7.89; README). First the privileged
+   teacher (PSDNet with `teacher=True`, fed the ground truth at stage 2), then the normal
+   PSDNet trained with the sum of stage L1 losses plus feature distillation (MSE on the
+   stage-2 decoder and stage-3 features) from that teacher. The result is the inference-ready
+   PSDNet.
 2. `train_student`: the lite net, with L1 to the target plus, when a teacher is given, output
    distillation (L1 to the teacher's fused image) and feature distillation (a 1x1 adapter maps
    the student's last hidden features onto the teacher's stage-3 features; the adapter is
