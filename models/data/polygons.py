@@ -3,8 +3,9 @@
 `rasterio.features.shapes` traces the regions of each strip of rows. A region crossing a strip
 border comes out as pieces, so pieces touching a border are kept aside and, at the end, the
 pieces of each class are unioned and split into their connected parts: every feature is one
-whole region. Regions smaller than `min_area` (map units squared) are dropped. Memory holds one
-strip plus the border pieces, so moderate rasters of any shape work.
+whole region. Areas are in square metres whatever the CRS (degrees are measured in an
+equal-area projection centred on the scene), and regions smaller than `min_area` are dropped.
+Memory holds one strip plus the border pieces, so moderate rasters of any shape work.
 """
 from __future__ import annotations
 
@@ -25,6 +26,9 @@ from ..errors import InputError
 DRIVERS = {".gpkg": "GPKG", ".shp": "ESRI Shapefile", ".geojson": "GeoJSON", ".json": "GeoJSON",
            ".fgb": "FlatGeobuf"}
 STRIP_ROWS = 2048
+#: longest edge (degrees) measured as a straight line in the equal-area projection; longer ones
+#: are split first, since a parallel is curved there (areas then stay within a millionth)
+MAX_EDGE_DEGREES = 0.01
 FIELDS = ("class_id", "class_name", "area")
 
 
@@ -56,23 +60,60 @@ def _parts(geometry):
     return [geometry.GetGeometryRef(i).Clone() for i in range(geometry.GetGeometryCount())]
 
 
+def area_measure(crs_wkt: str | None, centre: tuple[float, float]) -> Callable[[object], float]:
+    """A function giving an OGR polygon's area in square metres for polygons in this CRS.
+
+    Projected CRSs scale map units squared by their linear unit (feet, US survey feet, ...);
+    geographic CRSs (degrees) are measured in a Lambert azimuthal equal-area projection on the
+    same ellipsoid, centred on `centre` (x, y in the CRS: longitude, latitude), whose areas are
+    exact (edges split every MAX_EDGE_DEGREES). Without a CRS the area stays in map units squared.
+    """
+    from osgeo import osr
+
+    if not crs_wkt:
+        return lambda polygon: polygon.GetArea()
+    source = _spatial_reference(crs_wkt)
+    if not source.IsGeographic():
+        factor = source.GetLinearUnits() ** 2
+        return lambda polygon: polygon.GetArea() * factor
+    equal_area = osr.SpatialReference()
+    equal_area.CopyGeogCSFrom(source)
+    equal_area.SetLAEA(centre[1], centre[0], 0.0, 0.0)
+    equal_area.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    transform = osr.CoordinateTransformation(source, equal_area)
+
+    def measure(polygon) -> float:
+        projected = polygon.Clone()
+        projected.Segmentize(MAX_EDGE_DEGREES)
+        projected.Transform(transform)
+        return projected.GetArea()
+    return measure
+
+
+def _spatial_reference(crs_wkt: str):
+    """An OSR reference for the WKT with x = easting / longitude, y = northing / latitude."""
+    from osgeo import osr
+
+    reference = osr.SpatialReference()
+    reference.ImportFromWkt(crs_wkt)
+    reference.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    return reference
+
+
 class _Writer:
     """An OGR layer with the class fields, written in a hidden folder and moved on `commit`."""
 
-    def __init__(self, path: Path, crs_wkt: str | None, names: dict[int, str], min_area: float):
-        from osgeo import ogr, osr
+    def __init__(self, path: Path, crs_wkt: str | None, names: dict[int, str], min_area: float,
+                 area: Callable[[object], float]):
+        from osgeo import ogr
 
-        self.path, self.names, self.min_area = path, names, min_area
+        self.path, self.names, self.min_area, self.area = path, names, min_area, area
         self.folder = path.parent / f".{path.name}.partial"
         shutil.rmtree(self.folder, ignore_errors=True)
         self.folder.mkdir(parents=True)
         driver = ogr.GetDriverByName(check_output_path(path))
         self.source = driver.CreateDataSource(str(self.folder / path.name))
-        reference = None
-        if crs_wkt:
-            reference = osr.SpatialReference()
-            reference.ImportFromWkt(crs_wkt)
-            reference.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+        reference = _spatial_reference(crs_wkt) if crs_wkt else None
         self.layer = self.source.CreateLayer(path.stem, reference, ogr.wkbPolygon)
         for name, kind in zip(FIELDS, (ogr.OFTInteger, ogr.OFTString, ogr.OFTReal)):
             self.layer.CreateField(ogr.FieldDefn(name, kind))
@@ -83,7 +124,7 @@ class _Writer:
         """Write one region unless it is smaller than the minimum area."""
         from osgeo import ogr
 
-        area = polygon.GetArea()
+        area = self.area(polygon)
         if area < self.min_area:
             self.dropped += 1
             return
@@ -113,8 +154,9 @@ def polygonize_classes(class_path: str | Path, output_path: str | Path, classes:
                        min_area: float = 0.0, strip_rows: int = STRIP_ROWS,
                        progress: Callable[[float], None] | None = None) -> PolygonSummary:
     """One polygon feature per connected region (4-connected) of equal class in band 1 of
-    `class_path`, with fields class_id, class_name (from `classes`) and area (map units
-    squared); nodata pixels give no polygon; regions under `min_area` are dropped.
+    `class_path`, with fields class_id, class_name (from `classes`) and area (square metres,
+    see `area_measure`); nodata pixels give no polygon; regions under `min_area` (in the same
+    unit) are dropped.
     """
     from osgeo import ogr
 
@@ -122,7 +164,9 @@ def polygonize_classes(class_path: str | Path, output_path: str | Path, classes:
     names = {int(c["id"]): c["name"] for c in classes}
     with rasterio.open(class_path) as dataset:
         crs_wkt = dataset.crs.to_wkt() if dataset.crs else None
-        writer = _Writer(output_path, crs_wkt, names, min_area)
+        bounds = dataset.bounds
+        centre = ((bounds.left + bounds.right) / 2, (bounds.bottom + bounds.top) / 2)
+        writer = _Writer(output_path, crs_wkt, names, min_area, area_measure(crs_wkt, centre))
         border: dict[int, list] = {}
         try:
             for top in range(0, dataset.height, strip_rows):

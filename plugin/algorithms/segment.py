@@ -34,8 +34,10 @@ class SegmentAlgorithm(GeoDistillAlgorithm):
         "nodata (255) where the input is nodata, styled with the model's class names and "
         "colours.<br><b>Class probabilities</b> (optional): a float raster with one band per "
         "class.<br><b>Class polygons</b> (optional): one feature per region of one class, with "
-        "fields class_id, class_name and area.<br><b>Minimum polygon area</b>: regions smaller "
-        "than this (map units squared) are left out of the polygons.")
+        "fields class_id, class_name and area (square metres in any CRS: areas in degrees are "
+        "measured on the ellipsoid; map units squared only for a raster without a CRS).<br>"
+        "<b>Minimum polygon area</b> (square metres): smaller regions are left out of the "
+        "polygons.")
 
     def name(self) -> str:
         return "segment"
@@ -56,7 +58,7 @@ class SegmentAlgorithm(GeoDistillAlgorithm):
             self.OUTPUT_POLYGONS, self.tr("Class polygons"), QgsProcessing.TypeVectorPolygon,
             optional=True, createByDefault=False))
         self.addParameter(QgsProcessingParameterNumber(
-            self.MIN_AREA, self.tr("Minimum polygon area (map units squared)"),
+            self.MIN_AREA, self.tr("Minimum polygon area (square metres)"),
             QgsProcessingParameterNumber.Double, defaultValue=0.0, minValue=0.0))
 
     def run_algorithm(self, parameters, context, feedback):
