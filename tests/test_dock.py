@@ -1,4 +1,5 @@
 """The GeoDistill dock in a headless QGIS: pages, pickers, model warnings, background runs."""
+import math
 import time
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from qgis.core import (
     QgsVectorLayer,
 )
 
-from rasters import pansharpening_scene
+from rasters import pansharpening_scene, write_raster
 
 from geodistill.models import nets
 from geodistill.models.package import ModelCard, save_package
@@ -216,6 +217,25 @@ def test_layer_fit_checks_use_pixel_size_in_metres():
         "(resample the layer or pick a model made for this resolution)."]
     assert "expects 3 band(s)" in fit_problems(card, [LayerFacts("INPUT", "ortho", 4, 0.5, True)])[0]
     assert np.isclose(len(fit_problems(card, [])), 0)
+
+
+@pytest.mark.parametrize("crs, size, origin, expected", [
+    # degrees at 60 N: the WGS 84 parallel's radius a cos(phi) / sqrt(1 - e^2 sin^2 phi) times the angle
+    ("EPSG:4326", 0.0001, (10.0, 60.0005),
+     6378137.0 * math.cos(math.radians(60)) / math.sqrt(1 - 0.00669437999014 * math.sin(math.radians(60)) ** 2)
+     * math.radians(0.0001)),
+    # US survey feet (QGIS converts them as international feet: 2 parts per million off)
+    ("EPSG:2263", 10.0, (1_000_000.0, 200_000.0), 10.0 * 1200 / 3937),
+    ("EPSG:32633", 0.5, (500_000.0, 4_500_000.0), 0.5),
+])
+def test_pixel_size_for_the_fit_checks_is_in_metres_in_any_crs(tmp_path, crs, size, origin, expected):
+    from geodistill.plugin.ui.tool_pages import pixel_facts
+
+    path = write_raster(tmp_path / "layer.tif", np.zeros((3, 10, 10), np.uint8), pixel_size=size,
+                        crs=crs, origin=origin)
+    facts = pixel_facts("INPUT", QgsRasterLayer(str(path), "layer"))
+    assert facts.metres and facts.band_count == 3
+    assert facts.pixel_size == pytest.approx(expected, rel=1e-5)
 
 
 def test_optional_outputs_are_skipped_unless_a_path_is_given(dock, project, tmp_path):

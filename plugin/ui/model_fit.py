@@ -16,8 +16,8 @@ class LayerFacts:
     parameter: str  # the algorithm parameter name, e.g. "MS", "PAN", "INPUT"
     name: str
     band_count: int
-    pixel_size: float  # in map units
-    metres: bool  # whether the map units are metres
+    pixel_size: float  # pixel width in metres, or in map units when the CRS does not say
+    metres: bool  # whether pixel_size is in metres
 
 
 def _expected_bands(card, layers: list[LayerFacts]) -> dict[str, int]:

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 
 from qgis.core import (
     QgsApplication,
+    QgsDistanceArea,
     QgsMapLayerProxyModel,
+    QgsPointXY,
     QgsProcessing,
     QgsProcessingOutputLayerDefinition,
     QgsProcessingParameterDefinition,
@@ -105,11 +107,32 @@ def layer_score(parameter_name: str, layer) -> int:
 
 
 def pixel_facts(parameter_name: str, layer: QgsRasterLayer) -> LayerFacts:
-    """Band count and pixel size of a raster layer for the model-fit checks."""
-    units = layer.crs().mapUnits() if layer.crs().isValid() else None
+    """Band count and pixel width of a raster layer for the model-fit checks (in metres where
+    the CRS allows, see `pixel_width_metres`; else in map units)."""
+    metres = pixel_width_metres(layer)
     return LayerFacts(parameter=parameter_name, name=layer.name(), band_count=layer.bandCount(),
-                      pixel_size=float(layer.rasterUnitsPerPixelX()),
-                      metres=units == QgsUnitTypes.DistanceUnit.DistanceMeters)
+                      pixel_size=float(layer.rasterUnitsPerPixelX()) if metres is None else metres,
+                      metres=metres is not None)
+
+
+def pixel_width_metres(layer: QgsRasterLayer) -> float | None:
+    """A raster layer's pixel width in metres: map units converted for a projected CRS (feet
+    too), measured on the CRS's ellipsoid at the layer's centre for degrees; None when the CRS
+    or its units are unknown."""
+    crs = layer.crs()
+    width = float(layer.rasterUnitsPerPixelX())
+    if not crs.isValid():
+        return None
+    if crs.isGeographic():
+        distance = QgsDistanceArea()
+        distance.setSourceCrs(crs, QgsProject.instance().transformContext())
+        distance.setEllipsoid(crs.ellipsoidAcronym() or "WGS84")
+        centre = layer.extent().center()
+        return distance.measureLine(centre, QgsPointXY(centre.x() + width, centre.y()))
+    units = crs.mapUnits()
+    if units == QgsUnitTypes.DistanceUnit.DistanceUnknownUnit:
+        return None
+    return width * QgsUnitTypes.fromUnitToUnitFactor(units, QgsUnitTypes.DistanceUnit.DistanceMeters)
 
 
 class LayerChecklist(QgsCheckableComboBox):
