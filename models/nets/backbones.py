@@ -198,12 +198,17 @@ class ResNetEncoder(nn.Module):
             self.layers.append(nn.Sequential(*blocks))
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        features = {"stem": self.stem(x)}
-        current = features["stem"]
-        for index, layer in enumerate(self.layers):
-            current = layer(current)
-            features[f"layer{index + 1}"] = current
-        return features
+        return stage_features(self.stem, self.layers, x)
+
+
+def stage_features(stem: nn.Module, layers: nn.ModuleList, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """{"stem": stem(x), "layer1": ..., "layerN": ...}: the output of the stem and of each stage."""
+    features = {"stem": stem(x)}
+    current = features["stem"]
+    for index, layer in enumerate(layers):
+        current = layer(current)
+        features[f"layer{index + 1}"] = current
+    return features
 
 
 def make_divisible(channels: float, divisor: int = 8) -> int:
@@ -265,10 +270,6 @@ class MobileNetV2Encoder(nn.Module):
                                   nn.BatchNorm2d(self.out_channels), nn.ReLU6(inplace=True))
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        features = {"stem": self.stem(x)}
-        current = features["stem"]
-        for index, layer in enumerate(self.layers):
-            current = layer(current)
-            features[f"layer{index + 1}"] = current
-        features["head"] = self.head(current)
+        features = stage_features(self.stem, self.layers, x)
+        features["head"] = self.head(features[f"layer{len(self.layers)}"])
         return features
