@@ -34,7 +34,7 @@ from ..nets.ktdn import KTDN, DehazeLiteConfig, KTDNConfig, KTDNTeacherConfig
 from .dehaze_losses import colour_loss, knowledge_transfer_loss, laplacian_pyramid_loss
 from .losses import FeatureAdapter, output_distillation_loss
 from .training import CancelCheck, LogCallback, ProgressCallback, ProgressSpan, TrainResult, fit, \
-    frozen_copy, split_train_validation
+    cosine_schedule, frozen_copy, split_train_validation
 
 ARCHITECTURES = {KTDNConfig: "ktdn", KTDNTeacherConfig: "ktdn_teacher", DehazeLiteConfig: "dehaze_lite"}
 
@@ -191,8 +191,7 @@ def _train(pairs: _PairSet, net_config: KTDNConfig, config: TrainConfig, *, teac
                                                         config.seed)
     optimizer = torch.optim.Adam(list(model.parameters()) + objective.parameters,
                                  lr=config.learning_rate)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs,
-                                                           eta_min=config.learning_rate / 20)
+    scheduler = cosine_schedule(optimizer, config.epochs)
 
     def validation_loss() -> float:
         output, target, _ = _predict(model, pairs, val_indices, config.batch_size)

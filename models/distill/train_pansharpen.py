@@ -36,7 +36,7 @@ from ..nets.psdnet import PSDNet, PSDNetConfig
 from .losses import FeatureAdapter, feature_distillation_loss, output_distillation_loss, \
     stage_l1_loss
 from .training import CancelCheck, LogCallback, ProgressCallback, ProgressSpan, TrainResult, fit, \
-    frozen_copy, split_train_validation
+    cosine_schedule, frozen_copy, split_train_validation
 
 PSDNET_FEATURE_WEIGHT = 1e-6
 """Feature-distillation weight of the PSDNet paper's official code."""
@@ -185,8 +185,7 @@ def _run(model: nn.Module, patches: _PatchSet, config: TrainConfig, loss_of_batc
     rate = config.learning_rate or (LITE_LEARNING_RATE if architecture == "pansharpen_lite"
                                     else PSDNET_LEARNING_RATE)
     optimizer = torch.optim.Adam(list(model.parameters()) + extra_parameters, lr=rate)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs,
-                                                           eta_min=rate / 20)
+    scheduler = cosine_schedule(optimizer, config.epochs)
 
     def validation_loss() -> float:
         fused, target, _ = _evaluate(model, patches, val_indices, config.batch_size)

@@ -31,7 +31,7 @@ from ..nets.ginet import GINet, GINetConfig, GINetLiteConfig
 from .ginet_losses import affinity_distillation_loss, local_affinity_distillation_loss, segmentation_loss
 from .losses import logit_distillation_loss
 from .training import CancelCheck, LogCallback, ProgressCallback, ProgressSpan, TrainResult, fit, \
-    frozen_copy, split_train_validation
+    cosine_schedule, frozen_copy, split_train_validation
 
 if TYPE_CHECKING:
     from ..data.labels import SegmentationSamples
@@ -252,8 +252,7 @@ def train_segmentation(samples: "SegmentationSamples", config: TrainConfig,
         train_indices, val_indices = torch.arange(len(data)), torch.arange(len(held_out))
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate,
                                   weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs,
-                                                           eta_min=config.learning_rate / 20)
+    scheduler = cosine_schedule(optimizer, config.epochs)
     outcome = fit(model, optimizer, loss_of_batch,
                   lambda: _validate(model, held_out, val_indices, config.batch_size, net_config.classes)[0],
                   train_indices, epochs=config.epochs, batch_size=config.batch_size,

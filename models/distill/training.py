@@ -167,3 +167,11 @@ def frozen_copy(model: nn.Module, device: torch.device) -> nn.Module:
     for parameter in model.parameters():
         parameter.requires_grad_(False)
     return model
+
+
+def cosine_schedule(optimizer: torch.optim.Optimizer, epochs: int,
+                    final_fraction: float = 1 / 20) -> torch.optim.lr_scheduler.LRScheduler:
+    """Cosine decay over `epochs`, stepped once per epoch, from the optimizer's learning rate
+    (its first group's) to `final_fraction` of it."""
+    floor = optimizer.param_groups[0]["lr"] * final_fraction
+    return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs, eta_min=floor)
