@@ -1,10 +1,13 @@
 """geodistill:dehaze end to end in a headless QGIS, and every bad input the issue lists."""
+import gzip
+import zipfile
+
 import numpy as np
 import pytest
 import rasterio
 import torch
 from qgis import processing
-from qgis.core import QgsProcessingException
+from qgis.core import QgsProcessingException, QgsRasterLayer
 
 from dehaze_scenes import hazy_scene
 from rasters import write_raster
@@ -27,7 +30,7 @@ def lite_package(tmp_path_factory):
 
 
 def run(input_path, output, **extra):
-    params = {"INPUT": str(input_path), "MODEL": "dark_channel_prior", "DEVICE": "cpu",
+    params = {"INPUT": input_path if isinstance(input_path, QgsRasterLayer) else str(input_path), "MODEL": "dark_channel_prior", "DEVICE": "cpu",
               "TILE_SIZE": 96, "OVERLAP": 16, "OUTPUT": str(output)}
     params.update(extra)
     return processing.run("geodistill:dehaze", params)
@@ -69,6 +72,23 @@ def test_model_package_keeps_grid_dtype_and_nodata(geodistill_provider, tmp_path
     assert np.all(np.any(values[:, :, 20:] != 0, axis=0))
 
 
+def test_a_raster_inside_a_zip_archive_is_read_from_the_archive(geodistill_provider, tmp_path):
+    """QGIS opens rasters inside archives as /vsizip/ layers: the tool reads the raster, not the
+    archive, and gives the same result as for the unzipped file."""
+    scene = hazy_scene(tmp_path, "uint8", size=64)
+    archive = tmp_path / "scene.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.write(scene.path, "inner/scene.tif")
+    layer = QgsRasterLayer(f"/vsizip/{archive}/inner/scene.tif", "scene in a zip")
+    assert layer.isValid()
+    zipped_result = run(layer, tmp_path / "from_zip.tif")
+    plain_result = run(scene.path, tmp_path / "plain.tif")
+    with rasterio.open(zipped_result["OUTPUT"]) as zipped_out, rasterio.open(plain_result["OUTPUT"]) as plain_out:
+        assert zipped_out.transform == plain_out.transform and zipped_out.crs == plain_out.crs
+        np.testing.assert_array_equal(zipped_out.read(), plain_out.read())
+        assert zipped_out.read().std() > 0
+
+
 def expect_error(input_path, output, *words, **extra):
     with pytest.raises(QgsProcessingException) as raised:
         run(input_path, output, **extra)
@@ -77,6 +97,15 @@ def expect_error(input_path, output, *words, **extra):
         assert word in message, message
     assert not output.exists()
     assert [p.name for p in output.parent.iterdir() if p.name.startswith(output.stem)] == []
+
+
+def test_a_gzip_compressed_raster_is_refused_with_what_to_do(geodistill_provider, tmp_path):
+    scene = hazy_scene(tmp_path, "uint8", size=64)
+    compressed = tmp_path / "scene.tif.gz"
+    compressed.write_bytes(gzip.compress(scene.path.read_bytes()))
+    layer = QgsRasterLayer(f"/vsigzip/{compressed}", "compressed scene")
+    assert layer.isValid()
+    expect_error(layer, tmp_path / "dehazed.tif", "compressed", "decompress")
 
 
 def test_band_count_different_from_the_model(geodistill_provider, tmp_path, lite_package):

@@ -174,7 +174,9 @@ class GeoDistillAlgorithm(QgsProcessingAlgorithm):
         return super().checkParameterValues(parameters, context)
 
     def raster_path(self, parameters, name: str, context) -> str:
-        """File path of a raster parameter; GDAL file rasters only (not web or database layers)."""
+        """File path of a raster parameter; GDAL file rasters only (not web or database layers).
+        A raster inside an archive (a .zip or .tar layer) gives its GDAL path, e.g.
+        /vsizip/{/data/scene.zip}/scene.tif, which rasterio reads as it is."""
         layer = self.parameterAsRasterLayer(parameters, name, context)
         if layer is None:
             raise QgsProcessingException(self.tr(f"{name}: no raster layer was given."))
@@ -182,11 +184,18 @@ class GeoDistillAlgorithm(QgsProcessingAlgorithm):
             raise QgsProcessingException(self.tr(
                 f"{name}: '{layer.name()}' is a {layer.providerType()} layer; GeoDistill reads "
                 "raster files. Save it as a GeoTIFF first (Export > Save As...)."))
-        path = QgsProviderRegistry.instance().decodeUri("gdal", layer.source()).get("path")
+        parts = QgsProviderRegistry.instance().decodeUri("gdal", layer.source())
+        path = parts.get("path")
         if not path or not Path(path).is_file():
             raise QgsProcessingException(self.tr(
                 f"{name}: '{layer.name()}' is not a raster file on disk ({layer.source()})."))
-        return path
+        prefix, inside = parts.get("vsiPrefix"), parts.get("vsiSuffix")
+        if prefix and not inside:
+            raise QgsProcessingException(self.tr(
+                f"{name}: '{layer.name()}' is a compressed file ({Path(path).name}); decompress "
+                "it and load the raster itself."))
+        # GDAL's {archive} form: paths stay valid through pathlib (no "//" after the prefix)
+        return f"{prefix}{{{path}}}{inside}" if prefix else path
 
     def raster_paths(self, parameters, name: str, context) -> list[str]:
         """File paths of a multiple-raster parameter, each checked like `raster_path`."""
