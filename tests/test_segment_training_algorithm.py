@@ -1,12 +1,13 @@
 """geodistill:train_segmentation and geodistill:evaluate_segmentation in a headless QGIS, the
 spatial hold-out, and every bad input the issue lists."""
 import json
+import zipfile
 
 import numpy as np
 import pytest
 import rasterio
 from qgis import processing
-from qgis.core import QgsProcessingException
+from qgis.core import QgsProcessingException, QgsRasterLayer, QgsVectorLayer
 
 from rasters import write_raster
 from segmentation_scenes import CLASS_IDS, CLASS_NAMES, TINY_NET, segmentation_scene, write_polygons
@@ -43,6 +44,18 @@ def test_polygons_in_another_crs_train_a_package_with_classes(geodistill_provide
     assert card.gsd == pytest.approx(1.0) and card.training_data == "scene.tif"
     assert 0 <= card.metrics["validation_miou"] <= 1 and card.metrics["validation_patches"] >= 4
     assert weights and len(card.sha256) == 64
+
+
+def test_layers_inside_zip_archives_train_like_their_files(geodistill_provider, scene, tmp_path):
+    archive = tmp_path / "data.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.write(scene.raster, "data/scene.tif")
+        zipped.write(scene.polygons_lonlat, "data/labels.geojson")
+    raster = QgsRasterLayer(f"/vsizip/{archive}/data/scene.tif", "scene")
+    labels = QgsVectorLayer(f"/vsizip/{archive}/data/labels.geojson", "labels", "ogr")
+    assert raster.isValid() and labels.isValid()
+    card, _ = load_package(train(scene, tmp_path, INPUT=[raster], LABELS=labels)["OUTPUT_MODEL"])
+    assert [c["name"] for c in card.classes] == CLASS_NAMES and card.training_data == "scene.tif"
 
 
 def test_label_raster_on_another_grid_keeps_its_class_values(geodistill_provider, scene, tmp_path):

@@ -46,7 +46,8 @@ class _LabelsMixin:
         """A file the models can read for a raster or vector layer parameter.
 
         Raster layers must be GDAL files; a vector layer that is not a whole OGR file (a layer
-        of a multi-layer file, a filtered or memory layer) is written to a temporary GeoPackage.
+        of a multi-layer file or of an archive, a filtered or memory layer) is written to a
+        temporary GeoPackage.
         """
         layer = self.parameterAsLayer(parameters, name, context)
         if layer is None:
@@ -55,7 +56,7 @@ class _LabelsMixin:
             return self.raster_path({name: layer}, name, context)
         parts = QgsProviderRegistry.instance().decodeUri(layer.providerType(), layer.source())
         path = parts.get("path")
-        if (layer.providerType() == "ogr" and path and Path(path).is_file()
+        if (layer.providerType() == "ogr" and path and Path(path).is_file() and not parts.get("vsiPrefix")
                 and not parts.get("layerName") and not layer.subsetString()):
             return path
         copy = QgsProcessingUtils.generateTempFilename(f"{name.lower()}.gpkg")
