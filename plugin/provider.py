@@ -24,6 +24,10 @@ class GeoDistillProvider(QgsProcessingProvider):
     def icon(self) -> QIcon:
         return QIcon(str(ICON_PATH))
 
+    def supportedOutputRasterLayerExtensions(self) -> list[str]:  # noqa: N802
+        """Raster outputs are tiled GeoTIFFs: the save dialogs offer .tif only."""
+        return ["tif"]
+
     def loadAlgorithms(self) -> None:  # noqa: N802
         for algorithm_class in ALGORITHM_CLASSES:
             self.addAlgorithm(algorithm_class())

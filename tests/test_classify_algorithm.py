@@ -121,6 +121,14 @@ def test_raster_smaller_than_one_chip(geodistill_provider, model_path, tmp_path)
     assert not any(p.name.startswith(("grid", "c.", ".c")) for p in tmp_path.iterdir())
 
 
+def test_cell_raster_named_other_than_tif_is_refused_before_running(geodistill_provider, mosaic,
+                                                                   model_path, tmp_path):
+    with pytest.raises(QgsProcessingException, match=r"GeoTIFF.*'\.png'"):
+        classify({"INPUT": str(mosaic), "MODEL": model_path, "DEVICE": "cpu",
+                  "OUTPUT": str(tmp_path / "grid.gpkg"), "OUTPUT_RASTER": str(tmp_path / "cells.png")})
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_band_count_different_from_the_model(geodistill_provider, model_path, tmp_path):
     four = write_raster(tmp_path / "four.tif", np.full((4, 64, 64), 100, np.uint8))
     with pytest.raises(QgsProcessingException, match="reads 3-band chips but the raster has 4"):

@@ -7,7 +7,7 @@ import pytest
 import rasterio
 import torch
 from qgis import processing
-from qgis.core import QgsProcessingException, QgsRasterLayer
+from qgis.core import QgsApplication, QgsProcessingException, QgsRasterLayer
 
 from dehaze_scenes import hazy_scene
 from rasters import write_raster
@@ -106,6 +106,14 @@ def test_a_gzip_compressed_raster_is_refused_with_what_to_do(geodistill_provider
     layer = QgsRasterLayer(f"/vsigzip/{compressed}", "compressed scene")
     assert layer.isValid()
     expect_error(layer, tmp_path / "dehazed.tif", "compressed", "decompress")
+
+
+def test_outputs_are_geotiffs_and_other_names_are_refused(geodistill_provider, tmp_path):
+    assert geodistill_provider.supportedOutputRasterLayerExtensions() == ["tif"]
+    output = QgsApplication.processingRegistry().algorithmById("geodistill:dehaze").parameterDefinition("OUTPUT")
+    assert output.defaultFileExtension() == "tif" and "png" not in output.createFileFilter().lower()
+    scene = hazy_scene(tmp_path, "uint8", size=64)
+    expect_error(scene.path, tmp_path / "dehazed.png", "GeoTIFF", ".tif", "'.png'")
 
 
 def test_band_count_different_from_the_model(geodistill_provider, tmp_path, lite_package):

@@ -165,6 +165,13 @@ def test_band_count_other_than_the_model_reads(geodistill_provider, scene, model
     assert not (tmp_path / "classes.tif").exists()
 
 
+def test_class_raster_named_other_than_tif_is_refused_before_running(geodistill_provider, scene, model,
+                                                                     tmp_path):
+    expect_error(params(scene, model, tmp_path, OUTPUT=str(tmp_path / "classes.jpg")), "GeoTIFF", "'.jpg'")
+    expect_error(params(scene, model, tmp_path, OUTPUT_PROBABILITIES=str(tmp_path / "p.img")), "'.img'")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
 def test_unsupported_polygon_format_leaves_no_output(geodistill_provider, scene, model, tmp_path):
     expect_error(params(scene, model, tmp_path, OUTPUT_POLYGONS=str(tmp_path / "regions.kml")),
                  ".gpkg")

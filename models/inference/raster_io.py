@@ -19,6 +19,7 @@ from ..errors import InputError
 from .scaling import BandScaling
 
 BLOCK_SIZE = 256
+GEOTIFF_SUFFIXES = (".tif", ".tiff")
 OVERVIEW_MIN_SIZE = 256
 #: ZSTD level of outputs and their overviews (for the overviews of a 4096^2 4-band output,
 #: GDAL's default level took 1.6 times as long for a file only about 5 % smaller)
@@ -126,6 +127,14 @@ def scene_scaling(path: str | Path, bands: list[int] | None = None, mode: str = 
                                   high_percentile=high_percentile, valid=valid)
 
 
+def check_geotiff_path(path: str | Path) -> None:
+    """InputError unless the output file name ends in .tif or .tiff (outputs are GeoTIFFs)."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in GEOTIFF_SUFFIXES:
+        raise InputError(f"{Path(path).name}: raster outputs are written as GeoTIFF; give the "
+                         f"file a .tif name (not '{suffix or 'no extension'}').")
+
+
 def temporary_path(path: Path) -> Path:
     """Hidden name in the same folder under which an output is written until it is complete."""
     return path.with_name(f".{path.stem}.partial{path.suffix or '.tif'}")
@@ -177,6 +186,7 @@ class AtomicGeoTiff:
     """
 
     def __init__(self, path: str | Path, profile: dict, band_descriptions: list[str] | None = None):
+        check_geotiff_path(path)
         self.path = Path(path)
         self.temporary = temporary_path(self.path)
         self.dataset = rasterio.open(self.temporary, "w", **profile)
