@@ -116,6 +116,15 @@ def test_outputs_are_geotiffs_and_other_names_are_refused(geodistill_provider, t
     expect_error(scene.path, tmp_path / "dehazed.png", "GeoTIFF", ".tif", "'.png'")
 
 
+def test_output_over_the_input_is_refused_and_the_input_kept(geodistill_provider, tmp_path):
+    scene = hazy_scene(tmp_path, "uint8", size=64)
+    before = scene.path.read_bytes()
+    with pytest.raises(QgsProcessingException, match="is the input raster itself"):
+        run(scene.path, scene.path)
+    assert scene.path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [scene.path.name]
+
+
 def test_band_count_different_from_the_model(geodistill_provider, tmp_path, lite_package):
     scene = hazy_scene(tmp_path, "uint8", bands=4, size=64)
     expect_error(scene.path, tmp_path / "dehazed.tif", "3-band", "4 bands",

@@ -81,6 +81,14 @@ def expect_error(params, *words):
     return message
 
 
+@pytest.mark.parametrize("method", [0, 1, 2])  # the model, MTF-GLP and GDAL's Brovey
+def test_output_over_the_pan_is_refused_and_the_pan_kept(geodistill_provider, scene, tmp_path, method):
+    before = scene.pan_path.read_bytes()
+    expect_error(base_params(scene, tmp_path, METHOD=method, OUTPUT=str(scene.pan_path)),
+                 "is the input raster itself")
+    assert scene.pan_path.read_bytes() == before
+
+
 def test_rasters_that_do_not_overlap(geodistill_provider, scene, tmp_path):
     with rasterio.open(scene.ms_path) as ms:
         array = ms.read()

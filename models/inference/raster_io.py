@@ -135,6 +135,17 @@ def check_geotiff_path(path: str | Path) -> None:
                          f"file a .tif name (not '{suffix or 'no extension'}').")
 
 
+def check_outputs_are_new(inputs: list[str | Path], outputs: list[str | Path | None]) -> None:
+    """InputError when an output file is one of the input rasters (it would be replaced while
+    it is still read; QGIS may also hold it open)."""
+    for output in filter(None, outputs):
+        for source in inputs:
+            if os.path.exists(output) and os.path.exists(source) and os.path.samefile(source, output):
+                raise InputError(f"The output {Path(output).name} is the input raster itself; "
+                                 f"choose another output file (the input is read while the "
+                                 f"output is written).")
+
+
 def temporary_path(path: Path) -> Path:
     """Hidden name in the same folder under which an output is written until it is complete."""
     return path.with_name(f".{path.stem}.partial{path.suffix or '.tif'}")

@@ -27,8 +27,8 @@ from affine import Affine
 from ..data.chips import pixel_size_metres, resize_chips
 from ..errors import InputError
 from ..inference.device import autocast, describe_device, resolve_device, resolve_precision
-from ..inference.raster_io import (AtomicGeoTiff, band_list, check_geotiff_path, geotiff_profile,
-                                   open_raster, read_padded, scene_scaling)
+from ..inference.raster_io import (AtomicGeoTiff, band_list, check_geotiff_path, check_outputs_are_new,
+                                   geotiff_profile, open_raster, read_padded, scene_scaling)
 from ..inference.scaling import BandScaling
 from ..package import ModelCard, load_model
 from ..registry import choose_package
@@ -197,6 +197,7 @@ def classify_scenes(request: ClassifyRequest, callbacks: Callbacks | None = None
     started = time.perf_counter()
     if request.output_raster_path:
         check_geotiff_path(request.output_raster_path)
+        check_outputs_are_new([request.raster_path], [request.output_raster_path])
     with open_raster(request.raster_path) as dataset:
         bands = band_list(dataset, request.bands)
     path = choose_model(request.model, request.user_model_folder, len(bands))

@@ -24,7 +24,8 @@ from ..classical.dehaze import DarkChannelModule, estimate_airlight
 from ..data.haze import MODEL_SCALING
 from ..errors import InputError
 from ..inference.engine import OutputSpec, RasterInput, RunReport, run_tiled
-from ..inference.raster_io import open_raster, read_decimated, scene_scaling, valid_mask
+from ..inference.raster_io import (check_outputs_are_new, open_raster, read_decimated, scene_scaling,
+                                   valid_mask)
 from ..inference.scaling import BandScaling
 from ..inference.tiling import TilingOptions
 from ..package import ModelCard, load_model
@@ -151,6 +152,7 @@ def dark_channel_module(path: str, scaling: BandScaling) -> DarkChannelModule:
 def dehaze(request: DehazeRequest, callbacks: Callbacks | None = None) -> DehazeResult:
     """Dehaze the scene as `request` says; write the result; report how it went."""
     callbacks = callbacks or Callbacks()
+    check_outputs_are_new([request.input_path], [request.output_path])
     info = inspect_scene(request.input_path)
     callbacks.log(f"{info.name}: {info.bands} band(s) ({info.dtype}).")
     notes: list[str] = []

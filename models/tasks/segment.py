@@ -22,8 +22,8 @@ from ..data.polygons import PolygonSummary, check_output_path, polygonize_classe
 from ..errors import InputError
 from ..inference.engine import OutputSpec, RasterInput, run_tiled
 from ..inference.global_context import GINetTileModel, read_global_view
-from ..inference.raster_io import (AtomicGeoTiff, BLOCK_SIZE, check_geotiff_path, open_raster,
-                                   scene_scaling)
+from ..inference.raster_io import (AtomicGeoTiff, BLOCK_SIZE, check_geotiff_path, check_outputs_are_new,
+                                   open_raster, scene_scaling)
 from ..inference.scaling import BandScaling
 from ..inference.tiling import TilingOptions
 from ..package import ModelCard, load_model
@@ -119,6 +119,7 @@ def segment(request: SegmentRequest, callbacks: Callbacks | None = None) -> Segm
         bands, shape = dataset.count, dataset.shape
     if request.min_area < 0:
         raise InputError(f"MIN_AREA must be 0 or more, got {request.min_area}.")
+    check_outputs_are_new([request.input_path], [request.output_path, request.probabilities_path])
     for raster in (request.output_path, request.probabilities_path):
         if raster:
             check_geotiff_path(raster)
