@@ -29,6 +29,9 @@ class InputGrid:
     ratio: int
     row_offset: int
     col_offset: int
+    shift: tuple[float, float] = (0.0, 0.0)
+    """(rows, columns) in reference pixels by which the input's grid sits off this whole-pixel
+    alignment (0 when the origins differ by whole input pixels)."""
 
     def window(self, row: int, col: int, height: int, width: int) -> tuple[int, int, int, int]:
         """Input window (row, col, height, width) of a reference window aligned to `ratio`."""
@@ -75,6 +78,9 @@ def input_grid(reference_path: str | Path, other_path: str | Path) -> InputGrid:
         if min(rb.right, ob.right) <= max(rb.left, ob.left) or min(rb.top, ob.top) <= max(rb.bottom, ob.bottom):
             raise InputError(f"{other_path.name} does not overlap {reference_path.name}; "
                              f"choose rasters that cover the same area.")
-        col_offset = round((ref.transform.c - other.transform.c) / other.transform.a)
-        row_offset = round((ref.transform.f - other.transform.f) / other.transform.e)
-        return InputGrid(ratio=ratio, row_offset=row_offset, col_offset=col_offset)
+        col_exact = (ref.transform.c - other.transform.c) / other.transform.a
+        row_exact = (ref.transform.f - other.transform.f) / other.transform.e
+        col_offset, row_offset = round(col_exact), round(row_exact)
+        return InputGrid(ratio=ratio, row_offset=row_offset, col_offset=col_offset,
+                         shift=((row_exact - row_offset) * ratio + 0.0,  # + 0.0: no -0.0
+                                (col_exact - col_offset) * ratio + 0.0))

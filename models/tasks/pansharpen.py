@@ -34,6 +34,8 @@ TASK = "pansharpening"
 SCENE_SAMPLE_MS_PIXELS = 256
 #: the common MS/PAN scaling every pansharpening model is trained with (see scaling.py)
 SCALING_HIGH_PERCENTILE = 99.9
+#: PAN pixels the MS grid may sit off whole-MS-pixel alignment before the log warns
+MS_SHIFT_TOLERANCE = 0.25
 
 
 @dataclass
@@ -67,6 +69,8 @@ class PairInfo:
     pan_band: int
     pan_shape: tuple[int, int]
     ms_offset: tuple[int, int]
+    ms_shift: tuple[float, float] = (0.0, 0.0)
+    """(rows, columns) in PAN pixels by which the MS grid sits off the whole-MS-pixel alignment."""
 
 
 @dataclass
@@ -103,6 +107,7 @@ def inspect_pair(ms_path: str, pan_path: str, pan_band: int | None) -> PairInfo:
         raise InputError("MS and PAN have the same pixel size; pansharpening needs a PAN that is "
                          "2 or more times finer than the MS.")
     return PairInfo(ratio=grid.ratio, pan_band=band, ms_offset=(grid.row_offset, grid.col_offset),
+                    ms_shift=grid.shift,
                     **info)
 
 
@@ -191,6 +196,13 @@ def pansharpen(request: PansharpenRequest, callbacks: Callbacks | None = None) -
                   f"({info.ms_dtype}).")
     if request.method == "brovey":
         return _run_brovey(request, info, callbacks)
+    if max(abs(shift) for shift in info.ms_shift) > MS_SHIFT_TOLERANCE:
+        rows, cols = info.ms_shift
+        callbacks.log(f"Warning: the MS grid is offset from the PAN grid by {rows:+.2f} rows and "
+                      f"{cols:+.2f} columns of PAN pixels beyond whole MS pixels; it is used on "
+                      f"the nearest aligned grid, so colours may sit that far off the PAN's "
+                      f"edges. For a clean result resample the MS onto a grid aligned with the "
+                      f"PAN (e.g. GDAL Warp with the PAN's extent and {info.ratio} times its pixel size).")
 
     ms_scaling, pan_scaling = pair_scaling(request.ms_path)
     notes: list[str] = []
