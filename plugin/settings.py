@@ -1,8 +1,9 @@
 """GeoDistill's remembered choices, kept with `QgsSettings` under "GeoDistill/".
 
-Last model per tool, tile size, device, the user's model folder, and the folder the dependency
-installer puts Python packages in. Defaults live in the QGIS profile so that nothing is written
-outside it unless the user chooses another folder.
+Last model per tool, tile size, device, the user's model folder, the results folder, and the
+folder the dependency installer puts Python packages in. Models and packages default to folders
+in the QGIS profile; results default to a folder beside the project (or in the user's home),
+where they last beyond the session.
 """
 from __future__ import annotations
 
@@ -49,6 +50,28 @@ def user_model_folder() -> Path:
 def set_user_model_folder(folder: str | Path) -> None:
     """Remember the user's model folder."""
     _settings().setValue(_key("user_model_folder"), str(folder))
+
+
+def output_folder(project_home: str = "") -> Path:
+    """Where the panel saves results left without a path: the folder chosen in the panel, else
+    `default_output_folder`."""
+    chosen = chosen_output_folder()
+    return Path(chosen) if chosen else default_output_folder(project_home)
+
+
+def default_output_folder(project_home: str = "") -> Path:
+    """A `geodistill` folder beside the saved project, else `GeoDistill` in the user's home."""
+    return Path(project_home) / "geodistill" if project_home else Path.home() / "GeoDistill"
+
+
+def chosen_output_folder() -> str:
+    """The results folder chosen in the panel ("" when none was)."""
+    return str(_settings().value(_key("output_folder"), "") or "")
+
+
+def set_output_folder(folder: str | Path) -> None:
+    """Remember the results folder ("" goes back to the default)."""
+    _settings().setValue(_key("output_folder"), str(folder) if folder else "")
 
 
 def last_model(tool: str) -> str:

@@ -30,6 +30,7 @@ def user_folder(tmp_path):
     folder = tmp_path / "user_models"
     folder.mkdir()
     settings.set_user_model_folder(folder)
+    settings.set_output_folder(tmp_path / "results")
     yield folder
     QgsSettings().remove(settings.PREFIX)
 
@@ -144,6 +145,40 @@ def test_run_completes_in_background_and_adds_styled_layer_in_group(dock, projec
     assert str(output) in item.text() and " s on CPU" in item.text()
 
 
+def test_outputs_left_empty_are_kept_in_the_results_folder_under_new_names(dock, project, tmp_path, qtbot):
+    """No temporary files: two runs without a path give ms_pansharpen.tif and
+    ms_pansharpen_2.tif in the results folder (both kept, both loaded)."""
+    form = dock.show_page("pansharpen").current_form()
+    form.widgets["METHOD"].setCurrentIndex(1)  # mtf_glp: no model needed
+    dock.device_line.choice.setCurrentText("cpu")
+    ms = form.widgets["MS"].currentLayer().name()
+    for _ in range(2):
+        with qtbot.waitSignal(dock.run_finished, timeout=60000) as finished:
+            assert dock.run()
+        assert finished.args[0].successful, finished.args[0].error
+    results = tmp_path / "results"
+    assert sorted(p.name for p in results.iterdir()) == [f"{ms}_pansharpen.tif", f"{ms}_pansharpen_2.tif"]
+    group = project.layerTreeRoot().findGroup("GeoDistill")
+    assert sorted(Path(node.layer().source()) for node in group.findLayers()) == sorted(results.iterdir())
+    assert str(results) in dock.results_folder.filePath()
+
+
+def test_trained_models_left_without_a_path_go_to_the_models_folder(dock, project, user_folder):
+    form = next(f for f in dock.page("train").forms if f.algorithm.id() == "geodistill:train_pansharpen")
+    path = Path(form.parameters("cpu", project)["OUTPUT_MODEL"])
+    assert path.parent == user_folder and path.name.endswith("_train_pansharpen.safetensors")
+
+
+def test_results_folder_defaults_beside_the_saved_project(dock, project, tmp_path):
+    from geodistill.plugin import settings
+
+    dock.results_folder.setFilePath("")
+    assert settings.chosen_output_folder() == ""
+    project.setFileName(str(tmp_path / "work" / "study.qgz"))
+    assert settings.output_folder(project.homePath()) == tmp_path / "work" / "geodistill"
+    assert str(tmp_path / "work" / "geodistill") in dock.results_folder.lineEdit().placeholderText()
+
+
 def test_cancel_stops_a_long_run_and_adds_nothing(dock, project, user_folder, tmp_path, qtbot):
     lite_package(user_folder, "four_band_x4", bands=4, ratio=4)
     form = dock.show_page("pansharpen").current_form()
@@ -244,7 +279,8 @@ def test_optional_outputs_are_skipped_unless_a_path_is_given(dock, project, tmp_
         pytest.skip("geodistill:segment is not registered")
     form = page.current_form()
     values = form.parameters("cpu", project)
-    assert values["OUTPUT"].sink.staticValue() == "TEMPORARY_OUTPUT"
+    layer = form.widgets["INPUT"].currentLayer().name()
+    assert values["OUTPUT"].sink.staticValue() == str(tmp_path / "results" / f"{layer}_segment.tif")
     assert values["OUTPUT_POLYGONS"] is None and values["OUTPUT_PROBABILITIES"] is None
     form.set_output("OUTPUT_POLYGONS", str(tmp_path / "polygons.gpkg"))
     assert form.parameters("cpu", project)["OUTPUT_POLYGONS"].sink.staticValue() == str(tmp_path / "polygons.gpkg")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from qgis.core import Qgis, QgsApplication, QgsProject
-from qgis.gui import QgsDockWidget, QgsMessageBar
+from qgis.gui import QgsDockWidget, QgsFileWidget, QgsMessageBar
 from qgis.PyQt.QtCore import QCoreApplication, Qt, pyqtSignal
 from qgis.PyQt.QtWidgets import (
     QHBoxLayout,
@@ -25,6 +25,7 @@ from qgis.PyQt.QtWidgets import (
     QWidget,
 )
 
+from .. import settings
 from .device_line import DeviceLine
 from .runner import AlgorithmRunner, RunOutcome
 from .tool_pages import ToolPage, build_pages
@@ -70,6 +71,7 @@ class GeoDistillDock(QgsDockWidget):
 
         self.device_line = device_line or DeviceLine(body)
         layout.addWidget(self.device_line)
+        layout.addLayout(self._results_folder_row(body))
         self.progress = QProgressBar(body)
         self.progress.setRange(0, 100)
         self.progress.setValue(0)
@@ -90,6 +92,26 @@ class GeoDistillDock(QgsDockWidget):
         self.cancel_button.clicked.connect(self.runner.cancel)
         self.tabs.currentChanged.connect(self._tab_changed)
         self._tab_changed()
+
+    def _results_folder_row(self, body: QWidget) -> QHBoxLayout:
+        """"Results folder": where outputs left without a path are saved (remembered)."""
+        row = QHBoxLayout()
+        row.addWidget(QLabel(_tr("Results folder"), body))
+        self.results_folder = QgsFileWidget(body)
+        self.results_folder.setStorageMode(QgsFileWidget.StorageMode.GetDirectory)
+        self.results_folder.setFilePath(settings.chosen_output_folder())
+        self.results_folder.setToolTip(_tr("Outputs whose “Save to” field is empty are saved here "
+                                           "under new names; trained models go to your models "
+                                           "folder."))
+        self.results_folder.fileChanged.connect(lambda path: settings.set_output_folder(path.strip()))
+        self._show_default_results_folder()
+        self.project.homePathChanged.connect(self._show_default_results_folder)
+        row.addWidget(self.results_folder, 1)
+        return row
+
+    def _show_default_results_folder(self) -> None:
+        default = settings.default_output_folder(self.project.homePath())
+        self.results_folder.lineEdit().setPlaceholderText(_tr("default: {folder}").format(folder=default))
 
     def _more_page(self) -> QWidget:
         page = QWidget(self.tabs)

@@ -4,12 +4,14 @@ Each page lists Processing algorithm ids (or `fnmatch` patterns); those not regi
 skipped, and a page with none is left out. A page builds one form per algorithm from its
 parameter definitions: layer pickers filtered to rasters or vectors, the model picker (with
 the card and a warning when the layers do not fit the model), numbers, choices, files and an
-output "Save to" field (empty: a temporary file). DEVICE comes from the dock's device line.
+output "Save to" field (empty: a new file in the results folder, or for a trained model in the
+user's models folder). DEVICE comes from the dock's device line.
 """
 from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass
+from pathlib import Path
 
 from qgis.core import (
     QgsApplication,
@@ -40,6 +42,7 @@ from qgis.PyQt.QtWidgets import (
 
 from .. import settings
 from .model_fit import LayerFacts, fit_problems
+from .output_names import automatic_output
 from .model_picker import ModelPicker
 
 
@@ -158,6 +161,11 @@ class LayerChecklist(QgsCheckableComboBox):
                 self.addItemWithCheckState(layer.name(), state, layer.id())
 
 
+def _is_model_output(definition) -> bool:
+    """Whether a destination parameter is a model package (.safetensors)."""
+    return definition.type() == "fileDestination" and definition.defaultFileExtension() == "safetensors"
+
+
 class AlgorithmForm(QWidget):
     """The widgets of one algorithm's parameters, and the parameters dict they give."""
 
@@ -245,9 +253,13 @@ class AlgorithmForm(QWidget):
                                   else QgsFileWidget.StorageMode.SaveFile)
             if kind != "folderDestination":
                 picker.setFilter(definition.createFileFilter())
-            picker.lineEdit().setPlaceholderText(
-                _tr("[temporary file] — type or pick a path to keep it") if definition.createByDefault()
-                else _tr("[skipped] — type or pick a path to create it"))
+            if not definition.createByDefault():
+                placeholder = _tr("[skipped] — type or pick a path to create it")
+            elif _is_model_output(definition):
+                placeholder = _tr("[automatic] a new model in your models folder — or type or pick a path")
+            else:
+                placeholder = _tr("[automatic] a new file in the results folder — or type or pick a path")
+            picker.lineEdit().setPlaceholderText(placeholder)
             return picker
         return None
 
@@ -351,15 +363,29 @@ class AlgorithmForm(QWidget):
         if isinstance(widget, QLineEdit):
             return widget.text()
         path = widget.filePath().strip()
-        if not path and kind in DESTINATION_TYPES and not definition.createByDefault():
-            return None  # an optional output the user did not ask for
+        if not path and kind in DESTINATION_TYPES:
+            if not definition.createByDefault():
+                return None  # an optional output the user did not ask for
+            path = str(self.automatic_path(definition, project))
         if kind in LAYER_DESTINATIONS:
-            definition_value = QgsProcessingOutputLayerDefinition(path or QgsProcessing.TEMPORARY_OUTPUT, project)
+            definition_value = QgsProcessingOutputLayerDefinition(path, project)
             definition_value.destinationName = f"{self.algorithm.displayName()} — {definition.description()}"
             return definition_value
-        if kind in DESTINATION_TYPES:
-            return path or QgsProcessing.TEMPORARY_OUTPUT
         return path or None
+
+    def automatic_path(self, definition, project: QgsProject) -> Path:
+        """Where an output left without a path goes: a new file named after the first chosen
+        layer and the tool, in the user's models folder (models) or the results folder."""
+        folder = (settings.user_model_folder() if _is_model_output(definition)
+                  else settings.output_folder(project.homePath()))
+        names = []
+        for widget in self.widgets.values():
+            if isinstance(widget, QgsMapLayerComboBox) and widget.currentLayer() is not None:
+                names.append(widget.currentLayer().name())
+            elif isinstance(widget, LayerChecklist):
+                names.extend(widget.checkedItems())
+        return automatic_output(folder, names[0] if names else "", self.algorithm.name(),
+                                definition.defaultFileExtension() or "tif")
 
     def set_output(self, name: str, path: str) -> None:
         """Set an output path (tests and scripts)."""
