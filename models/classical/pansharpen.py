@@ -213,7 +213,9 @@ def brovey_vrt_xml(ms_path: str | os.PathLike, pan_path: str | os.PathLike, pan_
     `ms_bands` (1-based, default all) become the output bands in that order; `weights` weigh
     them in the pseudo-PAN (default equal). GDAL aligns the rasters through their geotransforms
     and resamples the MS with `resampling` (nearest, bilinear, cubic, cubicspline, lanczos,
-    average). rasterio/GDAL open the returned string directly.
+    average). The result covers the part of the PAN grid the MS covers too (GDAL's default, the
+    union of both extents, put an MS wider than the PAN on a larger, partly empty grid).
+    rasterio/GDAL open the returned string directly.
     """
     ms_path, pan_path = Path(ms_path).resolve(), Path(pan_path).resolve()
     if ms_bands is None:
@@ -230,6 +232,7 @@ def brovey_vrt_xml(ms_path: str | os.PathLike, pan_path: str | os.PathLike, pan_
     <AlgorithmOptions><Weights>{",".join(repr(w) for w in weights)}</Weights></AlgorithmOptions>
     <Resampling>{escape(resampling.capitalize())}</Resampling>
     <NumThreads>ALL_CPUS</NumThreads>
+    <SpatialExtentAdjustment>Intersection</SpatialExtentAdjustment>
     <PanchroBand>
       <SourceFilename relativeToVRT="0">{escape(str(pan_path))}</SourceFilename>
       <SourceBand>{int(pan_band)}</SourceBand>
