@@ -5,6 +5,7 @@ import zipfile
 import numpy as np
 import pytest
 import rasterio
+from rasterio.warp import transform_bounds
 import torch
 from qgis import processing
 from qgis.core import QgsApplication, QgsProcessingException, QgsRasterLayer
@@ -70,6 +71,23 @@ def test_model_package_keeps_grid_dtype_and_nodata(geodistill_provider, tmp_path
         values = out.read()
     assert np.all(values[:, :, :20] == 0)
     assert np.all(np.any(values[:, :, 20:] != 0, axis=0))
+
+
+def test_area_given_in_another_crs_is_dehazed_on_the_input_grid(geodistill_provider, tmp_path):
+    """EXTENT in degrees: the part of the UTM raster under it comes out, on the raster's grid."""
+    scene = hazy_scene(tmp_path, "uint8", size=96)
+    with rasterio.open(scene.path) as source:
+        transform, crs = source.transform, source.crs
+    left, top = transform * (10, 20)
+    right, bottom = transform * (60, 70)
+    west, south, east, north = transform_bounds(crs, "EPSG:4326", left, bottom, right, top)
+    result = run(scene.path, tmp_path / "part.tif", EXTENT=f"{west},{east},{south},{north} [EPSG:4326]")
+    with rasterio.open(result["OUTPUT"]) as out:
+        col, row = ~transform * (out.bounds.left, out.bounds.top)
+        assert out.crs == crs and out.transform.a == transform.a
+        assert col == round(col) and row == round(row)  # on the input's pixel grid
+        assert 9 <= col <= 10 and 19 <= row <= 20
+        assert 50 <= out.width <= 52 and 50 <= out.height <= 52
 
 
 def test_a_raster_inside_a_zip_archive_is_read_from_the_archive(geodistill_provider, tmp_path):

@@ -163,6 +163,25 @@ def test_outputs_left_empty_are_kept_in_the_results_folder_under_new_names(dock,
     assert str(results) in dock.results_folder.filePath()
 
 
+def test_area_picked_in_the_panel_limits_the_run(dock, project, tmp_path, qtbot):
+    from qgis.core import QgsCoordinateReferenceSystem, QgsRectangle, QgsReferencedRectangle
+
+    form = dock.show_page("pansharpen").current_form()
+    form.widgets["METHOD"].setCurrentIndex(1)  # mtf_glp: no model needed
+    dock.device_line.choice.setCurrentText("cpu")
+    assert form.parameters("cpu", project)["EXTENT"] is None  # empty: the whole raster
+    pan = form.widgets["PAN"].currentLayer().extent()
+    area = QgsRectangle(pan.xMinimum() + 8, pan.yMaximum() - 40, pan.xMinimum() + 40, pan.yMaximum() - 16)
+    form.widgets["EXTENT"].setOutputExtentFromUser(area, QgsCoordinateReferenceSystem("EPSG:32633"))
+    assert isinstance(form.parameters("cpu", project)["EXTENT"], QgsReferencedRectangle)
+    with qtbot.waitSignal(dock.run_finished, timeout=60000) as finished:
+        assert dock.run()
+    assert finished.args[0].successful, finished.args[0].error
+    with rasterio.open(finished.args[0].results["OUTPUT"]) as out:
+        assert (out.width, out.height) == (32, 24)
+        assert (out.bounds.left, out.bounds.top) == (area.xMinimum(), area.yMaximum())
+
+
 def test_trained_models_left_without_a_path_go_to_the_models_folder(dock, project, user_folder):
     form = next(f for f in dock.page("train").forms if f.algorithm.id() == "geodistill:train_pansharpen")
     path = Path(form.parameters("cpu", project)["OUTPUT_MODEL"])

@@ -14,7 +14,7 @@ and high the 99.9th percentile (`dark_channel_scaling`).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +23,7 @@ import torch
 from ..classical.dehaze import DarkChannelModule, estimate_airlight
 from ..data.haze import MODEL_SCALING
 from ..errors import InputError
+from ..inference.area import Area, raster_area
 from ..inference.engine import OutputSpec, RasterInput, RunReport, run_tiled
 from ..inference.raster_io import (check_outputs_are_new, open_raster, read_decimated, scene_scaling,
                                    valid_mask)
@@ -52,6 +53,8 @@ class DehazeRequest:
     tile_size: int = 512
     overlap: int = 32
     batch_size: int = 4
+    area: Area | None = None
+    """Part of the raster to dehaze (in its CRS); None = all of it."""
 
 
 @dataclass
@@ -153,6 +156,9 @@ def dehaze(request: DehazeRequest, callbacks: Callbacks | None = None) -> Dehaze
     """Dehaze the scene as `request` says; write the result; report how it went."""
     callbacks = callbacks or Callbacks()
     check_outputs_are_new([request.input_path], [request.output_path])
+    if request.area is not None:
+        with raster_area(request.input_path, request.area, callbacks.log) as part:
+            return dehaze(replace(request, input_path=part, area=None), callbacks)
     info = inspect_scene(request.input_path)
     callbacks.log(f"{info.name}: {info.bands} band(s) ({info.dtype}).")
     notes: list[str] = []

@@ -7,7 +7,10 @@ pansharpened VRT). The output keeps the MS data type, value range, nodata and ba
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +22,7 @@ from ..classical.pansharpen import MtfGlpModule, brovey_gdal, lowpass_gain, mtf_
 from ..data.wald import SENSORS
 from ..errors import InputError
 from ..inference.alignment import input_grid
+from ..inference.area import Area, area_window, window_rasters
 from ..inference.engine import OutputSpec, RasterInput, RunReport, run_tiled
 from ..inference.raster_io import check_outputs_are_new, scene_scaling, valid_mask
 from ..inference.scaling import BandScaling
@@ -55,6 +59,8 @@ class PansharpenRequest:
     tile_size: int = 512
     overlap: int = 32
     batch_size: int = 4
+    area: Area | None = None
+    """Part of the scene to sharpen (in the PAN's CRS); None = all of the PAN."""
 
 
 @dataclass
@@ -141,6 +147,24 @@ def pair_scaling(ms_path: str) -> tuple[BandScaling, BandScaling]:
     return ms_scaling, BandScaling(low=[0.0], high=[ms_scaling.high[0]])
 
 
+@contextmanager
+def pair_area(request: PansharpenRequest, info: PairInfo, log: Callable[[str], None]
+              ) -> Iterator[tuple[str, str]]:
+    """VRTs (MS, PAN) of the part of the pair `request.area` covers: the PAN window widened to
+    whole MS pixels, and the MS pixels under it (the pair's alignment is kept)."""
+    ratio = info.ratio
+    pan_window = area_window(request.pan_path, request.area, multiple=ratio)
+    row_offset, col_offset = info.ms_offset
+    ms_window = Window(col_offset + int(pan_window.col_off) // ratio,
+                       row_offset + int(pan_window.row_off) // ratio,
+                       math.ceil(pan_window.width / ratio), math.ceil(pan_window.height / ratio))
+    log(f"Area to process: {int(pan_window.width)} x {int(pan_window.height)} PAN pixels of "
+        f"{Path(request.pan_path).name} (from column {int(pan_window.col_off)}, row "
+        f"{int(pan_window.row_off)}).")
+    with window_rasters([(request.ms_path, ms_window), (request.pan_path, pan_window)]) as (ms, pan):
+        yield ms, pan
+
+
 def read_scene_crop(request: PansharpenRequest, info: PairInfo, ms_scaling: BandScaling,
                     pan_scaling: BandScaling, max_ms_pixels: int = SCENE_SAMPLE_MS_PIXELS
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -192,6 +216,9 @@ def pansharpen(request: PansharpenRequest, callbacks: Callbacks | None = None) -
         raise InputError(f"Unknown SENSOR '{request.sensor}': use one of {', '.join(SENSORS)}.")
     check_outputs_are_new([request.ms_path, request.pan_path], [request.output_path])
     info = inspect_pair(request.ms_path, request.pan_path, request.pan_band)
+    if request.area is not None:
+        with pair_area(request, info, callbacks.log) as (ms_part, pan_part):
+            return pansharpen(replace(request, ms_path=ms_part, pan_path=pan_part, area=None), callbacks)
     callbacks.log(f"PAN/MS resolution ratio {info.ratio}, {info.ms_bands} MS bands "
                   f"({info.ms_dtype}).")
     if request.method == "brovey":

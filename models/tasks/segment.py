@@ -11,7 +11,7 @@ named after the classes.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +20,7 @@ from rasterio.enums import Resampling
 
 from ..data.polygons import PolygonSummary, check_output_path, polygonize_classes
 from ..errors import InputError
+from ..inference.area import Area, raster_area
 from ..inference.engine import OutputSpec, RasterInput, run_tiled
 from ..inference.global_context import GINetTileModel, read_global_view
 from ..inference.raster_io import (AtomicGeoTiff, BLOCK_SIZE, check_geotiff_path, check_outputs_are_new,
@@ -50,6 +51,8 @@ class SegmentRequest:
     probabilities_path: str | None = None
     polygons_path: str | None = None
     min_area: float = 0.0
+    area: Area | None = None
+    """Part of the raster to segment (in its CRS; it is also the global view); None = all."""
 
 
 @dataclass
@@ -120,6 +123,9 @@ def segment(request: SegmentRequest, callbacks: Callbacks | None = None) -> Segm
     if request.min_area < 0:
         raise InputError(f"MIN_AREA must be 0 or more, got {request.min_area}.")
     check_outputs_are_new([request.input_path], [request.output_path, request.probabilities_path])
+    if request.area is not None:
+        with raster_area(request.input_path, request.area, callbacks.log) as part:
+            return segment(replace(request, input_path=part, area=None), callbacks)
     for raster in (request.output_path, request.probabilities_path):
         if raster:
             check_geotiff_path(raster)

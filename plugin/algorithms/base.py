@@ -1,6 +1,6 @@
 """The base class every GeoDistill Processing algorithm derives from.
 
-It holds what the algorithms share: the DEVICE / TILE_SIZE / OVERLAP / MODEL parameters, the
+It holds what the algorithms share: the DEVICE / TILE_SIZE / OVERLAP / MODEL / EXTENT parameters, the
 provider icon and help, the lazy import of torch (with an install message when it is missing),
 the bridge from QGIS `feedback` to the engine's progress/cancel callbacks, and the mapping of
 `models` errors to `QgsProcessingException`. Subclasses only say what is special about them.
@@ -15,6 +15,7 @@ from qgis.core import (
     QgsProcessingAlgorithm,
     QgsProcessingOutputFile,
     QgsProcessingParameterEnum,
+    QgsProcessingParameterExtent,
     QgsProcessingParameterFile,
     QgsProcessingParameterFileDestination,
     QgsProcessingException,
@@ -57,6 +58,7 @@ class GeoDistillAlgorithm(QgsProcessingAlgorithm):
     TILE_SIZE = "TILE_SIZE"
     OVERLAP = "OVERLAP"
     MODEL = "MODEL"
+    EXTENT = "EXTENT"
     OUTPUT_REPORT = "OUTPUT_REPORT"
     OUTPUT_JSON = "OUTPUT_JSON"
     ARCHITECTURE = "ARCHITECTURE"
@@ -118,6 +120,27 @@ class GeoDistillAlgorithm(QgsProcessingAlgorithm):
                                       "predictions are blended smoothly so no seams appear."))
         self.addParameter(tile)
         self.addParameter(overlap_param)
+
+    def add_area_parameter(self) -> None:
+        """EXTENT: the optional area to process (any CRS; empty = the whole raster)."""
+        param = QgsProcessingParameterExtent(
+            self.EXTENT, self.tr("Area to process (empty = the whole raster)"), optional=True)
+        param.setHelp(self.tr("Only the pixels under this extent are processed (the map canvas "
+                              "extent, a layer's extent or a drawn rectangle, in any CRS); the "
+                              "output covers just them, on the input's grid."))
+        self.addParameter(param)
+
+    def area_value(self, parameters, context, layer_parameter: str):
+        """EXTENT in the CRS of the raster layer `layer_parameter` as a `models` Area, or None."""
+        from ...models.inference.area import Area
+
+        if not parameters.get(self.EXTENT):
+            return None
+        layer = self.parameterAsRasterLayer(parameters, layer_parameter, context)
+        extent = self.parameterAsExtent(parameters, self.EXTENT, context, layer.crs())
+        if extent.isNull():
+            return None
+        return Area(extent.xMinimum(), extent.yMinimum(), extent.xMaximum(), extent.yMaximum())
 
     def add_model_parameter(self, task: str, default: str = "default") -> None:
         """MODEL: a bundled package name, 'default', or a path to a .safetensors package."""

@@ -37,7 +37,9 @@ class PansharpenAlgorithm(GeoDistillAlgorithm):
         "of the same area.<br><b>MS</b>: the multispectral raster (any data type).<br>"
         "<b>PAN</b>: the panchromatic raster; its pixel size must be an integer fraction (1/2, "
         "1/4 ...) of the MS pixel size, in the same CRS.<br><b>PAN band</b>: the panchromatic "
-        "band when the PAN raster has several.<br><b>Method</b>: <i>model</i> runs a distilled "
+        "band when the PAN raster has several.<br><b>Area to process</b> (optional): only the "
+        "part of the scene under this extent is sharpened (widened to whole MS pixels).<br>"
+        "<b>Method</b>: <i>model</i> runs a distilled "
         "deep model (by default the bundled lite student fitting the MS band count and ratio); "
         "<i>mtf_glp</i> is MTF-GLP with regression injection gains, the strongest classical "
         "method; <i>brovey</i> is GDAL's weighted Brovey.<br><b>Model</b>: 'default', a bundled "
@@ -48,7 +50,8 @@ class PansharpenAlgorithm(GeoDistillAlgorithm):
         "scenes of the training sensor.<br>"
         "<b>Sensor</b>: sets the MTF filters used by adaptation and MTF-GLP.<br><b>Device</b>, "
         "<b>Tile size</b>, <b>Tile overlap</b>: where and in which pieces the model runs.<br>"
-        "<b>Output</b>: a GeoTIFF on the PAN grid with the MS bands, data type and value range.")
+        "<b>Output</b>: a GeoTIFF on the PAN grid (or the area's part of it) with the MS bands, "
+        "data type and value range.")
 
     def name(self) -> str:
         return "pansharpen"
@@ -62,6 +65,7 @@ class PansharpenAlgorithm(GeoDistillAlgorithm):
         self.addParameter(QgsProcessingParameterBand(
             self.PAN_BAND, self.tr("PAN band"), defaultValue=1, parentLayerParameterName=self.PAN,
             optional=True))
+        self.add_area_parameter()
         self.addParameter(QgsProcessingParameterEnum(
             self.METHOD, self.tr("Method"), options=list(METHODS), defaultValue=0))
         self.add_model_parameter("pansharpening")
@@ -97,6 +101,7 @@ class PansharpenAlgorithm(GeoDistillAlgorithm):
             adapt_iterations=self.parameterAsInt(parameters, self.ADAPT_ITERATIONS, context),
             sensor=SENSORS[self.parameterAsEnum(parameters, self.SENSOR, context)],
             device=self.device_value(parameters, context),
+            area=self.area_value(parameters, context, self.PAN),
             tile_size=self.parameterAsInt(parameters, self.TILE_SIZE, context),
             overlap=self.parameterAsInt(parameters, self.OVERLAP, context),
         )

@@ -13,6 +13,7 @@ import fnmatch
 from dataclasses import dataclass
 from pathlib import Path
 
+import qgis.utils
 from qgis.core import (
     QgsApplication,
     QgsDistanceArea,
@@ -23,9 +24,16 @@ from qgis.core import (
     QgsProcessingParameterDefinition,
     QgsProject,
     QgsRasterLayer,
+    QgsReferencedRectangle,
     QgsUnitTypes,
 )
-from qgis.gui import QgsCheckableComboBox, QgsFileWidget, QgsMapLayerComboBox, QgsRasterBandComboBox
+from qgis.gui import (
+    QgsCheckableComboBox,
+    QgsExtentWidget,
+    QgsFileWidget,
+    QgsMapLayerComboBox,
+    QgsRasterBandComboBox,
+)
 from qgis.PyQt.QtCore import QCoreApplication, Qt
 from qgis.PyQt.QtWidgets import (
     QCheckBox,
@@ -224,6 +232,8 @@ class AlgorithmForm(QWidget):
         if kind == "band":
             combo = QgsRasterBandComboBox(self)
             return combo
+        if kind == "extent":
+            return self._extent_widget()
         if kind == "enum":
             combo = QComboBox(self)
             combo.addItems(definition.options())
@@ -262,6 +272,17 @@ class AlgorithmForm(QWidget):
             picker.lineEdit().setPlaceholderText(placeholder)
             return picker
         return None
+
+    def _extent_widget(self) -> QgsExtentWidget:
+        """An extent picker (canvas extent, a layer's extent, drawn) that may stay empty."""
+        widget = QgsExtentWidget(self)
+        widget.setNullValueAllowed(True, _tr("Whole raster"))
+        widget.setOutputCrs(QgsProject.instance().crs())
+        canvas = getattr(qgis.utils, "iface", None) and qgis.utils.iface.mapCanvas()
+        if canvas is not None:
+            widget.setMapCanvas(canvas)
+        widget.clear()
+        return widget
 
     def _layer_combo(self, layer_filter, definition) -> QgsMapLayerComboBox:
         combo = QgsMapLayerComboBox(self)
@@ -354,6 +375,8 @@ class AlgorithmForm(QWidget):
                     if widget.itemCheckState(i) == Qt.CheckState.Checked]
         if isinstance(widget, QgsRasterBandComboBox):
             return widget.currentBand()
+        if isinstance(widget, QgsExtentWidget):
+            return QgsReferencedRectangle(widget.outputExtent(), widget.outputCrs()) if widget.isValid() else None
         if isinstance(widget, QComboBox):
             return widget.currentIndex()
         if isinstance(widget, (QSpinBox, QDoubleSpinBox)):

@@ -1,0 +1,99 @@
+"""Processing part of a raster: the pixel window an area covers, shown to the pipelines as a
+GDAL virtual raster (VRT) of that window, so every tool runs on it unchanged.
+
+The window is widened to whole pixels (and, for a PAN, to whole MS pixels) and clipped to the
+raster; the VRT keeps the CRS, the window's geotransform, nodata, masks and band names, and
+reads the source's overviews, so the outputs land exactly on the input's grid.
+"""
+from __future__ import annotations
+
+import math
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from rasterio.windows import Window, from_bounds
+
+from ..errors import InputError
+from .raster_io import open_raster
+
+#: pixel fractions closer than this to a whole pixel count as whole (float noise of bounds)
+SNAP = 1e-6
+
+
+@dataclass(frozen=True)
+class Area:
+    """A rectangle in the raster's CRS (what a QGIS extent parameter gives)."""
+
+    left: float
+    bottom: float
+    right: float
+    top: float
+
+    def __post_init__(self):
+        if not (self.right > self.left and self.top > self.bottom):
+            raise InputError(f"The area to process is empty ({self.left:g}, {self.bottom:g} to "
+                             f"{self.right:g}, {self.top:g}); draw or choose a larger one.")
+
+
+def area_window(path: str | Path, area: Area, multiple: int = 1) -> Window:
+    """The pixels of the raster that `area` touches, widened outwards to multiples of `multiple`
+    pixels from the raster's origin and clipped to the raster; InputError when they miss it."""
+    with open_raster(path) as dataset:
+        window = from_bounds(area.left, area.bottom, area.right, area.top, dataset.transform)
+        height, width = dataset.height, dataset.width
+    first_col = _outward(window.col_off, multiple, math.floor)
+    first_row = _outward(window.row_off, multiple, math.floor)
+    last_col = _outward(window.col_off + window.width, multiple, math.ceil)
+    last_row = _outward(window.row_off + window.height, multiple, math.ceil)
+    first_col, first_row = max(first_col, 0), max(first_row, 0)
+    last_col, last_row = min(last_col, width), min(last_row, height)
+    if last_col <= first_col or last_row <= first_row:
+        raise InputError(f"The area to process does not overlap {Path(path).name}; choose an "
+                         f"area over the raster (or leave it empty for the whole raster).")
+    return Window(first_col, first_row, last_col - first_col, last_row - first_row)
+
+
+def _outward(pixels: float, multiple: int, rounding) -> int:
+    nearest = round(pixels)
+    whole = nearest if abs(pixels - nearest) < SNAP else rounding(pixels)
+    return int(rounding(whole / multiple) * multiple)
+
+
+@contextmanager
+def window_rasters(windows: list[tuple[str | Path, Window]]) -> Iterator[list[str]]:
+    """For each (raster, window), a VRT of that window in a temporary folder (named after the
+    raster); yields their paths and deletes them on exit. A window may reach past the raster's
+    edge (nodata there)."""
+    from osgeo import gdal
+
+    with tempfile.TemporaryDirectory(prefix="geodistill-area-") as folder:
+        paths = []
+        for index, (path, window) in enumerate(windows):
+            target = Path(folder) / str(index) / f"{Path(str(path)).stem}.vrt"
+            target.parent.mkdir()
+            source_window = [int(window.col_off), int(window.row_off), int(window.width), int(window.height)]
+            try:
+                dataset = gdal.Translate(str(target), str(path), format="VRT", srcWin=source_window)
+            except RuntimeError:  # GDAL with exceptions on
+                dataset = None
+            if dataset is None:
+                raise InputError(f"Could not read the area of {Path(str(path)).name}: "
+                                 f"{gdal.GetLastErrorMsg()}")
+            dataset = None  # closing writes the VRT
+            paths.append(str(target))
+        yield paths
+
+
+@contextmanager
+def raster_area(path: str | Path, area: Area, log=None) -> Iterator[str]:
+    """A VRT of the window of one raster that `area` covers (see `area_window`); the window is
+    logged with `log`."""
+    window = area_window(path, area)
+    if log is not None:
+        log(f"Area to process: {int(window.width)} x {int(window.height)} pixels of "
+            f"{Path(str(path)).name} (from column {int(window.col_off)}, row {int(window.row_off)}).")
+    with window_rasters([(path, window)]) as (clipped,):
+        yield clipped
