@@ -123,11 +123,11 @@ class GeoDistillAlgorithm(QgsProcessingAlgorithm):
 
     def add_area_parameter(self) -> None:
         """EXTENT: the optional area to process (any CRS; empty = the whole raster)."""
-        param = QgsProcessingParameterExtent(
-            self.EXTENT, self.tr("Area to process (empty = the whole raster)"), optional=True)
-        param.setHelp(self.tr("Only the pixels under this extent are processed (the map canvas "
-                              "extent, a layer's extent or a drawn rectangle, in any CRS); the "
-                              "output covers just them, on the input's grid."))
+        param = QgsProcessingParameterExtent(self.EXTENT, self.tr("Area to process"), optional=True)
+        param.setHelp(self.tr("Empty: the whole raster. Else only the pixels under this extent "
+                              "(the map canvas extent, a layer's extent or a drawn rectangle, in "
+                              "any CRS) are processed, and the output covers just them, on the "
+                              "input's grid."))
         self.addParameter(param)
 
     def area_value(self, parameters, context, layer_parameter: str):
