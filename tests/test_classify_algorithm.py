@@ -84,6 +84,26 @@ def test_grid_covers_the_raster_and_finds_the_blocks(geodistill_provider, mosaic
         assert values[feature["cell_row"], feature["cell_col"]] == feature["class_id"]
 
 
+def test_area_to_process_grids_only_its_part(geodistill_provider, mosaic, model_path, tmp_path):
+    """The 3 x 4 blocks of 32 px (2 m pixels): an area over blocks (row 1, cols 1-2) gives the
+    same classes there as the whole run, on cells starting at the area's corner."""
+    whole = classify({"INPUT": str(mosaic), "MODEL": model_path, "DEVICE": "cpu", "CHIP_SIZE": 32,
+                      "OUTPUT": str(tmp_path / "whole.gpkg")})
+    with rasterio.open(mosaic) as source:
+        left, top = source.transform * (32, 32)
+        right, bottom = source.transform * (96, 64)
+    part = classify({"INPUT": str(mosaic), "MODEL": model_path, "DEVICE": "cpu", "CHIP_SIZE": 32,
+                     "EXTENT": f"{left},{right},{bottom},{top} [EPSG:32633]",
+                     "OUTPUT": str(tmp_path / "part.gpkg")})
+    whole_cells = {(f["cell_row"], f["cell_col"]): f for f in features_of(whole["OUTPUT"])[1]}
+    part_cells = features_of(part["OUTPUT"])[1]
+    assert sorted((f["cell_row"], f["cell_col"]) for f in part_cells) == [(0, 0), (0, 1)]
+    for cell in part_cells:
+        twin = whole_cells[(cell["cell_row"] + 1, cell["cell_col"] + 1)]
+        assert cell["class_id"] == twin["class_id"]
+        assert cell.geometry().equals(twin.geometry())
+
+
 def test_stride_and_chip_size_that_do_not_divide_the_raster(geodistill_provider, mosaic, model_path, tmp_path):
     result = classify({"INPUT": str(mosaic), "MODEL": model_path, "DEVICE": "cpu",
                        "CHIP_SIZE": 40, "STRIDE": 40, "OUTPUT": str(tmp_path / "grid.gpkg")})

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +26,7 @@ from affine import Affine
 
 from ..data.chips import pixel_size_metres, resize_chips
 from ..errors import InputError
+from ..inference.area import Area, raster_area
 from ..inference.device import autocast, describe_device, resolve_device, resolve_precision
 from ..inference.raster_io import (AtomicGeoTiff, band_list, check_geotiff_path, check_outputs_are_new,
                                    geotiff_profile, open_raster, read_padded, scene_scaling)
@@ -58,6 +59,8 @@ class ClassifyRequest:
     output_raster_path: str | None = None
     batch_size: int = 32
     bands: list[int] | None = None
+    area: Area | None = None
+    """Part of the raster to grid and classify (in its CRS; the grid starts at its corner)."""
 
 
 @dataclass
@@ -198,6 +201,9 @@ def classify_scenes(request: ClassifyRequest, callbacks: Callbacks | None = None
     if request.output_raster_path:
         check_geotiff_path(request.output_raster_path)
         check_outputs_are_new([request.raster_path], [request.output_raster_path])
+    if request.area is not None:
+        with raster_area(request.raster_path, request.area, callbacks.log) as part:
+            return classify_scenes(replace(request, raster_path=part, area=None), callbacks)
     with open_raster(request.raster_path) as dataset:
         bands = band_list(dataset, request.bands)
     path = choose_model(request.model, request.user_model_folder, len(bands))

@@ -45,14 +45,14 @@ class ClassifyScenesAlgorithm(GeoDistillAlgorithm):
     OUTPUT = "OUTPUT"
     OUTPUT_RASTER = "OUTPUT_RASTER"
 
-    #: post-processors by output, kept alive until QGIS has loaded the layers
-
     group_name = "Scene classification"
     help_text = (
         "Classifies a raster by scenes: the raster is divided into a grid of square cells and "
         "each cell gets the class a scene classifier gives the image chip around it (e.g. "
         "farmland, forest, residential, port).<br><b>Input</b>: the raster (its bands must match "
-        "the model's).<br><b>Model</b>: 'default' (the bundled student), a model name or a "
+        "the model's).<br><b>Area to process</b> (optional): only the part of the raster under "
+        "this extent is gridded (from its top-left corner) and classified.<br><b>Model</b>: "
+        "'default' (the bundled student), a model name or a "
         ".safetensors package.<br><b>Chip size</b>: side of the chip each cell is classified "
         "from, in pixels; 0 takes the model's chip size, rescaled from the ground sample distance "
         "it was trained at to this raster's pixel size.<br><b>Stride</b>: side of the grid cells "
@@ -71,6 +71,7 @@ class ClassifyScenesAlgorithm(GeoDistillAlgorithm):
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Input raster")))
+        self.add_area_parameter()
         self.add_model_parameter("classification")
         self.add_device_parameter()
         chip = QgsProcessingParameterNumber(
@@ -101,7 +102,8 @@ class ClassifyScenesAlgorithm(GeoDistillAlgorithm):
             device=self.device_value(parameters, context),
             chip_size=self.parameterAsInt(parameters, self.CHIP_SIZE, context),
             stride=self.parameterAsInt(parameters, self.STRIDE, context),
-            output_raster_path=raster_output)
+            output_raster_path=raster_output,
+            area=self.area_value(parameters, context, self.INPUT))
         result = classify_scenes(request, engine_callbacks(feedback))
         sink, dest_id = self.parameterAsSink(parameters, self.OUTPUT, context, grid_fields(),
                                              QgsWkbTypes.Polygon, layer.crs())
