@@ -14,13 +14,18 @@ ORIGIN = (500000.0, 4500000.0)
 
 def write_raster(path: Path, array: np.ndarray, pixel_size: float = 1.0, crs: str = CRS,
                  origin: tuple[float, float] = ORIGIN, nodata=None, dtype=None) -> Path:
-    """Write a bands-first array as a GeoTIFF with a north-up transform; return the path."""
+    """Write a bands-first array as a GeoTIFF with a north-up transform; return the path.
+
+    Every band holds data: a 4-band byte raster is not given GDAL's default RGB + alpha.
+    """
     array = np.asarray(array)
     if array.ndim == 2:
         array = array[None]
     profile = dict(driver="GTiff", height=array.shape[1], width=array.shape[2],
                    count=array.shape[0], dtype=dtype or array.dtype.name, crs=crs,
                    transform=from_origin(origin[0], origin[1], pixel_size, pixel_size))
+    if array.shape[0] == 4:
+        profile["photometric"] = "MINISBLACK"
     if nodata is not None:
         profile["nodata"] = nodata
     with rasterio.open(path, "w", **profile) as dataset:

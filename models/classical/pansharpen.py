@@ -41,7 +41,7 @@ from torch import nn
 
 from ..data.wald import degrade_tensor, sensor_gains
 from ..errors import Cancelled, InputError
-from ..inference.raster_io import AtomicGeoTiff, geotiff_profile
+from ..inference.raster_io import AtomicGeoTiff, band_list, geotiff_profile
 from ..masks import eroded, nonzero_pixels
 
 
@@ -220,7 +220,7 @@ def brovey_vrt_xml(ms_path: str | os.PathLike, pan_path: str | os.PathLike, pan_
     ms_path, pan_path = Path(ms_path).resolve(), Path(pan_path).resolve()
     if ms_bands is None:
         with rasterio.open(ms_path) as ms:
-            ms_bands = list(range(1, ms.count + 1))
+            ms_bands = band_list(ms, None)
     weights = _brovey_weights(weights, len(ms_bands))
     ms_source = f'<SourceFilename relativeToVRT="0">{escape(str(ms_path))}</SourceFilename>'
     spectral = "\n".join(
@@ -257,8 +257,8 @@ def brovey_gdal(ms_path: str | os.PathLike, pan_path: str | os.PathLike, out_pat
     """
     xml = brovey_vrt_xml(ms_path, pan_path, pan_band, ms_bands, weights, resampling)
     with rasterio.open(ms_path) as ms:
-        band_list = list(ms_bands) if ms_bands is not None else list(range(1, ms.count + 1))
-        descriptions = [ms.descriptions[band - 1] or "" for band in band_list]
+        bands = band_list(ms, ms_bands)
+        descriptions = [ms.descriptions[band - 1] or "" for band in bands]
         nodata = ms.nodata
     with rasterio.open(xml) as vrt:
         profile = geotiff_profile(vrt.height, vrt.width, vrt.count, vrt.dtypes[0], vrt.crs,

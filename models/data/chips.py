@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from rasterio.warp import transform_geom
 
 from ..errors import InputError
-from ..inference.raster_io import band_list, open_raster, read_padded
+from ..inference.raster_io import band_list, band_names, open_raster, read_padded
 from ..inference.scaling import BandScaling
 from .labels import IMAGE_SUFFIXES, _classes_from_field_values, make_classes, read_vector_labels
 
@@ -116,7 +116,7 @@ def _read_chip(path: Path, bands: list[int] | None) -> tuple[np.ndarray, float |
         with rasterio.open(path) as dataset:
             indexes = band_list(dataset, bands)
             array = dataset.read(indexes)
-            names = [dataset.descriptions[i - 1] or f"Band {i}" for i in indexes]
+            names = band_names(dataset, indexes)
             return array, pixel_size_metres(dataset), names
 
 
@@ -143,7 +143,7 @@ def load_chip_folder(folder: str | Path, input_size: int = 0, bands: list[int] |
     """
     log = log or (lambda line: None)
     folders = class_folders(folder)
-    raw, labels, names, problems, gsds, band_names = [], [], [], [], [], []
+    raw, labels, names, problems, gsds, chip_band_names = [], [], [], [], [], []
     for index, class_folder in enumerate(folders):
         files = sorted(p for p in class_folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         readable = 0
@@ -164,7 +164,7 @@ def load_chip_folder(folder: str | Path, input_size: int = 0, bands: list[int] |
             labels.append(index)
             names.append(f"{class_folder.name}/{path.name}")
             gsds.append(gsd)
-            band_names = band_names or names_of_bands
+            chip_band_names = chip_band_names or names_of_bands
             readable += 1
         if not readable:
             raise InputError(f"The class folder '{class_folder.name}' in {Path(folder)} holds no "
@@ -183,7 +183,7 @@ def load_chip_folder(folder: str | Path, input_size: int = 0, bands: list[int] |
     known = [g for g in gsds if g is not None]
     classes = make_classes(list(range(len(folders))), [f.name for f in folders])
     return ChipSet(images, np.asarray(labels, dtype=np.int64), classes, names, chip_size,
-                   float(np.median(known)) if known else None, band_names, problems)
+                   float(np.median(known)) if known else None, chip_band_names, problems)
 
 
 def _geometry_centres(geometry: dict, dataset, chip_size: int) -> list[tuple[float, float]]:
@@ -248,10 +248,10 @@ def chips_from_vector(raster_path: str | Path, vector_path: str | Path, class_fi
                 labels.append(index_of[value if value in index_of else str(value)])
                 names.append(f"feature {number}")
         gsd = pixel_size_metres(dataset)
-        band_names = [dataset.descriptions[i - 1] or f"Band {i}" for i in indexes]
+        names_of_bands = band_names(dataset, indexes)
     if not images:
         raise InputError(f"no chip could be cut: the features of {vector_path.name} lie outside "
                          f"the raster {Path(raster_path).name} or over nodata; check that they "
                          "belong to it and that the layer's CRS is set correctly")
     return ChipSet(np.stack(images), np.asarray(labels, dtype=np.int64), classes, names, chip_size,
-                   gsd, band_names)
+                   gsd, names_of_bands)

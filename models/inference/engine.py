@@ -77,7 +77,9 @@ class OutputSpec:
     blended and the arg-max is written as a 1-band uint8 class raster (nodata 255 unless set),
     plus, with `probabilities_path`, a float32 raster of the probabilities.
     `scale` is the number of output pixels per reference pixel along each axis; `compress`
-    None picks ZSTD where GDAL has it, else DEFLATE.
+    None picks ZSTD where GDAL has it, else DEFLATE. `mask` (continuous outputs) writes which
+    pixels have data as the GeoTIFF's internal mask: for inputs masked by an alpha or mask band
+    rather than a nodata value.
     """
 
     path: str | Path
@@ -91,6 +93,7 @@ class OutputSpec:
     overview_resampling: str | None = None
     scale: int = 1
     compress: str | None = None
+    mask: bool = False
 
     def __post_init__(self):
         if self.kind not in ("continuous", "classes"):
@@ -296,6 +299,9 @@ class _OutputWriter:
         if invalid is not None and self.spec.nodata is not None:
             values[:, invalid] = self.spec.nodata
         self.files[0].write(values, block.row, block.col)
+        if self.spec.mask:
+            valid = np.ones(values.shape[1:], bool) if invalid is None else ~invalid
+            self.files[0].write_mask(valid, block.row, block.col)
 
     def finish(self) -> None:
         """Build overviews and move every file to its final name."""

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import rasterio
 from affine import Affine
-from rasterio.enums import MaskFlags, Resampling
+from rasterio.enums import ColorInterp, MaskFlags, Resampling
 from rasterio.io import MemoryFile
 from rasterio.windows import Window
 
@@ -34,10 +34,24 @@ def open_raster(path: str | Path):
         raise InputError(f"Cannot read raster {path}: {error}. Check the path and the file.") from error
 
 
+def data_bands(dataset) -> list[int]:
+    """1-based indexes of the bands that hold data: all but alpha (transparency) bands, which
+    are the raster's mask (an RGBA orthophoto has 3 data bands)."""
+    bands = [index for index, interpretation in enumerate(dataset.colorinterp, start=1)
+             if interpretation != ColorInterp.alpha]
+    return bands or list(range(1, dataset.count + 1))
+
+
+def band_names(dataset, bands: list[int] | None = None) -> list[str]:
+    """The descriptions of `bands` (the data bands when None), "Band N" where one is empty."""
+    return [dataset.descriptions[index - 1] or f"Band {index}" for index in band_list(dataset, bands)]
+
+
 def band_list(dataset, bands: list[int] | None) -> list[int]:
-    """1-based band indexes to read (all bands when None), checked against the dataset."""
+    """1-based band indexes to read (the data bands, see `data_bands`, when None), checked
+    against the dataset."""
     if bands is None:
-        return list(range(1, dataset.count + 1))
+        return data_bands(dataset)
     bad = [b for b in bands if not 1 <= b <= dataset.count]
     if bad:
         raise InputError(f"{Path(dataset.name).name} has {dataset.count} band(s); band(s) "
@@ -45,7 +59,8 @@ def band_list(dataset, bands: list[int] | None) -> list[int]:
     return list(bands)
 
 
-def _has_mask_band(dataset) -> bool:
+def has_mask(dataset) -> bool:
+    """Whether the raster has a mask band or an alpha band (rather than, or besides, nodata)."""
     flags = dataset.mask_flag_enums[0]
     return MaskFlags.per_dataset in flags or MaskFlags.alpha in flags
 
@@ -58,7 +73,7 @@ def valid_mask(dataset, array: np.ndarray, **read_kwargs) -> np.ndarray:
     NaN is always nodata.
     """
     valid = np.ones(array.shape[1:], dtype=bool)
-    if _has_mask_band(dataset):
+    if has_mask(dataset):
         valid &= dataset.read_masks(1, **read_kwargs) > 0
     elif dataset.nodata is not None and not np.isnan(dataset.nodata):
         valid &= ~np.all(array == array.dtype.type(dataset.nodata), axis=0)
@@ -210,6 +225,13 @@ class AtomicGeoTiff:
     def write(self, array: np.ndarray, row: int, col: int = 0) -> None:
         """Write an array (bands, rows, columns) with its top-left pixel at (row, col)."""
         self.dataset.write(array, window=Window(col, row, array.shape[2], array.shape[1]))
+
+    def write_mask(self, valid: np.ndarray, row: int, col: int = 0) -> None:
+        """Write the (rows, columns) valid-pixel mask with its top-left pixel at (row, col) into
+        the GeoTIFF's internal mask (every block must be written once it is used)."""
+        with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True):
+            self.dataset.write_mask(np.where(valid, 255, 0).astype(np.uint8),
+                                    window=Window(col, row, valid.shape[1], valid.shape[0]))
 
     def build_overviews(self, resampling: Resampling) -> None:
         """Internal overviews down to about OVERVIEW_MIN_SIZE pixels."""

@@ -21,7 +21,7 @@ from ..data.labels import IMAGE_SUFFIXES
 from ..distill.train_classifier import ChipBatches, predict_chips
 from ..errors import InputError
 from ..inference.device import resolve_device
-from ..inference.raster_io import open_raster
+from ..inference.raster_io import band_list, open_raster
 from ..metrics.classification import classification_scores
 from ..package import ModelCard, load_model
 from .callbacks import Callbacks
@@ -67,13 +67,13 @@ def _source_bands(request: ClassifierEvaluationRequest) -> int:
                         warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
                         try:
                             with rasterio.open(path) as dataset:
-                                return dataset.count
+                                return len(band_list(dataset, None))
                         except rasterio.errors.RasterioIOError:
                             continue
         raise InputError(f"{request.chips_folder} holds no readable image chip.")
     if request.raster_path:
         with open_raster(request.raster_path) as dataset:
-            return dataset.count
+            return len(band_list(dataset, None))
     return 0
 
 

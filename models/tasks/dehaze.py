@@ -25,8 +25,8 @@ from ..data.haze import MODEL_SCALING
 from ..errors import InputError
 from ..inference.area import Area, raster_area
 from ..inference.engine import OutputSpec, RasterInput, RunReport, run_tiled
-from ..inference.raster_io import (check_outputs_are_new, open_raster, read_decimated, scene_scaling,
-                                   valid_mask)
+from ..inference.raster_io import (band_list, band_names, check_outputs_are_new, has_mask, open_raster,
+                                   read_decimated, scene_scaling, valid_mask)
 from ..inference.scaling import BandScaling
 from ..inference.tiling import TilingOptions
 from ..package import ModelCard, load_model
@@ -62,10 +62,13 @@ class SceneInfo:
     """What the checks found out about the hazy scene."""
 
     bands: int
+    """data bands (an alpha band is the mask, not data)"""
     dtype: str
     nodata: float | None
     descriptions: list[str]
     name: str
+    masked: bool = False
+    """whether an alpha or mask band says which pixels have data"""
 
 
 @dataclass
@@ -88,9 +91,9 @@ def inspect_scene(path: str) -> SceneInfo:
     """
     name = Path(path).name
     with open_raster(path) as dataset:
-        info = SceneInfo(bands=dataset.count, dtype=dataset.dtypes[0], nodata=dataset.nodata,
-                         descriptions=[d or f"Band {i + 1}" for i, d in enumerate(dataset.descriptions)],
-                         name=name)
+        info = SceneInfo(bands=len(band_list(dataset, None)), dtype=dataset.dtypes[0],
+                         nodata=dataset.nodata, descriptions=band_names(dataset), name=name,
+                         masked=has_mask(dataset))
     array, _ = read_decimated(path)
     with open_raster(path) as dataset:
         valid = valid_mask(dataset, array, out_shape=array.shape[1:])
@@ -199,7 +202,7 @@ def _run_engine(network: torch.nn.Module, request: DehazeRequest, info: SceneInf
     inputs = [RasterInput(request.input_path, scaling=scaling)]
     output = OutputSpec(request.output_path, band_count=info.bands, dtype=info.dtype,
                         nodata=info.nodata, band_descriptions=info.descriptions,
-                        kind="continuous", scaling=scaling)
+                        kind="continuous", scaling=scaling, mask=info.masked and info.nodata is None)
     report = run_tiled(network, inputs, output, options, device=request.device,
                        progress=callbacks.progress, is_cancelled=callbacks.is_cancelled)
     callbacks.log(f"Dehazed on {report.device_description} in {report.seconds:.1f} s "

@@ -28,7 +28,7 @@ from ..data.haze import DehazeSamples, make_dehaze_pairs
 from ..distill.train_dehaze import TrainConfig, train_dehazer, train_student, train_teacher
 from ..distill.training import TrainResult
 from ..errors import InputError
-from ..inference.raster_io import valid_mask
+from ..inference.raster_io import band_list, band_names, valid_mask
 from ..inference.scaling import BandScaling
 from ..nets.ktdn import KTDNConfig, KTDNTeacherConfig
 from ..package import ModelCard, load_model, save_package, training_sources
@@ -124,7 +124,7 @@ def read_central(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     with _open(path) as dataset:
         rows, cols = min(dataset.height, MAX_IMAGE_SIDE), min(dataset.width, MAX_IMAGE_SIDE)
         window = Window((dataset.width - cols) // 2, (dataset.height - rows) // 2, cols, rows)
-        array = dataset.read(window=window)
+        array = dataset.read(band_list(dataset, None), window=window)
         valid = valid_mask(dataset, array, window=window)
     if not valid.any():
         raise InputError(f"{Path(path).name} has no valid pixels: every pixel is nodata.")
@@ -134,8 +134,7 @@ def read_central(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
 def band_names_and_gsd(path: str | Path) -> tuple[list[str], float | None]:
     """Band names, and the pixel size when the image is georeferenced (else None)."""
     with _open(path) as dataset:
-        names = [d or f"Band {i + 1}" for i, d in enumerate(dataset.descriptions)]
-        return names, float(abs(dataset.res[0])) if dataset.crs is not None else None
+        return band_names(dataset), float(abs(dataset.res[0])) if dataset.crs is not None else None
 
 
 def unit_scaling(clear: np.ndarray) -> BandScaling:

@@ -24,7 +24,8 @@ from ..errors import InputError
 from ..inference.alignment import input_grid
 from ..inference.area import Area, area_window, window_rasters
 from ..inference.engine import OutputSpec, RasterInput, RunReport, run_tiled
-from ..inference.raster_io import check_outputs_are_new, scene_scaling, valid_mask
+from ..inference.raster_io import (band_list, band_names, check_outputs_are_new, has_mask, scene_scaling,
+                                   valid_mask)
 from ..inference.scaling import BandScaling
 from ..inference.tiling import TilingOptions
 from ..masks import nonzero_pixels
@@ -77,6 +78,8 @@ class PairInfo:
     ms_offset: tuple[int, int]
     ms_shift: tuple[float, float] = (0.0, 0.0)
     """(rows, columns) in PAN pixels by which the MS grid sits off the whole-MS-pixel alignment."""
+    ms_masked: bool = False
+    """whether an alpha or mask band of the MS says which pixels have data"""
 
 
 @dataclass
@@ -105,8 +108,8 @@ def inspect_pair(ms_path: str, pan_path: str, pan_band: int | None) -> PairInfo:
         if abs(ms.res[0]) < abs(pan.res[0]) * 0.99:
             raise InputError(f"The MS raster ({ms.res[0]:g} per pixel) is finer than the PAN "
                              f"({pan.res[0]:g}): the MS and PAN inputs look swapped.")
-        info = dict(ms_bands=ms.count, ms_dtype=ms.dtypes[0], ms_nodata=ms.nodata,
-                    ms_descriptions=[d or f"Band {i + 1}" for i, d in enumerate(ms.descriptions)],
+        info = dict(ms_bands=len(band_list(ms, None)), ms_dtype=ms.dtypes[0], ms_nodata=ms.nodata,
+                    ms_descriptions=band_names(ms), ms_masked=has_mask(ms),
                     pan_shape=(pan.height, pan.width))
     grid = input_grid(pan_path, ms_path)
     if grid.ratio < 2:
@@ -183,7 +186,7 @@ def read_scene_crop(request: PansharpenRequest, info: PairInfo, ms_scaling: Band
     with rasterio.open(request.ms_path) as ms:
         window = Window(info.ms_offset[1] + pan_col // ratio, info.ms_offset[0] + pan_row // ratio,
                         ms_cols, ms_rows)
-        ms_array = ms.read(window=window, boundless=True)  # 0 outside the raster
+        ms_array = ms.read(band_list(ms, None), window=window, boundless=True)  # 0 outside
         valid = (valid_mask(ms, ms_array, window=window, boundless=True)
                  & nonzero_pixels(ms_array.astype(np.float32)))
     return ms_scaling.normalize(ms_array), pan_scaling.normalize(pan_array), valid
@@ -280,7 +283,8 @@ def _run_engine(module, request, info, ms_scaling, pan_scaling, multiple_of, cal
               RasterInput(request.ms_path, scaling=ms_scaling)]
     output = OutputSpec(request.output_path, band_count=info.ms_bands, dtype=info.ms_dtype,
                         nodata=info.ms_nodata, band_descriptions=info.ms_descriptions,
-                        kind="continuous", scaling=ms_scaling)
+                        kind="continuous", scaling=ms_scaling,
+                        mask=info.ms_masked and info.ms_nodata is None)
     # the lite student is convolutional: smaller tiles only move tile borders, which the
     # overlap covers (held-out SpaceNet pair 3: 0.02 % RMS change); PSDNet's channel attention
     # pools over its tile, so its output moves by 0.8 % RMS there, as with any other tile size

@@ -23,8 +23,8 @@ from ..errors import InputError
 from ..inference.area import Area, raster_area
 from ..inference.engine import OutputSpec, RasterInput, run_tiled
 from ..inference.global_context import GINetTileModel, read_global_view
-from ..inference.raster_io import (AtomicGeoTiff, BLOCK_SIZE, check_geotiff_path, check_outputs_are_new,
-                                   open_raster, scene_scaling)
+from ..inference.raster_io import (AtomicGeoTiff, BLOCK_SIZE, band_list, check_geotiff_path,
+                                   check_outputs_are_new, open_raster, scene_scaling)
 from ..inference.scaling import BandScaling
 from ..inference.tiling import TilingOptions
 from ..package import ModelCard, load_model
@@ -119,7 +119,7 @@ def segment(request: SegmentRequest, callbacks: Callbacks | None = None) -> Segm
     """Segment the raster as `request` says; write the class raster (and the optional outputs)."""
     callbacks = callbacks or Callbacks()
     with open_raster(request.input_path) as dataset:
-        bands, shape = dataset.count, dataset.shape
+        bands, shape = len(band_list(dataset, None)), dataset.shape
     if request.min_area < 0:
         raise InputError(f"MIN_AREA must be 0 or more, got {request.min_area}.")
     check_outputs_are_new([request.input_path], [request.output_path, request.probabilities_path])

@@ -22,7 +22,7 @@ from ..data.labels import (IGNORE_INDEX, LabelledScene, SegmentationSamples, ali
                            make_classes, rasterize_polygons, sample_patches)
 from ..distill.train_segmentation import SegmentationTrainResult, TrainConfig, train_segmentation
 from ..errors import InputError
-from ..inference.raster_io import open_raster
+from ..inference.raster_io import band_names, open_raster
 from ..nets.ginet import GINetConfig, GINetLiteConfig
 from ..package import ModelCard, load_model, save_package, training_sources
 from ..registry import resolve_model
@@ -160,9 +160,9 @@ def load_training_data(request: SegmentationTrainingRequest, classes: list[dict]
                                 max(4, math.ceil(count * request.validation_fraction)),
                                 request.global_size, request.seed + 1, labelled_share=1.0)
     with open_raster(request.rasters[0]) as dataset:
-        band_names = [d or f"Band {i + 1}" for i, d in enumerate(dataset.descriptions)]
+        names = band_names(dataset)
         gsd = float(abs(dataset.res[0]))
-    return SegmentationData(train, validation, classes, band_names, gsd,
+    return SegmentationData(train, validation, classes, names, gsd,
                             [Path(p).name for p in request.rasters])
 
 
