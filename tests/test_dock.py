@@ -292,6 +292,19 @@ def test_pixel_size_for_the_fit_checks_is_in_metres_in_any_crs(tmp_path, crs, si
     assert facts.pixel_size == pytest.approx(expected, rel=1e-5)
 
 
+def test_fit_checks_count_an_alpha_band_as_the_mask(tmp_path):
+    from rasterio.enums import ColorInterp
+
+    from geodistill.plugin.ui.tool_pages import pixel_facts
+
+    path = write_raster(tmp_path / "rgba.tif", np.zeros((4, 10, 10), np.uint8))
+    with rasterio.open(path, "r+") as dataset:
+        dataset.colorinterp = [ColorInterp.red, ColorInterp.green, ColorInterp.blue, ColorInterp.alpha]
+    assert pixel_facts("INPUT", QgsRasterLayer(str(path), "ortho")).band_count == 3
+    plain = write_raster(tmp_path / "rgbn.tif", np.zeros((4, 10, 10), np.uint8))
+    assert pixel_facts("INPUT", QgsRasterLayer(str(plain), "rgbn")).band_count == 4
+
+
 def test_optional_outputs_are_skipped_unless_a_path_is_given(dock, project, tmp_path):
     page = dock.page("segment")
     if page is None:

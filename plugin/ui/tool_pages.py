@@ -121,9 +121,16 @@ def pixel_facts(parameter_name: str, layer: QgsRasterLayer) -> LayerFacts:
     """Band count and pixel width of a raster layer for the model-fit checks (in metres where
     the CRS allows, see `pixel_width_metres`; else in map units)."""
     metres = pixel_width_metres(layer)
-    return LayerFacts(parameter=parameter_name, name=layer.name(), band_count=layer.bandCount(),
+    return LayerFacts(parameter=parameter_name, name=layer.name(), band_count=data_band_count(layer),
                       pixel_size=float(layer.rasterUnitsPerPixelX()) if metres is None else metres,
                       metres=metres is not None)
+
+
+def data_band_count(layer: QgsRasterLayer) -> int:
+    """Bands holding data: an alpha band (RGBA orthophotos) is the mask, as the tools read it."""
+    provider = layer.dataProvider()
+    return sum(provider.colorInterpretationName(band) != "Alpha"
+               for band in range(1, layer.bandCount() + 1)) or layer.bandCount()
 
 
 def pixel_width_metres(layer: QgsRasterLayer) -> float | None:
