@@ -117,6 +117,23 @@ def expect_error(input_path, output, *words, **extra):
     assert [p.name for p in output.parent.iterdir() if p.name.startswith(output.stem)] == []
 
 
+def test_one_raster_of_a_geopackage_with_several_is_the_one_read(geodistill_provider, tmp_path):
+    scenes = [hazy_scene(tmp_path, "uint8", size=64, seed=seed, name=f"hazy_{seed}.tif") for seed in (1, 2)]
+    package = tmp_path / "rasters.gpkg"
+    for index, scene in enumerate(scenes):
+        with rasterio.open(scene.path) as source:
+            profile = dict(source.profile, driver="GPKG", RASTER_TABLE=f"scene_{index}",
+                           APPEND_SUBDATASET="YES" if index else "NO")
+            with rasterio.open(package, "w", **profile) as table:
+                table.write(source.read())
+    layer = QgsRasterLayer(f"GPKG:{package}:scene_1", "second scene", "gdal")
+    assert layer.isValid()
+    from_package = run(layer, tmp_path / "from_package.tif")
+    from_file = run(scenes[1].path, tmp_path / "from_file.tif")
+    with rasterio.open(from_package["OUTPUT"]) as a, rasterio.open(from_file["OUTPUT"]) as b:
+        np.testing.assert_array_equal(a.read(), b.read())
+
+
 def test_a_gzip_compressed_raster_is_refused_with_what_to_do(geodistill_provider, tmp_path):
     scene = hazy_scene(tmp_path, "uint8", size=64)
     compressed = tmp_path / "scene.tif.gz"

@@ -199,7 +199,8 @@ class GeoDistillAlgorithm(QgsProcessingAlgorithm):
     def raster_path(self, parameters, name: str, context) -> str:
         """File path of a raster parameter; GDAL file rasters only (not web or database layers).
         A raster inside an archive (a .zip or .tar layer) gives its GDAL path, e.g.
-        /vsizip/{/data/scene.zip}/scene.tif, which rasterio reads as it is."""
+        /vsizip/{/data/scene.zip}/scene.tif, and one of several rasters in a file its GDAL name
+        (GPKG:/data/city.gpkg:ortho); rasterio reads both as they are."""
         layer = self.parameterAsRasterLayer(parameters, name, context)
         if layer is None:
             raise QgsProcessingException(self.tr(f"{name}: no raster layer was given."))
@@ -212,6 +213,8 @@ class GeoDistillAlgorithm(QgsProcessingAlgorithm):
         if not path or not Path(path).is_file():
             raise QgsProcessingException(self.tr(
                 f"{name}: '{layer.name()}' is not a raster file on disk ({layer.source()})."))
+        if parts.get("layerName"):  # one raster of a multi-raster file (GeoPackage, NetCDF ...)
+            return layer.source()  # GDAL's own name for it, e.g. GPKG:/data/city.gpkg:ortho
         prefix, inside = parts.get("vsiPrefix"), parts.get("vsiSuffix")
         if prefix and not inside:
             raise QgsProcessingException(self.tr(
