@@ -12,7 +12,7 @@ from dehaze_scenes import hazy_scene
 from rasters import ORIGIN, pansharpening_scene, write_raster
 
 from geodistill.models.errors import InputError
-from geodistill.models.inference.area import Area, area_window, window_rasters
+from geodistill.models.inference.area import Area, View, area_window, view_rasters
 from geodistill.models.tasks.callbacks import Callbacks
 from geodistill.models.tasks.dehaze import DehazeRequest, dehaze
 from geodistill.models.tasks.pansharpen import PansharpenRequest, pansharpen
@@ -51,7 +51,7 @@ def test_window_is_clipped_to_the_raster_and_a_missed_raster_is_refused(raster):
 
 def test_window_vrt_keeps_pixels_grid_nodata_and_band_names(raster):
     window = Window(4, 8, 20, 16)
-    with window_rasters([(raster, window)]) as (part,):
+    with view_rasters([View(raster, window)]) as (part,):
         with rasterio.open(part) as clipped, rasterio.open(raster) as source:
             assert clipped.transform == source.transform * Affine.translation(4, 8)
             assert clipped.crs == source.crs and clipped.nodata == 7

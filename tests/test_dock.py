@@ -182,6 +182,17 @@ def test_area_picked_in_the_panel_limits_the_run(dock, project, tmp_path, qtbot)
         assert (out.bounds.left, out.bounds.top) == (area.xMinimum(), area.yMaximum())
 
 
+def test_bands_are_typed_in_the_models_order_and_listed_in_the_tooltip(dock, project):
+    form = dock.show_page("dehaze").current_form()
+    bands = form.widgets["BANDS"]
+    assert form.parameters("cpu", project)["BANDS"] is None  # empty: every band but alpha
+    layer = form.widgets["INPUT"].currentLayer()
+    assert all(f"{band}: {layer.bandName(band)}" in bands.toolTip() for band in range(1, layer.bandCount() + 1))
+    bands.setText("3, 2 ;1")
+    assert form.parameters("cpu", project)["BANDS"] == [3, 2, 1]
+    assert [fact.band_count for fact in form.raster_facts()] == [3]  # the 4-band layer, 3 typed
+
+
 def test_trained_models_left_without_a_path_go_to_the_models_folder(dock, project, user_folder):
     form = next(f for f in dock.page("train").forms if f.algorithm.id() == "geodistill:train_pansharpen")
     path = Path(form.parameters("cpu", project)["OUTPUT_MODEL"])

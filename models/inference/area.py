@@ -1,8 +1,8 @@
-"""Processing part of a raster: the pixel window an area covers, shown to the pipelines as a
-GDAL virtual raster (VRT) of that window, so every tool runs on it unchanged.
+"""Processing part of a raster: the pixel window an area covers and/or some of its bands,
+shown to the pipelines as a GDAL virtual raster (VRT), so every tool runs on it unchanged.
 
 The window is widened to whole pixels (and, for a PAN, to whole MS pixels) and clipped to the
-raster; the VRT keeps the CRS, the window's geotransform, nodata, masks and band names, and
+raster; the VRT keeps the CRS, the window's geotransform, nodata, the mask and band names, and
 reads the source's overviews, so the outputs land exactly on the input's grid.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 from rasterio.windows import Window, from_bounds
 
 from ..errors import InputError
-from .raster_io import open_raster
+from .raster_io import band_list, has_mask, open_raster
 
 #: pixel fractions closer than this to a whole pixel count as whole (float noise of bounds)
 SNAP = 1e-6
@@ -62,25 +62,43 @@ def _outward(pixels: float, multiple: int, rounding) -> int:
     return int(rounding(whole / multiple) * multiple)
 
 
+@dataclass(frozen=True)
+class View:
+    """What a pipeline sees of a raster: a pixel window (None = all of it) and bands (None = the
+    data bands, see `band_list`)."""
+
+    path: str | Path
+    window: Window | None = None
+    bands: list[int] | None = None
+
+
 @contextmanager
-def window_rasters(windows: list[tuple[str | Path, Window]]) -> Iterator[list[str]]:
-    """For each (raster, window), a VRT of that window in a temporary folder (named after the
-    raster); yields their paths and deletes them on exit. A window may reach past the raster's
-    edge (nodata there)."""
+def view_rasters(views: list[View]) -> Iterator[list[str]]:
+    """A VRT of each view in a temporary folder (named after its raster); yields their paths and
+    deletes them on exit. A window may reach past the raster's edge (nodata there); an alpha
+    or mask band becomes the VRT's mask."""
     from osgeo import gdal
 
-    with tempfile.TemporaryDirectory(prefix="geodistill-area-") as folder:
+    with tempfile.TemporaryDirectory(prefix="geodistill-view-") as folder:
         paths = []
-        for index, (path, window) in enumerate(windows):
-            target = Path(folder) / str(index) / f"{Path(str(path)).stem}.vrt"
+        for index, view in enumerate(views):
+            name = Path(str(view.path)).name
+            with open_raster(view.path) as dataset:
+                options = {"format": "VRT", "bandList": band_list(dataset, view.bands)}
+                if has_mask(dataset):
+                    options["maskBand"] = "mask"
+            if view.window is not None:
+                window = view.window
+                options["srcWin"] = [int(window.col_off), int(window.row_off), int(window.width),
+                                     int(window.height)]
+            target = Path(folder) / str(index) / f"{Path(str(view.path)).stem}.vrt"
             target.parent.mkdir()
-            source_window = [int(window.col_off), int(window.row_off), int(window.width), int(window.height)]
             try:
-                dataset = gdal.Translate(str(target), str(path), format="VRT", srcWin=source_window)
+                dataset = gdal.Translate(str(target), str(view.path), **options)
             except RuntimeError:  # GDAL with exceptions on
                 dataset = None
             if dataset is None:
-                raise InputError(f"Could not read the area of {Path(str(path)).name}: "
+                raise InputError(f"Could not read the part of {name} to process: "
                                  f"{gdal.GetLastErrorMsg()}")
             dataset = None  # closing writes the VRT
             paths.append(str(target))
@@ -88,12 +106,16 @@ def window_rasters(windows: list[tuple[str | Path, Window]]) -> Iterator[list[st
 
 
 @contextmanager
-def raster_area(path: str | Path, area: Area, log=None) -> Iterator[str]:
-    """A VRT of the window of one raster that `area` covers (see `area_window`); the window is
-    logged with `log`."""
-    window = area_window(path, area)
-    if log is not None:
-        log(f"Area to process: {int(window.width)} x {int(window.height)} pixels of "
-            f"{Path(str(path)).name} (from column {int(window.col_off)}, row {int(window.row_off)}).")
-    with window_rasters([(path, window)]) as (clipped,):
-        yield clipped
+def raster_part(path: str | Path, area: Area | None = None, bands: list[int] | None = None,
+                log=None) -> Iterator[str]:
+    """A VRT of the part of one raster to process: the window `area` covers (see `area_window`;
+    None = all of it) and `bands` (None = the data bands); what is chosen is logged with `log`."""
+    window = area_window(path, area) if area is not None else None
+    name = Path(str(path)).name
+    if log is not None and window is not None:
+        log(f"Area to process: {int(window.width)} x {int(window.height)} pixels of {name} (from "
+            f"column {int(window.col_off)}, row {int(window.row_off)}).")
+    if log is not None and bands:
+        log(f"Bands used: {', '.join(map(str, bands))} of {name}.")
+    with view_rasters([View(path, window, bands)]) as (part,):
+        yield part

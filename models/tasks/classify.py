@@ -26,7 +26,7 @@ from affine import Affine
 
 from ..data.chips import pixel_size_metres, resize_chips
 from ..errors import InputError
-from ..inference.area import Area, raster_area
+from ..inference.area import Area, raster_part
 from ..inference.device import autocast, describe_device, resolve_device, resolve_precision
 from ..inference.raster_io import (AtomicGeoTiff, band_list, check_geotiff_path, check_outputs_are_new,
                                    geotiff_profile, open_raster, read_padded, scene_scaling)
@@ -202,7 +202,7 @@ def classify_scenes(request: ClassifyRequest, callbacks: Callbacks | None = None
         check_geotiff_path(request.output_raster_path)
         check_outputs_are_new([request.raster_path], [request.output_raster_path])
     if request.area is not None:
-        with raster_area(request.raster_path, request.area, callbacks.log) as part:
+        with raster_part(request.raster_path, request.area, log=callbacks.log) as part:
             return classify_scenes(replace(request, raster_path=part, area=None), callbacks)
     with open_raster(request.raster_path) as dataset:
         bands = band_list(dataset, request.bands)

@@ -23,7 +23,7 @@ import torch
 from ..classical.dehaze import DarkChannelModule, estimate_airlight
 from ..data.haze import MODEL_SCALING
 from ..errors import InputError
-from ..inference.area import Area, raster_area
+from ..inference.area import Area, raster_part
 from ..inference.engine import OutputSpec, RasterInput, RunReport, run_tiled
 from ..inference.raster_io import (band_list, band_names, check_outputs_are_new, has_mask, open_raster,
                                    read_decimated, scene_scaling, valid_mask)
@@ -55,6 +55,8 @@ class DehazeRequest:
     batch_size: int = 4
     area: Area | None = None
     """Part of the raster to dehaze (in its CRS); None = all of it."""
+    bands: list[int] | None = None
+    """Bands to dehaze (1-based; the output has these); None = the data bands."""
 
 
 @dataclass
@@ -159,9 +161,9 @@ def dehaze(request: DehazeRequest, callbacks: Callbacks | None = None) -> Dehaze
     """Dehaze the scene as `request` says; write the result; report how it went."""
     callbacks = callbacks or Callbacks()
     check_outputs_are_new([request.input_path], [request.output_path])
-    if request.area is not None:
-        with raster_area(request.input_path, request.area, callbacks.log) as part:
-            return dehaze(replace(request, input_path=part, area=None), callbacks)
+    if request.area is not None or request.bands is not None:
+        with raster_part(request.input_path, request.area, request.bands, callbacks.log) as part:
+            return dehaze(replace(request, input_path=part, area=None, bands=None), callbacks)
     info = inspect_scene(request.input_path)
     callbacks.log(f"{info.name}: {info.bands} band(s) ({info.dtype}).")
     notes: list[str] = []

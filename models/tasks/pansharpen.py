@@ -22,7 +22,7 @@ from ..classical.pansharpen import MtfGlpModule, brovey_gdal, lowpass_gain, mtf_
 from ..data.wald import SENSORS
 from ..errors import InputError
 from ..inference.alignment import input_grid
-from ..inference.area import Area, area_window, window_rasters
+from ..inference.area import Area, View, area_window, view_rasters
 from ..inference.engine import OutputSpec, RasterInput, RunReport, run_tiled
 from ..inference.raster_io import (band_list, band_names, check_outputs_are_new, has_mask, scene_scaling,
                                    valid_mask)
@@ -164,7 +164,7 @@ def pair_area(request: PansharpenRequest, info: PairInfo, log: Callable[[str], N
     log(f"Area to process: {int(pan_window.width)} x {int(pan_window.height)} PAN pixels of "
         f"{Path(request.pan_path).name} (from column {int(pan_window.col_off)}, row "
         f"{int(pan_window.row_off)}).")
-    with window_rasters([(request.ms_path, ms_window), (request.pan_path, pan_window)]) as (ms, pan):
+    with view_rasters([View(request.ms_path, ms_window), View(request.pan_path, pan_window)]) as (ms, pan):
         yield ms, pan
 
 

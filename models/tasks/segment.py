@@ -20,7 +20,7 @@ from rasterio.enums import Resampling
 
 from ..data.polygons import PolygonSummary, check_output_path, polygonize_classes
 from ..errors import InputError
-from ..inference.area import Area, raster_area
+from ..inference.area import Area, raster_part
 from ..inference.engine import OutputSpec, RasterInput, run_tiled
 from ..inference.global_context import GINetTileModel, read_global_view
 from ..inference.raster_io import (AtomicGeoTiff, BLOCK_SIZE, band_list, check_geotiff_path,
@@ -53,6 +53,8 @@ class SegmentRequest:
     min_area: float = 0.0
     area: Area | None = None
     """Part of the raster to segment (in its CRS; it is also the global view); None = all."""
+    bands: list[int] | None = None
+    """Bands to read, in the model's order (1-based); None = the data bands."""
 
 
 @dataclass
@@ -123,9 +125,9 @@ def segment(request: SegmentRequest, callbacks: Callbacks | None = None) -> Segm
     if request.min_area < 0:
         raise InputError(f"MIN_AREA must be 0 or more, got {request.min_area}.")
     check_outputs_are_new([request.input_path], [request.output_path, request.probabilities_path])
-    if request.area is not None:
-        with raster_area(request.input_path, request.area, callbacks.log) as part:
-            return segment(replace(request, input_path=part, area=None), callbacks)
+    if request.area is not None or request.bands is not None:
+        with raster_part(request.input_path, request.area, request.bands, callbacks.log) as part:
+            return segment(replace(request, input_path=part, area=None, bands=None), callbacks)
     for raster in (request.output_path, request.probabilities_path):
         if raster:
             check_geotiff_path(raster)

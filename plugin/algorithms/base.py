@@ -1,9 +1,10 @@
 """The base class every GeoDistill Processing algorithm derives from.
 
-It holds what the algorithms share: the DEVICE / TILE_SIZE / OVERLAP / MODEL / EXTENT parameters, the
-provider icon and help, the lazy import of torch (with an install message when it is missing),
-the bridge from QGIS `feedback` to the engine's progress/cancel callbacks, and the mapping of
-`models` errors to `QgsProcessingException`. Subclasses only say what is special about them.
+It holds what the algorithms share: the DEVICE / TILE_SIZE / OVERLAP / MODEL / EXTENT / BANDS
+parameters, the provider icon and help, the lazy import of torch (with an install message when
+it is missing), the bridge from QGIS `feedback` to the engine's progress/cancel callbacks, and
+the mapping of `models` errors to `QgsProcessingException`. Subclasses only say what is special
+about them.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 from qgis.core import (
     QgsProcessingAlgorithm,
     QgsProcessingOutputFile,
+    QgsProcessingParameterBand,
     QgsProcessingParameterEnum,
     QgsProcessingParameterExtent,
     QgsProcessingParameterFile,
@@ -59,6 +61,7 @@ class GeoDistillAlgorithm(QgsProcessingAlgorithm):
     OVERLAP = "OVERLAP"
     MODEL = "MODEL"
     EXTENT = "EXTENT"
+    BANDS = "BANDS"
     OUTPUT_REPORT = "OUTPUT_REPORT"
     OUTPUT_JSON = "OUTPUT_JSON"
     ARCHITECTURE = "ARCHITECTURE"
@@ -129,6 +132,20 @@ class GeoDistillAlgorithm(QgsProcessingAlgorithm):
                               "any CRS) are processed, and the output covers just them, on the "
                               "input's grid."))
         self.addParameter(param)
+
+    def add_bands_parameter(self, layer_parameter: str) -> None:
+        """BANDS: the bands of `layer_parameter` to use, in the model's order (empty = all)."""
+        param = QgsProcessingParameterBand(self.BANDS, self.tr("Bands to use"), None, layer_parameter,
+                                           optional=True, allowMultiple=True)
+        param.setHelp(self.tr("Empty: every band but an alpha band. Else the bands to read, in "
+                              "the order the model expects (e.g. red, green, blue of a "
+                              "multispectral image for an RGB model)."))
+        self.addParameter(param)
+
+    def bands_value(self, parameters, context) -> list[int] | None:
+        """BANDS as 1-based band numbers, or None for all data bands."""
+        bands = self.parameterAsInts(parameters, self.BANDS, context) if parameters.get(self.BANDS) else []
+        return [int(band) for band in bands] or None
 
     def area_value(self, parameters, context, layer_parameter: str):
         """EXTENT in the CRS of the raster layer `layer_parameter` as a `models` Area, or None."""

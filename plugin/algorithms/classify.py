@@ -50,7 +50,8 @@ class ClassifyScenesAlgorithm(GeoDistillAlgorithm):
         "Classifies a raster by scenes: the raster is divided into a grid of square cells and "
         "each cell gets the class a scene classifier gives the image chip around it (e.g. "
         "farmland, forest, residential, port).<br><b>Input</b>: the raster (its bands must match "
-        "the model's).<br><b>Area to process</b> (optional): only the part of the raster under "
+        "the model's).<br><b>Bands to use</b> (optional): the bands the model reads, in its "
+        "order; empty = every band but an alpha band.<br><b>Area to process</b> (optional): only the part of the raster under "
         "this extent is gridded (from its top-left corner) and classified.<br><b>Model</b>: "
         "'default' (the bundled student), a model name or a "
         ".safetensors package.<br><b>Chip size</b>: side of the chip each cell is classified "
@@ -71,6 +72,7 @@ class ClassifyScenesAlgorithm(GeoDistillAlgorithm):
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Input raster")))
+        self.add_bands_parameter(self.INPUT)
         self.add_area_parameter()
         self.add_model_parameter("classification")
         self.add_device_parameter()
@@ -103,7 +105,8 @@ class ClassifyScenesAlgorithm(GeoDistillAlgorithm):
             chip_size=self.parameterAsInt(parameters, self.CHIP_SIZE, context),
             stride=self.parameterAsInt(parameters, self.STRIDE, context),
             output_raster_path=raster_output,
-            area=self.area_value(parameters, context, self.INPUT))
+            area=self.area_value(parameters, context, self.INPUT),
+            bands=self.bands_value(parameters, context))
         result = classify_scenes(request, engine_callbacks(feedback))
         sink, dest_id = self.parameterAsSink(parameters, self.OUTPUT, context, grid_fields(),
                                              QgsWkbTypes.Polygon, layer.crs())

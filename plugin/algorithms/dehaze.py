@@ -19,14 +19,17 @@ class DehazeAlgorithm(GeoDistillAlgorithm):
         "varies across the scene.<br><b>Input</b>: the hazy raster (any data type: uint8, "
         "uint16, float ...). It is scaled by a high percentile of all its bands (one value, as "
         "in training), the model runs tile by tile, and the result is scaled back to the "
-        "input's values.<br><b>Area to process</b> (optional): only the part of the raster "
+        "input's values.<br><b>Bands to use</b> (optional): the bands to dehaze, in the model's "
+        "order (e.g. the red, green and blue bands of a multispectral image for the RGB model); "
+        "empty = every band but an alpha band.<br><b>Area to process</b> (optional): only the part of the raster "
         "under this extent is dehazed, and scaled by its own percentile.<br><b>Model</b>: "
         "'default' picks the bundled lite student fitting the band count (an RGB model ships "
         "with the plugin); or a model name or .safetensors file made with 'Train a dehazing "
         "model'; or <i>dark_channel_prior</i> for He et al.'s classical method (no model, any "
         "band count).<br><b>Device</b>, <b>Tile size</b>, <b>Tile overlap</b>: where and in "
         "which pieces the model runs.<br><b>Output</b>: a GeoTIFF with the input's grid (or the "
-        "area's part of it), CRS, data type, bands and nodata, shown like the input.")
+        "area's part of it), CRS, data type, bands (or the chosen ones) and nodata, shown like "
+        "the input.")
 
     def name(self) -> str:
         return "dehaze"
@@ -36,6 +39,7 @@ class DehazeAlgorithm(GeoDistillAlgorithm):
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Hazy raster")))
+        self.add_bands_parameter(self.INPUT)
         self.add_area_parameter()
         self.add_model_parameter("dehazing")
         self.add_device_parameter()
@@ -60,6 +64,7 @@ class DehazeAlgorithm(GeoDistillAlgorithm):
             tile_size=self.parameterAsInt(parameters, self.TILE_SIZE, context),
             overlap=self.parameterAsInt(parameters, self.OVERLAP, context),
             area=self.area_value(parameters, context, self.INPUT),
+            bands=self.bands_value(parameters, context),
         )
         result = dehaze(request, engine_callbacks(feedback))
         bands = getattr(self, "_display_bands", None)

@@ -27,6 +27,8 @@ class SegmentAlgorithm(GeoDistillAlgorithm):
         "Maps land cover: every pixel of the raster gets a class from a segmentation model "
         "(GINet: a downsampled view of the whole scene guides the full-resolution tiles).<br>"
         "<b>Input</b>: the raster (any data type; as many bands as the model reads).<br>"
+        "<b>Bands to use</b> (optional): the bands the model reads, in its order (e.g. red, "
+        "green, blue of a multispectral image); empty = every band but an alpha band.<br>"
         "<b>Area to process</b> (optional): only the part of the raster under this extent is "
         "segmented (its downsampled view is then the global view).<br>"
         "<b>Model</b>: 'default' (the bundled lite land-cover model for 3-band images), a "
@@ -49,6 +51,7 @@ class SegmentAlgorithm(GeoDistillAlgorithm):
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Input raster")))
+        self.add_bands_parameter(self.INPUT)
         self.add_area_parameter()
         self.add_model_parameter("segmentation")
         self.add_device_parameter()
@@ -79,7 +82,8 @@ class SegmentAlgorithm(GeoDistillAlgorithm):
             overlap=self.parameterAsInt(parameters, self.OVERLAP, context),
             probabilities_path=probabilities or None, polygons_path=polygons or None,
             min_area=self.parameterAsDouble(parameters, self.MIN_AREA, context),
-            area=self.area_value(parameters, context, self.INPUT))
+            area=self.area_value(parameters, context, self.INPUT),
+            bands=self.bands_value(parameters, context))
         result = segment(request, engine_callbacks(feedback))
         for path in (output, polygons):
             self.style_on_load(context, path, ClassStyle(result.classes))

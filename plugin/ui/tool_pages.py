@@ -10,7 +10,8 @@ user's models folder). DEVICE comes from the dock's device line.
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import qgis.utils
@@ -34,7 +35,8 @@ from qgis.gui import (
     QgsMapLayerComboBox,
     QgsRasterBandComboBox,
 )
-from qgis.PyQt.QtCore import QCoreApplication, Qt
+from qgis.PyQt.QtCore import QCoreApplication, QRegularExpression, Qt
+from qgis.PyQt.QtGui import QRegularExpressionValidator
 from qgis.PyQt.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -181,6 +183,27 @@ def _is_model_output(definition) -> bool:
     return definition.type() == "fileDestination" and definition.defaultFileExtension() == "safetensors"
 
 
+class BandOrderEdit(QLineEdit):
+    """Band numbers typed in the order the model reads them ("5, 3, 2": red, green, blue of an
+    8-band image); empty = the tool's default bands. The tooltip lists the layer's bands."""
+
+    def __init__(self, help_text: str = "", parent=None):
+        super().__init__(parent)
+        self.help_text = help_text
+        self.setPlaceholderText(_tr("all bands but alpha — or e.g. 3, 2, 1 in the model's order"))
+        self.setValidator(QRegularExpressionValidator(QRegularExpression(r"[0-9 ,;]*"), self))
+
+    def setLayer(self, layer) -> None:  # noqa: N802 (the slot name of QgsRasterBandComboBox)
+        """Show `layer`'s bands below the help in the tooltip."""
+        names = ([f"{band}: {layer.bandName(band)}" for band in range(1, layer.bandCount() + 1)]
+                 if isinstance(layer, QgsRasterLayer) else [])
+        self.setToolTip("\n".join([self.help_text, *names]).strip())
+
+    def bands(self) -> list[int] | None:
+        """The typed band numbers in their order, or None when none were typed."""
+        return [int(token) for token in re.split(r"[ ,;]+", self.text()) if token] or None
+
+
 class AlgorithmForm(QWidget):
     """The widgets of one algorithm's parameters, and the parameters dict they give."""
 
@@ -219,6 +242,8 @@ class AlgorithmForm(QWidget):
         for widget in self.widgets.values():
             if isinstance(widget, QgsMapLayerComboBox):
                 widget.layerChanged.connect(self.update_fit_warning)
+            elif isinstance(widget, BandOrderEdit):
+                widget.textChanged.connect(self.update_fit_warning)
         if self.model_picker is not None:
             self.model_picker.model_changed.connect(self.update_fit_warning)
         self.update_fit_warning()
@@ -237,8 +262,9 @@ class AlgorithmForm(QWidget):
         if kind == "multilayer":
             return self._multi_layer_combo(definition)
         if kind == "band":
-            combo = QgsRasterBandComboBox(self)
-            return combo
+            if definition.allowMultiple():
+                return BandOrderEdit(definition.help(), self)
+            return QgsRasterBandComboBox(self)
         if kind == "extent":
             return self._extent_widget()
         if kind == "enum":
@@ -343,9 +369,17 @@ class AlgorithmForm(QWidget):
 
     # -- reading ----------------------------------------------------------------------
     def raster_facts(self) -> list[LayerFacts]:
-        """Facts about the chosen raster layers, for the model-fit check."""
-        return [pixel_facts(name, widget.currentLayer()) for name, widget in self.widgets.items()
-                if isinstance(widget, QgsMapLayerComboBox) and isinstance(widget.currentLayer(), QgsRasterLayer)]
+        """Facts about the chosen raster layers, for the model-fit check (a layer whose bands
+        are typed counts those)."""
+        facts = [pixel_facts(name, widget.currentLayer()) for name, widget in self.widgets.items()
+                 if isinstance(widget, QgsMapLayerComboBox) and isinstance(widget.currentLayer(), QgsRasterLayer)]
+        for definition in self.algorithm.parameterDefinitions():
+            widget = self.widgets.get(definition.name())
+            if isinstance(widget, BandOrderEdit) and widget.bands():
+                facts = [replace(fact, band_count=len(widget.bands()))
+                         if fact.parameter == definition.parentLayerParameterName() else fact
+                         for fact in facts]
+        return facts
 
     def fit_warnings(self) -> list[str]:
         """Where the chosen layers do not fit the chosen model ([] with "default")."""
@@ -382,6 +416,8 @@ class AlgorithmForm(QWidget):
                     if widget.itemCheckState(i) == Qt.CheckState.Checked]
         if isinstance(widget, QgsRasterBandComboBox):
             return widget.currentBand()
+        if isinstance(widget, BandOrderEdit):
+            return widget.bands()
         if isinstance(widget, QgsExtentWidget):
             return QgsReferencedRectangle(widget.outputExtent(), widget.outputCrs()) if widget.isValid() else None
         if isinstance(widget, QComboBox):
