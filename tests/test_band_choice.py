@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import rasterio
 from qgis import processing
+from qgis.core import QgsProcessingException
 
 from dehaze_scenes import hazy_scene
 from rasters import write_raster
@@ -50,9 +51,16 @@ def test_segmenting_chosen_bands_with_the_bundled_rgb_model(multispectral, tmp_p
         np.testing.assert_array_equal(a.read(), b.read())
 
 
-def test_bands_parameter_keeps_the_order_given(geodistill_provider, multispectral, tmp_path):
+@pytest.mark.parametrize("bands", [[4, 2, 1], "4,2,1", "4; 2; 1"])  # a list, or text as typed
+def test_bands_parameter_keeps_the_order_given(geodistill_provider, multispectral, tmp_path, bands):
     five, rgb = multispectral
     result = processing.run("geodistill:dehaze", {
-        "INPUT": str(five), "BANDS": [4, 2, 1], "DEVICE": "cpu", "OUTPUT": str(tmp_path / "out.tif")})
+        "INPUT": str(five), "BANDS": bands, "DEVICE": "cpu", "OUTPUT": str(tmp_path / "out.tif")})
     with rasterio.open(result["OUTPUT"]) as out:
         assert out.count == 3 and out.descriptions == ("red", "green", "blue")
+
+
+def test_bands_text_that_is_not_numbers_is_refused(geodistill_provider, multispectral, tmp_path):
+    with pytest.raises(QgsProcessingException, match="BANDS: 'red,green' is not a list of band numbers"):
+        processing.run("geodistill:dehaze", {"INPUT": str(multispectral[0]), "BANDS": "red,green",
+                                              "DEVICE": "cpu", "OUTPUT": str(tmp_path / "out.tif")})

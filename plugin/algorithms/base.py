@@ -143,8 +143,16 @@ class GeoDistillAlgorithm(QgsProcessingAlgorithm):
         self.addParameter(param)
 
     def bands_value(self, parameters, context) -> list[int] | None:
-        """BANDS as 1-based band numbers, or None for all data bands."""
-        bands = self.parameterAsInts(parameters, self.BANDS, context) if parameters.get(self.BANDS) else []
+        """BANDS as 1-based band numbers, or None for all data bands. Text such as "5,3,2"
+        (qgis_process, batch cells) is read in its order too."""
+        raw = parameters.get(self.BANDS)
+        if isinstance(raw, str):
+            if not re.fullmatch(r"[\d\s,;]*", raw):
+                raise QgsProcessingException(self.tr(
+                    f"BANDS: '{raw}' is not a list of band numbers; give them like 5,3,2."))
+            bands = [int(token) for token in re.split(r"[\s,;]+", raw) if token]
+        else:
+            bands = self.parameterAsInts(parameters, self.BANDS, context) if raw else []
         return [int(band) for band in bands] or None
 
     def area_value(self, parameters, context, layer_parameter: str):
