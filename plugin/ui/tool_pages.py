@@ -52,8 +52,8 @@ from qgis.PyQt.QtWidgets import (
 
 from .. import settings
 from .model_fit import LayerFacts, fit_problems
-from .output_names import automatic_output
 from .model_picker import ModelPicker
+from .output_names import automatic_output
 
 
 def _tr(text: str) -> str:
