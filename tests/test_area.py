@@ -1,5 +1,6 @@
 """Processing only an area of a raster: the window it covers (whole pixels, whole MS pixels for a
 PAN), VRTs of that window, and the tools' outputs on exactly that part of the input's grid."""
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +73,36 @@ def test_dehazed_area_lies_on_the_input_grid(tmp_path):
         assert (out.width, out.height, out.count, out.dtypes[0]) == (60, 41, 3, "uint16")
         assert out.read().std() > 0
     assert any("Area to process: 60 x 41 pixels of hazy.tif" in line for line in lines)
+
+
+def test_a_dehazed_area_is_scaled_like_the_whole_raster(tmp_path):
+    """The area is dehazed with the whole raster's scaling and airlight, so it matches the same
+    part of a whole run up to the tile layout (dehazed alone, the part is 36 % off here)."""
+    scene = hazy_scene(tmp_path, "uint16", size=192)
+    request = DehazeRequest(str(scene.path), str(tmp_path / "whole.tif"), model="dark_channel_prior",
+                            device="cpu", tile_size=128, overlap=32)
+    whole = dehaze(request)
+    part = dehaze(replace(request, output_path=str(tmp_path / "part.tif"), area=area(20, 30, 90, 100)))
+    with rasterio.open(whole.output_path) as full, rasterio.open(part.output_path) as clipped:
+        expected = full.read(window=Window(20, 30, 70, 70)).astype(np.float64)
+        assert clipped.transform == full.window_transform(Window(20, 30, 70, 70))
+        assert np.abs(clipped.read() - expected).mean() < 0.03 * expected.mean()
+
+
+@pytest.mark.parametrize("method", ["mtf_glp", "model"])
+def test_a_sharpened_area_equals_the_same_part_of_a_whole_run(tmp_path, method):
+    """Scaling, MTF-GLP gains and the model come from the whole scene; away from the area's
+    edge (16 px) the area's result is the whole run's, to the rounding of the output."""
+    pair = pansharpening_scene(tmp_path, size=256)
+    request = PansharpenRequest(str(pair.ms_path), str(pair.pan_path), str(tmp_path / "whole.tif"),
+                                method=method, device="cpu", tile_size=128, overlap=32)
+    whole = pansharpen(request)
+    part = pansharpen(replace(request, output_path=str(tmp_path / "part.tif"), area=area(41, 61, 178, 199)))
+    window = Window(40, 60, 140, 140)  # widened to whole MS pixels (4 PAN pixels)
+    with rasterio.open(whole.output_path) as full, rasterio.open(part.output_path) as clipped:
+        assert clipped.transform == full.window_transform(window) and clipped.shape == (140, 140)
+        difference = np.abs(clipped.read().astype(np.int64) - full.read(window=window))
+    assert difference[:, 16:-16, 16:-16].max() <= 1
 
 
 @pytest.mark.parametrize("ms_margin", [0, 2])  # MS grid equal to the PAN's, or 2 MS pixels wider

@@ -154,6 +154,23 @@ def test_tile_model_predicts_like_the_net_with_window_fractions(net):
         assert torch.allclose(adapter.predict([tiles], windows), expected, atol=1e-6)
 
 
+def test_tile_model_of_part_of_the_scene_maps_windows_by_its_offset(net):
+    """A run over an area: tile windows on the area's grid are placed in the scene's global
+    map by the area's offset."""
+    net.eval()
+    with torch.no_grad():  # guidance starts as the identity: give it weights that use the view
+        for parameter in net.parameters():
+            parameter.add_(0.2 * torch.randn_like(parameter))
+    global_image = torch.rand(3, 32, 32)
+    tiles = torch.rand(1, 3, 16, 16)
+    part = GINetTileModel(net, global_image, scene_shape=(64, 48), offset=(16, 8))
+    scene = GINetTileModel(net, global_image, scene_shape=(64, 48))
+    with torch.no_grad():
+        shifted = part.predict([tiles], [TileWindow(8, 16, 16, 16)])
+        assert torch.allclose(shifted, scene.predict([tiles], [TileWindow(24, 24, 16, 16)]), atol=1e-6)
+        assert not torch.allclose(shifted, scene.predict([tiles], [TileWindow(8, 16, 16, 16)]), atol=1e-3)
+
+
 def test_engine_segments_a_scene_with_the_global_view(tmp_path, net):
     rng = np.random.default_rng(0)
     scene = (smooth_field((3, 96, 80), rng, scale=16) * 1000).astype(np.uint16)

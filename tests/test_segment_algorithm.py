@@ -110,6 +110,23 @@ def test_post_processor_gives_the_palette_and_class_names(geodistill_provider, s
                 for c in categories.categories()] == expected
 
 
+def test_an_area_is_segmented_on_the_input_grid_like_a_whole_run(geodistill_provider, scene, model,
+                                                                 tmp_path):
+    """The area gets the whole raster's global view and scaling; only the tile layout differs
+    from a whole run (tiles of 64 px here), so nearly every class agrees."""
+    whole = processing.run("geodistill:segment", params(scene, model, tmp_path))
+    with rasterio.open(scene.raster) as source:
+        left, top = source.transform * (37, 41)
+        right, bottom = source.transform * (90, 83)
+    part = processing.run("geodistill:segment", params(
+        scene, model, tmp_path, OUTPUT=str(tmp_path / "part.tif"),
+        EXTENT=f"{left},{right},{bottom},{top} [EPSG:32633]"))
+    window = rasterio.windows.Window(37, 41, 53, 42)
+    with rasterio.open(whole["OUTPUT"]) as a, rasterio.open(part["OUTPUT"]) as b:
+        assert b.transform == a.window_transform(window) and (b.width, b.height) == (53, 42)
+        assert (b.read(1) == a.read(1, window=window)).mean() > 0.9
+
+
 def read_features(path):
     source = ogr.Open(str(path))
     layer = source.GetLayer(0)

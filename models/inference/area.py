@@ -1,9 +1,12 @@
-"""Processing part of a raster: the pixel window an area covers and/or some of its bands,
-shown to the pipelines as a GDAL virtual raster (VRT), so every tool runs on it unchanged.
+"""Processing part of a raster: the pixel window an area covers, and views of a raster (a
+window and/or some of its bands) as GDAL virtual rasters (VRT) a pipeline reads unchanged.
 
 The window is widened to whole pixels (and, for a PAN, to whole MS pixels) and clipped to the
-raster; the VRT keeps the CRS, the window's geotransform, nodata, the mask and band names, and
-reads the source's overviews, so the outputs land exactly on the input's grid.
+raster. The engine runs over such a window of the whole raster (`run_tiled(region=...)`), so
+statistics and global views still come from all of it; VRT views serve band choices and the
+pipelines that are not tiled (scene classification, GDAL's Brovey). A VRT keeps the CRS, the
+window's geotransform, nodata, the mask and band names, and reads the source's overviews, so
+outputs land exactly on the input's grid.
 """
 from __future__ import annotations
 
@@ -105,17 +108,25 @@ def view_rasters(views: list[View]) -> Iterator[list[str]]:
         yield paths
 
 
+def area_region(path: str | Path, area: Area | None, log=None, multiple: int = 1,
+                unit: str = "pixels") -> Window | None:
+    """The window `area` covers (see `area_window`), logged with `log`; None without an area."""
+    if area is None:
+        return None
+    window = area_window(path, area, multiple)
+    if log is not None:
+        log(f"Area to process: {int(window.width)} x {int(window.height)} {unit} of "
+            f"{Path(str(path)).name} (from column {int(window.col_off)}, row {int(window.row_off)}).")
+    return window
+
+
 @contextmanager
 def raster_part(path: str | Path, area: Area | None = None, bands: list[int] | None = None,
                 log=None) -> Iterator[str]:
-    """A VRT of the part of one raster to process: the window `area` covers (see `area_window`;
-    None = all of it) and `bands` (None = the data bands); what is chosen is logged with `log`."""
-    window = area_window(path, area) if area is not None else None
-    name = Path(str(path)).name
-    if log is not None and window is not None:
-        log(f"Area to process: {int(window.width)} x {int(window.height)} pixels of {name} (from "
-            f"column {int(window.col_off)}, row {int(window.row_off)}).")
+    """A VRT of the part of one raster to process: the window `area` covers (None = all of it)
+    and `bands` (None = the data bands); what is chosen is logged with `log`."""
+    window = area_region(path, area, log)
     if log is not None and bands:
-        log(f"Bands used: {', '.join(map(str, bands))} of {name}.")
+        log(f"Bands used: {', '.join(map(str, bands))} of {Path(str(path)).name}.")
     with view_rasters([View(path, window, bands)]) as (part,):
         yield part

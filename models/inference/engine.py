@@ -23,6 +23,7 @@ import rasterio
 import torch
 from affine import Affine
 from rasterio.enums import Resampling
+from rasterio.windows import Window
 
 from ..errors import Cancelled, InputError
 from .accumulator import FinishedBlock, SeamAccumulator
@@ -186,7 +187,7 @@ def _get(channel: queue.Queue, stop: threading.Event, producer: _Stage | None = 
     return _DONE
 
 
-def _prepare_sources(inputs: list[RasterInput]) -> list[_Source]:
+def _prepare_sources(inputs: list[RasterInput], region: Window | None) -> list[_Source]:
     if not inputs:
         raise InputError("No input raster was given.")
     reference = Path(inputs[0].path)
@@ -196,6 +197,9 @@ def _prepare_sources(inputs: list[RasterInput]) -> list[_Source]:
         with open_raster(path) as dataset:
             bands = band_list(dataset, item.bands)
         grid = InputGrid(1, 0, 0) if index == 0 else input_grid(reference, path)
+        if region is not None:  # tile windows are on the region's grid
+            grid = InputGrid(grid.ratio, grid.row_offset + int(region.row_off) // grid.ratio,
+                             grid.col_offset + int(region.col_off) // grid.ratio, grid.shift)
         scaling = item.resolve_scaling()
         if scaling.band_count != len(bands):
             raise InputError(f"The scaling of {path.name} has {scaling.band_count} band(s) but "
@@ -323,24 +327,32 @@ class _OutputWriter:
 def run_tiled(model: TileModel | torch.nn.Module, inputs: list[RasterInput], output: OutputSpec,
               options: TilingOptions | None = None, device: str = "auto", precision: str = "auto",
               progress: Callable[[float], None] | None = None,
-              is_cancelled: Callable[[], bool] | None = None) -> RunReport:
+              is_cancelled: Callable[[], bool] | None = None,
+              region: Window | None = None) -> RunReport:
     """Run `model` over `inputs` tile by tile and write `output`; returns a RunReport.
 
     `inputs[0]` defines the reference (= output) grid; the others are read window-aligned.
+    `region` (a window of the reference grid whose offsets are multiples of every input's
+    ratio) limits the run and the output to that part; the model sees tile windows relative
+    to it.
     `progress` receives floats 0-100, monotonic, ending at 100; `is_cancelled` is checked
     between batches and a cancelled run raises Cancelled, leaving no output file.
     """
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
         return _run(as_tile_model(model), inputs, output, options or TilingOptions(), device,
-                    precision, progress or (lambda value: None), is_cancelled or (lambda: False))
+                    precision, progress or (lambda value: None), is_cancelled or (lambda: False),
+                    region)
 
 
 def _run(model: TileModel, inputs, output, options, device, precision, report_progress,
-         cancelled) -> RunReport:
+         cancelled, region) -> RunReport:
     started = time.perf_counter()
-    sources = _prepare_sources(inputs)
+    sources = _prepare_sources(inputs, region)
     with open_raster(sources[0].path) as reference:
         height, width, crs, transform = reference.height, reference.width, reference.crs, reference.transform
+        if region is not None:
+            height, width = int(region.height), int(region.width)
+            transform = reference.window_transform(region)
     align = math.lcm(*[s.grid.ratio for s in sources])
     # output blocks must divide the output stride and be multiples of 16 (GeoTIFF)
     grid = TileGrid(height, width, options, align=align,

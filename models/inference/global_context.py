@@ -7,6 +7,7 @@ against it, mapping every tile window (reference-grid pixels) to scene fractions
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -61,16 +62,18 @@ def window_fractions(windows: list[TileWindow], scene_shape: tuple[int, int]) ->
 
 
 class GINetTileModel(TileModel):
-    """Engine adapter for GINet: `GINetTileModel(net, global_image, scene_shape)`.
+    """Engine adapter for GINet: `GINetTileModel(net, global_image, scene_shape, offset)`.
 
     `global_image` is the normalized global view (bands, G, G) or (1, bands, G, G) of the
     scene whose reference grid is `scene_shape` = (height, width) pixels. The global branch
     runs once, here; `predict` runs the local branch on the tiles (input 0) guided by it.
+    `offset` = (row, column) of the engine's grid in the scene: a run over part of it.
     """
 
     def __init__(self, net: torch.nn.Module, global_image: np.ndarray | torch.Tensor,
-                 scene_shape: tuple[int, int]):
+                 scene_shape: tuple[int, int], offset: tuple[int, int] = (0, 0)):
         self.net = net.eval()
+        self.offset = offset
         image = torch.as_tensor(np.asarray(global_image, dtype=np.float32))
         image = image[None] if image.dim() == 3 else image
         self.scene_shape = (int(scene_shape[0]), int(scene_shape[1]))
@@ -80,6 +83,8 @@ class GINetTileModel(TileModel):
 
     def predict(self, tensors: list[torch.Tensor], windows: list[TileWindow]) -> torch.Tensor:
         local = tensors[0]
+        if self.offset != (0, 0):
+            windows = [replace(w, row=w.row + self.offset[0], col=w.col + self.offset[1]) for w in windows]
         fractions = window_fractions(windows, self.scene_shape).to(local.device)
         return self.net.forward_local(local, self.context, fractions)[0]
 

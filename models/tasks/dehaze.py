@@ -19,11 +19,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from rasterio.windows import Window
 
 from ..classical.dehaze import DarkChannelModule, estimate_airlight
 from ..data.haze import MODEL_SCALING
 from ..errors import InputError
-from ..inference.area import Area, raster_part
+from ..inference.area import Area, area_region, raster_part
 from ..inference.engine import OutputSpec, RasterInput, RunReport, run_tiled
 from ..inference.raster_io import (band_list, band_names, check_outputs_are_new, has_mask, open_raster,
                                    read_decimated, scene_scaling, valid_mask)
@@ -161,10 +162,12 @@ def dehaze(request: DehazeRequest, callbacks: Callbacks | None = None) -> Dehaze
     """Dehaze the scene as `request` says; write the result; report how it went."""
     callbacks = callbacks or Callbacks()
     check_outputs_are_new([request.input_path], [request.output_path])
-    if request.area is not None or request.bands is not None:
-        with raster_part(request.input_path, request.area, request.bands, callbacks.log) as part:
-            return dehaze(replace(request, input_path=part, area=None, bands=None), callbacks)
+    if request.bands is not None:
+        with raster_part(request.input_path, bands=request.bands, log=callbacks.log) as part:
+            return dehaze(replace(request, input_path=part, bands=None), callbacks)
     info = inspect_scene(request.input_path)
+    # an area runs with the scaling (and airlight) of the whole raster, as in a whole run
+    region = area_region(request.input_path, request.area, callbacks.log)
     callbacks.log(f"{info.name}: {info.bands} band(s) ({info.dtype}).")
     notes: list[str] = []
     overlap = request.overlap
@@ -192,7 +195,7 @@ def dehaze(request: DehazeRequest, callbacks: Callbacks | None = None) -> Dehaze
         notes.append(f"tile size raised to {tile_size} px to fit the overlap")
     report = _run_engine(network, request, info, scaling, TilingOptions(
         tile_size=tile_size, overlap=overlap, batch_size=request.batch_size,
-        multiple_of=max(1, multiple_of)), callbacks)
+        multiple_of=max(1, multiple_of)), region, callbacks)
     for note in notes:
         callbacks.log(note)
     return DehazeResult(report.output_path, model_name, report.device_description, report.seconds,
@@ -200,13 +203,15 @@ def dehaze(request: DehazeRequest, callbacks: Callbacks | None = None) -> Dehaze
 
 
 def _run_engine(network: torch.nn.Module, request: DehazeRequest, info: SceneInfo,
-                scaling: BandScaling, options: TilingOptions, callbacks: Callbacks) -> RunReport:
+                scaling: BandScaling, options: TilingOptions, region: Window | None,
+                callbacks: Callbacks) -> RunReport:
     inputs = [RasterInput(request.input_path, scaling=scaling)]
     output = OutputSpec(request.output_path, band_count=info.bands, dtype=info.dtype,
                         nodata=info.nodata, band_descriptions=info.descriptions,
                         kind="continuous", scaling=scaling, mask=info.masked and info.nodata is None)
     report = run_tiled(network, inputs, output, options, device=request.device,
-                       progress=callbacks.progress, is_cancelled=callbacks.is_cancelled)
+                       progress=callbacks.progress, is_cancelled=callbacks.is_cancelled,
+                       region=region)
     callbacks.log(f"Dehazed on {report.device_description} in {report.seconds:.1f} s "
                   f"({report.megapixels_per_second:.2f} Mpx/s).")
     return report

@@ -22,7 +22,7 @@ from ..classical.pansharpen import MtfGlpModule, brovey_gdal, lowpass_gain, mtf_
 from ..data.wald import SENSORS
 from ..errors import InputError
 from ..inference.alignment import input_grid
-from ..inference.area import Area, View, area_window, view_rasters
+from ..inference.area import Area, View, area_region, view_rasters
 from ..inference.engine import OutputSpec, RasterInput, RunReport, run_tiled
 from ..inference.raster_io import (band_list, band_names, check_outputs_are_new, has_mask, scene_scaling,
                                    valid_mask)
@@ -150,20 +150,20 @@ def pair_scaling(ms_path: str) -> tuple[BandScaling, BandScaling]:
     return ms_scaling, BandScaling(low=[0.0], high=[ms_scaling.high[0]])
 
 
+def pan_region(request: PansharpenRequest, info: PairInfo, log: Callable[[str], None]) -> Window | None:
+    """The PAN window `request.area` covers, widened to whole MS pixels (None without an area)."""
+    return area_region(request.pan_path, request.area, log, multiple=info.ratio, unit="PAN pixels")
+
+
 @contextmanager
-def pair_area(request: PansharpenRequest, info: PairInfo, log: Callable[[str], None]
-              ) -> Iterator[tuple[str, str]]:
-    """VRTs (MS, PAN) of the part of the pair `request.area` covers: the PAN window widened to
-    whole MS pixels, and the MS pixels under it (the pair's alignment is kept)."""
+def pair_views(request: PansharpenRequest, info: PairInfo, pan_window: Window
+               ) -> Iterator[tuple[str, str]]:
+    """VRTs (MS, PAN) of a PAN window and of the MS pixels under it (the alignment is kept)."""
     ratio = info.ratio
-    pan_window = area_window(request.pan_path, request.area, multiple=ratio)
     row_offset, col_offset = info.ms_offset
     ms_window = Window(col_offset + int(pan_window.col_off) // ratio,
                        row_offset + int(pan_window.row_off) // ratio,
                        math.ceil(pan_window.width / ratio), math.ceil(pan_window.height / ratio))
-    log(f"Area to process: {int(pan_window.width)} x {int(pan_window.height)} PAN pixels of "
-        f"{Path(request.pan_path).name} (from column {int(pan_window.col_off)}, row "
-        f"{int(pan_window.row_off)}).")
     with view_rasters([View(request.ms_path, ms_window), View(request.pan_path, pan_window)]) as (ms, pan):
         yield ms, pan
 
@@ -219,13 +219,16 @@ def pansharpen(request: PansharpenRequest, callbacks: Callbacks | None = None) -
         raise InputError(f"Unknown SENSOR '{request.sensor}': use one of {', '.join(SENSORS)}.")
     check_outputs_are_new([request.ms_path, request.pan_path], [request.output_path])
     info = inspect_pair(request.ms_path, request.pan_path, request.pan_band)
-    if request.area is not None:
-        with pair_area(request, info, callbacks.log) as (ms_part, pan_part):
-            return pansharpen(replace(request, ms_path=ms_part, pan_path=pan_part, area=None), callbacks)
     callbacks.log(f"PAN/MS resolution ratio {info.ratio}, {info.ms_bands} MS bands "
                   f"({info.ms_dtype}).")
+    region = pan_region(request, info, callbacks.log)
     if request.method == "brovey":
-        return _run_brovey(request, info, callbacks)
+        if region is None:
+            return _run_brovey(request, info, callbacks)
+        with pair_views(request, info, region) as (ms_part, pan_part):  # GDAL works per pixel
+            return _run_brovey(replace(request, ms_path=ms_part, pan_path=pan_part, area=None),
+                               replace(info, pan_shape=(int(region.height), int(region.width))),
+                               callbacks)
     if max(abs(shift) for shift in info.ms_shift) > MS_SHIFT_TOLERANCE:
         rows, cols = info.ms_shift
         callbacks.log(f"Warning: the MS grid is offset from the PAN grid by {rows:+.2f} rows and "
@@ -249,8 +252,9 @@ def pansharpen(request: PansharpenRequest, callbacks: Callbacks | None = None) -
         multiple_of = int(card.config.get("multiple_of", 0)) or getattr(network.config, "multiple_of", 1)
         engine_callbacks = callbacks.part(30, 100) if request.adapt_iterations > 0 else callbacks
 
+    # an area runs with the scaling, gains and adaptation of the whole scene, as a whole run
     report = _run_engine(_PanFirst(network), request, info, ms_scaling, pan_scaling,
-                         multiple_of, engine_callbacks)
+                         multiple_of, region, engine_callbacks)
     return PansharpenResult(report.output_path, request.method, model_name,
                             report.device_description, report.seconds,
                             report.megapixels_per_second, notes + report.backoff_events)
@@ -278,7 +282,8 @@ def _prepare_model(request, info, ms_scaling, pan_scaling, callbacks):
     return network, card, notes
 
 
-def _run_engine(module, request, info, ms_scaling, pan_scaling, multiple_of, callbacks) -> RunReport:
+def _run_engine(module, request, info, ms_scaling, pan_scaling, multiple_of, region,
+                callbacks) -> RunReport:
     inputs = [RasterInput(request.pan_path, bands=[info.pan_band], scaling=pan_scaling),
               RasterInput(request.ms_path, scaling=ms_scaling)]
     output = OutputSpec(request.output_path, band_count=info.ms_bands, dtype=info.ms_dtype,
@@ -292,7 +297,8 @@ def _run_engine(module, request, info, ms_scaling, pan_scaling, multiple_of, cal
                             batch_size=request.batch_size, multiple_of=max(1, multiple_of),
                             shrink_to_fit=True)
     report = run_tiled(module, inputs, output, options, device=request.device,
-                       progress=callbacks.progress, is_cancelled=callbacks.is_cancelled)
+                       progress=callbacks.progress, is_cancelled=callbacks.is_cancelled,
+                       region=region)
     callbacks.log(f"Sharpened {report.tiles} tile(s) of {report.tile_size} px on "
                   f"{report.device_description} in {report.seconds:.1f} s "
                   f"({report.megapixels_per_second:.2f} Mpx/s).")

@@ -20,7 +20,7 @@ from rasterio.enums import Resampling
 
 from ..data.polygons import PolygonSummary, check_output_path, polygonize_classes
 from ..errors import InputError
-from ..inference.area import Area, raster_part
+from ..inference.area import Area, area_region, raster_part
 from ..inference.engine import OutputSpec, RasterInput, run_tiled
 from ..inference.global_context import GINetTileModel, read_global_view
 from ..inference.raster_io import (AtomicGeoTiff, BLOCK_SIZE, band_list, check_geotiff_path,
@@ -52,7 +52,8 @@ class SegmentRequest:
     polygons_path: str | None = None
     min_area: float = 0.0
     area: Area | None = None
-    """Part of the raster to segment (in its CRS; it is also the global view); None = all."""
+    """Part of the raster to segment (in its CRS); None = all. The global view and the scaling
+    still come from the whole raster, so the part matches a whole run."""
     bands: list[int] | None = None
     """Bands to read, in the model's order (1-based); None = the data bands."""
 
@@ -125,9 +126,9 @@ def segment(request: SegmentRequest, callbacks: Callbacks | None = None) -> Segm
     if request.min_area < 0:
         raise InputError(f"MIN_AREA must be 0 or more, got {request.min_area}.")
     check_outputs_are_new([request.input_path], [request.output_path, request.probabilities_path])
-    if request.area is not None or request.bands is not None:
-        with raster_part(request.input_path, request.area, request.bands, callbacks.log) as part:
-            return segment(replace(request, input_path=part, area=None, bands=None), callbacks)
+    if request.bands is not None:
+        with raster_part(request.input_path, bands=request.bands, log=callbacks.log) as part:
+            return segment(replace(request, input_path=part, bands=None), callbacks)
     for raster in (request.output_path, request.probabilities_path):
         if raster:
             check_geotiff_path(raster)
@@ -141,8 +142,11 @@ def segment(request: SegmentRequest, callbacks: Callbacks | None = None) -> Segm
     check_classes(card.classes, path.name)
     callbacks.log(f"Model: {card.name} ({card.architecture}, {len(card.classes)} classes) from {path}")
     scaling = model_scaling(card, request.input_path)
+    # an area runs with the statistics and the global view of the whole raster, as in a whole run
+    region = area_region(request.input_path, request.area, callbacks.log)
     view = read_global_view(request.input_path, None, scaling, net.config.global_size)
-    tile_model = GINetTileModel(net, view, shape)
+    tile_model = GINetTileModel(net, view, shape,
+                                (int(region.row_off), int(region.col_off)) if region else (0, 0))
     ids = [int(c["id"]) for c in card.classes]
     remap = ids != list(range(len(ids)))
     output = Path(request.output_path)
@@ -156,7 +160,7 @@ def segment(request: SegmentRequest, callbacks: Callbacks | None = None) -> Segm
         report = run_tiled(tile_model, [RasterInput(request.input_path, scaling=scaling)], spec,
                            options, device=request.device,
                            progress=callbacks.part(0, polygons_share - 5).progress,
-                           is_cancelled=callbacks.is_cancelled)
+                           is_cancelled=callbacks.is_cancelled, region=region)
         if remap:
             _write_class_ids(engine_path, output, ids)
     finally:

@@ -22,7 +22,7 @@ class DehazeAlgorithm(GeoDistillAlgorithm):
         "input's values.<br><b>Bands to use</b> (optional): the bands to dehaze, in the model's "
         "order (e.g. the red, green and blue bands of a multispectral image for the RGB model); "
         "empty = every band but an alpha band.<br><b>Area to process</b> (optional): only the "
-        "part of the raster under this extent is dehazed, and scaled by its own percentile.<br>"
+        "part of the raster under this extent is dehazed (scaled as in a whole run).<br>"
         "<b>Model</b>: "
         "'default' picks the bundled lite student fitting the band count (an RGB model ships "
         "with the plugin); or a model name or .safetensors file made with 'Train a dehazing "

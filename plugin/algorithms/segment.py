@@ -30,7 +30,7 @@ class SegmentAlgorithm(GeoDistillAlgorithm):
         "<b>Bands to use</b> (optional): the bands the model reads, in its order (e.g. red, "
         "green, blue of a multispectral image); empty = every band but an alpha band.<br>"
         "<b>Area to process</b> (optional): only the part of the raster under this extent is "
-        "segmented (its downsampled view is then the global view).<br>"
+        "segmented (the whole raster still gives the global view and the scaling).<br>"
         "<b>Model</b>: 'default' (the bundled lite land-cover model for 3-band images), a "
         "bundled model name or a .safetensors model file.<br><b>Device</b>, <b>Tile size</b>, "
         "<b>Tile overlap</b>: where and in which pieces the model runs.<br><b>Output</b>: a "
