@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 import rasterio
+from rasterio.windows import Window
 import torch
 from affine import Affine
 from rasterio.crs import CRS
@@ -194,6 +195,18 @@ def test_two_resolutions_are_read_window_aligned(tmp_path):
     expected_ms = ms[:, 3:3 + 34, 3:3 + 36].repeat(4, axis=1).repeat(4, axis=2)
     np.testing.assert_array_equal(result[:2], expected_ms)
     np.testing.assert_array_equal(result[2], pan[0])
+
+    # a region of the PAN grid (offsets in whole MS pixels): exactly that part, both inputs
+    region = Window(col_off=20, row_off=36, width=60, height=72)
+    part = tmp_path / "part.tif"
+    run_tiled(UpsampleAndStack(),
+              [RasterInput(pan_path, scaling=scaling),
+               RasterInput(ms_path, scaling=BandScaling([0, 0], [1000, 1000]))],
+              OutputSpec(part, 3, "uint16", scaling=BandScaling([0] * 3, [1000] * 3)),
+              TilingOptions(tile_size=32, overlap=8, batch_size=2), device="cpu", region=region)
+    np.testing.assert_array_equal(read(part), result[:, 36:108, 20:80])
+    with rasterio.open(part) as clipped, rasterio.open(out) as full:
+        assert clipped.transform == full.window_transform(region)
 
 
 def test_ms_nodata_masks_the_pan_grid_output(tmp_path):
