@@ -150,10 +150,12 @@ def check_geotiff_path(path: str | Path) -> None:
                          f"file a .tif name (not '{suffix or 'no extension'}').")
 
 
-def check_outputs_are_new(inputs: list[str | Path], outputs: list[str | Path | None]) -> None:
-    """InputError when an output file is one of the input rasters (it would be replaced while
-    it is still read; QGIS may also hold it open)."""
+def check_raster_outputs(inputs: list[str | Path], outputs: list[str | Path | None]) -> None:
+    """InputError, before any work, for an output (None: not asked for) that is not named .tif
+    or that is one of the input rasters (it would be replaced while it is still read; QGIS may
+    also hold it open)."""
     for output in filter(None, outputs):
+        check_geotiff_path(output)
         for source in inputs:
             if os.path.exists(output) and os.path.exists(source) and os.path.samefile(source, output):
                 raise InputError(f"The output {Path(output).name} is the input raster itself; "

@@ -28,7 +28,7 @@ from ..data.chips import pixel_size_metres, resize_chips
 from ..errors import InputError
 from ..inference.area import Area, raster_part
 from ..inference.device import autocast, describe_device, resolve_device, resolve_precision
-from ..inference.raster_io import (AtomicGeoTiff, band_list, check_geotiff_path, check_outputs_are_new,
+from ..inference.raster_io import (AtomicGeoTiff, band_list, check_raster_outputs,
                                    geotiff_profile, open_raster, read_padded, scene_scaling)
 from ..inference.scaling import BandScaling
 from ..package import ModelCard, load_model
@@ -198,9 +198,7 @@ def classify_scenes(request: ClassifyRequest, callbacks: Callbacks | None = None
     """Classify every grid cell of the raster as `request` says (see the module docstring)."""
     callbacks = callbacks or Callbacks()
     started = time.perf_counter()
-    if request.output_raster_path:
-        check_geotiff_path(request.output_raster_path)
-        check_outputs_are_new([request.raster_path], [request.output_raster_path])
+    check_raster_outputs([request.raster_path], [request.output_raster_path])
     if request.area is not None:
         with raster_part(request.raster_path, request.area, log=callbacks.log) as part:
             return classify_scenes(replace(request, raster_path=part, area=None), callbacks)

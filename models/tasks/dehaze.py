@@ -26,7 +26,7 @@ from ..data.haze import MODEL_SCALING
 from ..errors import InputError
 from ..inference.area import Area, area_region, raster_part
 from ..inference.engine import OutputSpec, RasterInput, RunReport, run_tiled
-from ..inference.raster_io import (band_list, band_names, check_outputs_are_new, has_mask, open_raster,
+from ..inference.raster_io import (band_list, band_names, check_raster_outputs, has_mask, open_raster,
                                    read_decimated, scene_scaling, valid_mask)
 from ..inference.scaling import BandScaling
 from ..inference.tiling import TilingOptions
@@ -161,7 +161,7 @@ def dark_channel_module(path: str, scaling: BandScaling) -> DarkChannelModule:
 def dehaze(request: DehazeRequest, callbacks: Callbacks | None = None) -> DehazeResult:
     """Dehaze the scene as `request` says; write the result; report how it went."""
     callbacks = callbacks or Callbacks()
-    check_outputs_are_new([request.input_path], [request.output_path])
+    check_raster_outputs([request.input_path], [request.output_path])
     if request.bands is not None:
         with raster_part(request.input_path, bands=request.bands, log=callbacks.log) as part:
             return dehaze(replace(request, input_path=part, bands=None), callbacks)

@@ -24,7 +24,7 @@ from ..errors import InputError
 from ..inference.alignment import input_grid
 from ..inference.area import Area, View, area_region, view_rasters
 from ..inference.engine import OutputSpec, RasterInput, RunReport, run_tiled
-from ..inference.raster_io import (band_list, band_names, check_outputs_are_new, has_mask, scene_scaling,
+from ..inference.raster_io import (band_list, band_names, check_raster_outputs, has_mask, scene_scaling,
                                    valid_mask)
 from ..inference.scaling import BandScaling
 from ..inference.tiling import TilingOptions
@@ -217,7 +217,7 @@ def pansharpen(request: PansharpenRequest, callbacks: Callbacks | None = None) -
         raise InputError(f"Unknown METHOD '{request.method}': use one of {', '.join(METHODS)}.")
     if request.sensor not in SENSORS:
         raise InputError(f"Unknown SENSOR '{request.sensor}': use one of {', '.join(SENSORS)}.")
-    check_outputs_are_new([request.ms_path, request.pan_path], [request.output_path])
+    check_raster_outputs([request.ms_path, request.pan_path], [request.output_path])
     info = inspect_pair(request.ms_path, request.pan_path, request.pan_band)
     callbacks.log(f"PAN/MS resolution ratio {info.ratio}, {info.ms_bands} MS bands "
                   f"({info.ms_dtype}).")

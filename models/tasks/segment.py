@@ -23,8 +23,8 @@ from ..errors import InputError
 from ..inference.area import Area, area_region, raster_part
 from ..inference.engine import OutputSpec, RasterInput, run_tiled
 from ..inference.global_context import GINetTileModel, read_global_view
-from ..inference.raster_io import (AtomicGeoTiff, BLOCK_SIZE, band_list, check_geotiff_path,
-                                   check_outputs_are_new, open_raster, scene_scaling)
+from ..inference.raster_io import (AtomicGeoTiff, BLOCK_SIZE, band_list, check_raster_outputs,
+                                   open_raster, scene_scaling)
 from ..inference.scaling import BandScaling
 from ..inference.tiling import TilingOptions
 from ..package import ModelCard, load_model
@@ -125,13 +125,10 @@ def segment(request: SegmentRequest, callbacks: Callbacks | None = None) -> Segm
         bands, shape = len(band_list(dataset, None)), dataset.shape
     if request.min_area < 0:
         raise InputError(f"MIN_AREA must be 0 or more, got {request.min_area}.")
-    check_outputs_are_new([request.input_path], [request.output_path, request.probabilities_path])
+    check_raster_outputs([request.input_path], [request.output_path, request.probabilities_path])
     if request.bands is not None:
         with raster_part(request.input_path, bands=request.bands, log=callbacks.log) as part:
             return segment(replace(request, input_path=part, bands=None), callbacks)
-    for raster in (request.output_path, request.probabilities_path):
-        if raster:
-            check_geotiff_path(raster)
     if request.polygons_path:
         check_output_path(request.polygons_path)
     path = choose_model(bands, request.model, request.user_model_folder)
