@@ -34,6 +34,16 @@ PLUGIN_ROOT = Path(__file__).resolve().parents[2]
 ICON_PATH = PLUGIN_ROOT / "resources" / "icons" / "geodistill.svg"
 BUNDLED_MODELS = PLUGIN_ROOT / "resources" / "models"
 _DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+#: band numbers typed as text: "5,3,2", "5 3 2" or "5;3;2"
+BAND_LIST_PATTERN = re.compile(r"[\d\s,;]*")
+
+
+def parse_band_list(text: str) -> list[int] | None:
+    """Band numbers typed as text, in their order (None when there are none); ValueError when
+    the text holds anything but numbers and separators."""
+    if not BAND_LIST_PATTERN.fullmatch(text):
+        raise ValueError(f"'{text}' is not a list of band numbers")
+    return [int(token) for token in re.split(r"[\s,;]+", text) if token] or None
 
 
 def engine_callbacks(feedback):
@@ -147,12 +157,11 @@ class GeoDistillAlgorithm(QgsProcessingAlgorithm):
         (qgis_process, batch cells) is read in its order too."""
         raw = parameters.get(self.BANDS)
         if isinstance(raw, str):
-            if not re.fullmatch(r"[\d\s,;]*", raw):
-                raise QgsProcessingException(self.tr(
-                    f"BANDS: '{raw}' is not a list of band numbers; give them like 5,3,2."))
-            bands = [int(token) for token in re.split(r"[\s,;]+", raw) if token]
-        else:
-            bands = self.parameterAsInts(parameters, self.BANDS, context) if raw else []
+            try:
+                return parse_band_list(raw)
+            except ValueError as error:
+                raise QgsProcessingException(self.tr(f"BANDS: {error}; give them like 5,3,2.")) from None
+        bands = self.parameterAsInts(parameters, self.BANDS, context) if raw else []
         return [int(band) for band in bands] or None
 
     def area_value(self, parameters, context, layer_parameter: str):

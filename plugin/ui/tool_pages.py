@@ -10,7 +10,6 @@ user's models folder). DEVICE comes from the dock's device line.
 from __future__ import annotations
 
 import fnmatch
-import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -51,6 +50,7 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from .. import settings
+from ..algorithms.base import BAND_LIST_PATTERN, parse_band_list
 from .model_fit import LayerFacts, fit_problems
 from .model_picker import ModelPicker
 from .output_names import automatic_output
@@ -191,7 +191,7 @@ class BandOrderEdit(QLineEdit):
         super().__init__(parent)
         self.help_text = help_text
         self.setPlaceholderText(_tr("all bands but alpha — or e.g. 3, 2, 1 in the model's order"))
-        self.setValidator(QRegularExpressionValidator(QRegularExpression(r"[0-9 ,;]*"), self))
+        self.setValidator(QRegularExpressionValidator(QRegularExpression(BAND_LIST_PATTERN.pattern), self))
 
     def setLayer(self, layer) -> None:  # noqa: N802 (the slot name of QgsRasterBandComboBox)
         """Show `layer`'s bands below the help in the tooltip."""
@@ -201,7 +201,7 @@ class BandOrderEdit(QLineEdit):
 
     def bands(self) -> list[int] | None:
         """The typed band numbers in their order, or None when none were typed."""
-        return [int(token) for token in re.split(r"[ ,;]+", self.text()) if token] or None
+        return parse_band_list(self.text())
 
 
 class AlgorithmForm(QWidget):
