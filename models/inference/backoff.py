@@ -62,11 +62,6 @@ def as_tile_model(model) -> TileModel:
     raise TypeError("the model must be a torch.nn.Module or a TileModel")
 
 
-def is_out_of_memory(error: BaseException) -> bool:
-    """True for CUDA out-of-memory errors (raised as torch.OutOfMemoryError)."""
-    return isinstance(error, torch.OutOfMemoryError)
-
-
 class TilePredictor:
     """Runs a TileModel on numpy batches with autocast, softmax (classes) and OOM back-off."""
 

@@ -97,18 +97,6 @@ class SAB(nn.Module):
         return x + self.attention(x)
 
 
-class ResidualUnit(nn.Module):
-    """x + conv(PReLU(conv(x))): the plain residual block."""
-
-    def __init__(self, channels: int, kernel_size: int = 3, bias: bool = False):
-        super().__init__()
-        self.body = nn.Sequential(conv(channels, channels, kernel_size, bias), nn.PReLU(),
-                                  conv(channels, channels, kernel_size, bias))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.body(x)
-
-
 class PixelShuffleUp(nn.Module):
     """Upsamples by `scale`: 1x1 conv to out*scale^2 channels, then PixelShuffle."""
 
