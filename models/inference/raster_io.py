@@ -1,29 +1,21 @@
-"""Raster reading and writing for the engine: padded window reads, nodata masks, decimated
-whole-scene reads, and an atomic tiled GeoTIFF writer with overviews.
+"""Raster reading for the engine: padded window reads, nodata masks, decimated whole-scene
+reads, and the checks of output names (the writer is `raster_writer`).
 """
 from __future__ import annotations
 
-import math
 import os
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import rasterio
 from affine import Affine
 from rasterio.enums import ColorInterp, MaskFlags, Resampling
-from rasterio.io import MemoryFile
 from rasterio.windows import Window
 
 from ..errors import InputError
 from .scaling import BandScaling
 
-BLOCK_SIZE = 256
 GEOTIFF_SUFFIXES = (".tif", ".tiff")
-OVERVIEW_MIN_SIZE = 256
-#: ZSTD level of outputs and their overviews (for the overviews of a 4096^2 4-band output,
-#: GDAL's default level took 1.6 times as long for a file only about 5 % smaller)
-ZSTD_LEVEL = 1
 
 
 def open_raster(path: str | Path):
@@ -161,104 +153,3 @@ def check_raster_outputs(inputs: list[str | Path], outputs: list[str | Path | No
                 raise InputError(f"The output {Path(output).name} is the input raster itself; "
                                  f"choose another output file (the input is read while the "
                                  f"output is written).")
-
-
-def temporary_path(path: Path) -> Path:
-    """Hidden name in the same folder under which an output is written until it is complete."""
-    return path.with_name(f".{path.stem}.partial{path.suffix or '.tif'}")
-
-
-@lru_cache(maxsize=1)
-def default_compression() -> str:
-    """ZSTD (level 1: several times faster than DEFLATE at the same size) where this GDAL has
-    it, else DEFLATE."""
-    with MemoryFile() as memory:
-        with memory.open(driver="GTiff", height=1, width=1, count=1, dtype="uint8",
-                         transform=Affine(1, 0, 0, 0, -1, 1), compress="ZSTD") as probe:
-            probe.write(np.zeros((1, 1, 1), np.uint8))
-        with memory.open() as probe:
-            return "ZSTD" if probe.compression and probe.compression.name == "zstd" else "DEFLATE"
-
-
-def geotiff_profile(height: int, width: int, count: int, dtype: str, crs, transform: Affine,
-                    nodata, compress: str | None = None, block: int = BLOCK_SIZE) -> dict:
-    """Creation profile of a tiled, compressed, BigTIFF-capable GeoTIFF with square blocks of
-    `block` pixels (a multiple of 16).
-
-    `compress` None picks `default_compression()`.
-    """
-    compress = (compress or default_compression()).upper()
-    floating = np.issubdtype(np.dtype(dtype), np.floating)
-    profile = dict(driver="GTiff", height=height, width=width, count=count, dtype=dtype, crs=crs,
-                   transform=transform, nodata=nodata, tiled=True, blockxsize=block,
-                   blockysize=block, compress=compress, bigtiff="IF_SAFER",
-                   interleave="pixel" if count <= 4 else "band")
-    if compress in ("DEFLATE", "ZSTD", "LZW"):
-        profile["predictor"] = 3 if floating else 2
-    if compress == "ZSTD":
-        profile["zstd_level"] = ZSTD_LEVEL
-    return profile
-
-
-def overview_factors(height: int, width: int) -> list[int]:
-    """Power-of-two factors down to an overview of about OVERVIEW_MIN_SIZE pixels."""
-    levels = max(0, math.ceil(math.log2(max(height, width) / OVERVIEW_MIN_SIZE)))
-    return [2 ** i for i in range(1, levels + 1)]
-
-
-class AtomicGeoTiff:
-    """A GeoTIFF written under a hidden temporary name and renamed only by `commit()`.
-
-    `discard()` (or leaving a `with` block by an exception) deletes the temporary file, so a
-    failed or cancelled run leaves nothing behind.
-    """
-
-    def __init__(self, path: str | Path, profile: dict, band_descriptions: list[str] | None = None):
-        check_geotiff_path(path)
-        self.path = Path(path)
-        self.temporary = temporary_path(self.path)
-        self.dataset = rasterio.open(self.temporary, "w", **profile)
-        # GDAL compresses internal overviews at its default level unless told otherwise
-        self.overview_options = ({"ZSTD_LEVEL_OVERVIEW": profile["zstd_level"]}
-                                 if "zstd_level" in profile else {})
-        for index, description in enumerate(band_descriptions or [], start=1):
-            self.dataset.set_band_description(index, description)
-
-    def write(self, array: np.ndarray, row: int, col: int = 0) -> None:
-        """Write an array (bands, rows, columns) with its top-left pixel at (row, col)."""
-        self.dataset.write(array, window=Window(col, row, array.shape[2], array.shape[1]))
-
-    def write_mask(self, valid: np.ndarray, row: int, col: int = 0) -> None:
-        """Write the (rows, columns) valid-pixel mask with its top-left pixel at (row, col) into
-        the GeoTIFF's internal mask (every block must be written once it is used)."""
-        with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True):
-            self.dataset.write_mask(np.where(valid, 255, 0).astype(np.uint8),
-                                    window=Window(col, row, valid.shape[1], valid.shape[0]))
-
-    def build_overviews(self, resampling: Resampling) -> None:
-        """Internal overviews down to about OVERVIEW_MIN_SIZE pixels."""
-        factors = overview_factors(self.dataset.height, self.dataset.width)
-        if factors:
-            with rasterio.Env(**self.overview_options):
-                self.dataset.build_overviews(factors, resampling)
-            self.dataset.update_tags(ns="rio_overview", resampling=resampling.name)
-
-    def commit(self) -> Path:
-        """Close and move the file to its final name (replacing an older file)."""
-        self.dataset.close()
-        os.replace(self.temporary, self.path)
-        return self.path
-
-    def discard(self) -> None:
-        """Close and delete the temporary file."""
-        if not self.dataset.closed:
-            self.dataset.close()
-        self.temporary.unlink(missing_ok=True)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, error, traceback):
-        if kind is not None:
-            self.discard()
-        return False
