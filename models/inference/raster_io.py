@@ -26,12 +26,44 @@ def open_raster(path: str | Path):
         raise InputError(f"Cannot read raster {path}: {error}. Check the path and the file.") from error
 
 
+#: longest side of the read that decides whether an alpha band is a plausible mask
+ALPHA_CHECK_SIZE = 1024
+
+
 def data_bands(dataset) -> list[int]:
-    """1-based indexes of the bands that hold data: all but alpha (transparency) bands, which
-    are the raster's mask (an RGBA orthophoto has 3 data bands)."""
-    bands = [index for index, interpretation in enumerate(dataset.colorinterp, start=1)
-             if interpretation != ColorInterp.alpha]
-    return bands or list(range(1, dataset.count + 1))
+    """1-based indexes of the bands that hold data: all but plausible alpha bands (see
+    `trusted_alpha_bands`), which are the raster's mask (an RGBA orthophoto has 3 data bands)."""
+    alpha = trusted_alpha_bands(dataset)
+    return [index for index in range(1, dataset.count + 1) if index not in alpha]
+
+
+def trusted_alpha_bands(dataset) -> list[int]:
+    """1-based indexes of the bands tagged alpha whose values are all 0 or fully opaque (255,
+    or the data type's maximum), read at most ALPHA_CHECK_SIZE pixels a side. GDAL tags the
+    4th band of any 4-band byte GeoTIFF written with default options as alpha; such a band
+    holding other values (a NIR band) is data."""
+    tagged = [index for index, interpretation in enumerate(dataset.colorinterp, start=1)
+              if interpretation == ColorInterp.alpha]
+    return [index for index in tagged if _plausible_alpha(dataset, index)]
+
+
+def _plausible_alpha(dataset, index: int) -> bool:
+    shape = decimated_shape(dataset.height, dataset.width, ALPHA_CHECK_SIZE)
+    values = dataset.read(index, out_shape=shape, resampling=Resampling.nearest)
+    opaque = (255, np.iinfo(values.dtype).max) if np.issubdtype(values.dtype, np.integer) else (255,)
+    return bool(np.isin(values, (0, *opaque)).all())
+
+
+def alpha_note(dataset) -> str | None:
+    """A log line when a band tagged alpha is used as data (its values are not a mask)."""
+    tagged = [index for index, interpretation in enumerate(dataset.colorinterp, start=1)
+              if interpretation == ColorInterp.alpha]
+    untrusted = [index for index in tagged if index not in trusted_alpha_bands(dataset)]
+    if not untrusted:
+        return None
+    return (f"Band(s) {', '.join(map(str, untrusted))} of {Path(dataset.name).name} are tagged "
+            f"alpha (transparency) but hold values other than 0 and 255, so they are used as "
+            f"data bands, not as a mask.")
 
 
 def band_names(dataset, bands: list[int] | None = None) -> list[str]:
@@ -52,9 +84,12 @@ def band_list(dataset, bands: list[int] | None) -> list[int]:
 
 
 def has_mask(dataset) -> bool:
-    """Whether the raster has a mask band or an alpha band (rather than, or besides, nodata)."""
+    """Whether the raster has a mask band or a plausible alpha band (rather than, or besides,
+    nodata); an alpha band used as data (see `trusted_alpha_bands`) is no mask."""
     flags = dataset.mask_flag_enums[0]
-    return MaskFlags.per_dataset in flags or MaskFlags.alpha in flags
+    if MaskFlags.alpha in flags:
+        return bool(trusted_alpha_bands(dataset))
+    return MaskFlags.per_dataset in flags
 
 
 def valid_mask(dataset, array: np.ndarray, **read_kwargs) -> np.ndarray:
@@ -62,7 +97,7 @@ def valid_mask(dataset, array: np.ndarray, **read_kwargs) -> np.ndarray:
 
     A mask band or alpha band is used when the dataset has one (read with the same window /
     out_shape as `array`); otherwise a pixel is nodata when every band equals the nodata value.
-    NaN is always nodata.
+    NaN and +-Inf are always nodata.
     """
     valid = np.ones(array.shape[1:], dtype=bool)
     if has_mask(dataset):
@@ -70,8 +105,40 @@ def valid_mask(dataset, array: np.ndarray, **read_kwargs) -> np.ndarray:
     elif dataset.nodata is not None and not np.isnan(dataset.nodata):
         valid &= ~np.all(array == array.dtype.type(dataset.nodata), axis=0)
     if np.issubdtype(array.dtype, np.floating):
-        valid &= ~np.any(np.isnan(array), axis=0)
+        valid &= np.all(np.isfinite(array), axis=0)
     return valid
+
+
+def non_finite_count(dataset, rows_per_read: int = 1024) -> int:
+    """Number of pixels of a floating-point raster with NaN or +-Inf in any band (0 for
+    integer rasters), read in strips of `rows_per_read` rows."""
+    if not np.issubdtype(np.dtype(dataset.dtypes[0]), np.floating):
+        return 0
+    count = 0
+    for top in range(0, dataset.height, rows_per_read):
+        window = Window(0, top, dataset.width, min(rows_per_read, dataset.height - top))
+        count += int((~np.all(np.isfinite(dataset.read(window=window)), axis=0)).sum())
+    return count
+
+
+def input_notes(path: str | Path) -> list[str]:
+    """Log lines about what of an input raster is not used as its tags suggest: a band tagged
+    alpha used as data, and non-finite values (NaN, +-Inf) treated as nodata."""
+    with open_raster(path) as dataset:
+        notes = [alpha_note(dataset)]
+        bad = non_finite_count(dataset)
+        if bad:
+            notes.append(f"{bad} pixel(s) of {Path(str(path)).name} hold NaN or infinite values; "
+                         f"they are treated as nodata (left out, and nodata in the output).")
+    return [note for note in notes if note]
+
+
+def output_nodata(dtype: str, nodata):
+    """The nodata value of an output of `dtype` from an input with `nodata`: NaN for a float
+    output of an input without one (so pixels without data, NaN or Inf included, stay marked)."""
+    if nodata is None and np.issubdtype(np.dtype(dtype), np.floating):
+        return float("nan")
+    return nodata
 
 
 def read_padded(dataset, bands: list[int], row: int, col: int, height: int,

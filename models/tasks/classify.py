@@ -28,8 +28,8 @@ from ..data.chips import pixel_size_metres, resize_chips
 from ..errors import InputError
 from ..inference.area import Area, raster_part
 from ..inference.device import autocast, describe_device, resolve_device, resolve_precision
-from ..inference.raster_io import (band_list, check_raster_outputs, open_raster, read_padded,
-                                   scene_scaling)
+from ..inference.raster_io import (band_list, check_raster_outputs, input_notes, open_raster,
+                                   read_padded, scene_scaling)
 from ..inference.raster_style import class_entries
 from ..inference.raster_writer import RasterDescription, RasterWriter, geotiff_profile
 from ..inference.scaling import BandScaling
@@ -215,6 +215,8 @@ def classify_scenes(request: ClassifyRequest, callbacks: Callbacks | None = None
     model.to(device)
     callbacks.log(f"Model: {card.name} ({card.architecture}, {len(card.classes)} classes) on "
                   f"{describe_device(device)}")
+    for note in input_notes(request.raster_path):
+        callbacks.log(note)
     with open_raster(request.raster_path) as dataset:
         grid = _grid(card, request, dataset)
         callbacks.log(f"{grid.rows} x {grid.cols} cells of {grid.stride} pixels, chips of "

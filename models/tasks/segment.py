@@ -20,7 +20,8 @@ from ..errors import InputError
 from ..inference.area import Area, area_region, raster_part
 from ..inference.engine import OutputSpec, RasterInput, run_tiled
 from ..inference.global_context import GINetTileModel, read_global_view
-from ..inference.raster_io import band_list, check_raster_outputs, open_raster, scene_scaling
+from ..inference.raster_io import (band_list, check_raster_outputs, input_notes, open_raster,
+                                   scene_scaling)
 from ..inference.raster_style import as_card_classes, class_entries
 from ..inference.scaling import BandScaling
 from ..inference.tiling import TilingOptions
@@ -135,6 +136,8 @@ def segment(request: SegmentRequest, callbacks: Callbacks | None = None) -> Segm
         raise InputError(problem)
     check_classes(card.classes, path.name)
     callbacks.log(f"Model: {card.name} ({card.architecture}, {len(card.classes)} classes) from {path}")
+    for note in input_notes(request.input_path):
+        callbacks.log(note)
     scaling = model_scaling(card, request.input_path)
     # an area runs with the statistics and the global view of the whole raster, as in a whole run
     region = area_region(request.input_path, request.area, callbacks.log)
