@@ -24,13 +24,14 @@ import torch
 from affine import Affine
 from rasterio.enums import Resampling
 from rasterio.windows import Window
+from rasterio.windows import transform as window_transform
 
 from ..errors import Cancelled, InputError
 from .accumulator import FinishedBlock, SeamAccumulator
 from .alignment import InputGrid, input_grid
 from .backoff import TileModel, TilePredictor, as_tile_model
 from .device import describe_device, precision_name, resolve_device, resolve_precision
-from .raster_io import band_list, open_raster, read_padded, scene_scaling
+from .raster_io import band_list, display_transform, open_raster, read_padded, scene_scaling
 from .raster_style import ClassEntry
 from .raster_writer import RasterDescription, RasterWriter, geotiff_profile
 from .scaling import BandScaling
@@ -365,10 +366,11 @@ def _run(model: TileModel, inputs, output, options, device, precision, report_pr
     started = time.perf_counter()
     sources = _prepare_sources(inputs, region)
     with open_raster(sources[0].path) as reference:
-        height, width, crs, transform = reference.height, reference.width, reference.crs, reference.transform
+        height, width, crs = reference.height, reference.width, reference.crs
+        transform = display_transform(reference)
         if region is not None:
             height, width = int(region.height), int(region.width)
-            transform = reference.window_transform(region)
+            transform = window_transform(region, transform)
     align = math.lcm(*[s.grid.ratio for s in sources])
     # output blocks must divide the output stride and be multiples of 16 (GeoTIFF)
     grid = TileGrid(height, width, options, align=align,

@@ -26,6 +26,20 @@ def open_raster(path: str | Path):
         raise InputError(f"Cannot read raster {path}: {error}. Check the path and the file.") from error
 
 
+#: how QGIS places a raster without georeference: pixel coordinates, y going down
+NOT_GEOREFERENCED = Affine(1, 0, 0, 0, -1, 0)
+
+
+def display_transform(dataset) -> Affine:
+    """The transform QGIS draws the raster with: its own, or for a plain image without
+    georeference (a JPG or PNG without world file) pixel coordinates with y going down
+    (x 0..width, y -height..0), so that outputs written with it overlay the input."""
+    gcps, _ = dataset.gcps
+    if dataset.crs is None and dataset.transform.is_identity and not gcps:
+        return NOT_GEOREFERENCED
+    return dataset.transform
+
+
 #: longest side of the read that decides whether an alpha band is a plausible mask
 ALPHA_CHECK_SIZE = 1024
 

@@ -28,9 +28,9 @@ from ..data.chips import pixel_size_metres, resize_chips
 from ..errors import InputError
 from ..inference.area import Area, raster_part
 from ..inference.device import autocast, describe_device, resolve_device, resolve_precision
-from ..inference.raster_io import (band_list, check_raster_outputs, input_notes, open_raster,
-                                   read_padded, scene_scaling)
-from ..inference.raster_style import class_entries
+from ..inference.raster_io import (band_list, check_raster_outputs, display_transform,
+                                   input_notes, open_raster, read_padded, scene_scaling)
+from ..inference.raster_style import as_card_classes, class_entries
 from ..inference.raster_writer import RasterDescription, RasterWriter, geotiff_profile
 from ..inference.scaling import BandScaling
 from ..package import ModelCard, load_model
@@ -223,11 +223,11 @@ def classify_scenes(request: ClassifyRequest, callbacks: Callbacks | None = None
                       f"{grid.chip} pixels resized to {model.config.input_size}.")
         top, probabilities, compute = _classify_cells(model, dataset, bands, grid, scaling, device,
                                                       precision, request.batch_size, callbacks)
-        shape, transform = (dataset.height, dataset.width), dataset.transform
+        shape, transform = (dataset.height, dataset.width), display_transform(dataset)
         crs_wkt = dataset.crs.to_wkt() if dataset.crs else None
         crs = dataset.crs
     result = GridClassification(
-        list(card.classes), top, probabilities, grid.chip, grid.stride, shape, transform, crs_wkt,
+        as_card_classes(class_entries(card.classes)), top, probabilities, grid.chip, grid.stride, shape, transform, crs_wkt,
         card.name, str(device), 0.0, grid.rows * grid.cols / max(compute, 1e-9))
     if request.output_raster_path:
         result.output_raster_path = write_cell_raster(result, request.output_raster_path, crs)
