@@ -126,7 +126,7 @@ def bare_io(source: Path, out: Path) -> None:
     """The I/O the engine cannot avoid, done plainly: read every tile window of the benchmark
     tiling, write the output block by block compressed as the engine does, build overviews."""
     from models.inference.engine import output_block_size
-    from models.inference.raster_io import AtomicGeoTiff, geotiff_profile
+    from models.inference.raster_writer import RasterWriter, geotiff_profile
     from models.inference.tiling import TileGrid, TilingOptions
 
     with rasterio.open(source) as dataset:
@@ -135,7 +135,7 @@ def bare_io(source: Path, out: Path) -> None:
         stride = grid.stride
         profile = geotiff_profile(dataset.height, dataset.width, BANDS, "uint16", dataset.crs,
                                   dataset.transform, 0, block=output_block_size(stride))
-        file = AtomicGeoTiff(out, profile)
+        file = RasterWriter(out, profile)
         for tile in grid.tiles():
             w = tile.window
             array = dataset.read(window=Window(w.col, w.row, w.width, w.height))

@@ -41,7 +41,8 @@ from torch import nn
 
 from ..data.wald import degrade_tensor, sensor_gains
 from ..errors import Cancelled, InputError
-from ..inference.raster_io import AtomicGeoTiff, band_list, geotiff_profile
+from ..inference.raster_io import band_list
+from ..inference.raster_writer import RasterDescription, RasterWriter, geotiff_profile
 from ..masks import eroded, nonzero_pixels
 
 
@@ -265,7 +266,7 @@ def brovey_gdal(ms_path: str | os.PathLike, pan_path: str | os.PathLike, out_pat
                                   vrt.transform, nodata)
         windows = [Window(col, row, min(block_size, vrt.width - col), min(block_size, vrt.height - row))
                    for row in range(0, vrt.height, block_size) for col in range(0, vrt.width, block_size)]
-        with AtomicGeoTiff(out_path, profile, descriptions) as out:
+        with RasterWriter(out_path, profile, RasterDescription(descriptions)) as out:
             for done, window in enumerate(windows, start=1):
                 if cancel is not None and cancel():
                     raise Cancelled("pansharpening was cancelled; the partial output was removed")

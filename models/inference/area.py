@@ -20,7 +20,7 @@ from pathlib import Path
 from rasterio.windows import Window, from_bounds
 
 from ..errors import InputError
-from .raster_io import band_list, has_mask, open_raster
+from .raster_io import NOT_GEOREFERENCED, band_list, display_transform, has_mask, open_raster
 
 #: pixel fractions closer than this to a whole pixel count as whole (float noise of bounds)
 SNAP = 1e-6
@@ -45,7 +45,8 @@ def area_window(path: str | Path, area: Area, multiple: int = 1) -> Window:
     """The pixels of the raster that `area` touches, widened outwards to multiples of `multiple`
     pixels from the raster's origin and clipped to the raster; InputError when they miss it."""
     with open_raster(path) as dataset:
-        window = from_bounds(area.left, area.bottom, area.right, area.top, dataset.transform)
+        window = from_bounds(area.left, area.bottom, area.right, area.top,
+                             display_transform(dataset))
         height, width = dataset.height, dataset.width
     first_col = _outward(window.col_off, multiple, math.floor)
     first_row = _outward(window.row_off, multiple, math.floor)
@@ -90,6 +91,12 @@ def view_rasters(views: list[View]) -> Iterator[list[str]]:
                 options = {"format": "VRT", "bandList": band_list(dataset, view.bands)}
                 if has_mask(dataset):
                     options["maskBand"] = "mask"
+                if display_transform(dataset) is NOT_GEOREFERENCED:  # keep where QGIS draws it
+                    window = view.window or Window(0, 0, dataset.width, dataset.height)
+                    left, top = NOT_GEOREFERENCED * (window.col_off, window.row_off)
+                    right, bottom = NOT_GEOREFERENCED * (window.col_off + window.width,
+                                                         window.row_off + window.height)
+                    options["outputBounds"] = [left, top, right, bottom]
             if view.window is not None:
                 window = view.window
                 options["srcWin"] = [int(window.col_off), int(window.row_off), int(window.width),

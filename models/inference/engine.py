@@ -24,14 +24,16 @@ import torch
 from affine import Affine
 from rasterio.enums import Resampling
 from rasterio.windows import Window
+from rasterio.windows import transform as window_transform
 
 from ..errors import Cancelled, InputError
 from .accumulator import FinishedBlock, SeamAccumulator
 from .alignment import InputGrid, input_grid
 from .backoff import TileModel, TilePredictor, as_tile_model
 from .device import describe_device, precision_name, resolve_device, resolve_precision
-from .raster_io import (AtomicGeoTiff, band_list, geotiff_profile, open_raster,
-                        read_padded, scene_scaling)
+from .raster_io import band_list, display_transform, open_raster, read_padded, scene_scaling
+from .raster_style import ClassEntry
+from .raster_writer import RasterDescription, RasterWriter, geotiff_profile
 from .scaling import BandScaling
 from .tiling import Tile, TileGrid, TilingOptions
 
@@ -80,7 +82,9 @@ class OutputSpec:
     `scale` is the number of output pixels per reference pixel along each axis; `compress`
     None picks ZSTD where GDAL has it, else DEFLATE. `mask` (continuous outputs) writes which
     pixels have data as the GeoTIFF's internal mask: for inputs masked by an alpha or mask band
-    rather than a nodata value.
+    rather than a nodata value. `classes` (kind "classes", in the model's output order) turn
+    each arg-max index into its class value and give the class raster its legend; `tags` are
+    written into the output's metadata.
     """
 
     path: str | Path
@@ -95,6 +99,8 @@ class OutputSpec:
     scale: int = 1
     compress: str | None = None
     mask: bool = False
+    classes: list[ClassEntry] = field(default_factory=list)
+    tags: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
         if self.kind not in ("continuous", "classes"):
@@ -258,11 +264,20 @@ class _OutputWriter:
         block = output_block_size(grid.stride * spec.scale)
         profile = geotiff_profile(self.height, self.width, count, spec.dtype, crs, out_transform,
                                   spec.nodata, spec.compress, block)
-        self.files = [AtomicGeoTiff(spec.path, profile, spec.band_descriptions)]
+        names = list(spec.band_descriptions or [])
+        self.files = [RasterWriter(spec.path, profile, RasterDescription(
+            names, spec.classes, spec.tags, spec.mask))]
+        self.class_values = np.arange(256, dtype=np.uint8)
+        self.class_values[:len(spec.classes)] = [c.value for c in spec.classes]
         if spec.kind == "classes" and spec.probabilities_path:
             profile = geotiff_profile(self.height, self.width, spec.band_count, "float32", crs,
                                       out_transform, PROBABILITY_NODATA, spec.compress, block)
-            self.files.append(AtomicGeoTiff(spec.probabilities_path, profile))
+            try:
+                self.files.append(RasterWriter(spec.probabilities_path, profile, RasterDescription(
+                    [c.name for c in spec.classes])))
+            except BaseException:
+                self.discard()
+                raise
         s = spec.scale
         self.accumulator = SeamAccumulator(spec.band_count, self.height, self.width,
                                            grid.tile_size * s, grid.stride * s,
@@ -283,7 +298,7 @@ class _OutputWriter:
     def _write(self, block: FinishedBlock) -> None:
         invalid = block.invalid
         if self.spec.kind == "classes":
-            classes = np.argmax(block.values, axis=0).astype(np.uint8)[None]
+            classes = self.class_values[np.argmax(block.values, axis=0)][None]
             if invalid is not None:
                 classes[:, invalid] = self.spec.nodata
                 block.values[:, invalid] = PROBABILITY_NODATA
@@ -316,7 +331,9 @@ class _OutputWriter:
                     Resampling[self.spec.overview_resampling]
                 file.build_overviews(resampling)
         for file in self.files:
-            file.commit()
+            file.finish()
+        for file in self.files:
+            file.move_into_place()
 
     def discard(self) -> None:
         """Delete every temporary file."""
@@ -349,10 +366,11 @@ def _run(model: TileModel, inputs, output, options, device, precision, report_pr
     started = time.perf_counter()
     sources = _prepare_sources(inputs, region)
     with open_raster(sources[0].path) as reference:
-        height, width, crs, transform = reference.height, reference.width, reference.crs, reference.transform
+        height, width, crs = reference.height, reference.width, reference.crs
+        transform = display_transform(reference)
         if region is not None:
             height, width = int(region.height), int(region.width)
-            transform = reference.window_transform(region)
+            transform = window_transform(region, transform)
     align = math.lcm(*[s.grid.ratio for s in sources])
     # output blocks must divide the output stride and be multiples of 16 (GeoTIFF)
     grid = TileGrid(height, width, options, align=align,

@@ -1,29 +1,21 @@
-"""Raster reading and writing for the engine: padded window reads, nodata masks, decimated
-whole-scene reads, and an atomic tiled GeoTIFF writer with overviews.
+"""Raster reading for the engine: padded window reads, nodata masks, decimated whole-scene
+reads, and the checks of output names (the writer is `raster_writer`).
 """
 from __future__ import annotations
 
-import math
 import os
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import rasterio
 from affine import Affine
 from rasterio.enums import ColorInterp, MaskFlags, Resampling
-from rasterio.io import MemoryFile
 from rasterio.windows import Window
 
 from ..errors import InputError
 from .scaling import BandScaling
 
-BLOCK_SIZE = 256
 GEOTIFF_SUFFIXES = (".tif", ".tiff")
-OVERVIEW_MIN_SIZE = 256
-#: ZSTD level of outputs and their overviews (for the overviews of a 4096^2 4-band output,
-#: GDAL's default level took 1.6 times as long for a file only about 5 % smaller)
-ZSTD_LEVEL = 1
 
 
 def open_raster(path: str | Path):
@@ -34,12 +26,58 @@ def open_raster(path: str | Path):
         raise InputError(f"Cannot read raster {path}: {error}. Check the path and the file.") from error
 
 
+#: how QGIS places a raster without georeference: pixel coordinates, y going down
+NOT_GEOREFERENCED = Affine(1, 0, 0, 0, -1, 0)
+
+
+def display_transform(dataset) -> Affine:
+    """The transform QGIS draws the raster with: its own, or for a plain image without
+    georeference (a JPG or PNG without world file) pixel coordinates with y going down
+    (x 0..width, y -height..0), so that outputs written with it overlay the input."""
+    gcps, _ = dataset.gcps
+    if dataset.crs is None and dataset.transform.is_identity and not gcps:
+        return NOT_GEOREFERENCED
+    return dataset.transform
+
+
+#: longest side of the read that decides whether an alpha band is a plausible mask
+ALPHA_CHECK_SIZE = 1024
+
+
 def data_bands(dataset) -> list[int]:
-    """1-based indexes of the bands that hold data: all but alpha (transparency) bands, which
-    are the raster's mask (an RGBA orthophoto has 3 data bands)."""
-    bands = [index for index, interpretation in enumerate(dataset.colorinterp, start=1)
-             if interpretation != ColorInterp.alpha]
-    return bands or list(range(1, dataset.count + 1))
+    """1-based indexes of the bands that hold data: all but plausible alpha bands (see
+    `trusted_alpha_bands`), which are the raster's mask (an RGBA orthophoto has 3 data bands)."""
+    alpha = trusted_alpha_bands(dataset)
+    return [index for index in range(1, dataset.count + 1) if index not in alpha]
+
+
+def trusted_alpha_bands(dataset) -> list[int]:
+    """1-based indexes of the bands tagged alpha whose values are all 0 or fully opaque (255,
+    or the data type's maximum), read at most ALPHA_CHECK_SIZE pixels a side. GDAL tags the
+    4th band of any 4-band byte GeoTIFF written with default options as alpha; such a band
+    holding other values (a NIR band) is data."""
+    tagged = [index for index, interpretation in enumerate(dataset.colorinterp, start=1)
+              if interpretation == ColorInterp.alpha]
+    return [index for index in tagged if _plausible_alpha(dataset, index)]
+
+
+def _plausible_alpha(dataset, index: int) -> bool:
+    shape = decimated_shape(dataset.height, dataset.width, ALPHA_CHECK_SIZE)
+    values = dataset.read(index, out_shape=shape, resampling=Resampling.nearest)
+    opaque = (255, np.iinfo(values.dtype).max) if np.issubdtype(values.dtype, np.integer) else (255,)
+    return bool(np.isin(values, (0, *opaque)).all())
+
+
+def alpha_note(dataset) -> str | None:
+    """A log line when a band tagged alpha is used as data (its values are not a mask)."""
+    tagged = [index for index, interpretation in enumerate(dataset.colorinterp, start=1)
+              if interpretation == ColorInterp.alpha]
+    untrusted = [index for index in tagged if index not in trusted_alpha_bands(dataset)]
+    if not untrusted:
+        return None
+    return (f"Band(s) {', '.join(map(str, untrusted))} of {Path(dataset.name).name} are tagged "
+            f"alpha (transparency) but hold values other than 0 and 255, so they are used as "
+            f"data bands, not as a mask.")
 
 
 def band_names(dataset, bands: list[int] | None = None) -> list[str]:
@@ -60,9 +98,12 @@ def band_list(dataset, bands: list[int] | None) -> list[int]:
 
 
 def has_mask(dataset) -> bool:
-    """Whether the raster has a mask band or an alpha band (rather than, or besides, nodata)."""
+    """Whether the raster has a mask band or a plausible alpha band (rather than, or besides,
+    nodata); an alpha band used as data (see `trusted_alpha_bands`) is no mask."""
     flags = dataset.mask_flag_enums[0]
-    return MaskFlags.per_dataset in flags or MaskFlags.alpha in flags
+    if MaskFlags.alpha in flags:
+        return bool(trusted_alpha_bands(dataset))
+    return MaskFlags.per_dataset in flags
 
 
 def valid_mask(dataset, array: np.ndarray, **read_kwargs) -> np.ndarray:
@@ -70,7 +111,7 @@ def valid_mask(dataset, array: np.ndarray, **read_kwargs) -> np.ndarray:
 
     A mask band or alpha band is used when the dataset has one (read with the same window /
     out_shape as `array`); otherwise a pixel is nodata when every band equals the nodata value.
-    NaN is always nodata.
+    NaN and +-Inf are always nodata.
     """
     valid = np.ones(array.shape[1:], dtype=bool)
     if has_mask(dataset):
@@ -78,8 +119,40 @@ def valid_mask(dataset, array: np.ndarray, **read_kwargs) -> np.ndarray:
     elif dataset.nodata is not None and not np.isnan(dataset.nodata):
         valid &= ~np.all(array == array.dtype.type(dataset.nodata), axis=0)
     if np.issubdtype(array.dtype, np.floating):
-        valid &= ~np.any(np.isnan(array), axis=0)
+        valid &= np.all(np.isfinite(array), axis=0)
     return valid
+
+
+def non_finite_count(dataset, rows_per_read: int = 1024) -> int:
+    """Number of pixels of a floating-point raster with NaN or +-Inf in any band (0 for
+    integer rasters), read in strips of `rows_per_read` rows."""
+    if not np.issubdtype(np.dtype(dataset.dtypes[0]), np.floating):
+        return 0
+    count = 0
+    for top in range(0, dataset.height, rows_per_read):
+        window = Window(0, top, dataset.width, min(rows_per_read, dataset.height - top))
+        count += int((~np.all(np.isfinite(dataset.read(window=window)), axis=0)).sum())
+    return count
+
+
+def input_notes(path: str | Path) -> list[str]:
+    """Log lines about what of an input raster is not used as its tags suggest: a band tagged
+    alpha used as data, and non-finite values (NaN, +-Inf) treated as nodata."""
+    with open_raster(path) as dataset:
+        notes = [alpha_note(dataset)]
+        bad = non_finite_count(dataset)
+        if bad:
+            notes.append(f"{bad} pixel(s) of {Path(str(path)).name} hold NaN or infinite values; "
+                         f"they are treated as nodata (left out, and nodata in the output).")
+    return [note for note in notes if note]
+
+
+def output_nodata(dtype: str, nodata):
+    """The nodata value of an output of `dtype` from an input with `nodata`: NaN for a float
+    output of an input without one (so pixels without data, NaN or Inf included, stay marked)."""
+    if nodata is None and np.issubdtype(np.dtype(dtype), np.floating):
+        return float("nan")
+    return nodata
 
 
 def read_padded(dataset, bands: list[int], row: int, col: int, height: int,
@@ -161,104 +234,3 @@ def check_raster_outputs(inputs: list[str | Path], outputs: list[str | Path | No
                 raise InputError(f"The output {Path(output).name} is the input raster itself; "
                                  f"choose another output file (the input is read while the "
                                  f"output is written).")
-
-
-def temporary_path(path: Path) -> Path:
-    """Hidden name in the same folder under which an output is written until it is complete."""
-    return path.with_name(f".{path.stem}.partial{path.suffix or '.tif'}")
-
-
-@lru_cache(maxsize=1)
-def default_compression() -> str:
-    """ZSTD (level 1: several times faster than DEFLATE at the same size) where this GDAL has
-    it, else DEFLATE."""
-    with MemoryFile() as memory:
-        with memory.open(driver="GTiff", height=1, width=1, count=1, dtype="uint8",
-                         transform=Affine(1, 0, 0, 0, -1, 1), compress="ZSTD") as probe:
-            probe.write(np.zeros((1, 1, 1), np.uint8))
-        with memory.open() as probe:
-            return "ZSTD" if probe.compression and probe.compression.name == "zstd" else "DEFLATE"
-
-
-def geotiff_profile(height: int, width: int, count: int, dtype: str, crs, transform: Affine,
-                    nodata, compress: str | None = None, block: int = BLOCK_SIZE) -> dict:
-    """Creation profile of a tiled, compressed, BigTIFF-capable GeoTIFF with square blocks of
-    `block` pixels (a multiple of 16).
-
-    `compress` None picks `default_compression()`.
-    """
-    compress = (compress or default_compression()).upper()
-    floating = np.issubdtype(np.dtype(dtype), np.floating)
-    profile = dict(driver="GTiff", height=height, width=width, count=count, dtype=dtype, crs=crs,
-                   transform=transform, nodata=nodata, tiled=True, blockxsize=block,
-                   blockysize=block, compress=compress, bigtiff="IF_SAFER",
-                   interleave="pixel" if count <= 4 else "band")
-    if compress in ("DEFLATE", "ZSTD", "LZW"):
-        profile["predictor"] = 3 if floating else 2
-    if compress == "ZSTD":
-        profile["zstd_level"] = ZSTD_LEVEL
-    return profile
-
-
-def overview_factors(height: int, width: int) -> list[int]:
-    """Power-of-two factors down to an overview of about OVERVIEW_MIN_SIZE pixels."""
-    levels = max(0, math.ceil(math.log2(max(height, width) / OVERVIEW_MIN_SIZE)))
-    return [2 ** i for i in range(1, levels + 1)]
-
-
-class AtomicGeoTiff:
-    """A GeoTIFF written under a hidden temporary name and renamed only by `commit()`.
-
-    `discard()` (or leaving a `with` block by an exception) deletes the temporary file, so a
-    failed or cancelled run leaves nothing behind.
-    """
-
-    def __init__(self, path: str | Path, profile: dict, band_descriptions: list[str] | None = None):
-        check_geotiff_path(path)
-        self.path = Path(path)
-        self.temporary = temporary_path(self.path)
-        self.dataset = rasterio.open(self.temporary, "w", **profile)
-        # GDAL compresses internal overviews at its default level unless told otherwise
-        self.overview_options = ({"ZSTD_LEVEL_OVERVIEW": profile["zstd_level"]}
-                                 if "zstd_level" in profile else {})
-        for index, description in enumerate(band_descriptions or [], start=1):
-            self.dataset.set_band_description(index, description)
-
-    def write(self, array: np.ndarray, row: int, col: int = 0) -> None:
-        """Write an array (bands, rows, columns) with its top-left pixel at (row, col)."""
-        self.dataset.write(array, window=Window(col, row, array.shape[2], array.shape[1]))
-
-    def write_mask(self, valid: np.ndarray, row: int, col: int = 0) -> None:
-        """Write the (rows, columns) valid-pixel mask with its top-left pixel at (row, col) into
-        the GeoTIFF's internal mask (every block must be written once it is used)."""
-        with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True):
-            self.dataset.write_mask(np.where(valid, 255, 0).astype(np.uint8),
-                                    window=Window(col, row, valid.shape[1], valid.shape[0]))
-
-    def build_overviews(self, resampling: Resampling) -> None:
-        """Internal overviews down to about OVERVIEW_MIN_SIZE pixels."""
-        factors = overview_factors(self.dataset.height, self.dataset.width)
-        if factors:
-            with rasterio.Env(**self.overview_options):
-                self.dataset.build_overviews(factors, resampling)
-            self.dataset.update_tags(ns="rio_overview", resampling=resampling.name)
-
-    def commit(self) -> Path:
-        """Close and move the file to its final name (replacing an older file)."""
-        self.dataset.close()
-        os.replace(self.temporary, self.path)
-        return self.path
-
-    def discard(self) -> None:
-        """Close and delete the temporary file."""
-        if not self.dataset.closed:
-            self.dataset.close()
-        self.temporary.unlink(missing_ok=True)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, error, traceback):
-        if kind is not None:
-            self.discard()
-        return False

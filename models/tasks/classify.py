@@ -28,8 +28,10 @@ from ..data.chips import pixel_size_metres, resize_chips
 from ..errors import InputError
 from ..inference.area import Area, raster_part
 from ..inference.device import autocast, describe_device, resolve_device, resolve_precision
-from ..inference.raster_io import (AtomicGeoTiff, band_list, check_raster_outputs,
-                                   geotiff_profile, open_raster, read_padded, scene_scaling)
+from ..inference.raster_io import (band_list, check_raster_outputs, display_transform,
+                                   input_notes, open_raster, read_padded, scene_scaling)
+from ..inference.raster_style import as_card_classes, class_entries
+from ..inference.raster_writer import RasterDescription, RasterWriter, geotiff_profile
 from ..inference.scaling import BandScaling
 from ..package import ModelCard, load_model
 from ..registry import choose_package
@@ -213,17 +215,19 @@ def classify_scenes(request: ClassifyRequest, callbacks: Callbacks | None = None
     model.to(device)
     callbacks.log(f"Model: {card.name} ({card.architecture}, {len(card.classes)} classes) on "
                   f"{describe_device(device)}")
+    for note in input_notes(request.raster_path):
+        callbacks.log(note)
     with open_raster(request.raster_path) as dataset:
         grid = _grid(card, request, dataset)
         callbacks.log(f"{grid.rows} x {grid.cols} cells of {grid.stride} pixels, chips of "
                       f"{grid.chip} pixels resized to {model.config.input_size}.")
         top, probabilities, compute = _classify_cells(model, dataset, bands, grid, scaling, device,
                                                       precision, request.batch_size, callbacks)
-        shape, transform = (dataset.height, dataset.width), dataset.transform
+        shape, transform = (dataset.height, dataset.width), display_transform(dataset)
         crs_wkt = dataset.crs.to_wkt() if dataset.crs else None
         crs = dataset.crs
     result = GridClassification(
-        list(card.classes), top, probabilities, grid.chip, grid.stride, shape, transform, crs_wkt,
+        as_card_classes(class_entries(card.classes)), top, probabilities, grid.chip, grid.stride, shape, transform, crs_wkt,
         card.name, str(device), 0.0, grid.rows * grid.cols / max(compute, 1e-9))
     if request.output_raster_path:
         result.output_raster_path = write_cell_raster(result, request.output_raster_path, crs)
@@ -268,7 +272,8 @@ def _classify_cells(model, dataset, bands, grid: _Grid, scaling: BandScaling, de
 
 
 def write_cell_raster(result: GridClassification, path: str | Path, crs) -> Path:
-    """A GeoTIFF with one pixel per grid cell holding its class id (nodata where no class)."""
+    """A GeoTIFF with one pixel per grid cell holding its class id (nodata where no class), with
+    the classes' legend (names, one distinct colour each) in the file and a `.qml` beside it."""
     ids = np.array([c["id"] for c in result.classes] + [0])
     small = ids.min() >= 0 and ids.max() < NO_CLASS
     dtype, nodata = ("uint8", NO_CLASS) if small else ("int32", -1)
@@ -279,6 +284,7 @@ def write_cell_raster(result: GridClassification, path: str | Path, crs) -> Path
     rows, cols = result.grid_shape
     profile = geotiff_profile(rows, cols, 1, dtype, crs,
                               result.transform * Affine.scale(result.stride), nodata)
-    with AtomicGeoTiff(path, profile, ["class id"]) as output:
+    legend = RasterDescription(["class id"], class_entries(result.classes))
+    with RasterWriter(path, profile, legend) as output:
         output.write(values, 0)
         return output.commit()

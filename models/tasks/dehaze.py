@@ -26,8 +26,9 @@ from ..data.haze import MODEL_SCALING
 from ..errors import InputError
 from ..inference.area import Area, area_region, raster_part
 from ..inference.engine import OutputSpec, RasterInput, RunReport, run_tiled
-from ..inference.raster_io import (band_list, band_names, check_raster_outputs, has_mask, open_raster,
-                                   read_decimated, scene_scaling, valid_mask)
+from ..inference.raster_io import (band_list, band_names, check_raster_outputs, has_mask,
+                                   input_notes, open_raster, output_nodata, read_decimated,
+                                   scene_scaling, valid_mask)
 from ..inference.scaling import BandScaling
 from ..inference.tiling import TilingOptions
 from ..package import ModelCard, load_model
@@ -166,6 +167,8 @@ def dehaze(request: DehazeRequest, callbacks: Callbacks | None = None) -> Dehaze
         with raster_part(request.input_path, bands=request.bands, log=callbacks.log) as part:
             return dehaze(replace(request, input_path=part, bands=None), callbacks)
     info = inspect_scene(request.input_path)
+    for note in input_notes(request.input_path):
+        callbacks.log(note)
     # an area runs with the scaling (and airlight) of the whole raster, as in a whole run
     region = area_region(request.input_path, request.area, callbacks.log)
     callbacks.log(f"{info.name}: {info.bands} band(s) ({info.dtype}).")
@@ -207,7 +210,7 @@ def _run_engine(network: torch.nn.Module, request: DehazeRequest, info: SceneInf
                 callbacks: Callbacks) -> RunReport:
     inputs = [RasterInput(request.input_path, scaling=scaling)]
     output = OutputSpec(request.output_path, band_count=info.bands, dtype=info.dtype,
-                        nodata=info.nodata, band_descriptions=info.descriptions,
+                        nodata=output_nodata(info.dtype, info.nodata), band_descriptions=info.descriptions,
                         kind="continuous", scaling=scaling, mask=info.masked and info.nodata is None)
     report = run_tiled(network, inputs, output, options, device=request.device,
                        progress=callbacks.progress, is_cancelled=callbacks.is_cancelled,

@@ -22,10 +22,10 @@ from ..classical.pansharpen import MtfGlpModule, brovey_gdal, lowpass_gain, mtf_
 from ..data.wald import SENSORS
 from ..errors import InputError
 from ..inference.alignment import input_grid
-from ..inference.area import Area, View, area_region, view_rasters
+from ..inference.area import Area, View, area_region, raster_part, view_rasters
 from ..inference.engine import OutputSpec, RasterInput, RunReport, run_tiled
-from ..inference.raster_io import (band_list, band_names, check_raster_outputs, has_mask, scene_scaling,
-                                   valid_mask)
+from ..inference.raster_io import (band_list, band_names, check_raster_outputs, has_mask,
+                                   input_notes, output_nodata, scene_scaling, valid_mask)
 from ..inference.scaling import BandScaling
 from ..inference.tiling import TilingOptions
 from ..masks import nonzero_pixels
@@ -62,6 +62,8 @@ class PansharpenRequest:
     batch_size: int = 4
     area: Area | None = None
     """Part of the scene to sharpen (in the PAN's CRS); None = all of the PAN."""
+    bands: list[int] | None = None
+    """MS bands to sharpen, in the model's order (1-based); None = the MS's data bands."""
 
 
 @dataclass
@@ -218,7 +220,12 @@ def pansharpen(request: PansharpenRequest, callbacks: Callbacks | None = None) -
     if request.sensor not in SENSORS:
         raise InputError(f"Unknown SENSOR '{request.sensor}': use one of {', '.join(SENSORS)}.")
     check_raster_outputs([request.ms_path, request.pan_path], [request.output_path])
+    if request.bands is not None:
+        with raster_part(request.ms_path, bands=request.bands, log=callbacks.log) as part:
+            return pansharpen(replace(request, ms_path=part, bands=None), callbacks)
     info = inspect_pair(request.ms_path, request.pan_path, request.pan_band)
+    for note in input_notes(request.ms_path) + input_notes(request.pan_path):
+        callbacks.log(note)
     callbacks.log(f"PAN/MS resolution ratio {info.ratio}, {info.ms_bands} MS bands "
                   f"({info.ms_dtype}).")
     region = pan_region(request, info, callbacks.log)
@@ -287,7 +294,7 @@ def _run_engine(module, request, info, ms_scaling, pan_scaling, multiple_of, reg
     inputs = [RasterInput(request.pan_path, bands=[info.pan_band], scaling=pan_scaling),
               RasterInput(request.ms_path, scaling=ms_scaling)]
     output = OutputSpec(request.output_path, band_count=info.ms_bands, dtype=info.ms_dtype,
-                        nodata=info.ms_nodata, band_descriptions=info.ms_descriptions,
+                        nodata=output_nodata(info.ms_dtype, info.ms_nodata), band_descriptions=info.ms_descriptions,
                         kind="continuous", scaling=ms_scaling,
                         mask=info.ms_masked and info.ms_nodata is None)
     # the lite student is convolutional: smaller tiles only move tile borders, which the

@@ -3,10 +3,11 @@ view, the tiled run, and the optional probabilities raster and polygons.
 
 Class values: the class raster holds each class's id from the model card (the value the
 classes had in the training labels, 0-254), not the model's output index, so the result can be
-compared with the user's own reference directly; 255 is nodata. The class table (id, name,
-colour) is written into the raster's metadata (tag `GEODISTILL_CLASSES`), which the evaluation
-and the styling read. The probabilities raster has one float band per class, in card order,
-named after the classes.
+compared with the user's own reference directly; 255 is nodata. The class raster carries its
+legend (colour table, category names, attribute table, `.qml` style; one distinct colour per
+class) and the class table (id, name, colour) in its metadata (tag `GEODISTILL_CLASSES`), which
+the evaluation and the styling read. The probabilities raster has one float band per class, in
+card order, named after the classes. When the polygons fail, no class raster is left.
 """
 from __future__ import annotations
 
@@ -14,17 +15,14 @@ import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
-import rasterio
-from rasterio.enums import Resampling
-
 from ..data.polygons import PolygonSummary, check_output_path, polygonize_classes
 from ..errors import InputError
 from ..inference.area import Area, area_region, raster_part
 from ..inference.engine import OutputSpec, RasterInput, run_tiled
 from ..inference.global_context import GINetTileModel, read_global_view
-from ..inference.raster_io import (AtomicGeoTiff, BLOCK_SIZE, band_list, check_raster_outputs,
-                                   open_raster, scene_scaling)
+from ..inference.raster_io import (band_list, check_raster_outputs, input_notes, open_raster,
+                                   scene_scaling)
+from ..inference.raster_style import as_card_classes, class_entries
 from ..inference.scaling import BandScaling
 from ..inference.tiling import TilingOptions
 from ..package import ModelCard, load_model
@@ -138,68 +136,49 @@ def segment(request: SegmentRequest, callbacks: Callbacks | None = None) -> Segm
         raise InputError(problem)
     check_classes(card.classes, path.name)
     callbacks.log(f"Model: {card.name} ({card.architecture}, {len(card.classes)} classes) from {path}")
+    for note in input_notes(request.input_path):
+        callbacks.log(note)
     scaling = model_scaling(card, request.input_path)
     # an area runs with the statistics and the global view of the whole raster, as in a whole run
     region = area_region(request.input_path, request.area, callbacks.log)
     view = read_global_view(request.input_path, None, scaling, net.config.global_size)
     tile_model = GINetTileModel(net, view, shape,
                                 (int(region.row_off), int(region.col_off)) if region else (0, 0))
-    ids = [int(c["id"]) for c in card.classes]
-    remap = ids != list(range(len(ids)))
-    output = Path(request.output_path)
-    engine_path = output.with_name(f".{output.stem}.indices.tif") if remap else output
-    spec = OutputSpec(engine_path, band_count=len(card.classes), kind="classes", nodata=NODATA,
-                      band_descriptions=["class"], probabilities_path=request.probabilities_path)
+    entries = class_entries(card.classes)
+    classes = as_card_classes(entries)
+    spec = OutputSpec(request.output_path, band_count=len(entries), kind="classes", nodata=NODATA,
+                      band_descriptions=["class"], probabilities_path=request.probabilities_path,
+                      classes=entries, tags={CLASSES_TAG: json.dumps(classes)})
     options = TilingOptions(tile_size=request.tile_size, overlap=request.overlap,
                             batch_size=request.batch_size, multiple_of=net.config.multiple_of)
     polygons_share = 85 if request.polygons_path else 100
-    try:
-        report = run_tiled(tile_model, [RasterInput(request.input_path, scaling=scaling)], spec,
-                           options, device=request.device,
-                           progress=callbacks.part(0, polygons_share - 5).progress,
-                           is_cancelled=callbacks.is_cancelled, region=region)
-        if remap:
-            _write_class_ids(engine_path, output, ids)
-    finally:
-        if remap:
-            engine_path.unlink(missing_ok=True)
-    _describe_outputs(output, request.probabilities_path, card.classes)
+    report = run_tiled(tile_model, [RasterInput(request.input_path, scaling=scaling)], spec,
+                       options, device=request.device,
+                       progress=callbacks.part(0, polygons_share - 5).progress,
+                       is_cancelled=callbacks.is_cancelled, region=region)
     callbacks.log(f"Segmented on {report.device_description} in {report.seconds:.1f} s "
                   f"({report.megapixels_per_second:.2f} Mpx/s).")
+    output = Path(request.output_path)
     polygons = None
     if request.polygons_path:
-        callbacks.raise_if_cancelled()
-        polygons = polygonize_classes(output, request.polygons_path, card.classes, request.min_area,
-                                      progress=callbacks.part(polygons_share, 100).progress)
+        try:
+            callbacks.raise_if_cancelled()
+            polygons = polygonize_classes(output, request.polygons_path, classes, request.min_area,
+                                          progress=callbacks.part(polygons_share, 100).progress)
+        except BaseException:
+            _remove_rasters([output, request.probabilities_path])
+            raise
         callbacks.log(f"{polygons.features} polygon(s) written, {polygons.dropped} smaller than "
                       f"MIN_AREA dropped.")
     callbacks.progress(100.0)
-    return SegmentResult(output, card.classes, card.name, report.device_description, report.seconds,
+    return SegmentResult(output, classes, card.name, report.device_description, report.seconds,
                          report.megapixels_per_second, report.probabilities_path, polygons,
                          list(report.backoff_events))
 
 
-def _write_class_ids(index_path: Path, output: Path, ids: list[int]) -> None:
-    """Copy the engine's class-index raster to `output` with each index replaced by its id."""
-    lookup = np.full(256, NODATA, dtype=np.uint8)
-    lookup[:len(ids)] = ids
-    with rasterio.open(index_path) as source:
-        profile = source.profile
-        writer = AtomicGeoTiff(output, profile, ["class"])
-        with writer:
-            for top in range(0, source.height, BLOCK_SIZE * 4):
-                window = rasterio.windows.Window(0, top, source.width, min(BLOCK_SIZE * 4, source.height - top))
-                writer.write(lookup[source.read(window=window)], top)
-            writer.build_overviews(Resampling.nearest)
-            writer.commit()
-
-
-def _describe_outputs(output: Path, probabilities_path: str | None, classes: list[dict]) -> None:
-    """The class table in the class raster's metadata; class names on the probability bands."""
-    with rasterio.open(output, "r+") as dataset:
-        dataset.update_tags(**{CLASSES_TAG: json.dumps(classes)})
-    if probabilities_path:
-        with rasterio.open(probabilities_path, "r+") as dataset:
-            for index, item in enumerate(classes, start=1):
-                dataset.set_band_description(index, item["name"])
-
+def _remove_rasters(paths: list) -> None:
+    """Delete the given rasters (None entries skipped) and their sidecars."""
+    for path in filter(None, paths):
+        path = Path(path)
+        for extra in (path, path.with_name(path.name + ".aux.xml"), path.with_suffix(".qml")):
+            extra.unlink(missing_ok=True)

@@ -37,8 +37,11 @@ class PansharpenAlgorithm(GeoDistillAlgorithm):
         "of the same area.<br><b>MS</b>: the multispectral raster (any data type).<br>"
         "<b>PAN</b>: the panchromatic raster; its pixel size must be an integer fraction (1/2, "
         "1/4 ...) of the MS pixel size, in the same CRS.<br><b>PAN band</b>: the panchromatic "
-        "band when the PAN raster has several.<br><b>Area to process</b> (optional): only the "
-        "part of the scene under this extent is sharpened (widened to whole MS pixels).<br>"
+        "band when the PAN raster has several.<br><b>Bands to use</b> (optional): the MS bands "
+        "to sharpen, in the model's order (empty: every band but a real alpha band; a band "
+        "tagged alpha that holds other values than 0 and 255 is data).<br>"
+        "<b>Area to process</b> (optional): only the part of the scene under this extent is "
+        "sharpened (widened to whole MS pixels).<br>"
         "<b>Method</b>: <i>model</i> runs a distilled deep model (by default the bundled lite student fitting the MS band count and ratio); "
         "<i>mtf_glp</i> is MTF-GLP with regression injection gains, the strongest classical "
         "method; <i>brovey</i> is GDAL's weighted Brovey.<br><b>Model</b>: 'default', a bundled "
@@ -64,6 +67,7 @@ class PansharpenAlgorithm(GeoDistillAlgorithm):
         self.addParameter(QgsProcessingParameterBand(
             self.PAN_BAND, self.tr("PAN band"), defaultValue=1, parentLayerParameterName=self.PAN,
             optional=True))
+        self.add_bands_parameter(self.MS)
         self.add_area_parameter()
         self.addParameter(QgsProcessingParameterEnum(
             self.METHOD, self.tr("Method"), options=list(METHODS), defaultValue=0))
@@ -101,6 +105,7 @@ class PansharpenAlgorithm(GeoDistillAlgorithm):
             sensor=SENSORS[self.parameterAsEnum(parameters, self.SENSOR, context)],
             device=self.device_value(parameters, context),
             area=self.area_value(parameters, context, self.PAN),
+            bands=self.bands_value(parameters, context),
             tile_size=self.parameterAsInt(parameters, self.TILE_SIZE, context),
             overlap=self.parameterAsInt(parameters, self.OVERLAP, context),
         )
