@@ -9,7 +9,9 @@ about them.
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
+import traceback
 from pathlib import Path
 
 from qgis.core import (
@@ -33,6 +35,8 @@ from .. import deps
 PLUGIN_ROOT = Path(__file__).resolve().parents[2]
 ICON_PATH = PLUGIN_ROOT / "resources" / "icons" / "geodistill.svg"
 BUNDLED_MODELS = PLUGIN_ROOT / "resources" / "models"
+#: longest log line passed on to QGIS
+LOG_LINE_LIMIT = 2000
 _DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 #: band numbers typed as text: "5,3,2", "5 3 2" or "5;3;2"
 BAND_LIST_PATTERN = re.compile(r"[\d\s,;]*")
@@ -47,11 +51,31 @@ def parse_band_list(text: str) -> list[int] | None:
 
 
 def engine_callbacks(feedback):
-    """`models` callbacks (plain callables) bridged to QGIS `feedback`: progress, cancel, log."""
+    """`models` callbacks (plain callables) bridged to QGIS `feedback`: progress, cancel, log
+    (each line on one line and of bounded length: a pasted name never floods the log)."""
+    from ...models.errors import shorten
     from ...models.tasks.callbacks import Callbacks
 
     return Callbacks(progress=feedback.setProgress, is_cancelled=feedback.isCanceled,
-                     log=feedback.pushInfo)
+                     log=lambda text: feedback.pushInfo(shorten(text, LOG_LINE_LIMIT)))
+
+
+class FeedbackLogHandler(logging.Handler):
+    """Python logging records of `models` (logger "geodistill") shown in QGIS `feedback`:
+    warnings as warnings, the rest as debug information."""
+
+    def __init__(self, feedback):
+        super().__init__(logging.DEBUG)
+        self.feedback = feedback
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from ...models.errors import shorten
+
+        text = shorten(record.getMessage(), LOG_LINE_LIMIT)
+        if record.levelno >= logging.WARNING:
+            self.feedback.pushWarning(text)
+        else:
+            self.feedback.pushDebugInfo(text)
 
 
 def bundled_model_names(task: str | None = None) -> list[str]:
@@ -283,7 +307,7 @@ class GeoDistillAlgorithm(QgsProcessingAlgorithm):
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         """Check the dependencies, then run the subclass's `run` with `models` errors mapped."""
         self.import_torch()
-        with self.user_errors():
+        with self.user_errors(feedback), self.models_log_shown(feedback):
             return self.run_algorithm(parameters, context, feedback)
 
     def run_algorithm(self, parameters, context, feedback) -> dict:
@@ -305,13 +329,34 @@ class GeoDistillAlgorithm(QgsProcessingAlgorithm):
             raise QgsProcessingException(str(error)) from error
 
     @contextlib.contextmanager
-    def user_errors(self):
-        """Turn errors from `models` into QgsProcessingException with the same message."""
-        from ...models.errors import Cancelled, GeoDistillError
+    def models_log_shown(self, feedback):
+        """Show what `models` logs (e.g. a skipped model card) in `feedback` while it runs."""
+        logger = logging.getLogger("geodistill")
+        handler = FeedbackLogHandler(feedback)
+        logger.addHandler(handler)
+        try:
+            yield
+        finally:
+            logger.removeHandler(handler)
+
+    @contextlib.contextmanager
+    def user_errors(self, feedback=None):
+        """Turn every error into a QgsProcessingException whose text says what to change
+        (`models.errors.user_message`); the traceback goes to `feedback` at debug level, and
+        what the failed run held (models, tensors, open datasets in its frames) is released."""
+        from ...models.errors import user_message
+        from ...models.inference.memory import forget_traceback, release_memory
 
         try:
             yield
-        except Cancelled as error:
-            raise QgsProcessingException(self.tr("Cancelled: ") + str(error)) from error
-        except GeoDistillError as error:
-            raise QgsProcessingException(str(error)) from error
+        except QgsProcessingException:
+            release_memory()
+            raise
+        except Exception as error:  # noqa: BLE001 (every error becomes a message)
+            if feedback is not None:
+                feedback.pushDebugInfo("".join(traceback.format_exception(error)))
+            message = user_message(error)
+            forget_traceback(error)
+            del error
+            release_memory()
+            raise QgsProcessingException(message) from None
