@@ -15,6 +15,7 @@ import traceback
 from pathlib import Path
 
 from qgis.core import (
+    Qgis,
     QgsProcessingAlgorithm,
     QgsProcessingOutputFile,
     QgsProcessingParameterBand,
@@ -31,10 +32,13 @@ from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
 from .. import deps
+from ...models.errors import shorten
 
 PLUGIN_ROOT = Path(__file__).resolve().parents[2]
 ICON_PATH = PLUGIN_ROOT / "resources" / "icons" / "geodistill.svg"
 BUNDLED_MODELS = PLUGIN_ROOT / "resources" / "models"
+#: raster data types holding complex numbers (refused: the imaginary part would be lost)
+COMPLEX_TYPES = (Qgis.CInt16, Qgis.CInt32, Qgis.CFloat32, Qgis.CFloat64)
 #: longest log line passed on to QGIS
 LOG_LINE_LIMIT = 2000
 _DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
@@ -53,7 +57,6 @@ def parse_band_list(text: str) -> list[int] | None:
 def engine_callbacks(feedback):
     """`models` callbacks (plain callables) bridged to QGIS `feedback`: progress, cancel, log
     (each line on one line and of bounded length: a pasted name never floods the log)."""
-    from ...models.errors import shorten
     from ...models.tasks.callbacks import Callbacks
 
     return Callbacks(progress=feedback.setProgress, is_cancelled=feedback.isCanceled,
@@ -69,8 +72,6 @@ class FeedbackLogHandler(logging.Handler):
         self.feedback = feedback
 
     def emit(self, record: logging.LogRecord) -> None:
-        from ...models.errors import shorten
-
         text = shorten(record.getMessage(), LOG_LINE_LIMIT)
         if record.levelno >= logging.WARNING:
             self.feedback.pushWarning(text)
@@ -241,6 +242,10 @@ class GeoDistillAlgorithm(QgsProcessingAlgorithm):
         return {self.OUTPUT_REPORT: report, self.OUTPUT_JSON: str(Path(report).with_suffix(".json"))}
 
     def checkParameterValues(self, parameters, context):  # noqa: N802
+        """QGIS's checks (ranges, required values) first, then GeoDistill's own."""
+        ok, message = super().checkParameterValues(parameters, context)
+        if not ok:
+            return ok, message
         if self.parameterDefinition(self.DEVICE) is not None:
             device = self.parameterAsString(parameters, self.DEVICE, context).strip().lower()
             if not _DEVICE_PATTERN.match(device):
@@ -252,7 +257,7 @@ class GeoDistillAlgorithm(QgsProcessingAlgorithm):
             if overlap * 2 >= tile:
                 return False, self.tr(f"The overlap ({overlap} px) must be less than half the "
                                       f"tile size ({tile} px).")
-        return super().checkParameterValues(parameters, context)
+        return True, ""
 
     def raster_path(self, parameters, name: str, context) -> str:
         """File path of a raster parameter; GDAL file rasters only (not web or database layers).
@@ -264,20 +269,27 @@ class GeoDistillAlgorithm(QgsProcessingAlgorithm):
             raise QgsProcessingException(self.tr(f"{name}: no raster layer was given."))
         if layer.providerType() != "gdal":
             raise QgsProcessingException(self.tr(
-                f"{name}: '{layer.name()}' is a {layer.providerType()} layer; GeoDistill reads "
-                "raster files. Save it as a GeoTIFF first (Export > Save As...)."))
+                f"{name}: '{shorten(layer.name(), 80)}' is a {layer.providerType()} layer; "
+                "GeoDistill reads raster files. Save it as a GeoTIFF first (Export > Save As...)."))
+        provider = layer.dataProvider()
+        if any(provider.dataType(band) in COMPLEX_TYPES for band in range(1, layer.bandCount() + 1)):
+            raise QgsProcessingException(self.tr(
+                f"{name}: '{shorten(layer.name(), 80)}' holds complex numbers, whose imaginary "
+                "part GeoDistill cannot use. Convert it to real values first (e.g. its amplitude "
+                "with the Raster calculator's abs()) and give that raster."))
         parts = QgsProviderRegistry.instance().decodeUri("gdal", layer.source())
         path = parts.get("path")
         if not path or not Path(path).is_file():
             raise QgsProcessingException(self.tr(
-                f"{name}: '{layer.name()}' is not a raster file on disk ({layer.source()})."))
+                f"{name}: '{shorten(layer.name(), 80)}' is not a raster file on disk "
+                f"({shorten(layer.source(), 200)})."))
         if parts.get("layerName"):  # one raster of a multi-raster file (GeoPackage, NetCDF ...)
             return layer.source()  # GDAL's own name for it, e.g. GPKG:/data/city.gpkg:ortho
         prefix, inside = parts.get("vsiPrefix"), parts.get("vsiSuffix")
         if prefix and not inside:
             raise QgsProcessingException(self.tr(
-                f"{name}: '{layer.name()}' is a compressed file ({Path(path).name}); decompress "
-                "it and load the raster itself."))
+                f"{name}: '{shorten(layer.name(), 80)}' is a compressed file ({Path(path).name}); "
+                "decompress it and load the raster itself."))
         # GDAL's {archive} form: paths stay valid through pathlib (no "//" after the prefix)
         return f"{prefix}{{{path}}}{inside}" if prefix else path
 
