@@ -22,6 +22,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from . import nets
+from .card_checks import numeric_problems, parse_card_json
 from .errors import PackageError
 
 FORMAT_VERSION = 1
@@ -60,13 +61,9 @@ class ModelCard:
 
     @classmethod
     def from_json(cls, text: str, source: str = "the model card") -> "ModelCard":
-        """Parse and validate a card; PackageError names `source` and the problem."""
-        try:
-            values = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise PackageError(f"{source}: the model card is not valid JSON ({error}).") from error
-        if not isinstance(values, dict):
-            raise PackageError(f"{source}: the model card must be a JSON object.")
+        """Parse (within size, depth and number limits) and validate a card; PackageError
+        names `source` and the problem."""
+        values = parse_card_json(text, source)
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
@@ -96,18 +93,7 @@ class ModelCard:
         for name in ("config", "input_bands", "metrics"):
             if not isinstance(getattr(self, name), dict):
                 problems.append(f"{name} must be a JSON object")
-        if self.scaling is not None and not (
-                isinstance(self.scaling, dict) and all(
-                    isinstance(s, dict) and isinstance(s.get("low"), list) and isinstance(s.get("high"), list)
-                    and len(s["low"]) == len(s["high"]) for s in self.scaling.values())):
-            problems.append("scaling must map each input to {low: [...], high: [...]} of equal length")
-        if self.ratio is not None and (not isinstance(self.ratio, int) or self.ratio < 1):
-            problems.append("ratio must be a positive integer")
-        if self.gsd is not None and (not isinstance(self.gsd, (int, float)) or self.gsd <= 0):
-            problems.append("gsd must be a positive number of metres")
-        if not isinstance(self.tile_size, int) or not isinstance(self.overlap, int) \
-                or not 0 <= self.overlap < self.tile_size:
-            problems.append("tile_size and overlap must be integers with 0 <= overlap < tile_size")
+        problems.extend(numeric_problems(self))
         if not isinstance(self.classes, list) or not all(
                 isinstance(c, dict) and isinstance(c.get("id"), int) and isinstance(c.get("name"), str)
                 and isinstance(c.get("color"), str) and _COLOUR.match(c["color"]) for c in self.classes):

@@ -2,19 +2,23 @@
 
 Bundled students live in `<plugin root>/resources/models/`; the user folder is chosen by the
 caller (the plugin passes the folder from its settings). A package's name is its file stem;
-a user package of the same name as a bundled one takes precedence.
+a user package of the same name as a bundled one takes precedence. Each card is read on its
+own: a damaged or hostile file is skipped with a warning naming it (logger "geodistill") and
+never stops the others from being found.
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import InputError, PackageError
+from .errors import InputError, PackageError, user_message
 from .package import ModelCard, read_card
 
 BUNDLED_FOLDER = Path(__file__).resolve().parents[1] / "resources" / "models"
 SUFFIX = ".safetensors"
+LOG = logging.getLogger("geodistill")
 
 
 @dataclass
@@ -48,8 +52,9 @@ def scan_packages(user_folder: str | Path | None = None, task: str | None = None
         for path in sorted(folder.glob(f"*{SUFFIX}")):
             try:
                 card = read_card(path)
-            except PackageError as error:
-                skipped[path] = str(error)
+            except Exception as error:  # noqa: BLE001 (one bad file must not hide the others)
+                skipped[path] = user_message(error)
+                LOG.warning("Skipped the model package %s: %s", path, skipped[path])
                 continue
             if task is None or card.task == task:
                 found[path.stem] = PackageEntry(path.stem, path, card, source)

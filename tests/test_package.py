@@ -109,7 +109,7 @@ def write_with_card(path, net, card_text):
     ({"task": "painting"}, "task 'painting' is not one of"),
     ({"format_version": 99}, "format version 99 is not supported"),
     ({"classes": [{"id": 0, "name": "x", "color": "red"}]}, "classes must be a list"),
-    ({"overlap": 300}, "0 <= overlap < tile_size"),
+    ({"overlap": 300}, r"overlap must be an integer from 0 to 255 \(it is 300\)"),
 ])
 def test_invalid_card_fields_are_named(tmp_path, net, change, message):
     text = json.dumps({**dataclasses.asdict(make_card()), **change})

@@ -31,6 +31,7 @@ from .accumulator import FinishedBlock, SeamAccumulator
 from .alignment import InputGrid, input_grid
 from .backoff import TileModel, TilePredictor, as_tile_model
 from .device import describe_device, precision_name, resolve_device, resolve_precision
+from .memory import TiledRunShape, check_tiled_run, widest_layer
 from .raster_io import band_list, display_transform, open_raster, read_padded, scene_scaling
 from .raster_style import ClassEntry
 from .raster_writer import RasterDescription, RasterWriter, geotiff_profile
@@ -377,6 +378,10 @@ def _run(model: TileModel, inputs, output, options, device, precision, report_pr
                     stride_multiple=16 // math.gcd(16, output.scale))
     tiles = grid.tiles()
     torch_device = resolve_device(device)
+    check_tiled_run(TiledRunShape(
+        grid.tile_size, options.batch_size, sum(len(s.bands) for s in sources), output.band_count,
+        width * output.scale, output.scale,
+        widest_layer(model) if torch_device.type == "cpu" else 0))
     dtype = resolve_precision(torch_device, precision)
     predictor = TilePredictor(model, torch_device, dtype,
                               ratios=[s.grid.ratio for s in sources], overlap=grid.overlap,

@@ -8,7 +8,10 @@ model needs); when the border cannot be met exactly (the last tile then reaches 
 With `stride_multiple` the stride is also kept a multiple of that number (the overlap grows by
 less than it), so that output blocks can line up with the stride. With `shrink_to_fit` the tile
 size is only an upper bound: the grid uses the smallest tiles that cover the raster in as many
-tiles, so a raster a little larger than one tile is not computed as four full tiles.
+tiles, so a raster a little larger than one tile is not computed as four full tiles. Tiles are
+never larger than the raster needs (its longer side plus one overlap of mirrored context,
+rounded up to the alignment): a huge tile size on a small raster costs no more memory than the
+raster itself.
 """
 from __future__ import annotations
 
@@ -106,9 +109,10 @@ class TileGrid:
         self.height, self.width = height, width
         self.align = math.lcm(align, options.multiple_of)
         step = math.lcm(self.align, stride_multiple)
-        self.stride = max((options.tile_size - options.overlap) // step * step, step)
+        requested = min(options.tile_size, round_up(max(height, width) + options.overlap, step))
+        self.stride = max((requested - options.overlap) // step * step, step)
         # a stride rounded up to one step keeps at least the requested overlap
-        self.tile_size = round_up(max(options.tile_size, self.stride + options.overlap), self.align)
+        self.tile_size = round_up(max(requested, self.stride + options.overlap), self.align)
         if options.shrink_to_fit:
             stride = max(fitted_stride(height, len(self._origins(height)), options.overlap, step),
                          fitted_stride(width, len(self._origins(width)), options.overlap, step))

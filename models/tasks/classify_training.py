@@ -20,6 +20,7 @@ from ..package import ModelCard, load_model, save_package
 from ..registry import resolve_model
 from .callbacks import Callbacks
 from .classify import TASK, check_card
+from .training_checks import check_several_classes
 
 #: chip side cut around vector labels when CHIP_SIZE is 0
 DEFAULT_VECTOR_CHIP_SIZE = 64
@@ -73,6 +74,8 @@ def load_training_chips(request: ClassifierTrainingRequest,
     else:
         raise InputError("Give the training chips: a CHIPS_FOLDER with one sub-folder per class, "
                          "or an INPUT raster with LABELS (points or polygons) and their CLASS_FIELD.")
+    check_several_classes(sorted({chips.classes[i]["name"] for i in chips.labels.tolist()}),
+                          f"The training chips of {source}")
     callbacks.log(f"{len(chips)} chips of {len(chips.classes)} classes from {source}.")
     return chips, source
 

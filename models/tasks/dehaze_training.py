@@ -34,7 +34,7 @@ from ..nets.ktdn import KTDNConfig, KTDNTeacherConfig
 from ..package import ModelCard, load_model, save_package, training_sources
 from ..registry import resolve_model
 from .callbacks import Callbacks
-from .training_checks import check_architecture_and_teacher
+from .training_checks import check_architecture_and_teacher, check_patch_multiple
 from .dehaze import TASK, model_scaling_from_array
 
 ARCHITECTURES = ("lite", "ktdn")
@@ -202,6 +202,7 @@ def clear_image_list(clear_paths: list[str], clear_folder: str | None) -> list[s
 
 def load_training_data(request: DehazeTrainingRequest, callbacks: Callbacks) -> TrainingData:
     """Check every image and pair (same band count, large enough) and cut the samples."""
+    check_patch_multiple(request.patch_size, PATCH_MULTIPLE)
     paths = clear_image_list(request.clear_paths, request.clear_folder)
     if not paths and not request.pairs:
         raise InputError("Give clear images to train on (CLEAR_IMAGES or CLEAR_FOLDER), or "

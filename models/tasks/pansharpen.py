@@ -103,10 +103,10 @@ def inspect_pair(ms_path: str, pan_path: str, pan_band: int | None) -> PairInfo:
         if pan.count > 1 and pan_band is None:
             raise InputError(f"The PAN raster {Path(pan_path).name} has {pan.count} bands: choose "
                              f"the panchromatic band with PAN_BAND.")
-        band = pan_band or 1
+        band = 1 if pan_band is None else pan_band
         if not 1 <= band <= pan.count:
             raise InputError(f"PAN_BAND {band} does not exist: {Path(pan_path).name} has "
-                             f"{pan.count} band(s).")
+                             f"{pan.count} band(s); choose a band from 1 to {pan.count}.")
         if abs(ms.res[0]) < abs(pan.res[0]) * 0.99:
             raise InputError(f"The MS raster ({ms.res[0]:g} per pixel) is finer than the PAN "
                              f"({pan.res[0]:g}): the MS and PAN inputs look swapped.")

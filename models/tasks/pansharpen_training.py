@@ -24,7 +24,7 @@ from ..nets.psdnet import PSDNetConfig
 from ..package import ModelCard, load_model, save_package, training_sources
 from ..registry import resolve_model
 from .callbacks import Callbacks
-from .training_checks import check_architecture_and_teacher
+from .training_checks import check_architecture_and_teacher, check_patch_multiple
 from .pansharpen import TASK, PairInfo, PansharpenRequest, inspect_pair, pair_scaling, read_scene_sample
 
 ARCHITECTURES = ("lite", "psdnet")
@@ -88,6 +88,7 @@ def load_training_data(request: PansharpenTrainingRequest, callbacks: Callbacks)
     largest = min(min(ms.shape[1:]) for ms, _ in crops) // ratio * ratio
     config_class = PSDNetConfig if request.architecture == "psdnet" else PansharpenLiteConfig
     step = math.lcm(ratio, config_class(ms_bands=infos[0].ms_bands, ratio=ratio).multiple_of)
+    check_patch_multiple(request.patch_size, step)
     size = min(request.patch_size, largest) // step * step
     if size < 4 * ratio:
         raise InputError(f"The smallest pair is too small to train on: each MS needs at least "

@@ -27,7 +27,7 @@ from ..nets.ginet import GINetConfig, GINetLiteConfig
 from ..package import ModelCard, load_model, save_package, training_sources
 from ..registry import resolve_model
 from .callbacks import Callbacks
-from .training_checks import check_architecture_and_teacher
+from .training_checks import check_architecture_and_teacher, check_patch_multiple, check_several_classes
 from .segment import TASK, check_classes
 
 ARCHITECTURES = ("ginet", "lite")
@@ -148,6 +148,10 @@ def load_training_data(request: SegmentationTrainingRequest, classes: list[dict]
     scenes = load_scenes(request, classes)
     classes = scenes[0].classes
     check_classes(classes, "The labels")
+    counts = sum(np.bincount(s.labels.ravel(), minlength=IGNORE_INDEX + 1) for s in scenes)
+    check_several_classes([classes[i]["name"] for i in np.flatnonzero(counts[:len(classes)])],
+                          "The labels")
+    check_patch_multiple(request.tile_size, patch_multiple, "TILE_SIZE")
     size = request.tile_size // patch_multiple * patch_multiple
     if size < patch_multiple:
         raise InputError(f"TILE_SIZE must be at least {patch_multiple} pixels for this model.")

@@ -15,3 +15,20 @@ def check_architecture_and_teacher(architecture: str, architectures: tuple[str, 
     if teacher and architecture != "lite":
         raise InputError(f"A TEACHER is distilled into the lite student; leave TEACHER empty to "
                          f"train {big_net}, or choose ARCHITECTURE lite.")
+
+
+def check_several_classes(names: list[str], source: str) -> None:
+    """Raise InputError when the training data `source` holds fewer than two classes: a model
+    telling classes apart cannot learn (and would score a meaningless 100 %) from one."""
+    if len(names) < 2:
+        found = f"only '{names[0]}'" if names else "no class"
+        raise InputError(f"{source} holds {found}: a model that tells classes apart needs "
+                         "examples of at least two classes. Add labels of another class.")
+
+
+def check_patch_multiple(patch_size: int, multiple: int, name: str = "PATCH_SIZE") -> None:
+    """Raise InputError when `patch_size` is not a multiple of `multiple`, naming valid sizes."""
+    if patch_size % multiple:
+        lower = max(multiple, patch_size // multiple * multiple)
+        raise InputError(f"{name} {patch_size} is not a multiple of {multiple}, which this model "
+                         f"needs: use {lower} or {lower + multiple}.")

@@ -9,10 +9,13 @@ about them.
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
+import traceback
 from pathlib import Path
 
 from qgis.core import (
+    Qgis,
     QgsProcessingAlgorithm,
     QgsProcessingOutputFile,
     QgsProcessingParameterBand,
@@ -29,10 +32,15 @@ from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
 from .. import deps
+from ...models.errors import shorten
 
 PLUGIN_ROOT = Path(__file__).resolve().parents[2]
 ICON_PATH = PLUGIN_ROOT / "resources" / "icons" / "geodistill.svg"
 BUNDLED_MODELS = PLUGIN_ROOT / "resources" / "models"
+#: raster data types holding complex numbers (refused: the imaginary part would be lost)
+COMPLEX_TYPES = (Qgis.CInt16, Qgis.CInt32, Qgis.CFloat32, Qgis.CFloat64)
+#: longest log line passed on to QGIS
+LOG_LINE_LIMIT = 2000
 _DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 #: band numbers typed as text: "5,3,2", "5 3 2" or "5;3;2"
 BAND_LIST_PATTERN = re.compile(r"[\d\s,;]*")
@@ -47,11 +55,28 @@ def parse_band_list(text: str) -> list[int] | None:
 
 
 def engine_callbacks(feedback):
-    """`models` callbacks (plain callables) bridged to QGIS `feedback`: progress, cancel, log."""
+    """`models` callbacks (plain callables) bridged to QGIS `feedback`: progress, cancel, log
+    (each line on one line and of bounded length: a pasted name never floods the log)."""
     from ...models.tasks.callbacks import Callbacks
 
     return Callbacks(progress=feedback.setProgress, is_cancelled=feedback.isCanceled,
-                     log=feedback.pushInfo)
+                     log=lambda text: feedback.pushInfo(shorten(text, LOG_LINE_LIMIT)))
+
+
+class FeedbackLogHandler(logging.Handler):
+    """Python logging records of `models` (logger "geodistill") shown in QGIS `feedback`:
+    warnings as warnings, the rest as debug information."""
+
+    def __init__(self, feedback):
+        super().__init__(logging.DEBUG)
+        self.feedback = feedback
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = shorten(record.getMessage(), LOG_LINE_LIMIT)
+        if record.levelno >= logging.WARNING:
+            self.feedback.pushWarning(text)
+        else:
+            self.feedback.pushDebugInfo(text)
 
 
 def bundled_model_names(task: str | None = None) -> list[str]:
@@ -217,6 +242,10 @@ class GeoDistillAlgorithm(QgsProcessingAlgorithm):
         return {self.OUTPUT_REPORT: report, self.OUTPUT_JSON: str(Path(report).with_suffix(".json"))}
 
     def checkParameterValues(self, parameters, context):  # noqa: N802
+        """QGIS's checks (ranges, required values) first, then GeoDistill's own."""
+        ok, message = super().checkParameterValues(parameters, context)
+        if not ok:
+            return ok, message
         if self.parameterDefinition(self.DEVICE) is not None:
             device = self.parameterAsString(parameters, self.DEVICE, context).strip().lower()
             if not _DEVICE_PATTERN.match(device):
@@ -228,7 +257,7 @@ class GeoDistillAlgorithm(QgsProcessingAlgorithm):
             if overlap * 2 >= tile:
                 return False, self.tr(f"The overlap ({overlap} px) must be less than half the "
                                       f"tile size ({tile} px).")
-        return super().checkParameterValues(parameters, context)
+        return True, ""
 
     def raster_path(self, parameters, name: str, context) -> str:
         """File path of a raster parameter; GDAL file rasters only (not web or database layers).
@@ -240,20 +269,27 @@ class GeoDistillAlgorithm(QgsProcessingAlgorithm):
             raise QgsProcessingException(self.tr(f"{name}: no raster layer was given."))
         if layer.providerType() != "gdal":
             raise QgsProcessingException(self.tr(
-                f"{name}: '{layer.name()}' is a {layer.providerType()} layer; GeoDistill reads "
-                "raster files. Save it as a GeoTIFF first (Export > Save As...)."))
+                f"{name}: '{shorten(layer.name(), 80)}' is a {layer.providerType()} layer; "
+                "GeoDistill reads raster files. Save it as a GeoTIFF first (Export > Save As...)."))
+        provider = layer.dataProvider()
+        if any(provider.dataType(band) in COMPLEX_TYPES for band in range(1, layer.bandCount() + 1)):
+            raise QgsProcessingException(self.tr(
+                f"{name}: '{shorten(layer.name(), 80)}' holds complex numbers, whose imaginary "
+                "part GeoDistill cannot use. Convert it to real values first (e.g. its amplitude "
+                "with the Raster calculator's abs()) and give that raster."))
         parts = QgsProviderRegistry.instance().decodeUri("gdal", layer.source())
         path = parts.get("path")
         if not path or not Path(path).is_file():
             raise QgsProcessingException(self.tr(
-                f"{name}: '{layer.name()}' is not a raster file on disk ({layer.source()})."))
+                f"{name}: '{shorten(layer.name(), 80)}' is not a raster file on disk "
+                f"({shorten(layer.source(), 200)})."))
         if parts.get("layerName"):  # one raster of a multi-raster file (GeoPackage, NetCDF ...)
             return layer.source()  # GDAL's own name for it, e.g. GPKG:/data/city.gpkg:ortho
         prefix, inside = parts.get("vsiPrefix"), parts.get("vsiSuffix")
         if prefix and not inside:
             raise QgsProcessingException(self.tr(
-                f"{name}: '{layer.name()}' is a compressed file ({Path(path).name}); decompress "
-                "it and load the raster itself."))
+                f"{name}: '{shorten(layer.name(), 80)}' is a compressed file ({Path(path).name}); "
+                "decompress it and load the raster itself."))
         # GDAL's {archive} form: paths stay valid through pathlib (no "//" after the prefix)
         return f"{prefix}{{{path}}}{inside}" if prefix else path
 
@@ -283,7 +319,7 @@ class GeoDistillAlgorithm(QgsProcessingAlgorithm):
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         """Check the dependencies, then run the subclass's `run` with `models` errors mapped."""
         self.import_torch()
-        with self.user_errors():
+        with self.user_errors(feedback), self.models_log_shown(feedback):
             return self.run_algorithm(parameters, context, feedback)
 
     def run_algorithm(self, parameters, context, feedback) -> dict:
@@ -305,13 +341,34 @@ class GeoDistillAlgorithm(QgsProcessingAlgorithm):
             raise QgsProcessingException(str(error)) from error
 
     @contextlib.contextmanager
-    def user_errors(self):
-        """Turn errors from `models` into QgsProcessingException with the same message."""
-        from ...models.errors import Cancelled, GeoDistillError
+    def models_log_shown(self, feedback):
+        """Show what `models` logs (e.g. a skipped model card) in `feedback` while it runs."""
+        logger = logging.getLogger("geodistill")
+        handler = FeedbackLogHandler(feedback)
+        logger.addHandler(handler)
+        try:
+            yield
+        finally:
+            logger.removeHandler(handler)
+
+    @contextlib.contextmanager
+    def user_errors(self, feedback=None):
+        """Turn every error into a QgsProcessingException whose text says what to change
+        (`models.errors.user_message`); the traceback goes to `feedback` at debug level, and
+        what the failed run held (models, tensors, open datasets in its frames) is released."""
+        from ...models.errors import user_message
+        from ...models.inference.memory import forget_traceback, release_memory
 
         try:
             yield
-        except Cancelled as error:
-            raise QgsProcessingException(self.tr("Cancelled: ") + str(error)) from error
-        except GeoDistillError as error:
-            raise QgsProcessingException(str(error)) from error
+        except QgsProcessingException:
+            release_memory()
+            raise
+        except Exception as error:  # noqa: BLE001 (every error becomes a message)
+            if feedback is not None:
+                feedback.pushDebugInfo("".join(traceback.format_exception(error)))
+            message = user_message(error)
+            forget_traceback(error)
+            del error
+            release_memory()
+            raise QgsProcessingException(message) from None
