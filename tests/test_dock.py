@@ -294,7 +294,7 @@ def test_layer_fit_checks_use_pixel_size_in_metres():
     ("EPSG:32633", 0.5, (500_000.0, 4_500_000.0), 0.5),
 ])
 def test_pixel_size_for_the_fit_checks_is_in_metres_in_any_crs(tmp_path, crs, size, origin, expected):
-    from geodistill.plugin.ui.tool_pages import pixel_facts
+    from geodistill.plugin.ui.layer_facts import pixel_facts
 
     path = write_raster(tmp_path / "layer.tif", np.zeros((3, 10, 10), np.uint8), pixel_size=size,
                         crs=crs, origin=origin)
@@ -306,7 +306,7 @@ def test_pixel_size_for_the_fit_checks_is_in_metres_in_any_crs(tmp_path, crs, si
 def test_fit_checks_count_an_alpha_band_as_the_mask(tmp_path):
     from rasterio.enums import ColorInterp
 
-    from geodistill.plugin.ui.tool_pages import pixel_facts
+    from geodistill.plugin.ui.layer_facts import pixel_facts
 
     path = write_raster(tmp_path / "rgba.tif", np.zeros((4, 10, 10), np.uint8))
     with rasterio.open(path, "r+") as dataset:
