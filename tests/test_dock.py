@@ -355,3 +355,35 @@ def test_multi_layer_pickers_follow_the_project_and_keep_checks(dock, project, t
     assert form.parameters("cpu", project)["MS_LAYERS"] == [project.mapLayersByName("ms")[0].id()]
     project.removeMapLayer(project.mapLayersByName("ms")[0].id())
     assert names() == ["ms_second", "pan"] and checked() == []
+
+
+def test_every_field_and_its_buttons_fit_a_360_px_dock(dock, qtbot):
+    """At the dock's default width nothing is clipped: every browse and extent button lies
+    inside its page's scroll area, which scrolls vertically only."""
+    from qgis.gui import QgsExtentWidget, QgsFileWidget
+    from qgis.PyQt.QtCore import QPoint
+    from qgis.PyQt.QtWidgets import QToolButton
+
+    dock.resize(360, 700)
+    dock.show()
+    qtbot.waitExposed(dock)
+    assert dock.width() == 360
+    checked = 0
+    for page in dock.pages:
+        dock.show_page(page.spec.key)
+        scroll = dock.tabs.currentWidget()
+        for index, form in enumerate(page.forms):
+            page.chooser.setCurrentIndex(index)
+            qtbot.wait(1)
+            viewport = scroll.viewport()
+            assert page.width() <= viewport.width()
+            for widget in form.widgets.values():
+                if not isinstance(widget, (QgsFileWidget, QgsExtentWidget)):
+                    continue
+                buttons = [b for b in widget.findChildren(QToolButton) if b.isVisibleTo(widget)]
+                assert buttons, f"{form.algorithm.id()}: a picker without its button"
+                for button in buttons:
+                    right = button.mapTo(viewport, QPoint(button.width(), 0)).x()
+                    assert button.width() > 10 and right <= viewport.width(), form.algorithm.id()
+                    checked += 1
+    assert checked >= 10

@@ -40,7 +40,13 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from .. import settings
-from .form_widgets import BandOrderEdit, LayerChecklist, layer_score
+from .form_widgets import (
+    BandOrderEdit,
+    LayerChecklist,
+    layer_score,
+    let_combos_shrink,
+    wrapped_label,
+)
 from .layer_facts import pixel_facts
 from .model_fit import LayerFacts, fit_problems
 from .model_picker import ModelPicker
@@ -87,6 +93,7 @@ class AlgorithmForm(QWidget):
         self.unsupported: list[str] = []
         form = QFormLayout(self)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapAllRows)  # labels above: fits a narrow dock
         for definition in algorithm.parameterDefinitions():
             if definition.flags() & QgsProcessingParameterDefinition.Flag.FlagHidden:
                 continue
@@ -100,7 +107,7 @@ class AlgorithmForm(QWidget):
             label = definition.description()
             if definition.type() in DESTINATION_TYPES:
                 label = _tr("Save to ({name})").format(name=definition.description())
-            form.addRow(label, widget)
+            form.addRow(wrapped_label(label, self), widget)
             self.widgets[definition.name()] = widget
         self.warning = QLabel(self)
         self.warning.setObjectName("modelFitWarning")
@@ -108,6 +115,7 @@ class AlgorithmForm(QWidget):
         self.warning.setStyleSheet("color: #b35900;")
         self.warning.setVisible(False)
         form.addRow(self.warning)
+        let_combos_shrink(self)
         self._link_bands()
         self.auto_select_layers()
         for widget in self.widgets.values():

@@ -59,6 +59,7 @@ class GeoDistillDock(QgsDockWidget):
         layout.addWidget(self.own_message_bar)
 
         self.tabs = QTabWidget(body)
+        self.tabs.setUsesScrollButtons(True)  # six tabs fit a 360 px dock with scroll arrows
         self.pages: list[ToolPage] = build_pages()
         for page in self.pages:
             scroll = QScrollArea(self.tabs)
@@ -116,8 +117,10 @@ class GeoDistillDock(QgsDockWidget):
     def _more_page(self) -> QWidget:
         page = QWidget(self.tabs)
         layout = QVBoxLayout(page)
-        layout.addWidget(QLabel(_tr("Every GeoDistill algorithm; the Processing dialog also "
-                                    "offers “Run as batch process”."), page))
+        intro = QLabel(_tr("Every GeoDistill algorithm; the Processing dialog also "
+                           "offers “Run as batch process”."), page)
+        intro.setWordWrap(True)
+        layout.addWidget(intro)
         self.tools = QListWidget(page)
         provider = QgsApplication.processingRegistry().providerById("geodistill")
         algorithms = provider.algorithms() if provider is not None else []

@@ -1,12 +1,13 @@
 """Input widgets of the dock's forms that QGIS does not offer as such: a checklist of layers
-that follows the project, and a field for band numbers typed in the model's order."""
+that follows the project, and a field for band numbers typed in the model's order; and the
+sizing that lets a form lay out in a narrow dock."""
 from __future__ import annotations
 
 from qgis.core import QgsProject, QgsRasterLayer
 from qgis.gui import QgsCheckableComboBox
 from qgis.PyQt.QtCore import QCoreApplication, QRegularExpression, Qt
 from qgis.PyQt.QtGui import QRegularExpressionValidator
-from qgis.PyQt.QtWidgets import QLineEdit
+from qgis.PyQt.QtWidgets import QComboBox, QLabel, QLineEdit, QWidget
 
 from ..algorithms.base import BAND_LIST_PATTERN, parse_band_list
 
@@ -14,6 +15,25 @@ from ..algorithms.base import BAND_LIST_PATTERN, parse_band_list
 def _tr(text: str) -> str:
     return QCoreApplication.translate("GeoDistill", text)
 
+
+
+#: characters a combo box keeps visible when the dock is narrow (longer items are elided)
+NARROW_COMBO_CHARACTERS = 8
+
+
+def let_combos_shrink(widget: QWidget) -> None:
+    """Let every combo box in `widget` be narrower than its longest item (layer names, model
+    names), so a form fits a 360 px dock; the full text stays in the drop-down list."""
+    for combo in widget.findChildren(QComboBox):
+        combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        combo.setMinimumContentsLength(NARROW_COMBO_CHARACTERS)
+
+
+def wrapped_label(text: str, parent: QWidget) -> QLabel:
+    """A field label that wraps instead of widening the form."""
+    label = QLabel(text, parent)
+    label.setWordWrap(True)
+    return label
 
 
 def layer_score(parameter_name: str, layer) -> int:
