@@ -387,3 +387,51 @@ def test_every_field_and_its_buttons_fit_a_360_px_dock(dock, qtbot):
                     assert button.width() > 10 and right <= viewport.width(), form.algorithm.id()
                     checked += 1
     assert checked >= 10
+
+
+@pytest.fixture
+def empty_project_dock(geodistill_provider, qgis_new_project, user_folder, qtbot):
+    """A dock opened before any layer is in the project."""
+    from geodistill.plugin.ui.dock import GeoDistillDock
+
+    project = QgsProject.instance()
+    widget = GeoDistillDock(project=project)
+    qtbot.addWidget(widget)
+    yield widget
+    project.removeAllMapLayers()
+
+
+def test_pickers_follow_layers_added_renamed_and_removed_after_the_dock_opened(empty_project_dock, tmp_path):
+    """Layers loaded after the dock opened are offered and chosen (MS and PAN each get their
+    own layer), a renamed layer shows its new name, and a removed one leaves every picker."""
+    dock = empty_project_dock
+    project = QgsProject.instance()
+    form = dock.show_page("pansharpen").current_form()
+    train = next(f for f in dock.page("train").forms if f.algorithm.id() == "geodistill:train_pansharpen")
+    assert form.widgets["MS"].currentLayer() is None and train.widgets["MS_LAYERS"].count() == 0
+    scene = pansharpening_scene(tmp_path, bands=4, ratio=4, size=64)
+    ms, pan = QgsRasterLayer(str(scene.ms_path), "ms"), QgsRasterLayer(str(scene.pan_path), "pan")
+    project.addMapLayers([pan, ms])  # one layersAdded signal, PAN first
+    assert form.widgets["MS"].currentLayer().id() == ms.id()
+    assert form.widgets["PAN"].currentLayer().id() == pan.id()
+    checklist = train.widgets["MS_LAYERS"]
+    assert sorted(checklist.itemText(i) for i in range(checklist.count())) == ["ms", "pan"]
+    ms.setName("worldview ms")
+    assert sorted(checklist.itemText(i) for i in range(checklist.count())) == ["pan", "worldview ms"]
+    combo = form.widgets["MS"]
+    assert combo.itemText(combo.currentIndex()).startswith("worldview ms")
+    project.removeMapLayer(pan.id())
+    assert combo_layer_names(form.widgets["PAN"]) == ["worldview ms"]
+    assert [checklist.itemText(i) for i in range(checklist.count())] == ["worldview ms"]
+
+
+def test_a_layer_chosen_by_the_user_is_kept_when_layers_are_added(dock, project, tmp_path):
+    form = dock.show_page("pansharpen").current_form()
+    pan = project.mapLayersByName("pan")[0]
+    form.widgets["PAN"].setLayer(form.widgets["MS"].currentLayer())
+    form.widgets["PAN"].activated.emit(form.widgets["PAN"].currentIndex())  # as a user's pick
+    (tmp_path / "more").mkdir()
+    scene = pansharpening_scene(tmp_path / "more", bands=4, ratio=4, size=64)
+    project.addMapLayer(QgsRasterLayer(str(scene.pan_path), "pan_more"))
+    assert form.widgets["PAN"].currentLayer().name() == "ms"  # the user's choice stands
+    assert pan.id() != form.widgets["PAN"].currentLayer().id()

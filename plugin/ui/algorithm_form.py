@@ -42,6 +42,7 @@ from qgis.PyQt.QtWidgets import (
 from .. import settings
 from .form_widgets import (
     BandOrderEdit,
+    NAME_SCORE,
     LayerChecklist,
     layer_score,
     let_combos_shrink,
@@ -91,6 +92,8 @@ class AlgorithmForm(QWidget):
         self.widgets: dict[str, QWidget] = {}
         self.model_picker: ModelPicker | None = None
         self.unsupported: list[str] = []
+        self.user_chosen: set[str] = set()  # layer pickers set by the user, left alone on changes
+        self._checklists_ticked = False
         form = QFormLayout(self)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapAllRows)  # labels above: fits a narrow dock
@@ -118,8 +121,10 @@ class AlgorithmForm(QWidget):
         let_combos_shrink(self)
         self._link_bands()
         self.auto_select_layers()
-        for widget in self.widgets.values():
+        QgsProject.instance().layersAdded.connect(self.auto_select_layers)
+        for name, widget in self.widgets.items():
             if isinstance(widget, QgsMapLayerComboBox):
+                widget.activated.connect(lambda _index, name=name: self._remember_user_choice(name))
                 widget.layerChanged.connect(self.update_fit_warning)
             elif isinstance(widget, BandOrderEdit):
                 widget.textChanged.connect(self.update_fit_warning)
@@ -228,23 +233,32 @@ class AlgorithmForm(QWidget):
                     parent.layerChanged.connect(band_combo.setLayer)
                     band_combo.setLayer(parent.currentLayer())
 
-    def auto_select_layers(self) -> None:
-        """Pick, for each layer parameter, the best-scoring layer not already taken."""
-        taken = set()
+    def auto_select_layers(self, *_args) -> None:
+        """Pick, for each layer picker the user has not set, the best-scoring layer that no other
+        picker holds; tick in each checklist (when first built) the layers named for it."""
+        pickers = {name: widget for name, widget in self.widgets.items()
+                   if isinstance(widget, QgsMapLayerComboBox)}
+        taken = {widget.currentLayer().id() for name, widget in pickers.items()
+                 if name in self.user_chosen and widget.currentLayer() is not None}
+        for name, widget in pickers.items():
+            candidates = [widget.layer(i) for i in range(widget.count()) if widget.layer(i) is not None]
+            if name in self.user_chosen or not candidates:
+                continue
+            best = max(candidates, key=lambda layer: (layer.id() not in taken, layer_score(name, layer)))
+            widget.setLayer(best)
+            taken.add(best.id())
+        if self._checklists_ticked:
+            return
+        self._checklists_ticked = True
         for name, widget in self.widgets.items():
-            if isinstance(widget, QgsMapLayerComboBox):
-                candidates = [widget.layer(i) for i in range(widget.count())]
-                candidates = [layer for layer in candidates if layer is not None]
-                if not candidates:
-                    continue
-                best = max(candidates, key=lambda layer: (layer_score(name, layer), layer.id() not in taken))
-                widget.setLayer(best)
-                taken.add(best.id())
-            elif isinstance(widget, QgsCheckableComboBox) and widget.count():
-                scores = [(layer_score(name, QgsProject.instance().mapLayer(widget.itemData(i))), i)
-                          for i in range(widget.count())]
-                best_score = max(score for score, _ in scores)
-                widget.setCheckedItems([widget.itemText(i) for score, i in scores if score == best_score])
+            if isinstance(widget, LayerChecklist):
+                widget.setCheckedItems([
+                    widget.itemText(i) for i in range(widget.count())
+                    if widget.itemData(i) not in taken
+                    and layer_score(name, QgsProject.instance().mapLayer(widget.itemData(i))) >= NAME_SCORE])
+
+    def _remember_user_choice(self, name: str) -> None:
+        self.user_chosen.add(name)
 
     # -- reading ----------------------------------------------------------------------
     def raster_facts(self) -> list[LayerFacts]:

@@ -36,11 +36,15 @@ def wrapped_label(text: str, parent: QWidget) -> QLabel:
     return label
 
 
+#: what `layer_score` gives a layer whose name has the parameter's word ("pan" for PAN_LAYERS)
+NAME_SCORE = 4
+
+
 def layer_score(parameter_name: str, layer) -> int:
     """How well a layer suits a layer parameter: its name mentions the parameter, band count."""
     words = layer.name().lower().replace("-", "_").replace(" ", "_").replace(".", "_").split("_")
     wanted = parameter_name.lower().replace("_layers", "").replace("_layer", "")
-    score = 4 if wanted in words else 0
+    score = NAME_SCORE if wanted in words else 0
     if isinstance(layer, QgsRasterLayer):
         panchromatic = "pan" in wanted
         score += 2 if (layer.bandCount() == 1) == panchromatic else 0
@@ -49,11 +53,13 @@ def layer_score(parameter_name: str, layer) -> int:
 
 class LayerChecklist(QgsCheckableComboBox):
     """Checkable list of the project's raster (or vector) layers that follows the project:
-    layers added or removed later appear or go, and checked layers stay checked."""
+    layers added, removed or renamed later appear, go or change name, and checked layers stay
+    checked."""
 
     def __init__(self, vector: bool, parent=None):
         super().__init__(parent)
         self.vector = vector
+        self._watched: set[str] = set()  # ids of the layers whose renaming refreshes the list
         project = QgsProject.instance()
         project.layersAdded.connect(self.refresh)
         project.layersRemoved.connect(self.refresh)
@@ -68,6 +74,9 @@ class LayerChecklist(QgsCheckableComboBox):
             if isinstance(layer, QgsRasterLayer) != self.vector:
                 state = Qt.CheckState.Checked if layer.id() in checked else Qt.CheckState.Unchecked
                 self.addItemWithCheckState(layer.name(), state, layer.id())
+                if layer.id() not in self._watched:
+                    self._watched.add(layer.id())
+                    layer.nameChanged.connect(self.refresh)
 
 
 
