@@ -237,7 +237,9 @@ def test_cancel_stops_a_long_run_and_adds_nothing(dock, project, user_folder, tm
 def test_errors_go_to_the_message_bar_with_details(dock, project, tmp_path, qtbot):
     form = dock.show_page("pansharpen").current_form()
     form.widgets["METHOD"].setCurrentIndex(1)
-    form.widgets["PAN"].setLayer(form.widgets["MS"].currentLayer())  # same grid: no ratio
+    ms, pan = form.widgets["MS"].currentLayer(), form.widgets["PAN"].currentLayer()
+    form.widgets["MS"].setLayer(pan)  # swapped: the engine refuses the pair
+    form.widgets["PAN"].setLayer(ms)
     form.set_output("OUTPUT", str(tmp_path / "bad.tif"))
     with qtbot.waitSignal(dock.run_finished, timeout=60000) as finished:
         assert dock.run()
@@ -435,3 +437,36 @@ def test_a_layer_chosen_by_the_user_is_kept_when_layers_are_added(dock, project,
     project.addMapLayer(QgsRasterLayer(str(scene.pan_path), "pan_more"))
     assert form.widgets["PAN"].currentLayer().name() == "ms"  # the user's choice stands
     assert pan.id() != form.widgets["PAN"].currentLayer().id()
+
+
+def test_train_page_refuses_one_layer_as_both_hazy_and_clear(dock, project, qtbot):
+    """Nothing is pre-ticked twice, and a layer ticked as both hazy and clear stops Run with
+    a message naming both inputs; no run starts."""
+    from qgis.PyQt.QtCore import Qt
+
+    page = dock.show_page("train")
+    index = next(i for i, f in enumerate(page.forms) if f.algorithm.id() == "geodistill:train_dehaze")
+    page.chooser.setCurrentIndex(index)
+    form = page.current_form()
+    hazy, clear = form.widgets["HAZY_LAYERS"], form.widgets["CLEAR_LAYERS"]
+    assert not set(hazy.checked_layer_ids()) & set(clear.checked_layer_ids())
+    ms = project.mapLayersByName("ms")[0]
+    for checklist in (hazy, clear):
+        checklist.setItemCheckState(checklist.findData(ms.id()), Qt.CheckState.Checked)
+    problems = form.input_problems()
+    assert problems == ["“ms” is chosen as “Hazy layers of real pairs” and “Clear layers of real "
+                        "pairs (same order)”: choose a different layer for each."]
+    assert not dock.run()
+    assert not dock.runner.is_running() and dock.run_button.isEnabled()
+    item = dock.message_bar.currentItem()
+    assert item.level() == Qgis.MessageLevel.Warning and problems[0] in item.text()
+    clear.setItemCheckState(clear.findData(ms.id()), Qt.CheckState.Unchecked)
+    assert form.input_problems() == []
+
+
+def test_pansharpen_page_refuses_the_same_layer_as_ms_and_pan(dock, project):
+    form = dock.show_page("pansharpen").current_form()
+    assert form.input_problems() == []
+    form.widgets["PAN"].setLayer(form.widgets["MS"].currentLayer())
+    assert form.input_problems() == ["“ms” is chosen as “Multispectral (MS) raster” and "
+                                     "“Panchromatic (PAN) raster”: choose a different layer for each."]

@@ -21,13 +21,12 @@ from qgis.core import (
     QgsReferencedRectangle,
 )
 from qgis.gui import (
-    QgsCheckableComboBox,
     QgsExtentWidget,
     QgsFileWidget,
     QgsMapLayerComboBox,
     QgsRasterBandComboBox,
 )
-from qgis.PyQt.QtCore import QCoreApplication, Qt
+from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -207,7 +206,7 @@ class AlgorithmForm(QWidget):
         combo.setAllowEmptyLayer(bool(definition.flags() & QgsProcessingParameterDefinition.Flag.FlagOptional))
         return combo
 
-    def _multi_layer_combo(self, definition) -> QgsCheckableComboBox:
+    def _multi_layer_combo(self, definition) -> LayerChecklist:
         vector = definition.layerType() in (QgsProcessing.SourceType.TypeVectorAnyGeometry,
                                             QgsProcessing.SourceType.TypeVectorPolygon)
         return LayerChecklist(vector, self)
@@ -274,6 +273,30 @@ class AlgorithmForm(QWidget):
                          for fact in facts]
         return facts
 
+    def input_problems(self) -> list[str]:
+        """Why the form cannot start ([] when it can): a required layer not chosen, or one layer
+        chosen for two inputs (hazy and clear, MS and PAN ...)."""
+        problems, inputs_of = [], {}
+        for definition in self.algorithm.parameterDefinitions():
+            widget = self.widgets.get(definition.name())
+            if isinstance(widget, QgsMapLayerComboBox):
+                layer_ids = [widget.currentLayer().id()] if widget.currentLayer() is not None else []
+                optional = definition.flags() & QgsProcessingParameterDefinition.Flag.FlagOptional
+                if not layer_ids and not optional:
+                    problems.append(_tr("Choose a layer for “{input}”.").format(input=definition.description()))
+            elif isinstance(widget, LayerChecklist):
+                layer_ids = widget.checked_layer_ids()
+            else:
+                continue
+            for layer_id in layer_ids:
+                inputs_of.setdefault(layer_id, []).append(definition.description())
+        for layer_id, inputs in inputs_of.items():
+            if len(inputs) > 1:
+                problems.append(_tr("“{layer}” is chosen as {inputs}: choose a different layer for each.").format(
+                    layer=QgsProject.instance().mapLayer(layer_id).name(),
+                    inputs=_tr(" and ").join(f"“{name}”" for name in inputs)))
+        return problems
+
     def fit_warnings(self) -> list[str]:
         """Where the chosen layers do not fit the chosen model ([] with "default")."""
         card = self.model_picker.current_card() if self.model_picker is not None else None
@@ -304,9 +327,8 @@ class AlgorithmForm(QWidget):
         if isinstance(widget, QgsMapLayerComboBox):
             layer = widget.currentLayer()
             return layer.id() if layer is not None else None
-        if isinstance(widget, QgsCheckableComboBox):
-            return [widget.itemData(i) for i in range(widget.count())
-                    if widget.itemCheckState(i) == Qt.CheckState.Checked]
+        if isinstance(widget, LayerChecklist):
+            return widget.checked_layer_ids()
         if isinstance(widget, QgsRasterBandComboBox):
             return widget.currentBand()
         if isinstance(widget, BandOrderEdit):

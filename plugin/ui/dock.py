@@ -168,6 +168,10 @@ class GeoDistillDock(QgsDockWidget):
         if page is None or self.runner.is_running():
             return False
         form = page.current_form()
+        problems = form.input_problems()
+        if problems:
+            self.message_bar.pushMessage(_tr("GeoDistill"), " ".join(problems), Qgis.MessageLevel.Warning, 10)
+            return False
         device = self.device_line.device()
         parameters = form.parameters(device, self.project)
         label = self.device_line.info.summary if device != "cpu" else "CPU"

@@ -65,10 +65,14 @@ class LayerChecklist(QgsCheckableComboBox):
         project.layersRemoved.connect(self.refresh)
         self.refresh()
 
+    def checked_layer_ids(self) -> list[str]:
+        """The ids of the checked layers, in the list's order."""
+        return [self.itemData(i) for i in range(self.count())
+                if self.itemCheckState(i) == Qt.CheckState.Checked]
+
     def refresh(self, *_args) -> None:
         """Refill from the project's layers, keeping the check marks."""
-        checked = {self.itemData(i) for i in range(self.count())
-                   if self.itemCheckState(i) == Qt.CheckState.Checked}
+        checked = set(self.checked_layer_ids())
         self.clear()
         for layer in QgsProject.instance().mapLayers().values():
             if isinstance(layer, QgsRasterLayer) != self.vector:
