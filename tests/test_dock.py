@@ -470,3 +470,14 @@ def test_pansharpen_page_refuses_the_same_layer_as_ms_and_pan(dock, project):
     form.widgets["PAN"].setLayer(form.widgets["MS"].currentLayer())
     assert form.input_problems() == ["“ms” is chosen as “Multispectral (MS) raster” and "
                                      "“Panchromatic (PAN) raster”: choose a different layer for each."]
+
+
+def test_dark_channel_prior_is_a_choice_of_the_dehaze_model_picker(dock, project):
+    """The method the dehazing errors name can be chosen in the panel, and the form passes it."""
+    from geodistill.models.tasks.dehaze import DARK_CHANNEL
+
+    form = dock.show_page("dehaze").current_form()
+    assert form.model_picker.set_value(DARK_CHANNEL)
+    assert form.parameters("cpu", project)["MODEL"] == DARK_CHANNEL
+    assert "dark channel prior" in form.model_picker.card.text() and form.fit_warnings() == []
+    assert not dock.page("segment").current_form().model_picker.set_value(DARK_CHANNEL)
