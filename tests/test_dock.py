@@ -143,6 +143,7 @@ def test_run_completes_in_background_and_adds_styled_layer_in_group(dock, projec
     item = dock.message_bar.currentItem()
     assert item.level() == Qgis.MessageLevel.Success
     assert str(output) in item.text() and " s on CPU" in item.text()
+    assert 0 < item.duration() <= 15  # success messages go away by themselves
 
 
 def test_outputs_left_empty_are_kept_in_the_results_folder_under_new_names(dock, project, tmp_path, qtbot):
@@ -481,3 +482,17 @@ def test_dark_channel_prior_is_a_choice_of_the_dehaze_model_picker(dock, project
     assert form.parameters("cpu", project)["MODEL"] == DARK_CHANNEL
     assert "dark channel prior" in form.model_picker.card.text() and form.fit_warnings() == []
     assert not dock.page("segment").current_form().model_picker.set_value(DARK_CHANNEL)
+
+
+def test_the_long_cpu_note_is_shown_once_and_the_device_line_stays_short(
+        geodistill_provider, project, user_folder, qtbot):
+    from geodistill.plugin.ui.device_line import ComputeInfo, DeviceLine
+    from geodistill.plugin.ui.dock import GeoDistillDock
+
+    note = "CPU (no CUDA device found: this PyTorch build is CPU-only; install the CUDA build)"
+    dock = GeoDistillDock(project=project, device_line=DeviceLine(info=ComputeInfo(note, 0, "2")))
+    qtbot.addWidget(dock)
+    for key in ("pansharpen", "dehaze", "train", "pansharpen"):
+        dock.show_page(key)
+    assert [item.text() for item in dock.message_bar.items()] == [note]
+    assert dock.device_line.summary.text() == "CPU" and dock.device_line.summary.toolTip() == note
