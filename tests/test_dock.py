@@ -250,6 +250,7 @@ def test_errors_go_to_the_message_bar_with_details(dock, project, tmp_path, qtbo
     assert item.level() == Qgis.MessageLevel.Critical
     assert "Traceback" not in item.text() and len(item.text()) > 20
     assert item.text() == outcome.error
+    assert "(1 m pixels) is finer than the PAN (4 m)" in outcome.error  # sizes with their unit
     assert project.layerTreeRoot().findGroup("GeoDistill") is None
 
 
@@ -496,3 +497,17 @@ def test_the_long_cpu_note_is_shown_once_and_the_device_line_stays_short(
         dock.show_page(key)
     assert [item.text() for item in dock.message_bar.items()] == [note]
     assert dock.device_line.summary.text() == "CPU" and dock.device_line.summary.toolTip() == note
+
+
+def test_raster_pickers_show_the_pixel_size_with_its_unit(dock, project, tmp_path):
+    """Metres for a projected layer; degrees and their length in metres for a geographic one."""
+    form = dock.show_page("dehaze").current_form()
+    line = form.pixel_size_lines["INPUT"]
+    form.widgets["INPUT"].setLayer(project.mapLayersByName("pan")[0])
+    assert line.text() == "Pixel size: 1 m"
+    path = write_raster(tmp_path / "geographic.tif", np.zeros((3, 10, 10), np.uint8), pixel_size=0.0001,
+                        crs="EPSG:4326", origin=(10.0, 60.0005))
+    geographic = QgsRasterLayer(str(path), "geographic")
+    project.addMapLayer(geographic)
+    form.widgets["INPUT"].setLayer(geographic)
+    assert line.text() == "Pixel size: 0.0001° (about 5.58 m)"

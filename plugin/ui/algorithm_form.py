@@ -47,7 +47,7 @@ from .form_widgets import (
     let_combos_shrink,
     wrapped_label,
 )
-from .layer_facts import pixel_facts
+from .layer_facts import pixel_facts, pixel_size_text
 from .model_fit import LayerFacts, fit_problems
 from .model_picker import ModelPicker
 from .output_names import automatic_output
@@ -93,6 +93,7 @@ class AlgorithmForm(QWidget):
         self.unsupported: list[str] = []
         self.user_chosen: set[str] = set()  # layer pickers set by the user, left alone on changes
         self._checklists_ticked = False
+        self.pixel_size_lines: dict[str, QLabel] = {}  # raster parameter -> its pixel-size line
         form = QFormLayout(self)
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapAllRows)  # labels above: fits a narrow dock
@@ -111,6 +112,8 @@ class AlgorithmForm(QWidget):
                 label = _tr("Save to ({name})").format(name=definition.description())
             form.addRow(wrapped_label(label, self), widget)
             self.widgets[definition.name()] = widget
+            if definition.type() == "raster":
+                form.addRow(self._pixel_size_line(definition.name(), widget))
         self.warning = QLabel(self)
         self.warning.setObjectName("modelFitWarning")
         self.warning.setWordWrap(True)
@@ -199,6 +202,21 @@ class AlgorithmForm(QWidget):
             widget.setMapCanvas(canvas)
         widget.clear()
         return widget
+
+    def _pixel_size_line(self, name: str, combo: QgsMapLayerComboBox) -> QLabel:
+        """A small line under a raster picker with the chosen layer's pixel size and unit."""
+        line = QLabel(self)
+        line.setObjectName("pixelSize")
+        line.setStyleSheet("color: gray;")
+
+        def show(layer) -> None:
+            line.setText(_tr("Pixel size: {size}").format(size=pixel_size_text(layer))
+                         if isinstance(layer, QgsRasterLayer) else "")
+
+        combo.layerChanged.connect(show)
+        show(combo.currentLayer())
+        self.pixel_size_lines[name] = line
+        return line
 
     def _layer_combo(self, layer_filter, definition) -> QgsMapLayerComboBox:
         combo = QgsMapLayerComboBox(self)

@@ -1,5 +1,6 @@
-"""Facts about a chosen raster layer for the model-fit checks: data bands and pixel width in
-metres (converted from feet, measured on the ellipsoid for degrees)."""
+"""Facts about a chosen raster layer for the model-fit checks and the form's pixel-size line:
+data bands and pixel width in metres (converted from feet, measured on the ellipsoid for
+degrees), and the pixel size as text with its unit."""
 from __future__ import annotations
 
 from qgis.core import QgsDistanceArea, QgsPointXY, QgsProject, QgsRasterLayer, QgsUnitTypes
@@ -41,3 +42,18 @@ def pixel_width_metres(layer: QgsRasterLayer) -> float | None:
     if units == QgsUnitTypes.DistanceUnit.DistanceUnknownUnit:
         return None
     return width * QgsUnitTypes.fromUnitToUnitFactor(units, QgsUnitTypes.DistanceUnit.DistanceMeters)
+
+
+def pixel_size_text(layer: QgsRasterLayer) -> str:
+    """A raster layer's pixel size with its unit, and in metres when the CRS is not metric:
+    "0.5 m", "0.0001° (about 5.57 m)", "10 ft (3.05 m)", "2 map units"."""
+    width = float(layer.rasterUnitsPerPixelX())
+    metres = pixel_width_metres(layer)
+    if metres is None:
+        return f"{width:g} map units"
+    if layer.crs().isGeographic():
+        return f"{width:g}° (about {metres:.3g} m)"
+    units = layer.crs().mapUnits()
+    if units == QgsUnitTypes.DistanceUnit.DistanceMeters:
+        return f"{width:g} m"
+    return f"{width:g} {QgsUnitTypes.toAbbreviatedString(units)} ({metres:.3g} m)"
