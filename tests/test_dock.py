@@ -8,10 +8,12 @@ import pytest
 import rasterio
 from qgis.core import (
     Qgis,
+    QgsApplication,
     QgsMultiBandColorRenderer,
     QgsProject,
     QgsRasterLayer,
     QgsSettings,
+    QgsTask,
     QgsVectorLayer,
 )
 
@@ -221,6 +223,9 @@ def test_cancel_stops_a_long_run_and_adds_nothing(dock, project, user_folder, tm
     dock.device_line.choice.setCurrentText("cpu")
     output = tmp_path / "never.tif"
     form.set_output("OUTPUT", str(output))
+    dock.message_bar.clearWidgets()
+    statuses = []  # QGIS tells "Task failed" for every task that ends Terminated
+    QgsApplication.taskManager().statusChanged.connect(lambda _task, status: statuses.append(status))
     with qtbot.waitSignal(dock.run_finished, timeout=60000) as finished:
         assert dock.run()
         qtbot.waitUntil(lambda: dock.runner.max_progress > 0, timeout=45000)
@@ -231,6 +236,10 @@ def test_cancel_stops_a_long_run_and_adds_nothing(dock, project, user_folder, tm
     assert outcome.cancelled and not outcome.successful and outcome.layers == []
     assert project.layerTreeRoot().findGroup("GeoDistill") is None
     assert len(project.mapLayers()) == 3 and not output.exists()
+    qtbot.waitUntil(lambda: QgsTask.TaskStatus.Complete in statuses, timeout=5000)
+    assert QgsTask.TaskStatus.Terminated not in statuses
+    messages = [item.text() for item in dock.message_bar.items()]
+    assert len(messages) == 1 and "cancelled" in messages[0].lower()  # said once
     assert dock.message_bar.currentItem().level() == Qgis.MessageLevel.Info
     assert dock.run_button.isEnabled()
 
