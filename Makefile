@@ -3,7 +3,7 @@
 PYTHON := .venv/bin/python
 export QT_QPA_PLATFORM ?= offscreen
 
-.PHONY: env test demo zip benchmarks clean
+.PHONY: env test demo zip repo benchmarks clean
 
 env:
 	@bash scripts/setup_env.sh
@@ -16,6 +16,10 @@ demo: env
 
 zip:
 	@/usr/bin/python3 scripts/build_zip.py --out dist
+
+# a plugin repository in dist/ (zip + plugins.xml); BASE_URL=https://host/path/ when it is served
+repo:
+	@/usr/bin/python3 scripts/build_repo.py --out dist $(if $(BASE_URL),--base-url $(BASE_URL))
 
 benchmarks: env
 	mkdir -p benchmarks/out

@@ -8,10 +8,12 @@ import pytest
 import rasterio
 from qgis.core import (
     Qgis,
+    QgsApplication,
     QgsMultiBandColorRenderer,
     QgsProject,
     QgsRasterLayer,
     QgsSettings,
+    QgsTask,
     QgsVectorLayer,
 )
 
@@ -143,6 +145,7 @@ def test_run_completes_in_background_and_adds_styled_layer_in_group(dock, projec
     item = dock.message_bar.currentItem()
     assert item.level() == Qgis.MessageLevel.Success
     assert str(output) in item.text() and " s on CPU" in item.text()
+    assert 0 < item.duration() <= 15  # success messages go away by themselves
 
 
 def test_outputs_left_empty_are_kept_in_the_results_folder_under_new_names(dock, project, tmp_path, qtbot):
@@ -220,6 +223,9 @@ def test_cancel_stops_a_long_run_and_adds_nothing(dock, project, user_folder, tm
     dock.device_line.choice.setCurrentText("cpu")
     output = tmp_path / "never.tif"
     form.set_output("OUTPUT", str(output))
+    dock.message_bar.clearWidgets()
+    statuses = []  # QGIS tells "Task failed" for every task that ends Terminated
+    QgsApplication.taskManager().statusChanged.connect(lambda _task, status: statuses.append(status))
     with qtbot.waitSignal(dock.run_finished, timeout=60000) as finished:
         assert dock.run()
         qtbot.waitUntil(lambda: dock.runner.max_progress > 0, timeout=45000)
@@ -230,6 +236,10 @@ def test_cancel_stops_a_long_run_and_adds_nothing(dock, project, user_folder, tm
     assert outcome.cancelled and not outcome.successful and outcome.layers == []
     assert project.layerTreeRoot().findGroup("GeoDistill") is None
     assert len(project.mapLayers()) == 3 and not output.exists()
+    qtbot.waitUntil(lambda: QgsTask.TaskStatus.Complete in statuses, timeout=5000)
+    assert QgsTask.TaskStatus.Terminated not in statuses
+    messages = [item.text() for item in dock.message_bar.items()]
+    assert len(messages) == 1 and "cancelled" in messages[0].lower()  # said once
     assert dock.message_bar.currentItem().level() == Qgis.MessageLevel.Info
     assert dock.run_button.isEnabled()
 
@@ -237,7 +247,9 @@ def test_cancel_stops_a_long_run_and_adds_nothing(dock, project, user_folder, tm
 def test_errors_go_to_the_message_bar_with_details(dock, project, tmp_path, qtbot):
     form = dock.show_page("pansharpen").current_form()
     form.widgets["METHOD"].setCurrentIndex(1)
-    form.widgets["PAN"].setLayer(form.widgets["MS"].currentLayer())  # same grid: no ratio
+    ms, pan = form.widgets["MS"].currentLayer(), form.widgets["PAN"].currentLayer()
+    form.widgets["MS"].setLayer(pan)  # swapped: the engine refuses the pair
+    form.widgets["PAN"].setLayer(ms)
     form.set_output("OUTPUT", str(tmp_path / "bad.tif"))
     with qtbot.waitSignal(dock.run_finished, timeout=60000) as finished:
         assert dock.run()
@@ -247,6 +259,7 @@ def test_errors_go_to_the_message_bar_with_details(dock, project, tmp_path, qtbo
     assert item.level() == Qgis.MessageLevel.Critical
     assert "Traceback" not in item.text() and len(item.text()) > 20
     assert item.text() == outcome.error
+    assert "(1 m pixels) is finer than the PAN (4 m)" in outcome.error  # sizes with their unit
     assert project.layerTreeRoot().findGroup("GeoDistill") is None
 
 
@@ -294,7 +307,7 @@ def test_layer_fit_checks_use_pixel_size_in_metres():
     ("EPSG:32633", 0.5, (500_000.0, 4_500_000.0), 0.5),
 ])
 def test_pixel_size_for_the_fit_checks_is_in_metres_in_any_crs(tmp_path, crs, size, origin, expected):
-    from geodistill.plugin.ui.tool_pages import pixel_facts
+    from geodistill.plugin.ui.layer_facts import pixel_facts
 
     path = write_raster(tmp_path / "layer.tif", np.zeros((3, 10, 10), np.uint8), pixel_size=size,
                         crs=crs, origin=origin)
@@ -306,7 +319,7 @@ def test_pixel_size_for_the_fit_checks_is_in_metres_in_any_crs(tmp_path, crs, si
 def test_fit_checks_count_an_alpha_band_as_the_mask(tmp_path):
     from rasterio.enums import ColorInterp
 
-    from geodistill.plugin.ui.tool_pages import pixel_facts
+    from geodistill.plugin.ui.layer_facts import pixel_facts
 
     path = write_raster(tmp_path / "rgba.tif", np.zeros((4, 10, 10), np.uint8))
     with rasterio.open(path, "r+") as dataset:
@@ -355,3 +368,155 @@ def test_multi_layer_pickers_follow_the_project_and_keep_checks(dock, project, t
     assert form.parameters("cpu", project)["MS_LAYERS"] == [project.mapLayersByName("ms")[0].id()]
     project.removeMapLayer(project.mapLayersByName("ms")[0].id())
     assert names() == ["ms_second", "pan"] and checked() == []
+
+
+def test_every_field_and_its_buttons_fit_a_360_px_dock(dock, qtbot):
+    """At the dock's default width nothing is clipped: every browse and extent button lies
+    inside its page's scroll area, which scrolls vertically only."""
+    from qgis.gui import QgsExtentWidget, QgsFileWidget
+    from qgis.PyQt.QtCore import QPoint
+    from qgis.PyQt.QtWidgets import QToolButton
+
+    dock.resize(360, 700)
+    dock.show()
+    qtbot.waitExposed(dock)
+    assert dock.width() == 360
+    checked = 0
+    for page in dock.pages:
+        dock.show_page(page.spec.key)
+        scroll = dock.tabs.currentWidget()
+        for index, form in enumerate(page.forms):
+            page.chooser.setCurrentIndex(index)
+            qtbot.wait(1)
+            viewport = scroll.viewport()
+            assert page.width() <= viewport.width()
+            for widget in form.widgets.values():
+                if not isinstance(widget, (QgsFileWidget, QgsExtentWidget)):
+                    continue
+                buttons = [b for b in widget.findChildren(QToolButton) if b.isVisibleTo(widget)]
+                assert buttons, f"{form.algorithm.id()}: a picker without its button"
+                for button in buttons:
+                    right = button.mapTo(viewport, QPoint(button.width(), 0)).x()
+                    assert button.width() > 10 and right <= viewport.width(), form.algorithm.id()
+                    checked += 1
+    assert checked >= 10
+
+
+@pytest.fixture
+def empty_project_dock(geodistill_provider, qgis_new_project, user_folder, qtbot):
+    """A dock opened before any layer is in the project."""
+    from geodistill.plugin.ui.dock import GeoDistillDock
+
+    project = QgsProject.instance()
+    widget = GeoDistillDock(project=project)
+    qtbot.addWidget(widget)
+    yield widget
+    project.removeAllMapLayers()
+
+
+def test_pickers_follow_layers_added_renamed_and_removed_after_the_dock_opened(empty_project_dock, tmp_path):
+    """Layers loaded after the dock opened are offered and chosen (MS and PAN each get their
+    own layer), a renamed layer shows its new name, and a removed one leaves every picker."""
+    dock = empty_project_dock
+    project = QgsProject.instance()
+    form = dock.show_page("pansharpen").current_form()
+    train = next(f for f in dock.page("train").forms if f.algorithm.id() == "geodistill:train_pansharpen")
+    assert form.widgets["MS"].currentLayer() is None and train.widgets["MS_LAYERS"].count() == 0
+    scene = pansharpening_scene(tmp_path, bands=4, ratio=4, size=64)
+    ms, pan = QgsRasterLayer(str(scene.ms_path), "ms"), QgsRasterLayer(str(scene.pan_path), "pan")
+    project.addMapLayers([pan, ms])  # one layersAdded signal, PAN first
+    assert form.widgets["MS"].currentLayer().id() == ms.id()
+    assert form.widgets["PAN"].currentLayer().id() == pan.id()
+    checklist = train.widgets["MS_LAYERS"]
+    assert sorted(checklist.itemText(i) for i in range(checklist.count())) == ["ms", "pan"]
+    ms.setName("worldview ms")
+    assert sorted(checklist.itemText(i) for i in range(checklist.count())) == ["pan", "worldview ms"]
+    combo = form.widgets["MS"]
+    assert combo.itemText(combo.currentIndex()).startswith("worldview ms")
+    project.removeMapLayer(pan.id())
+    assert combo_layer_names(form.widgets["PAN"]) == ["worldview ms"]
+    assert [checklist.itemText(i) for i in range(checklist.count())] == ["worldview ms"]
+
+
+def test_a_layer_chosen_by_the_user_is_kept_when_layers_are_added(dock, project, tmp_path):
+    form = dock.show_page("pansharpen").current_form()
+    pan = project.mapLayersByName("pan")[0]
+    form.widgets["PAN"].setLayer(form.widgets["MS"].currentLayer())
+    form.widgets["PAN"].activated.emit(form.widgets["PAN"].currentIndex())  # as a user's pick
+    (tmp_path / "more").mkdir()
+    scene = pansharpening_scene(tmp_path / "more", bands=4, ratio=4, size=64)
+    project.addMapLayer(QgsRasterLayer(str(scene.pan_path), "pan_more"))
+    assert form.widgets["PAN"].currentLayer().name() == "ms"  # the user's choice stands
+    assert pan.id() != form.widgets["PAN"].currentLayer().id()
+
+
+def test_train_page_refuses_one_layer_as_both_hazy_and_clear(dock, project, qtbot):
+    """Nothing is pre-ticked twice, and a layer ticked as both hazy and clear stops Run with
+    a message naming both inputs; no run starts."""
+    from qgis.PyQt.QtCore import Qt
+
+    page = dock.show_page("train")
+    index = next(i for i, f in enumerate(page.forms) if f.algorithm.id() == "geodistill:train_dehaze")
+    page.chooser.setCurrentIndex(index)
+    form = page.current_form()
+    hazy, clear = form.widgets["HAZY_LAYERS"], form.widgets["CLEAR_LAYERS"]
+    assert not set(hazy.checked_layer_ids()) & set(clear.checked_layer_ids())
+    ms = project.mapLayersByName("ms")[0]
+    for checklist in (hazy, clear):
+        checklist.setItemCheckState(checklist.findData(ms.id()), Qt.CheckState.Checked)
+    problems = form.input_problems()
+    assert problems == ["“ms” is chosen as “Hazy layers of real pairs” and “Clear layers of real "
+                        "pairs (same order)”: choose a different layer for each."]
+    assert not dock.run()
+    assert not dock.runner.is_running() and dock.run_button.isEnabled()
+    item = dock.message_bar.currentItem()
+    assert item.level() == Qgis.MessageLevel.Warning and problems[0] in item.text()
+    clear.setItemCheckState(clear.findData(ms.id()), Qt.CheckState.Unchecked)
+    assert form.input_problems() == []
+
+
+def test_pansharpen_page_refuses_the_same_layer_as_ms_and_pan(dock, project):
+    form = dock.show_page("pansharpen").current_form()
+    assert form.input_problems() == []
+    form.widgets["PAN"].setLayer(form.widgets["MS"].currentLayer())
+    assert form.input_problems() == ["“ms” is chosen as “Multispectral (MS) raster” and "
+                                     "“Panchromatic (PAN) raster”: choose a different layer for each."]
+
+
+def test_dark_channel_prior_is_a_choice_of_the_dehaze_model_picker(dock, project):
+    """The method the dehazing errors name can be chosen in the panel, and the form passes it."""
+    from geodistill.models.tasks.dehaze import DARK_CHANNEL
+
+    form = dock.show_page("dehaze").current_form()
+    assert form.model_picker.set_value(DARK_CHANNEL)
+    assert form.parameters("cpu", project)["MODEL"] == DARK_CHANNEL
+    assert "dark channel prior" in form.model_picker.card.text() and form.fit_warnings() == []
+    assert not dock.page("segment").current_form().model_picker.set_value(DARK_CHANNEL)
+
+
+def test_the_long_cpu_note_is_shown_once_and_the_device_line_stays_short(
+        geodistill_provider, project, user_folder, qtbot):
+    from geodistill.plugin.ui.device_line import ComputeInfo, DeviceLine
+    from geodistill.plugin.ui.dock import GeoDistillDock
+
+    note = "CPU (no CUDA device found: this PyTorch build is CPU-only; install the CUDA build)"
+    dock = GeoDistillDock(project=project, device_line=DeviceLine(info=ComputeInfo(note, 0, "2")))
+    qtbot.addWidget(dock)
+    for key in ("pansharpen", "dehaze", "train", "pansharpen"):
+        dock.show_page(key)
+    assert [item.text() for item in dock.message_bar.items()] == [note]
+    assert dock.device_line.summary.text() == "CPU" and dock.device_line.summary.toolTip() == note
+
+
+def test_raster_pickers_show_the_pixel_size_with_its_unit(dock, project, tmp_path):
+    """Metres for a projected layer; degrees and their length in metres for a geographic one."""
+    form = dock.show_page("dehaze").current_form()
+    line = form.pixel_size_lines["INPUT"]
+    form.widgets["INPUT"].setLayer(project.mapLayersByName("pan")[0])
+    assert line.text() == "Pixel size: 1 m"
+    path = write_raster(tmp_path / "geographic.tif", np.zeros((3, 10, 10), np.uint8), pixel_size=0.0001,
+                        crs="EPSG:4326", origin=(10.0, 60.0005))
+    geographic = QgsRasterLayer(str(path), "geographic")
+    project.addMapLayer(geographic)
+    form.widgets["INPUT"].setLayer(geographic)
+    assert line.text() == "Pixel size: 0.0001° (about 5.58 m)"

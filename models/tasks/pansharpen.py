@@ -19,6 +19,7 @@ import torch
 from rasterio.windows import Window
 
 from ..classical.pansharpen import MtfGlpModule, brovey_gdal, lowpass_gain, mtf_glp_gains
+from ..crs_units import pixel_size_text
 from ..data.wald import SENSORS
 from ..errors import InputError
 from ..inference.alignment import input_grid
@@ -108,8 +109,9 @@ def inspect_pair(ms_path: str, pan_path: str, pan_band: int | None) -> PairInfo:
             raise InputError(f"PAN_BAND {band} does not exist: {Path(pan_path).name} has "
                              f"{pan.count} band(s); choose a band from 1 to {pan.count}.")
         if abs(ms.res[0]) < abs(pan.res[0]) * 0.99:
-            raise InputError(f"The MS raster ({ms.res[0]:g} per pixel) is finer than the PAN "
-                             f"({pan.res[0]:g}): the MS and PAN inputs look swapped.")
+            raise InputError(f"The MS raster ({pixel_size_text(ms.res[0], ms.crs)} pixels) is finer "
+                             f"than the PAN ({pixel_size_text(pan.res[0], pan.crs)}): the MS and PAN "
+                             f"inputs look swapped.")
         info = dict(ms_bands=len(band_list(ms, None)), ms_dtype=ms.dtypes[0], ms_nodata=ms.nodata,
                     ms_descriptions=band_names(ms), ms_masked=has_mask(ms),
                     pan_shape=(pan.height, pan.width))

@@ -40,6 +40,11 @@ def compute_info() -> ComputeInfo:
     return ComputeInfo(summary, count, torch.__version__)
 
 
+def short_summary(summary: str) -> str:
+    """The device without the reason in brackets ("CPU" for "CPU (no CUDA device found: ...)")."""
+    return summary.split(" (", 1)[0]
+
+
 def device_choices(cuda_devices: int) -> list[str]:
     """auto, cpu, then cuda:0 ... cuda:N-1."""
     return ["auto", "cpu", *(f"cuda:{index}" for index in range(cuda_devices))]
@@ -53,7 +58,7 @@ class DeviceLine(QWidget):
         self.info = compute_info() if info is None else info
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        self.summary = QLabel(self.info.summary, self)
+        self.summary = QLabel(short_summary(self.info.summary), self)
         self.summary.setWordWrap(True)
         self.summary.setToolTip(self.info.summary)
         self.choice = QComboBox(self)

@@ -26,11 +26,13 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from .. import settings
-from .device_line import DeviceLine
+from .device_line import DeviceLine, short_summary
 from .runner import AlgorithmRunner, RunOutcome
 from .tool_pages import ToolPage, build_pages
 
 ID_ROLE = Qt.ItemDataRole.UserRole
+#: seconds a success, cancel or refusal message stays in the message bar (errors stay)
+MESSAGE_SECONDS = 10
 
 
 def _tr(text: str) -> str:
@@ -59,6 +61,7 @@ class GeoDistillDock(QgsDockWidget):
         layout.addWidget(self.own_message_bar)
 
         self.tabs = QTabWidget(body)
+        self.tabs.setUsesScrollButtons(True)  # six tabs fit a 360 px dock with scroll arrows
         self.pages: list[ToolPage] = build_pages()
         for page in self.pages:
             scroll = QScrollArea(self.tabs)
@@ -92,6 +95,14 @@ class GeoDistillDock(QgsDockWidget):
         self.cancel_button.clicked.connect(self.runner.cancel)
         self.tabs.currentChanged.connect(self._tab_changed)
         self._tab_changed()
+        self._show_device_note()
+
+    def _show_device_note(self) -> None:
+        """Say once, when the dock opens, why the device line shows what it shows (the line
+        keeps the short form, "CPU", with the whole note as its tooltip)."""
+        summary = self.device_line.info.summary
+        if short_summary(summary) != summary:
+            self.message_bar.pushMessage(_tr("GeoDistill"), summary, Qgis.MessageLevel.Info, MESSAGE_SECONDS)
 
     def _results_folder_row(self, body: QWidget) -> QHBoxLayout:
         """"Results folder": where outputs left without a path are saved (remembered)."""
@@ -116,8 +127,10 @@ class GeoDistillDock(QgsDockWidget):
     def _more_page(self) -> QWidget:
         page = QWidget(self.tabs)
         layout = QVBoxLayout(page)
-        layout.addWidget(QLabel(_tr("Every GeoDistill algorithm; the Processing dialog also "
-                                    "offers “Run as batch process”."), page))
+        intro = QLabel(_tr("Every GeoDistill algorithm; the Processing dialog also "
+                           "offers “Run as batch process”."), page)
+        intro.setWordWrap(True)
+        layout.addWidget(intro)
         self.tools = QListWidget(page)
         provider = QgsApplication.processingRegistry().providerById("geodistill")
         algorithms = provider.algorithms() if provider is not None else []
@@ -165,12 +178,17 @@ class GeoDistillDock(QgsDockWidget):
         if page is None or self.runner.is_running():
             return False
         form = page.current_form()
+        problems = form.input_problems()
+        if problems:
+            self.message_bar.pushMessage(_tr("GeoDistill"), " ".join(problems), Qgis.MessageLevel.Warning,
+                                         MESSAGE_SECONDS)
+            return False
         device = self.device_line.device()
         parameters = form.parameters(device, self.project)
         label = self.device_line.info.summary if device != "cpu" else "CPU"
         refused = self.runner.start(form.algorithm.id(), parameters, label)
         if refused:
-            self.message_bar.pushMessage(_tr("GeoDistill"), refused, Qgis.MessageLevel.Warning, 10)
+            self.message_bar.pushMessage(_tr("GeoDistill"), refused, Qgis.MessageLevel.Warning, MESSAGE_SECONDS)
             return False
         self.progress.setValue(0)
         self.run_button.setEnabled(False)
@@ -188,11 +206,11 @@ class GeoDistillDock(QgsDockWidget):
             self.message_bar.pushMessage(
                 name, _tr("Saved to {paths} in {seconds:.1f} s on {device}.").format(
                     paths=", ".join(saved) or _tr("(no file)"), seconds=outcome.seconds,
-                    device=outcome.device), Qgis.MessageLevel.Success, 0)
+                    device=outcome.device), Qgis.MessageLevel.Success, MESSAGE_SECONDS)
         elif outcome.cancelled:
             self.progress.setValue(0)
             self.message_bar.pushMessage(name, _tr("Cancelled; nothing was added."),
-                                         Qgis.MessageLevel.Info, 10)
+                                         Qgis.MessageLevel.Info, MESSAGE_SECONDS)
         else:
             self.message_bar.pushMessage(name, outcome.error, outcome.log or outcome.error,
                                          Qgis.MessageLevel.Critical, 0)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
 
 from qgis.PyQt.QtCore import QCoreApplication, pyqtSignal
 from qgis.PyQt.QtWidgets import QComboBox, QLabel, QVBoxLayout, QWidget
@@ -9,6 +10,23 @@ from qgis.PyQt.QtWidgets import QComboBox, QLabel, QVBoxLayout, QWidget
 from .. import settings
 
 DEFAULT_MODEL = "default"
+
+
+@dataclass(frozen=True)
+class ClassicalMethod:
+    """A MODEL value that names a method without a model package."""
+
+    value: str
+    label: str
+    description: str
+
+
+#: task -> the classical methods its MODEL parameter accepts besides packages
+CLASSICAL_METHODS = {
+    "dehazing": (ClassicalMethod(
+        "dark_channel_prior", "dark_channel_prior (classical, no model)",
+        "He et al.'s dark channel prior: no model, any band count, slower than the lite model."),),
+}
 
 
 def _tr(text: str) -> str:
@@ -88,6 +106,9 @@ class ModelPicker(QWidget):
         self.combo.clear()
         self.combo.addItem(_tr("default (the bundled model that fits the input)"), DEFAULT_MODEL)
         self.entries = [None]
+        for method in CLASSICAL_METHODS.get(self.task, ()):
+            self.combo.addItem(_tr(method.label), method.value)
+            self.entries.append(method)
         if listing is None:
             self.combo.setToolTip(_tr("Install the dependencies to list the models."))
         else:
@@ -109,7 +130,8 @@ class ModelPicker(QWidget):
         return self.combo.currentData() or DEFAULT_MODEL
 
     def set_value(self, value: str) -> bool:
-        """Choose a model by path, file stem or "default"; False when it is not listed."""
+        """Choose a model by path, file stem, classical method or "default"; False when it is
+        not listed."""
         for index, entry in enumerate(self.entries):
             if value in (self.combo.itemData(index), getattr(entry, "name", DEFAULT_MODEL)):
                 self.combo.setCurrentIndex(index)
@@ -117,15 +139,17 @@ class ModelPicker(QWidget):
         return False
 
     def current_card(self):
-        """The chosen package's ModelCard, or None for "default"."""
+        """The chosen package's ModelCard, or None for "default" and classical methods."""
         entry = self.entries[self.combo.currentIndex()] if self.combo.currentIndex() >= 0 else None
-        return entry.card if entry is not None else None
+        return getattr(entry, "card", None)
 
     def _show_card(self) -> None:
         entry = self.entries[self.combo.currentIndex()] if self.combo.currentIndex() >= 0 else None
         if entry is None:
             self.card.setText(_tr("The bundled model that fits the input is chosen when the run "
                                   "starts."))
+        elif isinstance(entry, ClassicalMethod):
+            self.card.setText(_tr(entry.description))
         else:
             self.card.setText(card_html(entry.card, f"{entry.source}: {entry.path}"))
 

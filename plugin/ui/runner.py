@@ -30,6 +30,19 @@ def _tr(text: str) -> str:
     return QCoreApplication.translate("GeoDistill", text)
 
 
+class BackgroundRun(QgsProcessingAlgRunnerTask):
+    """The Processing task, except that a run the user cancelled ends as a finished task:
+    QGIS announces every terminated task as "Task failed", and a cancel is no failure (the
+    dock says "cancelled" itself)."""
+
+    def __init__(self, algorithm, parameters: dict, context, feedback):
+        super().__init__(algorithm, parameters, context, feedback)
+        self.run_feedback = feedback
+
+    def run(self) -> bool:  # worker thread
+        return super().run() or self.run_feedback.isCanceled()
+
+
 class CollectingFeedback(QgsProcessingFeedback):
     """Feedback that keeps the errors reported by the algorithm, for the message bar."""
 
@@ -95,7 +108,7 @@ class AlgorithmRunner(QObject):
         self._algorithm_id, self._device = algorithm_id, device_label
         self.max_progress = 0.0
         self._started = time.monotonic()
-        task = QgsProcessingAlgRunnerTask(algorithm, parameters, context, feedback)
+        task = BackgroundRun(algorithm, parameters, context, feedback)
         task.progressChanged.connect(self._progress)
         task.executed.connect(self._executed)
         self.task = task
