@@ -189,3 +189,24 @@ def test_engine_segments_a_scene_with_the_global_view(tmp_path, net):
                     torch.tensor([[0.0, 0.0, 1.0, 1.0]])).argmax(1)[0].numpy()
     assert classes.shape == (96, 80) and classes.max() < 4
     assert (classes == whole).mean() > 0.9
+
+
+def _grid_sample_crop(maps, windows, size):
+    """The reference RoI sampling: an affine sampling grid and grid_sample."""
+    top, left, bottom, right = windows.unbind(dim=1)
+    zeros = torch.zeros_like(top)
+    theta = torch.stack([torch.stack([right - left, zeros, left + right - 1], dim=1),
+                         torch.stack([zeros, bottom - top, top + bottom - 1], dim=1)], dim=1)
+    grid = F.affine_grid(theta, [windows.shape[0], maps.shape[1], *size], align_corners=False)
+    return F.grid_sample(maps.expand(windows.shape[0], -1, -1, -1), grid, mode="bilinear",
+                         padding_mode="border", align_corners=False)
+
+
+def test_crop_windows_matrix_products_equal_grid_sampling():
+    generator = torch.Generator().manual_seed(3)
+    maps = torch.rand(1, 5, 12, 10, generator=generator)
+    windows = torch.tensor([[0.0, 0.0, 0.5, 0.5], [0.3, 0.6, 0.9, 1.3], [-0.1, 0.2, 0.45, 0.7],
+                            [0.7, 0.8, 1.2, 1.1]])
+    crops = crop_windows(maps, windows, (6, 7), torch.zeros(4, dtype=torch.long))
+    assert crops.shape == (4, 5, 6, 7)
+    torch.testing.assert_close(crops, _grid_sample_crop(maps, windows, (6, 7)), rtol=0, atol=1e-6)
