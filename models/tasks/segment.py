@@ -22,7 +22,8 @@ from ..data.polygons import PolygonSummary, check_output_path, polygonize_classe
 from ..errors import InputError
 from ..inference.area import Area, area_region, raster_part
 from ..inference.engine import OutputSpec, RasterInput, run_tiled
-from ..inference.global_context import GINetTileModel, read_global_view
+from ..inference.global_context import read_global_view
+from ..runtime.torch_models import GINetTileModel
 from ..inference.raster_io import (AtomicGeoTiff, BLOCK_SIZE, band_list, check_raster_outputs,
                                    open_raster, scene_scaling)
 from ..inference.scaling import BandScaling
