@@ -16,14 +16,14 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import torch
-from safetensors import safe_open
-from safetensors.torch import save_file
+from typing import TYPE_CHECKING
 
 from . import nets
 from .card_checks import numeric_problems, parse_card_json
 from .errors import PackageError
+
+if TYPE_CHECKING:  # torch and safetensors are imported where weights are handled, so that
+    import torch   # cards can be read where only ONNX Runtime is installed
 
 FORMAT_VERSION = 1
 CARD_KEY = "geodistill.card"
@@ -113,6 +113,8 @@ def training_sources(names: list[str], limit: int = 12) -> str:
 
 def tensor_digest(state_dict: dict[str, torch.Tensor]) -> str:
     """sha256 over every tensor's name, dtype, shape and bytes, in name order."""
+    import torch
+
     digest = hashlib.sha256()
     for name in sorted(state_dict):
         tensor = state_dict[name].detach().cpu().contiguous()
@@ -132,6 +134,8 @@ _READABLE_MODE = 0o666 & ~_umask()
 
 def save_package(path: str | Path, state_dict: dict[str, torch.Tensor], card: ModelCard) -> ModelCard:
     """Write weights and card to `path` atomically; returns the card as saved (with sha256)."""
+    from safetensors.torch import save_file
+
     path = Path(path)
     card.validate(path.name)
     tensors = {name: t.detach().cpu().contiguous() for name, t in state_dict.items()}
@@ -157,10 +161,12 @@ def load_package(path: str | Path) -> tuple[ModelCard, dict[str, torch.Tensor]]:
 
 
 def _open_package(path: Path, load_tensors: bool):
+    from safetensors import safe_open
+
     if not path.is_file():
         raise PackageError(f"Model package {path} does not exist.")
     try:
-        with safe_open(str(path), framework="pt") as handle:
+        with safe_open(str(path), framework="pt" if load_tensors else "numpy") as handle:
             metadata = handle.metadata() or {}
             tensors = {name: handle.get_tensor(name) for name in handle.keys()} if load_tensors else None
     except Exception as error:  # safetensors raises several types for damaged files
@@ -195,6 +201,8 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[Mo
 
 def import_checkpoint(checkpoint_path: str | Path, card: ModelCard, out_path: str | Path) -> ModelCard:
     """Package a `.pt`/`.pth` state dict (loaded with weights_only=True, never executing code)."""
+    import torch
+
     checkpoint_path = Path(checkpoint_path)
     try:
         loaded = torch.load(checkpoint_path, map_location="cpu", weights_only=True)

@@ -9,8 +9,8 @@ from geodistill.models.distill.ginet_losses import affinity_distillation_loss, a
     local_affinity_distillation_loss
 from geodistill.models.errors import InputError
 from geodistill.models.inference.engine import OutputSpec, RasterInput, run_tiled
-from geodistill.models.inference.global_context import GINetTileModel, read_global_view, \
-    window_fractions
+from geodistill.models.inference.global_context import read_global_view, window_fractions
+from geodistill.models.runtime.torch_models import GINetTileModel
 from geodistill.models.inference.scaling import BandScaling
 from geodistill.models.inference.tiling import TileWindow, TilingOptions
 from geodistill.models.nets import build
@@ -55,7 +55,7 @@ def test_crop_of_bottom_right_window_is_bottom_right_cells():
     tile = TileWindow(row=96, col=72, height=32, width=24)
     windows = window_fractions([tile], scene_shape=(128, 96))
     assert windows.tolist() == [[0.75, 0.75, 1.0, 1.0]]
-    crop = crop_windows(global_map, windows, (2, 2), torch.zeros(1, dtype=torch.long))
+    crop = crop_windows(global_map, torch.from_numpy(windows), (2, 2), torch.zeros(1, dtype=torch.long))
     assert torch.equal(crop, global_map[:, :, 6:8, 6:8])
 
 
@@ -151,7 +151,7 @@ def test_tile_model_predicts_like_the_net_with_window_fractions(net):
     adapter = GINetTileModel(net, global_image, scene_shape=(64, 48))
     with torch.no_grad():
         expected = net(tiles, global_image[None], torch.tensor([[0, 0, 0.25, 1 / 3], [0.75, 2 / 3, 1, 1]]))
-        assert torch.allclose(adapter.predict([tiles], windows), expected, atol=1e-6)
+    np.testing.assert_allclose(adapter.predict([tiles.numpy()], windows), expected.numpy(), atol=1e-6)
 
 
 def test_tile_model_of_part_of_the_scene_maps_windows_by_its_offset(net):
@@ -165,10 +165,10 @@ def test_tile_model_of_part_of_the_scene_maps_windows_by_its_offset(net):
     tiles = torch.rand(1, 3, 16, 16)
     part = GINetTileModel(net, global_image, scene_shape=(64, 48), offset=(16, 8))
     scene = GINetTileModel(net, global_image, scene_shape=(64, 48))
-    with torch.no_grad():
-        shifted = part.predict([tiles], [TileWindow(8, 16, 16, 16)])
-        assert torch.allclose(shifted, scene.predict([tiles], [TileWindow(24, 24, 16, 16)]), atol=1e-6)
-        assert not torch.allclose(shifted, scene.predict([tiles], [TileWindow(8, 16, 16, 16)]), atol=1e-3)
+    tiles = tiles.numpy()
+    shifted = part.predict([tiles], [TileWindow(8, 16, 16, 16)])
+    np.testing.assert_allclose(shifted, scene.predict([tiles], [TileWindow(24, 24, 16, 16)]), atol=1e-6)
+    assert not np.allclose(shifted, scene.predict([tiles], [TileWindow(8, 16, 16, 16)]), atol=1e-3)
 
 
 def test_engine_segments_a_scene_with_the_global_view(tmp_path, net):
@@ -189,3 +189,24 @@ def test_engine_segments_a_scene_with_the_global_view(tmp_path, net):
                     torch.tensor([[0.0, 0.0, 1.0, 1.0]])).argmax(1)[0].numpy()
     assert classes.shape == (96, 80) and classes.max() < 4
     assert (classes == whole).mean() > 0.9
+
+
+def _grid_sample_crop(maps, windows, size):
+    """The reference RoI sampling: an affine sampling grid and grid_sample."""
+    top, left, bottom, right = windows.unbind(dim=1)
+    zeros = torch.zeros_like(top)
+    theta = torch.stack([torch.stack([right - left, zeros, left + right - 1], dim=1),
+                         torch.stack([zeros, bottom - top, top + bottom - 1], dim=1)], dim=1)
+    grid = F.affine_grid(theta, [windows.shape[0], maps.shape[1], *size], align_corners=False)
+    return F.grid_sample(maps.expand(windows.shape[0], -1, -1, -1), grid, mode="bilinear",
+                         padding_mode="border", align_corners=False)
+
+
+def test_crop_windows_matrix_products_equal_grid_sampling():
+    generator = torch.Generator().manual_seed(3)
+    maps = torch.rand(1, 5, 12, 10, generator=generator)
+    windows = torch.tensor([[0.0, 0.0, 0.5, 0.5], [0.3, 0.6, 0.9, 1.3], [-0.1, 0.2, 0.45, 0.7],
+                            [0.7, 0.8, 1.2, 1.1]])
+    crops = crop_windows(maps, windows, (6, 7), torch.zeros(4, dtype=torch.long))
+    assert crops.shape == (4, 5, 6, 7)
+    torch.testing.assert_close(crops, _grid_sample_crop(maps, windows, (6, 7)), rtol=0, atol=1e-6)

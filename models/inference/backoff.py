@@ -1,7 +1,7 @@
 """Running a model on batches of tiles with out-of-memory back-off.
 
-On a CUDA out-of-memory error the cache is emptied and the batch is split in halves; at one
-tile per batch the tile is split into overlapping sub-tiles, blended with the same weights as
+On an out-of-memory error (the backend's own: `TileModel.is_out_of_memory`) the batch is split
+in halves; at one tile per batch the tile is split into overlapping sub-tiles, blended with the same weights as
 tiles; if even the smallest sub-tile does not fit, the run moves to the CPU. The smallest
 batch and sub-tile that worked are kept for the rest of the run, and every step is recorded.
 """
@@ -11,65 +11,62 @@ import abc
 from dataclasses import replace
 
 import numpy as np
-import torch
 
 from ..errors import DeviceError
-from .device import autocast, empty_cache
 from .tiling import TileGrid, TileWindow, TilingOptions
 
 MIN_SUB_TILE = 32
 
 
 class TileModel(abc.ABC):
-    """What the engine runs: tensors of a batch of tiles (+ their windows) -> predictions.
+    """What the engine runs: numpy batches of tiles (+ their windows) -> numpy predictions.
 
-    `tensors[i]` is input i as float32 [B, C_i, T / r_i, T / r_i] (normalized, nodata filled);
+    `arrays[i]` is input i as float32 (B, C_i, T / r_i, T / r_i) (normalized, nodata filled);
     `windows[b]` is tile b's window on the reference grid (it may reach past the raster border,
-    which is reflection-padded). The result is [B, C_out, T * s, T * s] for output scale s.
-    Subclass it when a model needs the windows (e.g. to crop a global context map); plain
-    `nn.Module`s are wrapped by `ModuleTileModel`.
+    which is reflection-padded). The result is float32 (B, C_out, T * s, T * s) for output
+    scale s. Backends subclass it (ONNX Runtime in `models.runtime.onnx_models`, torch in
+    `models.runtime.torch_models`); plain `nn.Module`s are wrapped by the torch one.
     """
 
+    device = "cpu"
+    """Where it runs, as the run report names it ("cpu", "cuda:0", ...)."""
+    precision = "fp32"
+
     @abc.abstractmethod
-    def predict(self, tensors: list[torch.Tensor], windows: list[TileWindow]) -> torch.Tensor:
+    def predict(self, arrays: list[np.ndarray], windows: list[TileWindow]) -> np.ndarray:
         """Predictions for a batch of tiles."""
 
-    def to(self, device: torch.device) -> "TileModel":
-        """Move the weights to `device` (no-op by default)."""
-        return self
+    def prepare(self, device: str, precision: str) -> None:
+        """Place the model on the run's `device` (backends placed when built ignore this)."""
+
+    def describe(self) -> str:
+        """One line for the user: backend, provider or device."""
+        return self.device
+
+    def is_out_of_memory(self, error: BaseException) -> bool:
+        """True when `error` is the backend's out-of-memory error."""
+        return False
+
+    def move_to_cpu(self) -> None:
+        """Run on the CPU from now on (after out-of-memory even for the smallest sub-tile)."""
+        raise DeviceError("Out of memory even for the smallest sub-tile; close other programs "
+                          "or choose a smaller tile size.")
 
 
-class ModuleTileModel(TileModel):
-    """Adapter for an `nn.Module` called as `module(*tensors)`."""
-
-    def __init__(self, module: torch.nn.Module):
-        self.module = module.eval()
-
-    def predict(self, tensors, windows):
-        return self.module(*tensors)
-
-    def to(self, device):
-        self.module.to(device)
-        return self
-
-
-def as_tile_model(model) -> TileModel:
-    """`model` itself if it is a TileModel, else a ModuleTileModel around it."""
-    if isinstance(model, TileModel):
-        return model
-    if isinstance(model, torch.nn.Module):
-        return ModuleTileModel(model)
-    raise TypeError("the model must be a torch.nn.Module or a TileModel")
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Softmax over axis 1, in place on float32 `logits` (max-subtracted, so it never overflows)."""
+    logits -= logits.max(axis=1, keepdims=True)
+    np.exp(logits, out=logits)
+    logits /= logits.sum(axis=1, keepdims=True)
+    return logits
 
 
 class TilePredictor:
-    """Runs a TileModel on numpy batches with autocast, softmax (classes) and OOM back-off."""
+    """Runs a TileModel on numpy batches with softmax (classes) and out-of-memory back-off."""
 
-    def __init__(self, model: TileModel, device: torch.device, dtype: torch.dtype | None,
-                 ratios: list[int], overlap: int, align: int, scale: int, softmax: bool,
-                 batch_size: int):
-        self.model = model.to(device)
-        self.device, self.dtype = device, dtype
+    def __init__(self, model: TileModel, ratios: list[int], overlap: int, align: int, scale: int,
+                 softmax: bool, batch_size: int):
+        self.model = model
         self.ratios, self.overlap, self.align, self.scale = ratios, overlap, align, scale
         self.softmax = softmax
         self.batch_size = batch_size
@@ -90,8 +87,9 @@ class TilePredictor:
                                    for i in range(len(windows))])
         try:
             return self._run(arrays, windows)
-        except torch.OutOfMemoryError:
-            empty_cache(self.device)
+        except Exception as error:
+            if not self.model.is_out_of_memory(error):
+                raise
         if len(windows) > 1:
             half = (len(windows) + 1) // 2
             self.batch_size = min(self.batch_size, half)
@@ -104,16 +102,8 @@ class TilePredictor:
         return self._predict_sub_tiled(arrays, windows)
 
     def _run(self, arrays, windows) -> np.ndarray:
-        # channels-last input (the reader's layout, so no copy here): oneDNN runs the narrow
-        # convs of the lite students 2-3x faster; the output keeps the model's layout
-        tensors = [torch.from_numpy(a).to(self.device, non_blocking=True)
-                   .contiguous(memory_format=torch.channels_last) for a in arrays]
-        with torch.inference_mode(), autocast(self.device, self.dtype):
-            output = self.model.predict(tensors, windows)
-        output = output.float()
-        if self.softmax:
-            output = torch.softmax(output, dim=1)
-        return output.cpu().numpy()
+        output = np.asarray(self.model.predict(arrays, windows), dtype=np.float32)
+        return softmax(output) if self.softmax else output
 
     def _predict_sub_tiled(self, arrays, windows) -> np.ndarray:
         """One tile through overlapping sub-tiles, backing off on each out-of-memory error."""
@@ -122,8 +112,9 @@ class TilePredictor:
                 if self.sub_tile < windows[0].height:
                     return self._blend_sub_tiles(arrays, windows[0])
                 return self._run(arrays, windows)
-            except torch.OutOfMemoryError:
-                empty_cache(self.device)
+            except Exception as error:
+                if not self.model.is_out_of_memory(error):
+                    raise
                 self._back_off()
 
     def _back_off(self) -> None:
@@ -132,13 +123,10 @@ class TilePredictor:
         if smaller > self.overlap and smaller >= MIN_SUB_TILE:
             self.sub_tile = smaller
             self.events.append(f"out of memory: tiles split into sub-tiles of {smaller} pixels")
-        elif self.device.type != "cpu":
-            self.events.append(f"out of memory on {self.device} even with sub-tiles: moved to the CPU")
-            self.device, self.dtype = torch.device("cpu"), None
-            self.model = self.model.to(self.device)
         else:
-            raise DeviceError("Out of memory even for the smallest sub-tile; close other programs "
-                              "or choose a smaller tile size.")
+            device = self.model.device
+            self.model.move_to_cpu()  # raises DeviceError where the model is on the CPU already
+            self.events.append(f"out of memory on {device} even with sub-tiles: moved to the CPU")
 
     def _blend_sub_tiles(self, arrays, window: TileWindow) -> np.ndarray:
         grid = TileGrid(window.height, window.width,

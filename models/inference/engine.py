@@ -2,9 +2,9 @@
 
 `run_tiled` runs a model over rasters of any size: a reader thread reads overlapping tiles
 window by window from every input (inputs of lower resolution window-aligned through their
-geotransforms), scales them and masks nodata; the calling thread runs batches on the device
-(autocast, out-of-memory back-off); a writer thread blends the predictions with smooth weights
-and writes the block each tile finishes to a tiled, compressed GeoTIFF whose blocks line up with
+geotransforms), scales them and masks nodata; the calling thread runs batches through the
+model's backend (ONNX Runtime, or torch for nets given as modules; out-of-memory back-off); a
+writer thread blends the predictions with smooth weights and writes the block each tile finishes to a tiled, compressed GeoTIFF whose blocks line up with
 the tile stride, under a temporary name that is renamed only once complete (with overviews).
 Memory stays O(overlap * width + tile * tile).
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import queue
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -20,7 +21,6 @@ from typing import Callable
 
 import numpy as np
 import rasterio
-import torch
 from affine import Affine
 from rasterio.enums import Resampling
 from rasterio.windows import Window
@@ -29,8 +29,7 @@ from rasterio.windows import transform as window_transform
 from ..errors import Cancelled, InputError
 from .accumulator import FinishedBlock, SeamAccumulator
 from .alignment import InputGrid, input_grid
-from .backoff import TileModel, TilePredictor, as_tile_model
-from .device import describe_device, precision_name, resolve_device, resolve_precision
+from .backoff import TileModel, TilePredictor
 from .memory import TiledRunShape, check_tiled_run, widest_layer
 from .raster_io import band_list, display_transform, open_raster, read_padded, scene_scaling
 from .raster_style import ClassEntry
@@ -342,12 +341,25 @@ class _OutputWriter:
             file.discard()
 
 
-def run_tiled(model: TileModel | torch.nn.Module, inputs: list[RasterInput], output: OutputSpec,
+def as_tile_model(model) -> TileModel:
+    """`model` itself if it is a TileModel, else (a torch `nn.Module`) the torch adapter."""
+    if isinstance(model, TileModel):
+        return model
+    if "torch" in sys.modules and isinstance(model, sys.modules["torch"].nn.Module):
+        from ..runtime.torch_models import TorchTileModel
+        return TorchTileModel(model)
+    raise TypeError("the model must be a TileModel or a torch.nn.Module")
+
+
+def run_tiled(model, inputs: list[RasterInput], output: OutputSpec,
               options: TilingOptions | None = None, device: str = "auto", precision: str = "auto",
               progress: Callable[[float], None] | None = None,
               is_cancelled: Callable[[], bool] | None = None,
               region: Window | None = None) -> RunReport:
-    """Run `model` over `inputs` tile by tile and write `output`; returns a RunReport.
+    """Run `model` (a TileModel, or a torch `nn.Module`) over `inputs` tile by tile and write
+    `output`; returns a RunReport.
+
+    `device` and `precision` place torch models (ONNX Runtime models are placed when loaded).
 
     `inputs[0]` defines the reference (= output) grid; the others are read window-aligned.
     `region` (a window of the reference grid whose offsets are multiples of every input's
@@ -377,14 +389,12 @@ def _run(model: TileModel, inputs, output, options, device, precision, report_pr
     grid = TileGrid(height, width, options, align=align,
                     stride_multiple=16 // math.gcd(16, output.scale))
     tiles = grid.tiles()
-    torch_device = resolve_device(device)
+    model.prepare(device, precision)
     check_tiled_run(TiledRunShape(
         grid.tile_size, options.batch_size, sum(len(s.bands) for s in sources), output.band_count,
         width * output.scale, output.scale,
-        widest_layer(model) if torch_device.type == "cpu" else 0))
-    dtype = resolve_precision(torch_device, precision)
-    predictor = TilePredictor(model, torch_device, dtype,
-                              ratios=[s.grid.ratio for s in sources], overlap=grid.overlap,
+        widest_layer(model) if model.device == "cpu" else 0))
+    predictor = TilePredictor(model, ratios=[s.grid.ratio for s in sources], overlap=grid.overlap,
                               align=grid.align, scale=output.scale,
                               softmax=output.kind == "classes", batch_size=options.batch_size)
 
@@ -429,8 +439,8 @@ def _run(model: TileModel, inputs, output, options, device, precision, report_pr
     return RunReport(
         output_path=Path(output.path),
         probabilities_path=Path(output.probabilities_path) if output.probabilities_path else None,
-        device=str(predictor.device), device_description=describe_device(predictor.device),
-        precision=precision_name(predictor.dtype), tiles=len(tiles), tile_size=grid.tile_size,
+        device=model.device, device_description=model.describe(),
+        precision=model.precision, tiles=len(tiles), tile_size=grid.tile_size,
         overlap=grid.overlap, batch_size=predictor.batch_size, sub_tile=predictor.sub_tile,
         seconds=seconds, megapixels_per_second=height * width / 1e6 / seconds,
         scalings=[s.scaling for s in sources], backoff_events=list(predictor.events))

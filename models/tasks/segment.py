@@ -19,10 +19,11 @@ from ..data.polygons import PolygonSummary, check_output_path, polygonize_classe
 from ..errors import InputError
 from ..inference.area import Area, area_region, raster_part
 from ..inference.engine import OutputSpec, RasterInput, run_tiled
-from ..inference.global_context import GINetTileModel, read_global_view
+from ..inference.global_context import read_global_view
 from ..inference.raster_io import (band_list, check_raster_outputs, input_notes, open_raster,
                                    scene_scaling)
 from ..inference.raster_style import as_card_classes, class_entries
+from ..runtime.torch_models import GINetTileModel
 from ..inference.scaling import BandScaling
 from ..inference.tiling import TilingOptions
 from ..package import ModelCard, load_model

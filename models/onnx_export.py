@@ -1,0 +1,203 @@
+"""Convert a `.safetensors` model package to an `.onnx` package (needs torch and onnx).
+
+Generic over every architecture `models.nets` can build: the graph's inputs follow the task,
+not the net. Pansharpening nets read (pan, ms), dehazing nets (image), classifiers (chips) and
+GINet-like segmentation nets run as two graphs: `<stem>.global.onnx` (global view -> the
+modulation maps, once per scene) and `<stem>.onnx` (tiles, windows, maps -> logits). Batch and
+spatial sizes are dynamic where the net is fully convolutional (classifiers: batch only).
+Each export is checked against torch at a second size and batch before it is written, so a
+size frozen at trace time is caught; files are written under a temporary name and renamed.
+Exported with the classic TorchScript exporter: the dynamo exporter fixes GINet's sizes.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .errors import PackageError
+from .nets.ginet import GlobalContext
+from .package import ModelCard, load_model
+from .runtime.onnx_file import (CARD_KEY, DIGEST_KEY, RUNTIME_KEY, SUFFIX, RuntimeInfo,
+                                part_path, scan_model)
+from .runtime.onnx_models import GLOBAL_PART
+
+OPSET = 17
+TOLERANCE = 1e-4
+"""Largest |ORT - torch| an export may show on its check inputs."""
+
+
+class _PanFirst(nn.Module):
+    """`net(ms, pan)` called with the engine's input order (pan, ms)."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, pan, ms):
+        return self.net(ms, pan)
+
+
+class _GlobalPart(nn.Module):
+    """GINet's global branch: the global view -> its modulation maps."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, global_image):
+        return tuple(self.net.global_context(global_image).modulations)
+
+
+class _LocalPart(nn.Module):
+    """GINet's local branch: tiles, their window fractions and the global maps -> logits."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, tiles, windows, *maps):
+        context = GlobalContext(list(maps), maps[0], maps[0])
+        return self.net.forward_local(tiles, context, windows)[0]
+
+
+@dataclass
+class _Graph:
+    """One graph to export: module, input names, trace inputs, check inputs, dynamic axes."""
+
+    module: nn.Module
+    inputs: list[str]
+    trace: tuple
+    check: tuple
+    dynamic: dict[str, dict[int, str]]
+
+
+def _image_axes(*names: str) -> dict[str, dict[int, str]]:
+    return {name: {0: "batch", 2: f"{name}_height", 3: f"{name}_width"} for name in names}
+
+
+def _random(generator: torch.Generator, *shape: int) -> torch.Tensor:
+    return torch.rand(*shape, generator=generator)
+
+
+def _graphs(card: ModelCard, net: nn.Module) -> tuple[dict[str, _Graph], RuntimeInfo]:
+    """The graphs of a package ("main" and parts) and its runtime facts."""
+    config = net.config
+    multiple = int(getattr(config, "multiple_of", 1) or 1)
+    side = multiple * max(1, 64 // multiple)
+    generator = torch.Generator().manual_seed(0)
+    if card.task == "pansharpening":
+        ratio, bands = config.ratio, config.ms_bands
+        pair = lambda b, h, w: (_random(generator, b, 1, h, w), _random(generator, b, bands, h // ratio, w // ratio))
+        graph = _Graph(_PanFirst(net), ["pan", "ms"], pair(1, side * 2, side * 2),
+                       pair(3, side * 3, side * 2), _image_axes("pan", "ms", "output"))
+        return {"main": graph}, RuntimeInfo(card.task, graph.inputs, multiple, opset=OPSET)
+    if card.task == "dehazing":
+        bands = config.bands
+        graph = _Graph(net, ["image"], (_random(generator, 1, bands, side * 2, side * 2),),
+                       (_random(generator, 3, bands, side * 3, side * 2),), _image_axes("image", "output"))
+        return {"main": graph}, RuntimeInfo(card.task, graph.inputs, multiple, opset=OPSET)
+    if card.task == "classification":
+        size, bands = config.input_size, config.bands
+        graph = _Graph(net, ["chips"], (_random(generator, 2, bands, size, size),),
+                       (_random(generator, 3, bands, size, size),),
+                       {"chips": {0: "batch"}, "output": {0: "batch"}})
+        return {"main": graph}, RuntimeInfo(card.task, graph.inputs, multiple, input_size=size, opset=OPSET)
+    if card.task == "segmentation":
+        if not hasattr(net, "global_context") or not hasattr(net, "forward_local"):
+            raise PackageError(f"{card.name}: segmentation nets export as GINet's two graphs; "
+                               f"'{card.architecture}' has no global_context/forward_local.")
+        bands, size = config.bands, config.global_size
+        view = _random(generator, 1, bands, size, size)
+        with torch.no_grad():
+            maps = tuple(net.global_context(view).modulations)
+        names = [f"map{i}" for i in range(len(maps))]
+        windows = lambda b: torch.tensor([[0.0, 0.0, 0.25, 0.25], [0.5, 0.25, 0.75, 0.5],
+                                          [0.9, 0.8, 1.15, 1.1]])[:b]
+        global_graph = _Graph(_GlobalPart(net), ["global_image"], (view,), (view,), {})
+        local = _Graph(_LocalPart(net), ["tiles", "windows", *names],
+                       (_random(generator, 2, bands, side * 2, side * 2), windows(2), *maps),
+                       (_random(generator, 3, bands, side * 3, side * 2), windows(3), *maps),
+                       {**_image_axes("tiles", "output"), "windows": {0: "batch"}})
+        return ({"main": local, GLOBAL_PART: global_graph},
+                RuntimeInfo(card.task, local.inputs, multiple, global_size=size, opset=OPSET))
+    raise PackageError(f"{card.name}: no ONNX export for task '{card.task}'.")
+
+
+def _export(graph: _Graph) -> bytes:
+    """The graph as ONNX bytes (classic exporter, opset OPSET), checked against torch."""
+    import onnxruntime
+
+    outputs = ["output"] if graph.inputs != ["global_image"] else None
+    module = graph.module.eval()  # the exporter restores a wrapper's own (training) mode
+    buffer = io.BytesIO()
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer warnings about Python-side input checks
+        torch.onnx.export(module, graph.trace, buffer, input_names=graph.inputs,
+                          output_names=outputs, opset_version=OPSET, dynamo=False,
+                          dynamic_axes=graph.dynamic or None, do_constant_folding=True)
+    data = buffer.getvalue()
+    session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
+    feeds = {name: value.numpy() for name, value in zip(graph.inputs, graph.check)}
+    with torch.no_grad():
+        expected = module(*graph.check)
+    expected = expected if isinstance(expected, tuple) else (expected,)
+    for got, want in zip(session.run(None, feeds), expected):
+        difference = float(np.abs(got - want.numpy()).max()) if got.shape == tuple(want.shape) else np.inf
+        if difference > TOLERANCE:
+            raise PackageError(f"the ONNX graph differs from torch by {difference:.2g} at a batch "
+                               f"of {graph.check[0].shape[0]}; a size may be fixed in the net's code.")
+    return data
+
+
+def _with_metadata(data: bytes, entries: dict[str, str]) -> bytes:
+    """`data` with `entries` added to its metadata and the graph digest recorded."""
+    import onnx
+
+    model = onnx.load_from_string(data)
+    for key, value in entries.items():
+        model.metadata_props.add(key=key, value=value)
+    data = model.SerializeToString()
+    model.metadata_props.add(key=DIGEST_KEY, value=scan_model(data)[1])
+    return model.SerializeToString()
+
+
+def _write(path: Path, data: bytes) -> None:
+    temporary = path.with_name(f".{path.name}.partial")
+    try:
+        temporary.write_bytes(data)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def onnx_path_for(weights_path: str | Path) -> Path:
+    """Where the `.onnx` package of a `.safetensors` package goes: next to it, same stem."""
+    return Path(weights_path).with_suffix(SUFFIX)
+
+
+def export_package(weights_path: str | Path, out_path: str | Path | None = None) -> Path:
+    """Convert the `.safetensors` package at `weights_path` to `out_path` (default: next to
+    it); returns the `.onnx` path. The card is copied into the ONNX metadata unchanged."""
+    card, net = load_model(weights_path, device="cpu")
+    out_path = Path(out_path) if out_path else onnx_path_for(weights_path)
+    graphs, runtime = _graphs(card, net.eval())
+    main = _export(graphs.pop("main"))
+    parts = {}
+    for part, graph in graphs.items():
+        data = _with_metadata(_export(graph), {RUNTIME_KEY: dataclasses.replace(
+            runtime, inputs=graph.inputs, parts={}).to_json()})
+        parts[part] = data
+    runtime.parts = {part: hashlib.sha256(data).hexdigest() for part, data in parts.items()}
+    for part, data in parts.items():
+        _write(part_path(out_path, part), data)
+    _write(out_path, _with_metadata(main, {CARD_KEY: card.to_json(), RUNTIME_KEY: runtime.to_json()}))
+    return out_path
