@@ -43,7 +43,8 @@ class RunSummary:
                  f"in {self.seconds:.1f} s ({rate:.2f} scenes/s, "
                  f"{self.megapixels / max(self.seconds, 1e-9):.2f} Mpx/s)"]
         lines += [f"failed: {name}: {reason}" for name, reason in self.failed]
-        lines += [f"scenes on {name}: {count}" for name, count in sorted(self.workers.items())]
+        lines += [f"worker {name}: tasks of {count} scene(s)"
+                  for name, count in sorted(self.workers.items())]
         return lines
 
 

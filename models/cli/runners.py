@@ -58,7 +58,9 @@ def run_on_dask(jobs: list[SceneJob], on_finish: FinishCallback, workers: int | 
                                silence_logs=logging.ERROR)
         client = Client(cluster)
     try:
-        # workers started elsewhere find this package through the shared path it lives on
+        # a scheduler and workers started elsewhere find this package through the shared
+        # path it lives on (the scheduler unpickles task specifications too)
+        client.run_on_scheduler(site.addsitedir, import_root())
         client.register_worker_callbacks(setup=functools.partial(site.addsitedir, import_root()))
         finals = {}
         for job in jobs:
@@ -71,7 +73,9 @@ def run_on_dask(jobs: list[SceneJob], on_finish: FinishCallback, workers: int | 
             try:
                 outcome = future.result()
             except Exception as error:  # a worker died or the task could not run there
-                outcome = Outcome(error=f"the task failed on the cluster: {type(error).__name__}: {error}")
+                reason = str(error).splitlines()[0] if str(error) else ""
+                outcome = Outcome(error=f"the task failed on the cluster: "
+                                        f"{type(error).__name__}: {reason}")
             on_finish(finals[future], outcome)
     finally:
         client.close()
