@@ -71,11 +71,14 @@ def build_parser() -> argparse.ArgumentParser:
                          help="rasters or folders of rasters" + (
                              " (MS/PAN pairs matched by name, or CSV files with ms,pan columns)"
                              if tool.pairs else ""))
-        sub.add_argument("--output-dir", required=True, type=Path, help="folder for the outputs")
+        sub.add_argument("--output-dir", required=True, type=Path, metavar="DIR",
+                         help="folder for the outputs and manifest.json")
         where = sub.add_mutually_exclusive_group()
-        where.add_argument("--workers", type=int, help="run on a local Dask cluster of N processes")
-        where.add_argument("--scheduler", help="run on the Dask cluster at this scheduler address")
-        sub.add_argument("--window-size", type=int, default=DEFAULT_WINDOW_SIZE,
+        where.add_argument("--workers", type=int, metavar="N",
+                           help="run on a local Dask cluster of N worker processes")
+        where.add_argument("--scheduler", metavar="ADDRESS",
+                           help="run on the Dask cluster whose scheduler is at ADDRESS")
+        sub.add_argument("--window-size", type=int, default=DEFAULT_WINDOW_SIZE, metavar="PX",
                          help="split rasters larger than this many pixels a side into windows "
                               f"run as separate tasks (default {DEFAULT_WINDOW_SIZE})")
         for option in tool.options:
@@ -85,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_option(parser: argparse.ArgumentParser, option: Option) -> None:
     parser.add_argument(option.flag, f"--{option.name}", dest=option.field,
-                        type=_KINDS[option.kind], help=f"{option.name}: {option.help}")
+                        type=_KINDS[option.kind], metavar="VALUE",
+                        help=f"{option.name}: {option.help}")
 
 
 class Progress:
