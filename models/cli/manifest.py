@@ -1,0 +1,86 @@
+"""`manifest.json` of an output folder: what each finished output was made from (inputs,
+tool, parameters) and its sha256, so that a rerun skips outputs that still match and redoes
+missing or changed ones. The file is replaced atomically after every finished scene."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ..errors import InputError
+
+FILE_NAME = "manifest.json"
+FORMAT = 1
+HASH_CHUNK = 2**20
+
+
+def sha256_of(path: str | Path) -> str:
+    """The sha256 of a file's bytes, as hex."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def input_signature(path: str) -> dict:
+    """What identifies an input's version cheaply: its path, size and modification time."""
+    status = os.stat(path)
+    return {"path": path, "size": status.st_size, "mtime_ns": status.st_mtime_ns}
+
+
+@dataclass
+class Entry:
+    """A finished output: its inputs, tool and parameters, its sha256, where and how fast it ran."""
+
+    inputs: list[dict]
+    tool: str
+    parameters: dict
+    sha256: str
+    workers: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def matches(self, other: "Entry") -> bool:
+        """Whether `other` asks for the same output (same inputs, tool and parameters)."""
+        return (self.inputs, self.tool, self.parameters) == (other.inputs, other.tool, other.parameters)
+
+
+class Manifest:
+    """The manifest of one output folder (entries keyed by output file name)."""
+
+    def __init__(self, folder: Path):
+        self.path = folder / FILE_NAME
+        self.entries: dict[str, Entry] = {}
+        if self.path.exists():
+            try:
+                data = json.loads(self.path.read_text())
+                self.entries = {name: Entry(**entry) for name, entry in data["entries"].items()}
+            except (ValueError, KeyError, TypeError) as error:
+                raise InputError(f"{self.path} is not a GeoDistill manifest ({error}); move it "
+                                 f"away or choose another output folder.") from error
+
+    def is_current(self, output: Path, wanted: Entry) -> bool:
+        """Whether `output` exists, its entry asks for what `wanted` asks, and its bytes are
+        still the ones recorded."""
+        entry = self.entries.get(output.name)
+        return (entry is not None and entry.matches(wanted) and output.is_file()
+                and sha256_of(output) == entry.sha256)
+
+    def record(self, output: Path, entry: Entry) -> None:
+        """Record a finished output and save the manifest."""
+        self.entries[output.name] = entry
+        self.save()
+
+    def forget(self, output: Path) -> None:
+        """Drop the entry of an output that is being redone (saved with the next record)."""
+        self.entries.pop(output.name, None)
+
+    def save(self) -> None:
+        """Write the manifest under a temporary name and move it into place."""
+        data = {"format": FORMAT,
+                "entries": {name: asdict(entry) for name, entry in sorted(self.entries.items())}}
+        temporary = self.path.with_name(f".{FILE_NAME}.partial")
+        temporary.write_text(json.dumps(data, indent=1))
+        os.replace(temporary, self.path)
