@@ -20,7 +20,7 @@ import rasterio
 from rasterio.enums import MaskFlags, Resampling
 from rasterio.windows import Window
 
-from ..inference.raster_io import AtomicGeoTiff
+from ..inference.raster_writer import RasterDescription, RasterWriter, read_class_entries
 
 #: window edges are kept on multiples of this (times a pansharpening ratio): GeoTIFF blocks
 ALIGN = 16
@@ -97,22 +97,23 @@ def assemble(output: Path, reference: str, plans: list[WindowPlan]) -> Path:
     with rasterio.open(reference) as grid, rasterio.open(parts[0]) as first:
         profile = first.profile
         profile.update(height=grid.height, width=grid.width, transform=grid.transform)
-        descriptions = list(first.descriptions)
+        descriptions = [name or "" for name in first.descriptions]
         tags = first.tags()
         resampling = first.tags(ns="rio_overview").get("resampling", "nearest")
         masked = MaskFlags.per_dataset in first.mask_flag_enums[0]
-    with AtomicGeoTiff(output, profile, descriptions) as writer:
+    description = RasterDescription(band_names=descriptions, classes=read_class_entries(parts[0]),
+                                    tags=tags, mask=masked)
+    with RasterWriter(output, profile, description) as writer:
         for plan, part in zip(plans, parts):
             with rasterio.open(part) as source:
                 _copy_core(source, writer, plan, masked)
-        writer.dataset.update_tags(**tags)
         writer.build_overviews(Resampling[resampling])
         writer.commit()
     shutil.rmtree(part_folder(output), ignore_errors=True)
     return output
 
 
-def _copy_core(source, writer: AtomicGeoTiff, plan: WindowPlan, masked: bool) -> None:
+def _copy_core(source, writer: RasterWriter, plan: WindowPlan, masked: bool) -> None:
     core, region = plan.core, plan.region
     row_shift, col_shift = core.row_off - region.row_off, core.col_off - region.col_off
     for row in range(0, core.height, COPY_ROWS):

@@ -285,6 +285,20 @@ def _write_categories(path: Path, classes: list[ClassEntry]) -> None:
         raise WriteError(f"Cannot store the class names of {path.name}: {gdal.GetLastErrorMsg()}")
 
 
+def read_class_entries(path: str | Path) -> list[ClassEntry]:
+    """The class legend stored by `RasterWriter` in a class raster (its attribute table), or an
+    empty list when the file has none."""
+    from osgeo import gdal
+
+    dataset = gdal.Open(str(path))
+    table = dataset.GetRasterBand(1).GetDefaultRAT() if dataset is not None else None
+    if table is None or table.GetColumnCount() < 5:
+        return []
+    return [ClassEntry(table.GetValueAsInt(row, 0), table.GetValueAsString(row, 1),
+                       "#{:02x}{:02x}{:02x}".format(*(table.GetValueAsInt(row, c) for c in (2, 3, 4))))
+            for row in range(table.GetRowCount())]
+
+
 def verify_geotiff(path: Path, profile: dict) -> None:
     """WriteError unless the file at `path` is complete: its size and bands as in `profile`,
     every block of every image inside the file, and every pixel readable."""
