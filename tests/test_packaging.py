@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, qgis_process_runner
+from support import ROOT, qgis_process_runner
 
 REQUIRED_METADATA = ("name", "qgisMinimumVersion", "description", "about", "version", "author",
                      "email", "repository", "tracker", "homepage", "tags", "icon",

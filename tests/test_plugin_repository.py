@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from support import ROOT
 
 QGIS_PYTHON = "/usr/share/qgis/python"
 
