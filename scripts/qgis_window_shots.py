@@ -1,0 +1,64 @@
+"""Run inside a real QGIS window (qgis --code): show each tool's input and result and save a
+picture of the main window, then quit QGIS. scripts/screenshots.py starts it.
+
+Reads the job from the GEODISTILL_SHOTS environment variable: JSON with "shots" (a list of
+{"title", "input", "output", "png"}) and "width" (the pictures' width in pixels).
+"""
+import json
+import os
+
+from qgis.core import QgsApplication, QgsProject, QgsRasterLayer, QgsVectorLayer
+from qgis.PyQt.QtCore import Qt, QTimer
+from qgis.PyQt.QtGui import QImage
+from qgis.utils import iface
+
+JOB = json.loads(os.environ["GEODISTILL_SHOTS"])
+#: milliseconds QGIS gets to draw the layers after the canvas says it has finished
+SETTLE_MS = 1500
+
+
+def load(path: str, name: str):
+    """A raster or vector layer of `path`, with the style saved beside or inside it."""
+    layer = QgsRasterLayer(path, name)
+    if not layer.isValid():
+        layer = QgsVectorLayer(path, name, "ogr")
+    return layer
+
+
+def show(shot: dict) -> None:
+    """The input below the result, zoomed to the result."""
+    project = QgsProject.instance()
+    project.removeAllMapLayers()
+    source = load(shot["input"], f"input: {os.path.basename(shot['input'])}")
+    result = load(shot["output"], f"{shot['title']}: {os.path.basename(shot['output'])}")
+    project.addMapLayer(source)
+    project.addMapLayer(result)
+    canvas = iface.mapCanvas()
+    canvas.setDestinationCrs(result.crs())
+    canvas.setExtent(result.extent())
+    canvas.refresh()
+
+
+def save(shot: dict) -> None:
+    """A picture of the whole QGIS window, scaled to the job's width, in a small palette."""
+    picture = iface.mainWindow().grab().toImage()
+    picture = picture.scaledToWidth(JOB["width"], Qt.TransformationMode.SmoothTransformation)
+    picture.convertToFormat(QImage.Format.Format_Indexed8).save(shot["png"])
+    print(f"saved {shot['png']}", flush=True)
+
+
+def step(index: int = 0) -> None:
+    """Show shot `index`, save it once drawn, then go on to the next (or quit)."""
+    if index == len(JOB["shots"]):
+        QgsProject.instance().clear()  # nothing to save: QGIS quits without asking
+        QgsApplication.exit(0)
+        return
+    shot = JOB["shots"][index]
+    show(shot)
+    canvas = iface.mapCanvas()
+    canvas.waitWhileRendering()
+    QTimer.singleShot(SETTLE_MS, lambda: (canvas.waitWhileRendering(), save(shot), step(index + 1)))
+
+
+iface.mainWindow().showMaximized()
+QTimer.singleShot(3000, step)

@@ -1,0 +1,65 @@
+"""Pictures of each tool's result in a real QGIS window, for the README (docs/screenshots/).
+
+Starts QGIS under a virtual X server (Debian's xvfb-run) with a fresh profile, shows the input
+and result of each tool that `make demo` wrote (demo_out/demo.json), and saves a PNG of the
+window per tool. Usage: python3 scripts/screenshots.py [--demo demo_out] [--out docs/screenshots]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TITLES = {"pansharpen": "Pansharpened", "dehaze": "Dehazed", "segment": "Land cover",
+          "classify_scenes": "Scene classes"}
+SCREEN = "1280x800x24"
+WIDTH = 960
+
+
+def shots(demo: Path, out: Path) -> list[dict]:
+    """One shot per tool in demo.json: its title, input, result and the PNG to write."""
+    results = json.loads((demo / "demo.json").read_text())["results"]
+    return [{"title": TITLES.get(tool, tool), "input": run["input"], "output": run["output"],
+             "png": str(out / f"result_{tool}.png")} for tool, run in results.items()]
+
+
+def take(job: list[dict], width: int = WIDTH, timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run QGIS under xvfb-run with scripts/qgis_window_shots.py and a throw-away profile."""
+    with tempfile.TemporaryDirectory(prefix="geodistill-shots-") as profiles:
+        env = dict(os.environ, GEODISTILL_SHOTS=json.dumps({"shots": job, "width": width}))
+        env.pop("QT_QPA_PLATFORM", None)  # a real (virtual) X display, not offscreen
+        command = ["xvfb-run", "-a", "-s", f"-screen 0 {SCREEN}", "qgis", "--nologo",
+                   "--noversioncheck", "--noplugins", "--profiles-path", profiles,
+                   "--code", str(ROOT / "scripts" / "qgis_window_shots.py")]
+        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--demo", type=Path, default=ROOT / "demo_out")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    args = parser.parse_args()
+    if not (args.demo / "demo.json").is_file():
+        print(f"{args.demo / 'demo.json'} is missing: run `make demo` first.")
+        return 1
+    args.out.mkdir(parents=True, exist_ok=True)
+    job = shots(args.demo.resolve(), args.out.resolve())
+    for shot in job:  # so that a picture QGIS did not take is not mistaken for a new one
+        Path(shot["png"]).unlink(missing_ok=True)
+    result = take(job)
+    missing = [shot["png"] for shot in job if not Path(shot["png"]).is_file()]
+    print(result.stdout)
+    if result.returncode != 0 or missing:
+        print(result.stderr[-3000:], file=sys.stderr)
+        print(f"not written: {missing}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

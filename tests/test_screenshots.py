@@ -1,0 +1,38 @@
+"""scripts/screenshots.py takes a picture of each result in a real QGIS window (Xvfb)."""
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import ROOT
+from rasters import write_raster
+
+
+@pytest.mark.slow
+def test_screenshots_show_each_result_in_a_qgis_window(tmp_path):
+    if not (shutil.which("xvfb-run") and shutil.which("qgis")):
+        pytest.skip("xvfb-run or qgis is not installed")
+    demo = tmp_path / "demo_out"
+    demo.mkdir()
+    rng = np.random.default_rng(0)
+    source = write_raster(demo / "input.tif", rng.integers(0, 255, (3, 64, 64), dtype=np.uint8))
+    stripes = np.repeat((np.arange(64) // 8 % 2 * 255).astype(np.uint8)[None, None, :], 64, axis=1)
+    result = write_raster(demo / "result.tif", stripes)
+    (demo / "demo.json").write_text(json.dumps({"source": "test", "results": {
+        "dehaze": {"algorithm": "geodistill:dehaze", "input": str(source), "output": str(result)}}}))
+    out = tmp_path / "shots"
+    run = subprocess.run(["/usr/bin/python3", "scripts/screenshots.py", "--demo", str(demo), "--out", str(out)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=400)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    from qgis.PyQt.QtGui import QImage
+
+    picture = QImage(str(out / "result_dehaze.png"))
+    assert picture.width() == 960 and picture.height() == 600
+    assert (out / "result_dehaze.png").stat().st_size < 400_000
+    # the map shows the result's black and white stripes
+    row = picture.height() // 2
+    greys = {picture.pixelColor(x, row).lightness() for x in range(picture.width() // 3, picture.width())}
+    assert min(greys) < 30 and max(greys) > 225
