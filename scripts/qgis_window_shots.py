@@ -10,6 +10,7 @@ import os
 from qgis.core import QgsApplication, QgsProject, QgsRasterLayer, QgsVectorLayer
 from qgis.PyQt.QtCore import Qt, QTimer
 from qgis.PyQt.QtGui import QImage
+from qgis.PyQt.QtWidgets import QDockWidget
 from qgis.utils import iface
 
 JOB = json.loads(os.environ["GEODISTILL_SHOTS"])
@@ -60,5 +61,8 @@ def step(index: int = 0) -> None:
     QTimer.singleShot(SETTLE_MS, lambda: (canvas.waitWhileRendering(), save(shot), step(index + 1)))
 
 
+for panel in iface.mainWindow().findChildren(QDockWidget):  # the map and the Layers panel only
+    if panel.objectName() != "Layers":
+        panel.hide()
 iface.mainWindow().showMaximized()
 QTimer.singleShot(3000, step)
