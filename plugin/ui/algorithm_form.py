@@ -31,10 +31,10 @@ from qgis.PyQt.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
-    QFormLayout,
     QLabel,
     QLineEdit,
     QSpinBox,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -94,9 +94,7 @@ class AlgorithmForm(QWidget):
         self.user_chosen: set[str] = set()  # layer pickers set by the user, left alone on changes
         self._checklists_ticked = False
         self.pixel_size_lines: dict[str, QLabel] = {}  # raster parameter -> its pixel-size line
-        form = QFormLayout(self)
-        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapAllRows)  # labels above: fits a narrow dock
+        form = QVBoxLayout(self)  # each label above its field: fits a narrow dock
         for definition in algorithm.parameterDefinitions():
             if definition.flags() & QgsProcessingParameterDefinition.Flag.FlagHidden:
                 continue
@@ -110,16 +108,17 @@ class AlgorithmForm(QWidget):
             label = definition.description()
             if definition.type() in DESTINATION_TYPES:
                 label = _tr("Save to ({name})").format(name=definition.description())
-            form.addRow(wrapped_label(label, self), widget)
+            form.addWidget(wrapped_label(label, widget, self))
+            form.addWidget(widget)
             self.widgets[definition.name()] = widget
             if definition.type() == "raster":
-                form.addRow(self._pixel_size_line(definition.name(), widget))
+                form.addWidget(self._pixel_size_line(definition.name(), widget))
         self.warning = QLabel(self)
         self.warning.setObjectName("modelFitWarning")
         self.warning.setWordWrap(True)
         self.warning.setStyleSheet("color: #b35900;")
         self.warning.setVisible(False)
-        form.addRow(self.warning)
+        form.addWidget(self.warning)
         let_combos_shrink(self)
         self._link_bands()
         self.auto_select_layers()

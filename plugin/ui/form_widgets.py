@@ -29,10 +29,12 @@ def let_combos_shrink(widget: QWidget) -> None:
         combo.setMinimumContentsLength(NARROW_COMBO_CHARACTERS)
 
 
-def wrapped_label(text: str, parent: QWidget) -> QLabel:
-    """A field label that wraps instead of widening the form."""
+def wrapped_label(text: str, field: QWidget, parent: QWidget) -> QLabel:
+    """The label of `field`: wraps instead of widening the form, and focuses the field on its
+    mnemonic."""
     label = QLabel(text, parent)
     label.setWordWrap(True)
+    label.setBuddy(field)
     return label
 
 
