@@ -2,10 +2,13 @@
 picture of the main window, then quit QGIS. scripts/screenshots.py starts it.
 
 Reads the job from the GEODISTILL_SHOTS environment variable: JSON with "shots" (a list of
-{"title", "input", "output", "png"}) and "width" (the pictures' width in pixels).
+{"title", "input", "output", "png"}), "width" (the pictures' width in pixels) and optionally
+"panel" ({"plugin_parent", "layers", "png"}: the GeoDistill panel, 360 px wide, with these
+layers loaded, the plugin imported from the folder holding a `geodistill` link).
 """
 import json
 import os
+import sys
 
 from qgis.core import QgsApplication, QgsProject, QgsRasterLayer, QgsVectorLayer
 from qgis.PyQt.QtCore import Qt, QTimer
@@ -16,6 +19,7 @@ from qgis.utils import iface
 JOB = json.loads(os.environ["GEODISTILL_SHOTS"])
 #: milliseconds QGIS gets to draw the layers after the canvas says it has finished
 SETTLE_MS = 1500
+PANEL_WIDTH = 360
 
 
 def load(path: str, name: str):
@@ -48,11 +52,38 @@ def save(shot: dict) -> None:
     print(f"saved {shot['png']}", flush=True)
 
 
+def save_panel(panel: dict) -> None:
+    """The GeoDistill panel at its default width, on the pansharpening page, as a PNG."""
+    project = QgsProject.instance()
+    project.removeAllMapLayers()
+    for path in panel["layers"]:
+        project.addMapLayer(load(path, os.path.splitext(os.path.basename(path))[0]))
+    sys.path.insert(0, panel["plugin_parent"])
+    import geodistill
+
+    plugin = geodistill.classFactory(iface)
+    plugin.initGui()
+    plugin.show_dock()
+    dock = plugin.dock
+    dock.show_page("pansharpen")
+    iface.mainWindow().resizeDocks([dock], [PANEL_WIDTH], Qt.Orientation.Horizontal)
+    QgsApplication.processEvents()
+    dock.widget().grab().toImage().convertToFormat(QImage.Format.Format_Indexed8).save(panel["png"])
+    print(f"saved {panel['png']}", flush=True)
+
+
+def finish() -> None:
+    """Take the panel's picture when asked, then quit without saving anything."""
+    if JOB.get("panel"):
+        save_panel(JOB["panel"])
+    QgsProject.instance().clear()  # nothing to save: QGIS quits without asking
+    QgsApplication.exit(0)
+
+
 def step(index: int = 0) -> None:
-    """Show shot `index`, save it once drawn, then go on to the next (or quit)."""
+    """Show shot `index`, save it once drawn, then go on to the next (or finish)."""
     if index == len(JOB["shots"]):
-        QgsProject.instance().clear()  # nothing to save: QGIS quits without asking
-        QgsApplication.exit(0)
+        finish()
         return
     shot = JOB["shots"][index]
     show(shot)

@@ -2,7 +2,9 @@
 
 Starts QGIS under a virtual X server (Debian's xvfb-run) with a fresh profile, shows the input
 and result of each tool that `make demo` wrote (demo_out/demo.json), and saves a PNG of the
-window per tool. Usage: python3 scripts/screenshots.py [--demo demo_out] [--out docs/screenshots]
+window per tool; with --panel, also the GeoDistill panel at 360 px (dock_pansharpen.png, the
+plugin loaded from this checkout with the packages of .venv).
+Usage: python3 scripts/screenshots.py [--demo demo_out] [--out docs/screenshots] [--panel]
 """
 from __future__ import annotations
 
@@ -28,10 +30,27 @@ def shots(demo: Path, out: Path) -> list[dict]:
              "png": str(out / f"result_{tool}.png")} for tool, run in results.items()]
 
 
-def take(job: list[dict], width: int = WIDTH, timeout: float = 300) -> subprocess.CompletedProcess:
+def panel_job(demo: Path, out: Path, folder: Path) -> dict:
+    """The panel's picture: the pansharpening inputs loaded, the plugin importable from
+    `folder` (which gets a `geodistill` link to this checkout)."""
+    (folder / "geodistill").symlink_to(ROOT, target_is_directory=True)
+    run = json.loads((demo / "demo.json").read_text())["results"]["pansharpen"]
+    pan = Path(run["input"]).with_name("pan" + Path(run["input"]).suffix)
+    return {"plugin_parent": str(folder), "layers": [run["input"], str(pan)],
+            "png": str(out / "dock_pansharpen.png")}
+
+
+def venv_packages() -> str:
+    """The site-packages folders of .venv (torch ...), for QGIS's Python."""
+    return os.pathsep.join(str(path) for path in sorted((ROOT / ".venv").glob("lib/python3*/site-packages")))
+
+
+def take(job: list[dict], panel: dict | None = None, width: int = WIDTH,
+         timeout: float = 300) -> subprocess.CompletedProcess:
     """Run QGIS under xvfb-run with scripts/qgis_window_shots.py and a throw-away profile."""
     with tempfile.TemporaryDirectory(prefix="geodistill-shots-") as profiles:
-        env = dict(os.environ, GEODISTILL_SHOTS=json.dumps({"shots": job, "width": width}))
+        env = dict(os.environ, GEODISTILL_SHOTS=json.dumps({"shots": job, "width": width, "panel": panel}),
+                   PYTHONPATH=venv_packages())
         env.pop("QT_QPA_PLATFORM", None)  # a real (virtual) X display, not offscreen
         command = ["xvfb-run", "-a", "-s", f"-screen 0 {SCREEN}", "qgis", "--nologo",
                    "--noversioncheck", "--noplugins", "--profiles-path", profiles,
@@ -43,16 +62,20 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--demo", type=Path, default=ROOT / "demo_out")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    parser.add_argument("--panel", action="store_true", help="also the GeoDistill panel at 360 px")
     args = parser.parse_args()
     if not (args.demo / "demo.json").is_file():
         print(f"{args.demo / 'demo.json'} is missing: run `make demo` first.")
         return 1
     args.out.mkdir(parents=True, exist_ok=True)
     job = shots(args.demo.resolve(), args.out.resolve())
-    for shot in job:  # so that a picture QGIS did not take is not mistaken for a new one
-        Path(shot["png"]).unlink(missing_ok=True)
-    result = take(job)
-    missing = [shot["png"] for shot in job if not Path(shot["png"]).is_file()]
+    with tempfile.TemporaryDirectory(prefix="geodistill-link-") as link_folder:
+        panel = panel_job(args.demo.resolve(), args.out.resolve(), Path(link_folder)) if args.panel else None
+        pictures = [shot["png"] for shot in job] + ([panel["png"]] if panel else [])
+        for picture in pictures:  # so that a picture QGIS did not take is not mistaken for a new one
+            Path(picture).unlink(missing_ok=True)
+        result = take(job, panel)
+    missing = [picture for picture in pictures if not Path(picture).is_file()]
     print(result.stdout)
     if result.returncode != 0 or missing:
         print(result.stderr[-3000:], file=sys.stderr)
