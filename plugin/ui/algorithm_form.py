@@ -26,7 +26,7 @@ from qgis.gui import (
     QgsMapLayerComboBox,
     QgsRasterBandComboBox,
 )
-from qgis.PyQt.QtCore import QCoreApplication
+from qgis.PyQt.QtCore import QCoreApplication, Qt
 from qgis.PyQt.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -268,10 +268,12 @@ class AlgorithmForm(QWidget):
         self._checklists_ticked = True
         for name, widget in self.widgets.items():
             if isinstance(widget, LayerChecklist):
-                widget.setCheckedItems([
-                    widget.itemText(i) for i in range(widget.count())
-                    if widget.itemData(i) not in taken
-                    and layer_score(name, QgsProject.instance().mapLayer(widget.itemData(i))) >= NAME_SCORE])
+                for index in range(widget.count()):
+                    layer_id = widget.itemData(index)
+                    if (layer_id not in taken and
+                            layer_score(name, QgsProject.instance().mapLayer(layer_id)) >= NAME_SCORE):
+                        widget.setItemCheckState(index, Qt.CheckState.Checked)
+                        taken.add(layer_id)
 
     def _remember_user_choice(self, name: str) -> None:
         self.user_chosen.add(name)
