@@ -520,3 +520,11 @@ def test_raster_pickers_show_the_pixel_size_with_its_unit(dock, project, tmp_pat
     project.addMapLayer(geographic)
     form.widgets["INPUT"].setLayer(geographic)
     assert line.text() == "Pixel size: 0.0001° (about 5.58 m)"
+
+
+def test_number_fields_show_their_unit(dock):
+    assert dock.page("dehaze").current_form().widgets["TILE_SIZE"].text().endswith(" px")
+    segment = dock.page("segment")
+    if segment is not None:
+        min_area = segment.current_form().widgets["MIN_AREA"]
+        assert min_area.suffix() == " m²" and min_area.text().endswith(" m²")

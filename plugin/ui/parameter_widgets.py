@@ -15,6 +15,9 @@ DESTINATION_TYPES = {"rasterDestination", "vectorDestination", "sink", "fileDest
                      "folderDestination"}
 #: the parameter whose value the settings remember
 TILE_PARAMETER = "TILE_SIZE"
+#: the unit shown in a number field (the areas are measured in metres in any CRS)
+UNIT_SUFFIXES = {"TILE_SIZE": " px", "OVERLAP": " px", "CHIP_SIZE": " px", "STRIDE": " px",
+                 "PATCH_SIZE": " px", "MIN_AREA": " m²"}
 
 
 def _tr(text: str) -> str:
@@ -113,6 +116,7 @@ def number_box(definition, parent: QWidget):
     box.setRange(cast(max(definition.minimum(), -2**31 + 1)), cast(min(definition.maximum(), 2**31 - 1)))
     if definition.defaultValue() is not None:
         box.setValue(cast(definition.defaultValue()))
+    box.setSuffix(UNIT_SUFFIXES.get(definition.name(), ""))
     if definition.name() == TILE_PARAMETER:
         box.setValue(settings.tile_size())
         box.valueChanged.connect(settings.set_tile_size)
