@@ -10,8 +10,10 @@ scripts/screenshots.py).
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -20,8 +22,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def import_plugin():
-    """Import the repository as the `geodistill` package (the checkout may have any name)."""
+    """Import the repository as the `geodistill` package (the checkout may have any name),
+    through a link in a temporary folder removed when the demo ends."""
     parent = Path(tempfile.mkdtemp(prefix="geodistill-demo-"))
+    atexit.register(shutil.rmtree, parent, ignore_errors=True)
     (parent / "geodistill").symlink_to(ROOT, target_is_directory=True)
     sys.path.insert(0, str(parent))
     import geodistill

@@ -66,7 +66,6 @@ def task_of(algorithm_id: str) -> str | None:
     return next((task for word, task in TASK_WORDS if word in name), None)
 
 
-
 class AlgorithmForm(QWidget):
     """The widgets of one algorithm's parameters, and the parameters dict they give."""
 
@@ -202,7 +201,8 @@ class AlgorithmForm(QWidget):
                 layer_ids = [widget.currentLayer().id()] if widget.currentLayer() is not None else []
                 optional = definition.flags() & QgsProcessingParameterDefinition.Flag.FlagOptional
                 if not layer_ids and not optional:
-                    problems.append(_tr("Choose a layer for “{input}”.").format(input=definition.description()))
+                    problems.append(_tr("Choose a layer for “{input}”.").format(
+                        input=definition.description()))
             elif isinstance(widget, LayerChecklist):
                 layer_ids = widget.checked_layer_ids()
             else:
@@ -211,9 +211,9 @@ class AlgorithmForm(QWidget):
                 inputs_of.setdefault(layer_id, []).append(definition.description())
         for layer_id, inputs in inputs_of.items():
             if len(inputs) > 1:
-                problems.append(_tr("“{layer}” is chosen as {inputs}: choose a different layer for each.").format(
-                    layer=QgsProject.instance().mapLayer(layer_id).name(),
-                    inputs=_tr(" and ").join(f"“{name}”" for name in inputs)))
+                problems.append(_tr("“{layer}” is chosen as {inputs}: choose a different layer for "
+                                    "each.").format(layer=QgsProject.instance().mapLayer(layer_id).name(),
+                                                    inputs=_tr(" and ").join(f"“{name}”" for name in inputs)))
         return problems
 
     def fit_warnings(self) -> list[str]:

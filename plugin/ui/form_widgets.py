@@ -16,7 +16,6 @@ def _tr(text: str) -> str:
     return QCoreApplication.translate("GeoDistill", text)
 
 
-
 #: characters a combo box keeps visible when the dock is narrow (longer items are elided)
 NARROW_COMBO_CHARACTERS = 8
 
@@ -83,7 +82,6 @@ class LayerChecklist(QgsCheckableComboBox):
                 if layer.id() not in self._watched:
                     self._watched.add(layer.id())
                     layer.nameChanged.connect(self.refresh)
-
 
 
 class BandOrderEdit(QLineEdit):

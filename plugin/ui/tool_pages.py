@@ -20,7 +20,6 @@ def _tr(text: str) -> str:
     return QCoreApplication.translate("GeoDistill", text)
 
 
-
 @dataclass(frozen=True)
 class ToolPageSpec:
     """One page of the dock: a settings key, a tab title and the algorithms it offers."""
@@ -50,7 +49,6 @@ def matching_algorithms(spec: ToolPageSpec, registry=None) -> list:
             if fnmatch.fnmatchcase(algorithm_id, pattern) and algorithm_id not in found:
                 found.append(algorithm_id)
     return [registry.algorithmById(algorithm_id) for algorithm_id in found]
-
 
 
 class ToolPage(QWidget):
