@@ -21,9 +21,11 @@ NARROW_COMBO_CHARACTERS = 8
 
 
 def let_combos_shrink(widget: QWidget) -> None:
-    """Let every combo box in `widget` be narrower than its longest item (layer names, model
-    names), so a form fits a 360 px dock; the full text stays in the drop-down list."""
-    for combo in widget.findChildren(QComboBox):
+    """Let `widget`, when a combo box, and every combo box in it be narrower than its longest
+    item (layer names, model names), so a form fits a 360 px dock; the full text stays in the
+    drop-down list."""
+    combos = widget.findChildren(QComboBox) + ([widget] if isinstance(widget, QComboBox) else [])
+    for combo in combos:
         combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         combo.setMinimumContentsLength(NARROW_COMBO_CHARACTERS)
 

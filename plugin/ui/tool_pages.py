@@ -14,6 +14,7 @@ from qgis.PyQt.QtCore import QCoreApplication, Qt
 from qgis.PyQt.QtWidgets import QComboBox, QLabel, QStackedWidget, QVBoxLayout, QWidget
 
 from .algorithm_form import AlgorithmForm
+from .form_widgets import let_combos_shrink
 
 
 def _tr(text: str) -> str:
@@ -77,6 +78,7 @@ class ToolPage(QWidget):
         layout.addWidget(self.stack)
         layout.addWidget(self.help)
         layout.addStretch(1)
+        let_combos_shrink(self.chooser)
         self._show_help()
 
     def current_form(self) -> AlgorithmForm:
