@@ -400,6 +400,10 @@ def test_every_field_and_its_buttons_fit_a_360_px_dock(dock, qtbot):
                     assert button.width() > 10 and right <= viewport.width(), form.algorithm.id()
                     checked += 1
     assert checked >= 10
+    browse = [b for b in dock.results_folder.findChildren(QToolButton) if b.isVisibleTo(dock)]
+    assert browse and all(b.mapTo(dock, QPoint(b.width(), 0)).x() <= dock.width() for b in browse)
+    for button in (dock.run_button, dock.cancel_button):
+        assert button.mapTo(dock, QPoint(button.width(), 0)).x() <= dock.width()
 
 
 @pytest.fixture
