@@ -532,3 +532,12 @@ def test_number_fields_show_their_unit(dock):
     if segment is not None:
         min_area = segment.current_form().widgets["MIN_AREA"]
         assert min_area.suffix() == " m²" and min_area.text().endswith(" m²")
+
+
+def test_a_loaded_result_does_not_replace_the_chosen_input(dock, project, tmp_path):
+    """Layers added later (a run's result) take a picker only when they fit it better."""
+    form = dock.show_page("dehaze").current_form()
+    chosen = form.widgets["INPUT"].currentLayer()
+    result = write_raster(tmp_path / "result.tif", np.zeros((chosen.bandCount(), 16, 16), np.uint8))
+    project.addMapLayer(QgsRasterLayer(str(result), "Dehaze — Dehazed"))  # sorts first, fits as well
+    assert form.widgets["INPUT"].currentLayer().id() == chosen.id()

@@ -159,9 +159,15 @@ class AlgorithmForm(QWidget):
             candidates = [widget.layer(i) for i in range(widget.count()) if widget.layer(i) is not None]
             if name in self.user_chosen or not candidates:
                 continue
-            best = max(candidates, key=lambda layer: (layer.id() not in taken, layer_score(name, layer)))
-            widget.setLayer(best)
-            taken.add(best.id())
+
+            def fitness(layer, name=name):
+                return layer.id() not in taken, layer_score(name, layer)
+
+            best, current = max(candidates, key=fitness), widget.currentLayer()
+            # a new layer (a result just loaded, say) replaces the current one only if it fits better
+            if current is None or fitness(best) > fitness(current):
+                widget.setLayer(best)
+            taken.add(widget.currentLayer().id())
         if self._checklists_ticked:
             return
         self._checklists_ticked = True
