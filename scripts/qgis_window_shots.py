@@ -9,6 +9,7 @@ layers loaded, the plugin imported from the folder holding a `geodistill` link).
 import json
 import os
 import sys
+import traceback
 
 from qgis.core import QgsApplication, QgsProject, QgsRasterLayer, QgsVectorLayer
 from qgis.PyQt.QtCore import Qt, QTimer
@@ -23,10 +24,13 @@ PANEL_WIDTH = 360
 
 
 def load(path: str, name: str):
-    """A raster or vector layer of `path`, with the style saved beside or inside it."""
+    """A raster or vector layer of `path`, with the style saved beside or inside it; an error
+    when `path` is neither."""
     layer = QgsRasterLayer(path, name)
     if not layer.isValid():
         layer = QgsVectorLayer(path, name, "ogr")
+    if not layer.isValid():
+        raise RuntimeError(f"{path} cannot be opened as a raster or vector layer")
     return layer
 
 
@@ -89,11 +93,24 @@ def step(index: int = 0) -> None:
     show(shot)
     canvas = iface.mapCanvas()
     canvas.waitWhileRendering()
-    QTimer.singleShot(SETTLE_MS, lambda: (canvas.waitWhileRendering(), save(shot), step(index + 1)))
+    QTimer.singleShot(SETTLE_MS, lambda: guarded(lambda: (canvas.waitWhileRendering(), save(shot),
+                                                          step(index + 1))))
 
 
-for panel in iface.mainWindow().findChildren(QDockWidget):  # the map and the Layers panel only
-    if panel.objectName() != "Layers":
-        panel.hide()
+def guarded(action) -> None:
+    """Run `action`; on an error print it and quit QGIS with status 1 (an error dialog would
+    keep QGIS open until the caller's timeout)."""
+    try:
+        action()
+    except Exception:  # noqa: BLE001 (any error ends the job)
+        traceback.print_exc()
+        sys.stdout.flush()
+        QgsProject.instance().clear()
+        QgsApplication.exit(1)
+
+
+for dock_widget in iface.mainWindow().findChildren(QDockWidget):  # the map and Layers panel only
+    if dock_widget.objectName() != "Layers":
+        dock_widget.hide()
 iface.mainWindow().showMaximized()
-QTimer.singleShot(3000, step)
+QTimer.singleShot(3000, lambda: guarded(step))

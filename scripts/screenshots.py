@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -55,7 +56,16 @@ def take(job: list[dict], panel: dict | None = None, width: int = WIDTH,
         command = ["xvfb-run", "-a", "-s", f"-screen 0 {SCREEN}", "qgis", "--nologo",
                    "--noversioncheck", "--noplugins", "--profiles-path", profiles,
                    "--code", str(ROOT / "scripts" / "qgis_window_shots.py")]
-        return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+        # a group of its own, so that QGIS and Xvfb are stopped with xvfb-run on a timeout
+        process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   text=True, start_new_session=True)
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            stdout, stderr = process.communicate()
+            stderr += f"\nQGIS did not finish within {timeout:g} s."
+        return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
 
 
 def main() -> int:
