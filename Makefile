@@ -3,7 +3,7 @@
 PYTHON := .venv/bin/python
 export QT_QPA_PLATFORM ?= offscreen
 
-.PHONY: env test demo zip repo benchmarks clean
+.PHONY: env test demo screenshots zip repo benchmarks clean
 
 env:
 	@bash scripts/setup_env.sh
@@ -13,6 +13,10 @@ test: env
 
 demo: env
 	$(PYTHON) scripts/demo.py --out demo_out
+
+# pictures of the demo's results and of the panel in a real QGIS window (Xvfb) -> docs/screenshots/
+screenshots:
+	@/usr/bin/python3 scripts/screenshots.py --demo demo_out --out docs/screenshots --panel
 
 zip:
 	@/usr/bin/python3 scripts/build_zip.py --out dist

@@ -1,42 +1,36 @@
-"""`make demo`: run GeoDistill's Processing algorithms headless on a sample scene.
+"""`make demo`: run GeoDistill's four tools headless on sample scenes, writing only in --out.
 
-Uses the shared WorldView-2 pair (../shared/data/pansharpening/worldview2) when it is there,
-else a synthetic MS + PAN pair, and writes to --out: each method's GeoTIFF, the evaluation
-report (HTML + JSON) and overview.png (QGIS-rendered crops side by side, styled as in QGIS).
+Pansharpens (model, MTF-GLP and GDAL Brovey, with an evaluation report), dehazes, segments
+and classifies by scene the shared data's samples (WorldView-2 pair, a real hazy AID image, a
+Dubai aerial tile) copied into --out/inputs, or small synthetic examples when the shared data
+is absent (--examples forces them). Writes each result, overview.png (the pansharpening results
+rendered side by side) and demo.json (tool -> input and result, read by
+scripts/screenshots.py).
 """
 from __future__ import annotations
 
 import argparse
+import atexit
+import json
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_SCENE = ROOT.parent / "shared" / "data" / "pansharpening" / "worldview2"
 
 
 def import_plugin():
-    """Import the repository as the `geodistill` package (the checkout may have any name)."""
+    """Import the repository as the `geodistill` package (the checkout may have any name),
+    through a link in a temporary folder removed when the demo ends."""
     parent = Path(tempfile.mkdtemp(prefix="geodistill-demo-"))
+    atexit.register(shutil.rmtree, parent, ignore_errors=True)
     (parent / "geodistill").symlink_to(ROOT, target_is_directory=True)
     sys.path.insert(0, str(parent))
     import geodistill
 
     return geodistill
-
-
-def sample_scene(out: Path) -> tuple[Path, Path, str]:
-    """(MS, PAN, sensor) of the shared WorldView-2 scene, or of a synthetic pair."""
-    if (SHARED_SCENE / "ms.tif").exists():
-        return SHARED_SCENE / "ms.tif", SHARED_SCENE / "pan.tif", "worldview2"
-    sys.path.insert(0, str(ROOT / "tests"))
-    from rasters import pansharpening_scene
-
-    folder = out / "synthetic_scene"
-    folder.mkdir(parents=True, exist_ok=True)
-    scene = pansharpening_scene(folder, bands=4, ratio=4, size=512)
-    return scene.ms_path, scene.pan_path, "generic"
 
 
 def render_overview(layers: list, titles: list[str], path: Path, size: int = 320) -> None:
@@ -67,9 +61,56 @@ def render_overview(layers: list, titles: list[str], path: Path, size: int = 320
     canvas.save(str(path))
 
 
+def run_pansharpen_methods(processing, inputs, out: Path, feedback) -> dict[str, str]:
+    """The model, MTF-GLP and Brovey results (method -> path), and the evaluation report."""
+    outputs = {}
+    for method, index in (("model", 0), ("mtf_glp", 1), ("brovey", 2)):
+        try:
+            result = processing.run("geodistill:pansharpen", {
+                "MS": str(inputs.ms), "PAN": str(inputs.pan), "METHOD": index,
+                "SENSOR": sensor_index(inputs.sensor),
+                "OUTPUT": str(out / f"pansharpened_{method}.tif")}, feedback=feedback)
+        except Exception as error:  # a missing bundled model must not stop the other demos
+            print(f"pansharpen METHOD={method}: {error}")
+            continue
+        outputs[method] = result["OUTPUT"]
+        print(f"pansharpen METHOD={method}: {result['OUTPUT']}")
+    if "model" in outputs:
+        report = processing.run("geodistill:evaluate_pansharpen", {
+            "MS": str(inputs.ms), "PAN": str(inputs.pan), "MODEL": "default",
+            "SENSOR": sensor_index(inputs.sensor), "ADAPT_ITERATIONS": 0,
+            "OUTPUT_REPORT": str(out / "pansharpen_evaluation.html")}, feedback=feedback)
+        print(f"evaluation report: {report['OUTPUT_REPORT']}")
+    return outputs
+
+
+def run_other_tools(processing, inputs, out: Path, feedback) -> dict[str, dict]:
+    """Dehaze, segment and classify scenes once each: tool -> algorithm, input and result."""
+    runs = {
+        "dehaze": ("geodistill:dehaze", inputs.hazy, {"OUTPUT": str(out / "dehazed.tif")}, "OUTPUT"),
+        "segment": ("geodistill:segment", inputs.aerial,
+                    {"OUTPUT": str(out / "land_cover.tif"), "OUTPUT_POLYGONS": str(out / "land_cover.gpkg")},
+                    "OUTPUT"),
+        "classify_scenes": ("geodistill:classify_scenes", inputs.aerial,
+                            {"OUTPUT": str(out / "scene_classes.gpkg")}, "OUTPUT"),
+    }
+    results = {}
+    for tool, (algorithm, source, outputs, shown) in runs.items():
+        try:
+            result = processing.run(algorithm, {"INPUT": str(source), **outputs}, feedback=feedback)
+        except Exception as error:  # one failing tool must not stop the others
+            print(f"{tool}: {error}")
+            continue
+        results[tool] = {"algorithm": algorithm, "input": str(source), "output": str(result[shown])}
+        print(f"{tool}: {result[shown]}")
+    return results
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "demo_out")
+    parser.add_argument("--examples", action="store_true",
+                        help="use the synthetic examples even when the shared data is present")
     args = parser.parse_args()
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -86,33 +127,23 @@ def main() -> int:
     Processing.initialize()
     plugin = import_plugin().classFactory(None)
     plugin.initProcessing()
+    from demo_inputs import demo_inputs
     from geodistill.plugin.styling import apply_display_style
 
-    ms, pan, sensor = sample_scene(out)
-    print(f"Sample scene: {ms} + {pan} (sensor {sensor})")
+    inputs = demo_inputs(out / "inputs", examples=args.examples)
+    print(f"Inputs ({inputs.source}) in {out / 'inputs'}")
     feedback = QgsProcessingFeedback()
-    outputs = {}
-    for method, index in (("mtf_glp", 1), ("brovey", 2), ("model", 0)):
-        try:
-            result = processing.run("geodistill:pansharpen", {
-                "MS": str(ms), "PAN": str(pan), "METHOD": index, "SENSOR": sensor_index(sensor),
-                "OUTPUT": str(out / f"pansharpened_{method}.tif")}, feedback=feedback)
-        except Exception as error:  # a missing bundled model must not stop the other demos
-            print(f"pansharpen METHOD={method}: {error}")
-            continue
-        outputs[method] = result["OUTPUT"]
-        print(f"pansharpen METHOD={method}: {result['OUTPUT']}")
-    report = processing.run("geodistill:evaluate_pansharpen", {
-        "MS": str(ms), "PAN": str(pan), "MODEL": "default" if "model" in outputs else "",
-        "SENSOR": sensor_index(sensor), "ADAPT_ITERATIONS": 0,
-        "OUTPUT_REPORT": str(out / "pansharpen_evaluation.html")}, feedback=feedback) \
-        if "model" in outputs else None
-    if report:
-        print(f"evaluation report: {report['OUTPUT_REPORT']}")
+    sharpened = run_pansharpen_methods(processing, inputs, out, feedback)
+    results = run_other_tools(processing, inputs, out, feedback)
+    if sharpened:
+        method = "model" if "model" in sharpened else next(iter(sharpened))
+        results = {"pansharpen": {"algorithm": "geodistill:pansharpen", "input": str(inputs.ms),
+                                  "output": sharpened[method]}, **results}
+    (out / "demo.json").write_text(json.dumps({"source": inputs.source, "results": results}, indent=2))
 
     layers, titles = [], []
-    for title, path in [("MS (upsampled view)", ms), ("PAN", pan)] + \
-            [(f"GeoDistill {m}", p) for m, p in outputs.items()]:
+    for title, path in [("MS (upsampled view)", inputs.ms), ("PAN", inputs.pan)] + \
+            [(f"GeoDistill {m}", p) for m, p in sharpened.items()]:
         layer = QgsRasterLayer(str(path), title)
         apply_display_style(layer)
         layers.append(layer)
@@ -120,7 +151,7 @@ def main() -> int:
     render_overview(layers, titles, out / "overview.png")
     print(f"overview: {out / 'overview.png'}")
     plugin.unload()
-    return 0
+    return 0 if len(results) == 4 else 1
 
 
 def sensor_index(sensor: str) -> int:

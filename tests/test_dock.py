@@ -400,6 +400,10 @@ def test_every_field_and_its_buttons_fit_a_360_px_dock(dock, qtbot):
                     assert button.width() > 10 and right <= viewport.width(), form.algorithm.id()
                     checked += 1
     assert checked >= 10
+    browse = [b for b in dock.results_folder.findChildren(QToolButton) if b.isVisibleTo(dock)]
+    assert browse and all(b.mapTo(dock, QPoint(b.width(), 0)).x() <= dock.width() for b in browse)
+    for button in (dock.run_button, dock.cancel_button):
+        assert button.mapTo(dock, QPoint(button.width(), 0)).x() <= dock.width()
 
 
 @pytest.fixture
@@ -520,3 +524,20 @@ def test_raster_pickers_show_the_pixel_size_with_its_unit(dock, project, tmp_pat
     project.addMapLayer(geographic)
     form.widgets["INPUT"].setLayer(geographic)
     assert line.text() == "Pixel size: 0.0001° (about 5.58 m)"
+
+
+def test_number_fields_show_their_unit(dock):
+    assert dock.page("dehaze").current_form().widgets["TILE_SIZE"].text().endswith(" px")
+    segment = dock.page("segment")
+    if segment is not None:
+        min_area = segment.current_form().widgets["MIN_AREA"]
+        assert min_area.suffix() == " m²" and min_area.text().endswith(" m²")
+
+
+def test_a_loaded_result_does_not_replace_the_chosen_input(dock, project, tmp_path):
+    """Layers added later (a run's result) take a picker only when they fit it better."""
+    form = dock.show_page("dehaze").current_form()
+    chosen = form.widgets["INPUT"].currentLayer()
+    result = write_raster(tmp_path / "result.tif", np.zeros((chosen.bandCount(), 16, 16), np.uint8))
+    project.addMapLayer(QgsRasterLayer(str(result), "Dehaze — Dehazed"))  # sorts first, fits as well
+    assert form.widgets["INPUT"].currentLayer().id() == chosen.id()

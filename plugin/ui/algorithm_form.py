@@ -1,40 +1,33 @@
 """One algorithm's form in the dock, built from its parameter definitions.
 
-Layer pickers filtered to rasters or vectors, the model picker (with the card and a warning
-when the layers do not fit the model), numbers, choices, files and an output "Save to" field
-(empty: a new file in the results folder, or for a trained model in the user's models folder).
-DEVICE comes from the dock's device line.
+One widget per parameter (`parameter_widgets`), each under its label, plus the model picker
+(with the card and a warning when the layers do not fit the model) and each raster's pixel
+size. The form picks layers for the inputs, checks them before a run and gives the parameters
+dict; an output left empty becomes a new file in the results folder (a trained model: in the
+user's models folder). DEVICE comes from the dock's device line.
 """
 from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
 
-import qgis.utils
 from qgis.core import (
-    QgsMapLayerProxyModel,
-    QgsProcessing,
     QgsProcessingOutputLayerDefinition,
     QgsProcessingParameterDefinition,
     QgsProject,
     QgsRasterLayer,
     QgsReferencedRectangle,
 )
-from qgis.gui import (
-    QgsExtentWidget,
-    QgsFileWidget,
-    QgsMapLayerComboBox,
-    QgsRasterBandComboBox,
-)
-from qgis.PyQt.QtCore import QCoreApplication
+from qgis.gui import QgsExtentWidget, QgsMapLayerComboBox, QgsRasterBandComboBox
+from qgis.PyQt.QtCore import QCoreApplication, Qt
 from qgis.PyQt.QtWidgets import (
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
-    QFormLayout,
     QLabel,
     QLineEdit,
     QSpinBox,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -51,6 +44,7 @@ from .layer_facts import pixel_facts, pixel_size_text
 from .model_fit import LayerFacts, fit_problems
 from .model_picker import ModelPicker
 from .output_names import automatic_output
+from .parameter_widgets import DESTINATION_TYPES, is_model_output, parameter_widget
 
 
 def _tr(text: str) -> str:
@@ -60,12 +54,9 @@ def _tr(text: str) -> str:
 #: words in an algorithm id -> the model-card task of its MODEL parameter
 TASK_WORDS = (("pansharpen", "pansharpening"), ("dehaze", "dehazing"),
               ("segment", "segmentation"), ("classif", "classification"))
-DESTINATION_TYPES = {"rasterDestination", "vectorDestination", "sink", "fileDestination",
-                     "folderDestination"}
 LAYER_DESTINATIONS = {"rasterDestination", "vectorDestination", "sink"}
 #: parameters the page fills itself, not from a widget
 DEVICE_PARAMETER = "DEVICE"
-TILE_PARAMETER = "TILE_SIZE"
 MODEL_PARAMETER = "MODEL"
 
 
@@ -73,12 +64,6 @@ def task_of(algorithm_id: str) -> str | None:
     """The model-card task an algorithm works on, from its id ("geodistill:segment" -> segmentation)."""
     name = algorithm_id.partition(":")[2]
     return next((task for word, task in TASK_WORDS if word in name), None)
-
-
-def _is_model_output(definition) -> bool:
-    """Whether a destination parameter is a model package (.safetensors)."""
-    return definition.type() == "fileDestination" and definition.defaultFileExtension() == "safetensors"
-
 
 
 class AlgorithmForm(QWidget):
@@ -94,15 +79,14 @@ class AlgorithmForm(QWidget):
         self.user_chosen: set[str] = set()  # layer pickers set by the user, left alone on changes
         self._checklists_ticked = False
         self.pixel_size_lines: dict[str, QLabel] = {}  # raster parameter -> its pixel-size line
-        form = QFormLayout(self)
-        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
-        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapAllRows)  # labels above: fits a narrow dock
+        form = QVBoxLayout(self)  # each label above its field: fits a narrow dock
         for definition in algorithm.parameterDefinitions():
             if definition.flags() & QgsProcessingParameterDefinition.Flag.FlagHidden:
                 continue
             if definition.name() == DEVICE_PARAMETER:
                 continue
-            widget = self._make_widget(definition)
+            widget = (self._model_picker() if definition.name() == MODEL_PARAMETER
+                      else parameter_widget(definition, self))
             if widget is None:
                 self.unsupported.append(definition.name())
                 continue
@@ -110,16 +94,17 @@ class AlgorithmForm(QWidget):
             label = definition.description()
             if definition.type() in DESTINATION_TYPES:
                 label = _tr("Save to ({name})").format(name=definition.description())
-            form.addRow(wrapped_label(label, self), widget)
+            form.addWidget(wrapped_label(label, widget, self))
+            form.addWidget(widget)
             self.widgets[definition.name()] = widget
             if definition.type() == "raster":
-                form.addRow(self._pixel_size_line(definition.name(), widget))
+                form.addWidget(self._pixel_size_line(definition.name(), widget))
         self.warning = QLabel(self)
         self.warning.setObjectName("modelFitWarning")
         self.warning.setWordWrap(True)
         self.warning.setStyleSheet("color: #b35900;")
         self.warning.setVisible(False)
-        form.addRow(self.warning)
+        form.addWidget(self.warning)
         let_combos_shrink(self)
         self._link_bands()
         self.auto_select_layers()
@@ -135,73 +120,9 @@ class AlgorithmForm(QWidget):
         self.update_fit_warning()
 
     # -- building ---------------------------------------------------------------------
-    def _make_widget(self, definition):
-        kind = definition.type()
-        name = definition.name()
-        if name == MODEL_PARAMETER:
-            self.model_picker = ModelPicker(task_of(self.algorithm.id()), self.tool, self)
-            return self.model_picker
-        if kind == "raster":
-            return self._layer_combo(QgsMapLayerProxyModel.Filter.RasterLayer, definition)
-        if kind in ("vector", "source"):
-            return self._layer_combo(QgsMapLayerProxyModel.Filter.VectorLayer, definition)
-        if kind == "multilayer":
-            return self._multi_layer_combo(definition)
-        if kind == "band":
-            if definition.allowMultiple():
-                return BandOrderEdit(definition.help(), self)
-            return QgsRasterBandComboBox(self)
-        if kind == "extent":
-            return self._extent_widget()
-        if kind == "enum":
-            combo = QComboBox(self)
-            combo.addItems(definition.options())
-            if isinstance(definition.defaultValue(), int):
-                combo.setCurrentIndex(definition.defaultValue())
-            return combo
-        if kind == "number":
-            return self._number(definition)
-        if kind == "boolean":
-            box = QCheckBox(self)
-            box.setChecked(bool(definition.defaultValue()))
-            return box
-        if kind in ("string", "crs"):
-            edit = QLineEdit(self)
-            edit.setText("" if definition.defaultValue() is None else str(definition.defaultValue()))
-            return edit
-        if kind == "file":
-            picker = QgsFileWidget(self)
-            if definition.behavior() == definition.Behavior.Folder:
-                picker.setStorageMode(QgsFileWidget.StorageMode.GetDirectory)
-            elif definition.extension():
-                picker.setFilter(f"*.{definition.extension()}")
-            return picker
-        if kind in DESTINATION_TYPES:
-            picker = QgsFileWidget(self)
-            picker.setStorageMode(QgsFileWidget.StorageMode.GetDirectory if kind == "folderDestination"
-                                  else QgsFileWidget.StorageMode.SaveFile)
-            if kind != "folderDestination":
-                picker.setFilter(definition.createFileFilter())
-            if not definition.createByDefault():
-                placeholder = _tr("[skipped] — type or pick a path to create it")
-            elif _is_model_output(definition):
-                placeholder = _tr("[automatic] a new model in your models folder — or type or pick a path")
-            else:
-                placeholder = _tr("[automatic] a new file in the results folder — or type or pick a path")
-            picker.lineEdit().setPlaceholderText(placeholder)
-            return picker
-        return None
-
-    def _extent_widget(self) -> QgsExtentWidget:
-        """An extent picker (canvas extent, a layer's extent, drawn) that may stay empty."""
-        widget = QgsExtentWidget(self)
-        widget.setNullValueAllowed(True, _tr("Whole raster"))
-        widget.setOutputCrs(QgsProject.instance().crs())
-        canvas = getattr(qgis.utils, "iface", None) and qgis.utils.iface.mapCanvas()
-        if canvas is not None:
-            widget.setMapCanvas(canvas)
-        widget.clear()
-        return widget
+    def _model_picker(self) -> ModelPicker:
+        self.model_picker = ModelPicker(task_of(self.algorithm.id()), self.tool, self)
+        return self.model_picker
 
     def _pixel_size_line(self, name: str, combo: QgsMapLayerComboBox) -> QLabel:
         """A small line under a raster picker with the chosen layer's pixel size and unit."""
@@ -217,29 +138,6 @@ class AlgorithmForm(QWidget):
         show(combo.currentLayer())
         self.pixel_size_lines[name] = line
         return line
-
-    def _layer_combo(self, layer_filter, definition) -> QgsMapLayerComboBox:
-        combo = QgsMapLayerComboBox(self)
-        combo.setFilters(layer_filter)
-        combo.setAllowEmptyLayer(bool(definition.flags() & QgsProcessingParameterDefinition.Flag.FlagOptional))
-        return combo
-
-    def _multi_layer_combo(self, definition) -> LayerChecklist:
-        vector = definition.layerType() in (QgsProcessing.SourceType.TypeVectorAnyGeometry,
-                                            QgsProcessing.SourceType.TypeVectorPolygon)
-        return LayerChecklist(vector, self)
-
-    def _number(self, definition):
-        integer = definition.dataType() == definition.Type.Integer
-        box = QSpinBox(self) if integer else QDoubleSpinBox(self)
-        cast = int if integer else float
-        box.setRange(cast(max(definition.minimum(), -2**31 + 1)), cast(min(definition.maximum(), 2**31 - 1)))
-        if definition.defaultValue() is not None:
-            box.setValue(cast(definition.defaultValue()))
-        if definition.name() == TILE_PARAMETER:
-            box.setValue(settings.tile_size())
-            box.valueChanged.connect(settings.set_tile_size)
-        return box
 
     def _link_bands(self) -> None:
         for definition in self.algorithm.parameterDefinitions():
@@ -261,18 +159,26 @@ class AlgorithmForm(QWidget):
             candidates = [widget.layer(i) for i in range(widget.count()) if widget.layer(i) is not None]
             if name in self.user_chosen or not candidates:
                 continue
-            best = max(candidates, key=lambda layer: (layer.id() not in taken, layer_score(name, layer)))
-            widget.setLayer(best)
-            taken.add(best.id())
+
+            def fitness(layer, name=name):
+                return layer.id() not in taken, layer_score(name, layer)
+
+            best, current = max(candidates, key=fitness), widget.currentLayer()
+            # a new layer (a result just loaded, say) replaces the current one only if it fits better
+            if current is None or fitness(best) > fitness(current):
+                widget.setLayer(best)
+            taken.add(widget.currentLayer().id())
         if self._checklists_ticked:
             return
         self._checklists_ticked = True
         for name, widget in self.widgets.items():
             if isinstance(widget, LayerChecklist):
-                widget.setCheckedItems([
-                    widget.itemText(i) for i in range(widget.count())
-                    if widget.itemData(i) not in taken
-                    and layer_score(name, QgsProject.instance().mapLayer(widget.itemData(i))) >= NAME_SCORE])
+                for index in range(widget.count()):
+                    layer_id = widget.itemData(index)
+                    if (layer_id not in taken and
+                            layer_score(name, QgsProject.instance().mapLayer(layer_id)) >= NAME_SCORE):
+                        widget.setItemCheckState(index, Qt.CheckState.Checked)
+                        taken.add(layer_id)
 
     def _remember_user_choice(self, name: str) -> None:
         self.user_chosen.add(name)
@@ -301,7 +207,8 @@ class AlgorithmForm(QWidget):
                 layer_ids = [widget.currentLayer().id()] if widget.currentLayer() is not None else []
                 optional = definition.flags() & QgsProcessingParameterDefinition.Flag.FlagOptional
                 if not layer_ids and not optional:
-                    problems.append(_tr("Choose a layer for “{input}”.").format(input=definition.description()))
+                    problems.append(_tr("Choose a layer for “{input}”.").format(
+                        input=definition.description()))
             elif isinstance(widget, LayerChecklist):
                 layer_ids = widget.checked_layer_ids()
             else:
@@ -310,9 +217,9 @@ class AlgorithmForm(QWidget):
                 inputs_of.setdefault(layer_id, []).append(definition.description())
         for layer_id, inputs in inputs_of.items():
             if len(inputs) > 1:
-                problems.append(_tr("“{layer}” is chosen as {inputs}: choose a different layer for each.").format(
-                    layer=QgsProject.instance().mapLayer(layer_id).name(),
-                    inputs=_tr(" and ").join(f"“{name}”" for name in inputs)))
+                problems.append(_tr("“{layer}” is chosen as {inputs}: choose a different layer for "
+                                    "each.").format(layer=QgsProject.instance().mapLayer(layer_id).name(),
+                                                    inputs=_tr(" and ").join(f"“{name}”" for name in inputs)))
         return problems
 
     def fit_warnings(self) -> list[str]:
@@ -375,7 +282,7 @@ class AlgorithmForm(QWidget):
     def automatic_path(self, definition, project: QgsProject) -> Path:
         """Where an output left without a path goes: a new file named after the first chosen
         layer and the tool, in the user's models folder (models) or the results folder."""
-        folder = (settings.user_model_folder() if _is_model_output(definition)
+        folder = (settings.user_model_folder() if is_model_output(definition)
                   else settings.output_folder(project.homePath()))
         names = []
         for widget in self.widgets.values():

@@ -16,23 +16,26 @@ def _tr(text: str) -> str:
     return QCoreApplication.translate("GeoDistill", text)
 
 
-
 #: characters a combo box keeps visible when the dock is narrow (longer items are elided)
 NARROW_COMBO_CHARACTERS = 8
 
 
 def let_combos_shrink(widget: QWidget) -> None:
-    """Let every combo box in `widget` be narrower than its longest item (layer names, model
-    names), so a form fits a 360 px dock; the full text stays in the drop-down list."""
-    for combo in widget.findChildren(QComboBox):
+    """Let `widget`, when a combo box, and every combo box in it be narrower than its longest
+    item (layer names, model names), so a form fits a 360 px dock; the full text stays in the
+    drop-down list."""
+    combos = widget.findChildren(QComboBox) + ([widget] if isinstance(widget, QComboBox) else [])
+    for combo in combos:
         combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         combo.setMinimumContentsLength(NARROW_COMBO_CHARACTERS)
 
 
-def wrapped_label(text: str, parent: QWidget) -> QLabel:
-    """A field label that wraps instead of widening the form."""
+def wrapped_label(text: str, field: QWidget, parent: QWidget) -> QLabel:
+    """The label of `field`: wraps instead of widening the form, and focuses the field on its
+    mnemonic."""
     label = QLabel(text, parent)
     label.setWordWrap(True)
+    label.setBuddy(field)
     return label
 
 
@@ -81,7 +84,6 @@ class LayerChecklist(QgsCheckableComboBox):
                 if layer.id() not in self._watched:
                     self._watched.add(layer.id())
                     layer.nameChanged.connect(self.refresh)
-
 
 
 class BandOrderEdit(QLineEdit):

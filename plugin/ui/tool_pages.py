@@ -14,11 +14,11 @@ from qgis.PyQt.QtCore import QCoreApplication, Qt
 from qgis.PyQt.QtWidgets import QComboBox, QLabel, QStackedWidget, QVBoxLayout, QWidget
 
 from .algorithm_form import AlgorithmForm
+from .form_widgets import let_combos_shrink
 
 
 def _tr(text: str) -> str:
     return QCoreApplication.translate("GeoDistill", text)
-
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,6 @@ def matching_algorithms(spec: ToolPageSpec, registry=None) -> list:
     return [registry.algorithmById(algorithm_id) for algorithm_id in found]
 
 
-
 class ToolPage(QWidget):
     """A dock page: an algorithm chooser (when the page has several) above their forms."""
 
@@ -79,6 +78,7 @@ class ToolPage(QWidget):
         layout.addWidget(self.stack)
         layout.addWidget(self.help)
         layout.addStretch(1)
+        let_combos_shrink(self.chooser)
         self._show_help()
 
     def current_form(self) -> AlgorithmForm:
