@@ -18,7 +18,7 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QVariant
 
-from ..styling import ClassStyle
+from ..styling import ClassStyle, save_style_in_geopackage
 from .base import GeoDistillAlgorithm, engine_callbacks
 
 #: (name, type) of the grid layer's fields
@@ -119,8 +119,16 @@ class ClassifyScenesAlgorithm(GeoDistillAlgorithm):
             feature.setAttributes([cell[name] for name, _ in GRID_FIELDS[:6]] + [cell["row"], cell["col"]])
             sink.addFeature(feature, QgsFeatureSink.FastInsert)
         outputs = {self.OUTPUT: dest_id}
+        self._grid_style = (dest_id, result.classes)
         for output in (dest_id, raster_output):
             self.style_on_load(context, output, ClassStyle(result.classes))
         if raster_output:
             outputs[self.OUTPUT_RASTER] = str(result.output_raster_path)
         return outputs
+
+    def postProcessAlgorithm(self, context, feedback):  # noqa: N802 (main thread, sink closed)
+        """Store the class style in the grid's GeoPackage, so it comes back on reopening."""
+        destination, classes = getattr(self, "_grid_style", (None, None))
+        if destination and save_style_in_geopackage(destination, classes):
+            feedback.pushInfo(self.tr("The class style was saved in the GeoPackage."))
+        return {}
