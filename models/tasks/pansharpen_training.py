@@ -21,6 +21,7 @@ from ..distill.train_pansharpen import TrainConfig, TrainResult, train_student, 
 from ..errors import InputError
 from ..nets.pansharpen_lite import PansharpenLiteConfig
 from ..nets.psdnet import PSDNetConfig
+from ..output_files import MODEL_SUFFIXES, check_output_file
 from ..package import ModelCard, load_model, save_package, training_sources
 from ..registry import resolve_model
 from .callbacks import Callbacks
@@ -113,6 +114,7 @@ def train_pansharpening_model(request: PansharpenTrainingRequest,
                               callbacks: Callbacks | None = None) -> ModelCard:
     """Train as `request` says and write the model package; return its card."""
     callbacks = callbacks or Callbacks()
+    check_output_file(request.output_model, MODEL_SUFFIXES, "model")
     check_architecture_and_teacher(request.architecture, ARCHITECTURES, request.teacher, "PSDNet")
     data = load_training_data(request, callbacks.part(0, 5))
     config = TrainConfig(epochs=request.epochs, device=request.device, seed=request.seed,

@@ -25,6 +25,7 @@ from ..inference.raster_io import (band_list, check_raster_outputs, input_notes,
 from ..inference.raster_style import as_card_classes, class_entries
 from ..inference.scaling import BandScaling
 from ..inference.tiling import TilingOptions
+from ..output_files import check_output_folder
 from ..package import ModelCard, load_model
 from ..registry import choose_package
 from .callbacks import Callbacks
@@ -129,6 +130,7 @@ def segment(request: SegmentRequest, callbacks: Callbacks | None = None) -> Segm
             return segment(replace(request, input_path=part, bands=None), callbacks)
     if request.polygons_path:
         check_output_path(request.polygons_path)
+        check_output_folder(request.polygons_path, "polygon output")
     path = choose_model(bands, request.model, request.user_model_folder)
     card, net = load_model(path, device="cpu")
     problem = card_fits(card, bands)

@@ -24,6 +24,7 @@ from ..distill.train_segmentation import SegmentationTrainResult, TrainConfig, t
 from ..errors import InputError
 from ..inference.raster_io import band_names, open_raster
 from ..nets.ginet import GINetConfig, GINetLiteConfig
+from ..output_files import MODEL_SUFFIXES, check_output_file
 from ..package import ModelCard, load_model, save_package, training_sources
 from ..registry import resolve_model
 from .callbacks import Callbacks
@@ -170,6 +171,7 @@ def train_segmentation_model(request: SegmentationTrainingRequest,
                              callbacks: Callbacks | None = None) -> ModelCard:
     """Train as `request` says and write the model package; return its card."""
     callbacks = callbacks or Callbacks()
+    check_output_file(request.output_model, MODEL_SUFFIXES, "model")
     check_architecture_and_teacher(request.architecture, ARCHITECTURES, request.teacher, "GINet")
     teacher, teacher_card = None, None
     if request.teacher:
