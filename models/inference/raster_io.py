@@ -81,9 +81,15 @@ def alpha_note(dataset) -> str | None:
             f"data bands, not as a mask.")
 
 
+COLOUR_BAND_NAMES = {ColorInterp.red: "Red", ColorInterp.green: "Green", ColorInterp.blue: "Blue"}
+
+
 def band_names(dataset, bands: list[int] | None = None) -> list[str]:
-    """The descriptions of `bands` (the data bands when None), "Band N" where one is empty."""
-    return [dataset.descriptions[index - 1] or f"Band {index}" for index in band_list(dataset, bands)]
+    """The descriptions of `bands` (the data bands when None); where one is empty, the colour
+    the band is tagged with (Red, Green, Blue), else "Band N"."""
+    return [dataset.descriptions[index - 1]
+            or COLOUR_BAND_NAMES.get(dataset.colorinterp[index - 1], f"Band {index}")
+            for index in band_list(dataset, bands)]
 
 
 def band_list(dataset, bands: list[int] | None) -> list[int]:
