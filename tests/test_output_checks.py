@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 import rasterio
 from qgis import processing
-from qgis.core import QgsProcessingException, QgsProcessingFeedback
+from qgis.core import QgsProcessingException
 
 from rasters import write_raster
 
 from geodistill.models.errors import InputError
+from geodistill.models.tasks.callbacks import Callbacks
 from geodistill.models.tasks.classify_evaluation import ClassifierEvaluationRequest, evaluate_classifier
 from geodistill.models.tasks.classify_training import ClassifierTrainingRequest, train_scene_classifier
 from geodistill.models.tasks.dehaze import DehazeRequest, dehaze
@@ -106,8 +107,6 @@ def test_non_finite_input_values_are_nodata_and_counted(tmp_path):
     array[2, 40, 50] = np.nan
     source = write_raster(tmp_path / "float.tif", array)
     lines = []
-    from geodistill.models.tasks.callbacks import Callbacks
-
     dehaze(DehazeRequest(str(source), str(tmp_path / "clear.tif"), model="dark_channel_prior",
                          device="cpu", tile_size=64, overlap=16), Callbacks(log=lines.append))
     with rasterio.open(tmp_path / "clear.tif") as out:
