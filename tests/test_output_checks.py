@@ -162,3 +162,13 @@ def test_disk_full_fails_the_algorithm_and_keeps_the_older_output(tmp_path):
     assert "Traceback" not in message
     assert output.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["noisy.tif", "result.tif"]
+
+
+def test_scene_grid_in_a_missing_folder_fails_before_work(geodistill_provider, tmp_path):
+    source = write_raster(tmp_path / "in.tif", np.full((3, 64, 64), 90, np.uint8))
+    with pytest.raises(QgsProcessingException, match="scene grid .*does not exist"):
+        processing.run("geodistill:classify_scenes", {
+            "INPUT": str(source), "DEVICE": "cpu", "CHIP_SIZE": 32,
+            "OUTPUT": str(tmp_path / "missing" / "grid.gpkg"),
+            "OUTPUT_RASTER": str(tmp_path / "cells.tif")})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.tif"]

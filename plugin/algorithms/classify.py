@@ -1,6 +1,8 @@
 """geodistill:classify_scenes - label a raster cell by cell with a scene classifier."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from qgis.core import (
     QgsFeature,
     QgsFeatureSink,
@@ -93,10 +95,14 @@ class ClassifyScenesAlgorithm(GeoDistillAlgorithm):
             optional=True, createByDefault=False))
 
     def run_algorithm(self, parameters, context, feedback):
+        from ...models.output_files import check_output_folder
         from ...models.tasks.classify import ClassifyRequest, classify_scenes
 
         layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
         raster_output = self.parameterAsOutputLayer(parameters, self.OUTPUT_RASTER, context) or None
+        grid_output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context) or ""
+        if Path(grid_output.split("|")[0]).suffix:  # a file, not a memory or database layer
+            check_output_folder(grid_output.split("|")[0], "scene grid")
         request = ClassifyRequest(
             user_model_folder=self.user_model_folder(),
             raster_path=self.raster_path(parameters, self.INPUT, context),
