@@ -172,3 +172,29 @@ def test_scene_grid_in_a_missing_folder_fails_before_work(geodistill_provider, t
             "OUTPUT": str(tmp_path / "missing" / "grid.gpkg"),
             "OUTPUT_RASTER": str(tmp_path / "cells.tif")})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.tif"]
+
+
+def test_non_finite_ms_and_pan_values_stay_local_in_mtf_glp(tmp_path):
+    from rasters import pansharpening_scene
+    from geodistill.models.tasks.pansharpen import PansharpenRequest, pansharpen
+
+    scene = pansharpening_scene(tmp_path, bands=4, ratio=4, size=128, dtype="float32")
+    with rasterio.open(scene.ms_path, "r+") as ms:
+        array = ms.read()
+        array[2, 10, 12] = np.inf
+        ms.write(array)
+    with rasterio.open(scene.pan_path, "r+") as pan:
+        array = pan.read()
+        array[0, 100, 20] = -np.inf
+        pan.write(array)
+    lines = []
+    pansharpen(PansharpenRequest(str(scene.ms_path), str(scene.pan_path),
+                                 str(tmp_path / "sharp.tif"), method="mtf_glp", device="cpu",
+                                 tile_size=64, overlap=16), Callbacks(log=lines.append))
+    with rasterio.open(tmp_path / "sharp.tif") as out:
+        values = out.read()
+    bad = ~np.all(np.isfinite(values), axis=0)
+    assert bad[40:44, 48:52].all() and bad[100, 20]  # the MS pixel's 4 x 4 and the PAN pixel
+    assert bad.sum() <= 64  # only near them: the rest of the scene is sharpened
+    assert any("1 pixel(s) of ms.tif" in line for line in lines)
+    assert any("1 pixel(s) of pan.tif" in line for line in lines)
