@@ -86,6 +86,8 @@ def test_repeated_or_missing_card_colours_become_distinct():
      [ColorInterp.gray, ColorInterp.undefined, ColorInterp.undefined, ColorInterp.undefined]),
     (["red", "red edge", "NIR", ""],
      [ColorInterp.gray, ColorInterp.undefined, ColorInterp.undefined, ColorInterp.undefined]),
+    (["Green", "Red", "Red edge", "Blue"],
+     [ColorInterp.green, ColorInterp.red, ColorInterp.undefined, ColorInterp.blue]),
 ])
 def test_four_byte_bands_get_explicit_interpretation_and_never_alpha(tmp_path, names, expected):
     array = np.full((4, 20, 30), 100, np.uint8)

@@ -68,9 +68,9 @@ class RasterDescription:
 
 def colour_interpretation(names: list[str], count: int) -> list[ColorInterp]:
     """Explicit colour interpretation of `count` bands named `names`: red, green and blue for
-    the bands whose name starts with that word (any case) when each of the three occurs exactly
+    the bands named so (any case; "red edge" is not red) when each of the three occurs exactly
     once; every other band gray (the first) or undefined."""
-    words = [(name or "").strip().lower().split(" ")[0] for name in names[:count]]
+    words = [(name or "").strip().lower() for name in names[:count]]
     found = [COLOUR_NAMES.get(word) for word in words] + [None] * (count - len(words))
     if sorted(f for f in found if f is not None) != sorted(COLOUR_NAMES.values()):
         found = [None] * count
