@@ -52,9 +52,11 @@ def test_segmented_plain_image_and_probabilities_overlay_it(geodistill_provider,
     result = processing.run("geodistill:segment", {
         "INPUT": str(plain_image), "DEVICE": "cpu", "TILE_SIZE": 64, "OVERLAP": 16,
         "OUTPUT": str(tmp_path / "classes.tif"),
-        "OUTPUT_PROBABILITIES": str(tmp_path / "probabilities.tif")})
+        "OUTPUT_PROBABILITIES": str(tmp_path / "probabilities.tif"),
+        "OUTPUT_POLYGONS": str(tmp_path / "classes.gpkg")})
     assert extent(result["OUTPUT"]) == extent(plain_image)
     assert extent(result["OUTPUT_PROBABILITIES"]) == extent(plain_image)
+    assert extent(result["OUTPUT_POLYGONS"], "ogr") == extent(plain_image)
 
 
 def test_scene_grid_and_cell_raster_of_a_plain_image_overlay_it(geodistill_provider, plain_image,
