@@ -51,3 +51,23 @@ def test_pansharpening_gsd_is_the_shared_pan_pixel_size(name, pan):
         pytest.skip(f"shared data {pan} is not here")
     with rasterio.open(pans[0]) as dataset:
         assert training_gsd()[name].metres == pytest.approx(abs(dataset.res[0]), rel=0.01)
+
+
+def test_trained_card_gsd_is_that_of_most_training_images(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from rasters import write_raster
+
+    from geodistill.models.tasks.dehaze_training import band_names_and_gsd
+
+    pictures = []
+    for index in range(2):
+        pictures.append(tmp_path / f"picture{index}.png")
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(pictures[-1])
+    landsat = write_raster(tmp_path / "landsat.tif", np.zeros((3, 8, 8), np.uint8), pixel_size=300.0)
+    fine = write_raster(tmp_path / "fine.tif", np.zeros((3, 8, 8), np.uint8), pixel_size=1.0)
+    assert band_names_and_gsd([landsat] + pictures)[1] is None  # one scene does not speak for all
+    names, gsd = band_names_and_gsd([fine, landsat, pictures[0]])
+    assert gsd == pytest.approx(150.5) and names == ["Red", "Green", "Blue"]
+    assert band_names_and_gsd([fine, fine, landsat])[1] == pytest.approx(1.0)
