@@ -16,6 +16,7 @@ import numpy as np
 import rasterio
 
 from ..about import created_by
+from ..data.chips import pixel_size_metres
 from ..data.wald import SENSORS, PansharpenSamples, make_training_pairs
 from ..distill.train_pansharpen import TrainConfig, TrainResult, train_student, train_teacher
 from ..errors import InputError
@@ -62,7 +63,7 @@ class TrainingData:
     ratio: int
     bands: int
     band_names: list[str]
-    gsd: float
+    gsd: float | None
     names: list[str]
 
 
@@ -98,7 +99,7 @@ def load_training_data(request: PansharpenTrainingRequest, callbacks: Callbacks)
             for ms, pan in crops]
     callbacks.log(f"{len(sets)} pair(s), {request.samples_per_pair} patches of {size} px each.")
     with rasterio.open(request.pairs[0][1]) as pan:
-        gsd = float(abs(pan.res[0]))
+        gsd = pixel_size_metres(pan)
     return TrainingData(PansharpenSamples.concatenate(sets), ratio, infos[0].ms_bands,
                         infos[0].ms_descriptions, gsd, [Path(m).name for m, _ in request.pairs])
 

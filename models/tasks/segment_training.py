@@ -18,6 +18,7 @@ import numpy as np
 import rasterio
 
 from ..about import created_by
+from ..data.chips import pixel_size_metres
 from ..data.labels import (IGNORE_INDEX, LabelledScene, SegmentationSamples, align_label_raster,
                            make_classes, rasterize_polygons, sample_patches)
 from ..distill.train_segmentation import SegmentationTrainResult, TrainConfig, train_segmentation
@@ -71,7 +72,7 @@ class SegmentationData:
     validation: SegmentationSamples
     classes: list[dict]
     band_names: list[str]
-    gsd: float
+    gsd: float | None
     names: list[str]
 
 
@@ -162,7 +163,7 @@ def load_training_data(request: SegmentationTrainingRequest, classes: list[dict]
                                 request.global_size, request.seed + 1, labelled_share=1.0)
     with open_raster(request.rasters[0]) as dataset:
         names = band_names(dataset)
-        gsd = float(abs(dataset.res[0]))
+        gsd = pixel_size_metres(dataset)
     return SegmentationData(train, validation, classes, names, gsd,
                             [Path(p).name for p in request.rasters])
 
