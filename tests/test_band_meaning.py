@@ -122,17 +122,3 @@ def test_outputs_carry_band_names_and_the_input_colours_without_alpha(geodistill
         assert out.descriptions == ("Blue", "Green", "Red", "Band 4")
         assert out.colorinterp == (ColorInterp.blue, ColorInterp.green, ColorInterp.red,
                                    ColorInterp.undefined)
-
-
-def test_panel_counts_the_bands_the_tools_read(qgis_app, rgba_tagged_pair, tmp_path):
-    from qgis.core import QgsRasterLayer
-
-    from geodistill.plugin.ui.tool_pages import data_band_count
-
-    ms_path, _, _ = rgba_tagged_pair
-    assert data_band_count(QgsRasterLayer(str(ms_path), "ms")) == 4
-    array = np.full((4, 40, 40), 120, np.uint8)
-    array[3] = 255
-    array[3, :10] = 0
-    ortho = write_default_rgba(tmp_path / "ortho.tif", array, 1.0)
-    assert data_band_count(QgsRasterLayer(str(ortho), "ortho")) == 3

@@ -129,19 +129,10 @@ def pixel_facts(parameter_name: str, layer: QgsRasterLayer) -> LayerFacts:
 
 
 def data_band_count(layer: QgsRasterLayer) -> int:
-    """Bands holding data, as the tools read them: a band tagged alpha is the mask (RGBA
-    orthophotos) when a sample of it holds nothing but 0 and 255, else it is data."""
+    """Bands holding data: an alpha band (RGBA orthophotos) is the mask, as the tools read it."""
     provider = layer.dataProvider()
-    masks = [band for band in range(1, layer.bandCount() + 1)
-             if provider.colorInterpretationName(band) == "Alpha" and _holds_only_0_and_255(provider, band)]
-    return layer.bandCount() - len(masks) or layer.bandCount()
-
-
-def _holds_only_0_and_255(provider, band: int, side: int = 128) -> bool:
-    block = provider.block(band, provider.extent(), min(side, provider.xSize()),
-                           min(side, provider.ySize()))
-    return all(block.value(row, col) in (0, 255)
-               for row in range(block.height()) for col in range(block.width()))
+    return sum(provider.colorInterpretationName(band) != "Alpha"
+               for band in range(1, layer.bandCount() + 1)) or layer.bandCount()
 
 
 def pixel_width_metres(layer: QgsRasterLayer) -> float | None:
