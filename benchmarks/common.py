@@ -84,14 +84,16 @@ def pansharpening_model(name: str, key: str, seed: int = 0) -> Path:
 
 def ship_package(source: Path, target: Path, description: str | None = None) -> None:
     """Save the package at `source` as `target`, its card renamed to the target's file name
-    (registries and tests expect card name = file name) and, when given, described anew;
-    weights unchanged."""
+    (registries and tests expect card name = file name), with the gsd of its training data
+    (`training_gsd.BUNDLED_GSD`) and, when given, described anew; weights unchanged."""
     from models.package import load_package, save_package
+    from training_gsd import BUNDLED_GSD
 
     card, weights = load_package(source)
+    gsd = BUNDLED_GSD[target.stem].metres if target.stem in BUNDLED_GSD else card.gsd
     target.parent.mkdir(parents=True, exist_ok=True)
     save_package(target, weights, dataclasses.replace(
-        card, name=target.stem, description=description or card.description))
+        card, name=target.stem, description=description or card.description, gsd=gsd))
 
 
 def same_weights(first: Path, second: Path) -> bool:

@@ -125,7 +125,7 @@ def cpu_seconds(call) -> float:
 def bare_io(source: Path, out: Path) -> None:
     """The I/O the engine cannot avoid, done plainly: read every tile window of the benchmark
     tiling, write the output block by block compressed as the engine does, build overviews."""
-    from models.inference.engine import output_block_size
+    from models.inference.engine_output import output_block_size
     from models.inference.raster_writer import RasterWriter, geotiff_profile
     from models.inference.tiling import TileGrid, TilingOptions
 

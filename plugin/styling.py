@@ -124,3 +124,19 @@ class ClassStyle(QgsProcessingLayerPostProcessorInterface):
         elif layer.fields().indexOf("class_id") >= 0:
             apply_class_categories(layer, self.classes)
 
+
+
+def save_style_in_geopackage(destination: str, classes: list[dict]) -> bool:
+    """Store the categorized class style as the default style of a GeoPackage layer (its
+    `layer_styles` table), so the layer shows its classes whenever it is opened. Returns
+    whether it was stored (False for other formats)."""
+    from qgis.core import QgsVectorLayer
+
+    path = destination.split("|")[0]
+    if not path.lower().endswith(".gpkg"):
+        return False
+    layer = QgsVectorLayer(destination, "classes", "ogr")
+    if not layer.isValid() or layer.fields().indexOf("class_id") < 0:
+        return False
+    apply_class_categories(layer, classes)
+    return not layer.saveStyleToDatabase("geodistill_classes", "GeoDistill classes", True, "")

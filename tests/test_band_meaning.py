@@ -103,3 +103,22 @@ def test_bands_parameter_chooses_and_orders_the_ms_bands(geodistill_provider, rg
     for index, band in enumerate((3, 0)):
         block_means = sharp[index].reshape(32, 4, 32, 4).mean(axis=(1, 3))
         assert np.corrcoef(block_means.ravel(), ms_bytes[band].ravel().astype(float))[0, 1] > 0.9
+
+
+def test_outputs_carry_band_names_and_the_input_colours_without_alpha(geodistill_provider,
+                                                                       rgba_tagged_pair, tmp_path):
+    ms_path, pan_path, ms_bytes = rgba_tagged_pair
+    tagged = tmp_path / "ms_bgrn.tif"
+    with rasterio.open(ms_path) as source:
+        profile = dict(source.profile, photometric="MINISBLACK")
+        with rasterio.open(tagged, "w", **profile) as dataset:
+            dataset.write(source.read())
+            dataset.colorinterp = [ColorInterp.blue, ColorInterp.green, ColorInterp.red,
+                                   ColorInterp.undefined]
+    result = processing.run("geodistill:pansharpen", {
+        "MS": str(tagged), "PAN": str(pan_path), "METHOD": 1, "TILE_SIZE": 64, "OVERLAP": 16,
+        "DEVICE": "cpu", "OUTPUT": str(tmp_path / "sharp.tif")})
+    with rasterio.open(result["OUTPUT"]) as out:
+        assert out.descriptions == ("Blue", "Green", "Red", "Band 4")
+        assert out.colorinterp == (ColorInterp.blue, ColorInterp.green, ColorInterp.red,
+                                   ColorInterp.undefined)

@@ -47,7 +47,7 @@ def test_training_writes_a_package_with_a_valid_card(geodistill_provider, data, 
     result = processing.run("geodistill:train_dehaze", train_params(data, tmp_path / "mine.safetensors"))
     card, net = load_model(result["OUTPUT_MODEL"])
     assert card.name == "mine" and card.task == "dehazing" and card.architecture == "dehaze_lite"
-    assert card.config["bands"] == 3 and card.input_bands == {"image": ["Band 1", "Band 2", "Band 3"]}
+    assert card.config["bands"] == 3 and card.input_bands == {"image": ["Red", "Green", "Blue"]}
     assert card.teacher.startswith("ktdn_teacher trained in the same run")
     assert card.training_data == ("clear_0.tif, clear_1.tif, clear_2.tif, "
                                   "pair_hazy.tif / pair_clear.tif")

@@ -52,9 +52,11 @@ def test_segmented_plain_image_and_probabilities_overlay_it(geodistill_provider,
     result = processing.run("geodistill:segment", {
         "INPUT": str(plain_image), "DEVICE": "cpu", "TILE_SIZE": 64, "OVERLAP": 16,
         "OUTPUT": str(tmp_path / "classes.tif"),
-        "OUTPUT_PROBABILITIES": str(tmp_path / "probabilities.tif")})
+        "OUTPUT_PROBABILITIES": str(tmp_path / "probabilities.tif"),
+        "OUTPUT_POLYGONS": str(tmp_path / "classes.gpkg")})
     assert extent(result["OUTPUT"]) == extent(plain_image)
     assert extent(result["OUTPUT_PROBABILITIES"]) == extent(plain_image)
+    assert extent(result["OUTPUT_POLYGONS"], "ogr") == extent(plain_image)
 
 
 def test_scene_grid_and_cell_raster_of_a_plain_image_overlay_it(geodistill_provider, plain_image,
@@ -73,3 +75,18 @@ def test_scene_grid_of_an_area_of_a_plain_image_lies_under_that_area(geodistill_
         "OUTPUT": str(tmp_path / "grid.gpkg"), "OUTPUT_RASTER": str(tmp_path / "cells.tif")})
     assert extent(result["OUTPUT_RASTER"]) == QgsRectangle(32, -64, 96, -32)
     assert extent(result["OUTPUT"], "ogr") == QgsRectangle(32, -64, 96, -32)
+
+
+@pytest.mark.parametrize("method", [1, 2])  # mtf_glp, brovey
+def test_pansharpened_plain_images_overlay_the_pan(geodistill_provider, tmp_path, method):
+    """A PAN picture and an MS picture of the same scene, 4 times smaller: the result lies on
+    the PAN as QGIS draws it."""
+    rng = np.random.default_rng(4)
+    pan = (60 + 120 * rng.random((128, 128))).astype(np.uint8)
+    ms = np.stack([pan.reshape(32, 4, 32, 4).mean(axis=(1, 3))] * 3, axis=-1).astype(np.uint8)
+    Image.fromarray(pan).save(tmp_path / "pan.png")
+    Image.fromarray(ms).save(tmp_path / "ms.png")
+    result = processing.run("geodistill:pansharpen", {
+        "MS": str(tmp_path / "ms.png"), "PAN": str(tmp_path / "pan.png"), "METHOD": method,
+        "DEVICE": "cpu", "TILE_SIZE": 64, "OVERLAP": 16, "OUTPUT": str(tmp_path / "sharp.tif")})
+    assert extent(result["OUTPUT"]) == extent(tmp_path / "pan.png") == QgsRectangle(0, -128, 128, 0)

@@ -17,6 +17,7 @@ from affine import Affine
 from osgeo import gdal
 from rasterio.enums import ColorInterp
 
+from geodistill.models.errors import InputError
 from geodistill.models.inference.raster_style import ClassEntry, class_entries, class_style_qml
 from geodistill.models.inference.raster_writer import (RasterDescription, RasterWriter, WriteError,
                                                        geotiff_profile, temporary_path)
@@ -59,6 +60,15 @@ def test_class_raster_legend_reads_back_with_gdal_from_a_fresh_file(tmp_path):
         "classes.qml", "classes.tif", "classes.tif.aux.xml"]
 
 
+def test_a_later_raster_at_the_same_path_drops_the_older_class_sidecars(tmp_path):
+    path = tmp_path / "out.tif"
+    _write(path, np.zeros((1, 8, 8), np.uint8), RasterDescription(["class"], CLASSES))
+    _write(path, np.full((3, 8, 8), 9, np.uint8), RasterDescription(["Red", "Green", "Blue"]))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.tif"]
+    with rasterio.open(path) as dataset:
+        assert dataset.colorinterp == (ColorInterp.red, ColorInterp.green, ColorInterp.blue)
+
+
 def test_repeated_or_missing_card_colours_become_distinct():
     palette = ["#1f77b4", "#ff7f0e", "#2ca02c"]
     classes = [{"id": i, "name": f"c{i}", "color": palette[i % 3]} for i in range(30)]
@@ -76,6 +86,8 @@ def test_repeated_or_missing_card_colours_become_distinct():
      [ColorInterp.gray, ColorInterp.undefined, ColorInterp.undefined, ColorInterp.undefined]),
     (["red", "red edge", "NIR", ""],
      [ColorInterp.gray, ColorInterp.undefined, ColorInterp.undefined, ColorInterp.undefined]),
+    (["Green", "Red", "Red edge", "Blue"],
+     [ColorInterp.green, ColorInterp.red, ColorInterp.undefined, ColorInterp.blue]),
 ])
 def test_four_byte_bands_get_explicit_interpretation_and_never_alpha(tmp_path, names, expected):
     array = np.full((4, 20, 30), 100, np.uint8)
@@ -90,7 +102,7 @@ def test_four_byte_bands_get_explicit_interpretation_and_never_alpha(tmp_path, n
 
 def test_missing_folder_is_refused_before_any_file(tmp_path):
     profile = geotiff_profile(10, 10, 1, "uint8", None, TRANSFORM, None)
-    with pytest.raises(WriteError, match="does not exist"):
+    with pytest.raises(InputError, match="does not exist"):
         RasterWriter(tmp_path / "nowhere" / "out.tif", profile)
     assert list(tmp_path.iterdir()) == []
 

@@ -41,7 +41,7 @@ from torch import nn
 
 from ..data.wald import degrade_tensor, sensor_gains
 from ..errors import Cancelled, InputError
-from ..inference.raster_io import band_list
+from ..inference.raster_io import NOT_GEOREFERENCED, band_list, display_transform
 from ..inference.raster_writer import RasterDescription, RasterWriter, geotiff_profile
 from ..masks import eroded, nonzero_pixels
 
@@ -261,9 +261,11 @@ def brovey_gdal(ms_path: str | os.PathLike, pan_path: str | os.PathLike, out_pat
         bands = band_list(ms, ms_bands)
         descriptions = [ms.descriptions[band - 1] or "" for band in bands]
         nodata = ms.nodata
+    with rasterio.open(pan_path) as pan:
+        plain = display_transform(pan) is NOT_GEOREFERENCED  # pictures: GDAL uses pixel sizes
     with rasterio.open(xml) as vrt:
         profile = geotiff_profile(vrt.height, vrt.width, vrt.count, vrt.dtypes[0], vrt.crs,
-                                  vrt.transform, nodata)
+                                  NOT_GEOREFERENCED if plain else vrt.transform, nodata)
         windows = [Window(col, row, min(block_size, vrt.width - col), min(block_size, vrt.height - row))
                    for row in range(0, vrt.height, block_size) for col in range(0, vrt.width, block_size)]
         with RasterWriter(out_path, profile, RasterDescription(descriptions)) as out:

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import rasterio
 from affine import Affine
+from rasterio.transform import array_bounds
 
 from ..errors import InputError
+from .raster_io import NOT_GEOREFERENCED, display_transform
 
 RATIO_TOLERANCE = 0.01
 
@@ -46,6 +48,17 @@ def _pixel_size(transform: Affine, path: Path) -> tuple[float, float]:
     return abs(transform.a), abs(transform.e)
 
 
+def grid_transforms(reference, other) -> tuple[Affine, Affine]:
+    """The transforms the two datasets are aligned by: their own; for two plain images without
+    georeference, the reference in the pixel coordinates QGIS draws it with and the other
+    stretched over the same area (a PAN and its MS exported as pictures of one scene)."""
+    ref_transform, other_transform = display_transform(reference), display_transform(other)
+    if ref_transform is NOT_GEOREFERENCED and other_transform is NOT_GEOREFERENCED:
+        other_transform = ref_transform * Affine.scale(reference.width / other.width,
+                                                       reference.height / other.height)
+    return ref_transform, other_transform
+
+
 def check_alignment(reference_path: str | Path, other_path: str | Path) -> int:
     """Check that `other` can be read window-aligned with `reference`; return the ratio.
 
@@ -63,8 +76,9 @@ def input_grid(reference_path: str | Path, other_path: str | Path) -> InputGrid:
         if (ref.crs is None) != (other.crs is None) or (ref.crs is not None and ref.crs != other.crs):
             raise InputError(f"{other_path.name} ({other.crs or 'no CRS'}) is not in the CRS of "
                              f"{reference_path.name} ({ref.crs or 'no CRS'}); reproject it first.")
-        ref_x, ref_y = _pixel_size(ref.transform, reference_path)
-        other_x, other_y = _pixel_size(other.transform, other_path)
+        ref_transform, other_transform = grid_transforms(ref, other)
+        ref_x, ref_y = _pixel_size(ref_transform, reference_path)
+        other_x, other_y = _pixel_size(other_transform, other_path)
         ratio_x, ratio_y = other_x / ref_x, other_y / ref_y
         ratio = round(ratio_x)
         if (ratio < 1 or abs(ratio_x - ratio) > RATIO_TOLERANCE * ratio
@@ -74,12 +88,13 @@ def input_grid(reference_path: str | Path, other_path: str | Path) -> InputGrid:
                 f"multiple of that of {reference_path.name} ({ref_x:g} x {ref_y:g}): ratio "
                 f"{ratio_x:.3f} x {ratio_y:.3f}. Give the highest-resolution raster first and "
                 f"resample the other one to an exact multiple of its pixel size.")
-        rb, ob = ref.bounds, other.bounds
-        if min(rb.right, ob.right) <= max(rb.left, ob.left) or min(rb.top, ob.top) <= max(rb.bottom, ob.bottom):
+        rb = array_bounds(ref.height, ref.width, ref_transform)
+        ob = array_bounds(other.height, other.width, other_transform)
+        if min(rb[2], ob[2]) <= max(rb[0], ob[0]) or min(rb[3], ob[3]) <= max(rb[1], ob[1]):
             raise InputError(f"{other_path.name} does not overlap {reference_path.name}; "
                              f"choose rasters that cover the same area.")
-        col_exact = (ref.transform.c - other.transform.c) / other.transform.a
-        row_exact = (ref.transform.f - other.transform.f) / other.transform.e
+        col_exact = (ref_transform.c - other_transform.c) / other_transform.a
+        row_exact = (ref_transform.f - other_transform.f) / other_transform.e
         col_offset, row_offset = round(col_exact), round(row_exact)
         return InputGrid(ratio=ratio, row_offset=row_offset, col_offset=col_offset,
                          shift=((row_exact - row_offset) * ratio + 0.0,  # + 0.0: no -0.0

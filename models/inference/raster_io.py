@@ -13,6 +13,7 @@ from rasterio.enums import ColorInterp, MaskFlags, Resampling
 from rasterio.windows import Window
 
 from ..errors import InputError
+from ..output_files import check_output_folder
 from .scaling import BandScaling
 
 GEOTIFF_SUFFIXES = (".tif", ".tiff")
@@ -80,9 +81,15 @@ def alpha_note(dataset) -> str | None:
             f"data bands, not as a mask.")
 
 
+COLOUR_BAND_NAMES = {ColorInterp.red: "Red", ColorInterp.green: "Green", ColorInterp.blue: "Blue"}
+
+
 def band_names(dataset, bands: list[int] | None = None) -> list[str]:
-    """The descriptions of `bands` (the data bands when None), "Band N" where one is empty."""
-    return [dataset.descriptions[index - 1] or f"Band {index}" for index in band_list(dataset, bands)]
+    """The descriptions of `bands` (the data bands when None); where one is empty, the colour
+    the band is tagged with (Red, Green, Blue), else "Band N"."""
+    return [dataset.descriptions[index - 1]
+            or COLOUR_BAND_NAMES.get(dataset.colorinterp[index - 1], f"Band {index}")
+            for index in band_list(dataset, bands)]
 
 
 def band_list(dataset, bands: list[int] | None) -> list[int]:
@@ -224,11 +231,12 @@ def check_geotiff_path(path: str | Path) -> None:
 
 
 def check_raster_outputs(inputs: list[str | Path], outputs: list[str | Path | None]) -> None:
-    """InputError, before any work, for an output (None: not asked for) that is not named .tif
-    or that is one of the input rasters (it would be replaced while it is still read; QGIS may
+    """InputError, before any work, for an output (None: not asked for) that is not named .tif,
+    whose folder is missing or takes no files, or that is one of the input rasters (it would be replaced while it is still read; QGIS may
     also hold it open)."""
     for output in filter(None, outputs):
         check_geotiff_path(output)
+        check_output_folder(output, "output")
         for source in inputs:
             if os.path.exists(output) and os.path.exists(source) and os.path.samefile(source, output):
                 raise InputError(f"The output {Path(output).name} is the input raster itself; "

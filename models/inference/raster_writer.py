@@ -27,6 +27,7 @@ from rasterio.io import MemoryFile
 from rasterio.windows import Window
 
 from ..errors import InputError
+from ..output_files import check_output_folder
 from .raster_io import check_geotiff_path
 from .raster_style import ClassEntry, class_style_qml
 
@@ -52,11 +53,11 @@ class WriteError(InputError):
 class RasterDescription:
     """What an output says about itself beyond its pixels.
 
-    `band_names` become band descriptions; a band named red, green or blue (any case, or
-    starting with that word) is given that colour interpretation, any other band "undefined"
-    (the first "gray"), so a 4-band byte result is never taken as RGBA. `classes` (1-band
+    `band_names` become band descriptions and set the colour interpretation (see
+    `colour_interpretation`), so a 4-band byte result is never taken as RGBA. `classes` (1-band
     outputs) give the colour table, the category names, the attribute table and the `.qml`
-    style. `tags` are dataset metadata items. `mask` writes an internal valid-pixel mask.
+    style. `tags` are dataset metadata items. `mask`: a valid-pixel mask will be written
+    (`RasterWriter.write_mask`), which the free-space estimate counts.
     """
 
     band_names: list[str] = field(default_factory=list)
@@ -66,9 +67,10 @@ class RasterDescription:
 
 
 def colour_interpretation(names: list[str], count: int) -> list[ColorInterp]:
-    """Explicit colour interpretation of `count` bands named `names` (see RasterDescription):
-    red, green and blue only when each of the three names occurs exactly once."""
-    words = [(name or "").strip().lower().split(" ")[0] for name in names[:count]]
+    """Explicit colour interpretation of `count` bands named `names`: red, green and blue for
+    the bands named so (any case; "red edge" is not red) when each of the three occurs exactly
+    once; every other band gray (the first) or undefined."""
+    words = [(name or "").strip().lower() for name in names[:count]]
     found = [COLOUR_NAMES.get(word) for word in words] + [None] * (count - len(words))
     if sorted(f for f in found if f is not None) != sorted(COLOUR_NAMES.values()):
         found = [None] * count
@@ -155,9 +157,7 @@ class RasterWriter:
         check_geotiff_path(path)
         self.path = Path(path)
         self.description = description or RasterDescription()
-        if not self.path.parent.is_dir():
-            raise WriteError(f"The output folder {self.path.parent} does not exist; create it or "
-                             f"choose another output file.")
+        check_output_folder(self.path, "output")
         check_free_space(self.path.parent, estimated_bytes(profile, self.description.mask))
         self.temporary = temporary_path(self.path)
         self.profile = profile
@@ -217,8 +217,8 @@ class RasterWriter:
         for kind, final in sidecars(self.path).items():
             if finished[kind].exists():
                 os.replace(finished[kind], final)
-            elif kind == "aux":
-                final.unlink(missing_ok=True)  # statistics of an older file would be wrong
+            else:  # an older file's statistics or class style would not fit this one
+                final.unlink(missing_ok=True)
         os.replace(self.temporary, self.path)
         return self.path
 

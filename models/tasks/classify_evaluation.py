@@ -26,7 +26,7 @@ from ..metrics.classification import classification_scores
 from ..package import ModelCard, load_model
 from .callbacks import Callbacks
 from .classify import check_card, choose_model, model_scaling
-from .report import Table, write_report
+from .report import Table, check_report_path, write_report
 
 
 @dataclass
@@ -116,6 +116,7 @@ def evaluate_classifier(request: ClassifierEvaluationRequest,
                         callbacks: Callbacks | None = None) -> dict:
     """Score every model on the labelled chips, write the JSON and HTML report, return the data."""
     callbacks = callbacks or Callbacks()
+    check_report_path(request.report_path)
     results = {}
     bands = _source_bands(request)
     for index, name in enumerate(request.models):

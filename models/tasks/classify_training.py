@@ -16,6 +16,7 @@ from ..data.chips import ChipSet, chips_from_vector, load_chip_folder
 from ..distill.train_classifier import ClassifierTrainConfig, ClassifierTrainResult, train_classifier
 from ..errors import InputError
 from ..nets.classifiers import ARCHITECTURES
+from ..output_files import MODEL_SUFFIXES, check_output_file
 from ..package import ModelCard, load_model, save_package
 from ..registry import resolve_model
 from .callbacks import Callbacks
@@ -98,6 +99,7 @@ def train_scene_classifier(request: ClassifierTrainingRequest,
                            callbacks: Callbacks | None = None) -> ModelCard:
     """Train as `request` says and write the model package; return its card."""
     callbacks = callbacks or Callbacks()
+    check_output_file(request.output_model, MODEL_SUFFIXES, "model")
     if request.architecture not in ARCHITECTURES:
         raise InputError(f"Unknown ARCHITECTURE '{request.architecture}': use one of "
                          f"{', '.join(ARCHITECTURES)}.")

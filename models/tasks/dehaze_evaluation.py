@@ -30,7 +30,7 @@ from .dehaze import (SceneInfo, card_fits, choose_model, dark_channel_scaling_fr
                      model_scaling_from_array)
 from .dehaze_training import (PATCH_MULTIPLE, clear_image_list, read_central, read_clear_image,
                               unit_scaling, valid_central_crop)
-from .report import Table, write_report
+from .report import Table, check_report_path, write_report
 
 Dehazer = Callable[[np.ndarray], np.ndarray]
 HAZY_INPUT = "hazy input"
@@ -171,6 +171,7 @@ def dehazers(request: DehazeEvaluationRequest, bands: int, callbacks: Callbacks)
 def evaluate_dehazing(request: DehazeEvaluationRequest, callbacks: Callbacks | None = None) -> dict:
     """Score every method on every case, write the JSON and HTML report, return the JSON data."""
     callbacks = callbacks or Callbacks()
+    check_report_path(request.report_path)
     paths = clear_image_list(request.clear_paths, request.clear_folder)
     if not paths and not request.pairs:
         raise InputError("Give clear images (synthetic haze is added to them) or pairs of hazy "

@@ -24,6 +24,7 @@ import rasterio
 from rasterio.windows import Window
 
 from ..about import created_by
+from ..data.chips import pixel_size_metres
 from ..data.haze import DehazeSamples, make_dehaze_pairs
 from ..distill.train_dehaze import TrainConfig, train_dehazer, train_student, train_teacher
 from ..distill.training import TrainResult
@@ -31,6 +32,7 @@ from ..errors import InputError
 from ..inference.raster_io import band_list, band_names, valid_mask
 from ..inference.scaling import BandScaling
 from ..nets.ktdn import KTDNConfig, KTDNTeacherConfig
+from ..output_files import MODEL_SUFFIXES, check_output_file
 from ..package import ModelCard, load_model, save_package, training_sources
 from ..registry import resolve_model
 from .callbacks import Callbacks
@@ -131,10 +133,18 @@ def read_central(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     return array, valid
 
 
-def band_names_and_gsd(path: str | Path) -> tuple[list[str], float | None]:
-    """Band names, and the pixel size when the image is georeferenced (else None)."""
-    with _open(path) as dataset:
-        return band_names(dataset), float(abs(dataset.res[0])) if dataset.crs is not None else None
+def band_names_and_gsd(paths: list[str | Path]) -> tuple[list[str], float | None]:
+    """Band names of the first image, and the training data's pixel size in metres: the median
+    over the georeferenced images when they are at least half of them, else None (unknown; a
+    few georeferenced images among many plain pictures do not speak for the rest)."""
+    sizes = []
+    for path in paths:
+        with _open(path) as dataset:
+            sizes.append(pixel_size_metres(dataset))
+    with _open(paths[0]) as dataset:
+        names = band_names(dataset)
+    known = [size for size in sizes if size is not None]
+    return names, float(np.median(known)) if len(known) * 2 >= len(sizes) else None
 
 
 def unit_scaling(clear: np.ndarray) -> BandScaling:
@@ -238,7 +248,7 @@ def load_training_data(request: DehazeTrainingRequest, callbacks: Callbacks) -> 
     samples = DehazeSamples.concatenate(sets)
     callbacks.log(f"{len(paths)} clear image(s) with synthetic haze and {len(pairs)} real "
                   f"pair(s): {len(samples)} patches of {patch} px.")
-    band_names, gsd = band_names_and_gsd(paths[0] if paths else request.pairs[0][1])
+    band_names, gsd = band_names_and_gsd(list(paths) + [clear for _, clear in request.pairs])
     return TrainingData(samples, bands, band_names, patch, names, gsd)
 
 
@@ -265,6 +275,7 @@ def train_dehazing_model(request: DehazeTrainingRequest,
                          callbacks: Callbacks | None = None) -> ModelCard:
     """Train as `request` says and write the model package; return its card."""
     callbacks = callbacks or Callbacks()
+    check_output_file(request.output_model, MODEL_SUFFIXES, "model")
     check_architecture_and_teacher(request.architecture, ARCHITECTURES, request.teacher, "ktdn")
     data = load_training_data(request, callbacks.part(0, 5))
     big_name, big_net = _big_net(request, data.bands)

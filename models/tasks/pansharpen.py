@@ -193,6 +193,10 @@ def read_scene_crop(request: PansharpenRequest, info: PairInfo, ms_scaling: Band
         ms_array = ms.read(band_list(ms, None), window=window, boundless=True)  # 0 outside
         valid = (valid_mask(ms, ms_array, window=window, boundless=True)
                  & nonzero_pixels(ms_array.astype(np.float32)))
+    # NaN/Inf would spread through the filters: zero them and leave their MS pixels out
+    pan_finite = np.isfinite(pan_array[0]).reshape(ms_rows, ratio, ms_cols, ratio).all(axis=(1, 3))
+    valid &= pan_finite
+    ms_array, pan_array = (np.where(np.isfinite(a), a, 0) for a in (ms_array, pan_array))
     return ms_scaling.normalize(ms_array), pan_scaling.normalize(pan_array), valid
 
 

@@ -27,7 +27,7 @@ from ..package import load_model
 from .callbacks import Callbacks
 from .pansharpen import (PansharpenRequest, card_fits, choose_model, inspect_pair, pair_scaling,
                          read_scene_crop)
-from .report import Table, write_report
+from .report import Table, check_report_path, write_report
 
 Sharpen = Callable[[np.ndarray, np.ndarray], np.ndarray]
 REDUCED = ("sam", "ergas", "q2n", "scc")
@@ -103,6 +103,7 @@ def evaluate_pansharpening(request: PansharpenEvaluationRequest,
                            callbacks: Callbacks | None = None) -> dict:
     """Score every method on the scene, write the JSON and HTML report, return the JSON data."""
     callbacks = callbacks or Callbacks()
+    check_report_path(request.report_path)
     info = inspect_pair(request.ms_path, request.pan_path, request.pan_band)
     ms_scaling, pan_scaling = pair_scaling(request.ms_path)
     crop_request = PansharpenRequest(request.ms_path, request.pan_path, "", pan_band=info.pan_band)

@@ -16,11 +16,13 @@ import numpy as np
 import rasterio
 
 from ..about import created_by
+from ..data.chips import pixel_size_metres
 from ..data.wald import SENSORS, PansharpenSamples, make_training_pairs
 from ..distill.train_pansharpen import TrainConfig, TrainResult, train_student, train_teacher
 from ..errors import InputError
 from ..nets.pansharpen_lite import PansharpenLiteConfig
 from ..nets.psdnet import PSDNetConfig
+from ..output_files import MODEL_SUFFIXES, check_output_file
 from ..package import ModelCard, load_model, save_package, training_sources
 from ..registry import resolve_model
 from .callbacks import Callbacks
@@ -61,7 +63,7 @@ class TrainingData:
     ratio: int
     bands: int
     band_names: list[str]
-    gsd: float
+    gsd: float | None
     names: list[str]
 
 
@@ -98,7 +100,7 @@ def load_training_data(request: PansharpenTrainingRequest, callbacks: Callbacks)
             for ms, pan in crops]
     callbacks.log(f"{len(sets)} pair(s), {request.samples_per_pair} patches of {size} px each.")
     with rasterio.open(request.pairs[0][1]) as pan:
-        gsd = float(abs(pan.res[0]))
+        gsd = pixel_size_metres(pan)
     return TrainingData(PansharpenSamples.concatenate(sets), ratio, infos[0].ms_bands,
                         infos[0].ms_descriptions, gsd, [Path(m).name for m, _ in request.pairs])
 
@@ -114,6 +116,7 @@ def train_pansharpening_model(request: PansharpenTrainingRequest,
                               callbacks: Callbacks | None = None) -> ModelCard:
     """Train as `request` says and write the model package; return its card."""
     callbacks = callbacks or Callbacks()
+    check_output_file(request.output_model, MODEL_SUFFIXES, "model")
     check_architecture_and_teacher(request.architecture, ARCHITECTURES, request.teacher, "PSDNet")
     data = load_training_data(request, callbacks.part(0, 5))
     config = TrainConfig(epochs=request.epochs, device=request.device, seed=request.seed,

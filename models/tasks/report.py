@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..about import created_by
+from ..output_files import REPORT_SUFFIXES, check_output_file, write_text_atomically
 
 
 @dataclass
@@ -62,13 +63,18 @@ def render_html(title: str, summary: list[str], tables: list[Table]) -> str:
 
 def write_report(html_path: str | Path, title: str, summary: list[str], tables: list[Table],
                  data: dict) -> tuple[Path, Path]:
-    """Write `<name>.html` and `<name>.json` (the `data` dict) side by side; return both paths."""
-    html_path = Path(html_path)
-    if html_path.suffix.lower() not in (".html", ".htm"):
-        html_path = html_path.with_suffix(".html")
+    """Write `<name>.html` and `<name>.json` (the `data` dict) side by side, each complete or
+    not at all; return both paths. The name must end in .html (see `check_report_path`)."""
+    html_path = check_report_path(html_path)
     json_path = html_path.with_suffix(".json")
-    html_path.parent.mkdir(parents=True, exist_ok=True)
-    json_path.write_text(json.dumps({"title": title, "created_by": created_by(), **data},
-                                    indent=2, sort_keys=True), encoding="utf-8")
-    html_path.write_text(render_html(title, summary, tables), encoding="utf-8")
+    json_text = json.dumps({"title": title, "created_by": created_by(), **data}, indent=2,
+                           sort_keys=True)
+    write_text_atomically(json_path, json_text)
+    write_text_atomically(html_path, render_html(title, summary, tables))
     return html_path, json_path
+
+
+def check_report_path(html_path: str | Path) -> Path:
+    """The report path, checked before any work: an .html name in a folder that takes files
+    (the JSON goes beside it under the same name)."""
+    return check_output_file(html_path, REPORT_SUFFIXES, "report")

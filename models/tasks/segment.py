@@ -26,6 +26,7 @@ from ..inference.raster_style import as_card_classes, class_entries
 from ..runtime.torch_models import GINetTileModel
 from ..inference.scaling import BandScaling
 from ..inference.tiling import TilingOptions
+from ..output_files import check_output_folder
 from ..package import ModelCard, load_model
 from ..registry import choose_package
 from .callbacks import Callbacks
@@ -130,6 +131,7 @@ def segment(request: SegmentRequest, callbacks: Callbacks | None = None) -> Segm
             return segment(replace(request, input_path=part, bands=None), callbacks)
     if request.polygons_path:
         check_output_path(request.polygons_path)
+        check_output_folder(request.polygons_path, "polygon output")
     path = choose_model(bands, request.model, request.user_model_folder)
     card, net = load_model(path, device="cpu")
     problem = card_fits(card, bands)

@@ -21,7 +21,7 @@ from ..errors import InputError
 from ..inference.raster_io import open_raster
 from ..metrics.segmentation import confusion_matrix, scores_from_confusion
 from .callbacks import Callbacks
-from .report import Table, write_report
+from .report import Table, check_report_path, write_report
 from .segment import read_class_table
 from .segment_training import is_raster_file
 
@@ -65,6 +65,7 @@ def evaluate_segmentation(request: SegmentationEvaluationRequest,
     """Score the prediction against the reference; write the JSON and HTML report; return the
     JSON data."""
     callbacks = callbacks or Callbacks()
+    check_report_path(request.report_path)
     table = read_class_table(request.prediction_path)
     with open_raster(request.prediction_path) as dataset:
         predicted = dataset.read(1).astype(np.int64)

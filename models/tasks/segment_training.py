@@ -18,12 +18,14 @@ import numpy as np
 import rasterio
 
 from ..about import created_by
+from ..data.chips import pixel_size_metres
 from ..data.labels import (IGNORE_INDEX, LabelledScene, SegmentationSamples, align_label_raster,
                            make_classes, rasterize_polygons, sample_patches)
 from ..distill.train_segmentation import SegmentationTrainResult, TrainConfig, train_segmentation
 from ..errors import InputError
 from ..inference.raster_io import band_names, open_raster
 from ..nets.ginet import GINetConfig, GINetLiteConfig
+from ..output_files import MODEL_SUFFIXES, check_output_file
 from ..package import ModelCard, load_model, save_package, training_sources
 from ..registry import resolve_model
 from .callbacks import Callbacks
@@ -70,7 +72,7 @@ class SegmentationData:
     validation: SegmentationSamples
     classes: list[dict]
     band_names: list[str]
-    gsd: float
+    gsd: float | None
     names: list[str]
 
 
@@ -165,7 +167,7 @@ def load_training_data(request: SegmentationTrainingRequest, classes: list[dict]
                                 request.global_size, request.seed + 1, labelled_share=1.0)
     with open_raster(request.rasters[0]) as dataset:
         names = band_names(dataset)
-        gsd = float(abs(dataset.res[0]))
+        gsd = pixel_size_metres(dataset)
     return SegmentationData(train, validation, classes, names, gsd,
                             [Path(p).name for p in request.rasters])
 
@@ -174,6 +176,7 @@ def train_segmentation_model(request: SegmentationTrainingRequest,
                              callbacks: Callbacks | None = None) -> ModelCard:
     """Train as `request` says and write the model package; return its card."""
     callbacks = callbacks or Callbacks()
+    check_output_file(request.output_model, MODEL_SUFFIXES, "model")
     check_architecture_and_teacher(request.architecture, ARCHITECTURES, request.teacher, "GINet")
     teacher, teacher_card = None, None
     if request.teacher:

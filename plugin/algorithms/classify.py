@@ -1,6 +1,8 @@
 """geodistill:classify_scenes - label a raster cell by cell with a scene classifier."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from qgis.core import (
     QgsFeature,
     QgsFeatureSink,
@@ -18,7 +20,7 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QVariant
 
-from ..styling import ClassStyle
+from ..styling import ClassStyle, save_style_in_geopackage
 from .base import GeoDistillAlgorithm, engine_callbacks
 
 #: (name, type) of the grid layer's fields
@@ -93,10 +95,14 @@ class ClassifyScenesAlgorithm(GeoDistillAlgorithm):
             optional=True, createByDefault=False))
 
     def run_algorithm(self, parameters, context, feedback):
+        from ...models.output_files import check_output_folder
         from ...models.tasks.classify import ClassifyRequest, classify_scenes
 
         layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
         raster_output = self.parameterAsOutputLayer(parameters, self.OUTPUT_RASTER, context) or None
+        grid_output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context) or ""
+        if Path(grid_output.split("|")[0]).suffix:  # a file, not a memory or database layer
+            check_output_folder(grid_output.split("|")[0], "scene grid")
         request = ClassifyRequest(
             user_model_folder=self.user_model_folder(),
             raster_path=self.raster_path(parameters, self.INPUT, context),
@@ -119,8 +125,16 @@ class ClassifyScenesAlgorithm(GeoDistillAlgorithm):
             feature.setAttributes([cell[name] for name, _ in GRID_FIELDS[:6]] + [cell["row"], cell["col"]])
             sink.addFeature(feature, QgsFeatureSink.FastInsert)
         outputs = {self.OUTPUT: dest_id}
+        self._grid_style = (dest_id, result.classes)
         for output in (dest_id, raster_output):
             self.style_on_load(context, output, ClassStyle(result.classes))
         if raster_output:
             outputs[self.OUTPUT_RASTER] = str(result.output_raster_path)
         return outputs
+
+    def postProcessAlgorithm(self, context, feedback):  # noqa: N802 (main thread, sink closed)
+        """Store the class style in the grid's GeoPackage, so it comes back on reopening."""
+        destination, classes = getattr(self, "_grid_style", (None, None))
+        if destination and save_style_in_geopackage(destination, classes):
+            feedback.pushInfo(self.tr("The class style was saved in the GeoPackage."))
+        return {}
