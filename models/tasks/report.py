@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,7 +69,22 @@ def write_report(html_path: str | Path, title: str, summary: list[str], tables: 
         html_path = html_path.with_suffix(".html")
     json_path = html_path.with_suffix(".json")
     html_path.parent.mkdir(parents=True, exist_ok=True)
-    json_path.write_text(json.dumps({"title": title, "created_by": created_by(), **data},
-                                    indent=2, sort_keys=True), encoding="utf-8")
-    html_path.write_text(render_html(title, summary, tables), encoding="utf-8")
+    texts = {json_path: json.dumps({"title": title, "created_by": created_by(), **data},
+                                   indent=2, sort_keys=True),
+             html_path: render_html(title, summary, tables)}
+    partials = {path: path.with_name(f".{path.name}.partial") for path in texts}
+    renamed = []
+    try:  # both complete before either is renamed: a failure leaves no report that looks finished
+        for path, text in texts.items():
+            partials[path].write_text(text, encoding="utf-8")
+        for path in texts:
+            os.replace(partials[path], path)
+            renamed.append(path)
+    except BaseException:
+        for path in renamed:  # half a report (the JSON without its page) is worse than none
+            path.unlink(missing_ok=True)
+        raise
+    finally:
+        for partial in partials.values():
+            partial.unlink(missing_ok=True)
     return html_path, json_path

@@ -30,6 +30,7 @@ from ..inference.tiling import TilingOptions
 from ..package import ModelCard, load_model
 from ..registry import choose_package
 from .callbacks import Callbacks
+from .partial_outputs import removed_on_failure
 
 TASK = "segmentation"
 NODATA = 255
@@ -163,16 +164,18 @@ def segment(request: SegmentRequest, callbacks: Callbacks | None = None) -> Segm
     finally:
         if remap:
             engine_path.unlink(missing_ok=True)
-    _describe_outputs(output, request.probabilities_path, card.classes)
-    callbacks.log(f"Segmented on {report.device_description} in {report.seconds:.1f} s "
-                  f"({report.megapixels_per_second:.2f} Mpx/s).")
     polygons = None
-    if request.polygons_path:
-        callbacks.raise_if_cancelled()
-        polygons = polygonize_classes(output, request.polygons_path, card.classes, request.min_area,
-                                      progress=callbacks.part(polygons_share, 100).progress)
-        callbacks.log(f"{polygons.features} polygon(s) written, {polygons.dropped} smaller than "
-                      f"MIN_AREA dropped.")
+    with removed_on_failure(output, request.probabilities_path, request.polygons_path):
+        _describe_outputs(output, request.probabilities_path, card.classes)
+        callbacks.log(f"Segmented on {report.device_description} in {report.seconds:.1f} s "
+                      f"({report.megapixels_per_second:.2f} Mpx/s).")
+        if request.polygons_path:
+            callbacks.raise_if_cancelled()
+            polygons = polygonize_classes(output, request.polygons_path, card.classes,
+                                          request.min_area,
+                                          progress=callbacks.part(polygons_share, 100).progress)
+            callbacks.log(f"{polygons.features} polygon(s) written, {polygons.dropped} smaller "
+                          f"than MIN_AREA dropped.")
     callbacks.progress(100.0)
     return SegmentResult(output, card.classes, card.name, report.device_description, report.seconds,
                          report.megapixels_per_second, report.probabilities_path, polygons,
