@@ -119,3 +119,10 @@ def test_pasted_names_are_cut_but_short_words_kept():
     text = shorten(f"Layer '{'x' * 100000}' is odd, see Band 1")
     assert len(text) < 200 and text.endswith("is odd, see Band 1") and "x…x" in text
     assert shorten(InputError("a\n  b").args[0]) == "a b"
+
+
+def test_scene_classification_cancelled_writes_no_layer(geodistill_provider, rgb, out):
+    refused("geodistill:classify_scenes", {
+        "INPUT": str(rgb), "MODEL": "default", "DEVICE": "cpu", "CHIP_SIZE": 32,
+        "OUTPUT": str(out / "scenes.gpkg"), "OUTPUT_RASTER": str(out / "cells.tif")},
+        "Cancelled", folder=out, feedback=RecordingFeedback(cancel_after_progress=1))
