@@ -164,6 +164,9 @@ def numeric_problems(card) -> list[str]:
         problems.append(_range_problem("overlap", card.overlap, 0, card.tile_size - 1, integer=True))
     if isinstance(card.config, dict):
         problems.extend(_config_problems(card.task, card.config))
+        if card.ratio is not None and card.config.get("ratio", card.ratio) != card.ratio:
+            problems.append(f"ratio {_shown(card.ratio)} and config 'ratio' "
+                            f"{_shown(card.config['ratio'])} disagree; they must be equal")
     problems.extend(_scaling_problems(card.scaling))
     if isinstance(card.classes, list):
         if len(card.classes) > MAX_CLASSES:

@@ -20,14 +20,14 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
-from rasterio.enums import Resampling
 from rasterio.features import rasterize
-from rasterio.warp import reproject, transform_bounds, transform_geom
+from rasterio.warp import transform_bounds, transform_geom
 
 from ..errors import InputError
 from ..inference.global_context import read_global_view
 from ..inference.raster_io import band_list, open_raster, read_padded, scene_scaling
 from ..inference.scaling import BandScaling
+from .label_windows import TargetGrid, read_class_indices
 
 IGNORE_INDEX = 255
 """Label value of unlabelled pixels (and the ignore index of the losses and metrics)."""
@@ -230,55 +230,30 @@ def rasterize_polygons(vector_path: str | Path, raster_path: str | Path, class_f
     return LabelledScene(Path(raster_path), labels, classes, bands)
 
 
-def _label_indices(values: np.ndarray, labelled: np.ndarray) -> tuple[np.ndarray, list[dict]]:
-    """uint8 class indices of `values` where `labelled`, and the classes of the distinct values."""
-    distinct, inverse = np.unique(values[labelled], return_inverse=True)
-    classes = make_classes([int(v) for v in distinct])
-    labels = np.full(values.shape, IGNORE_INDEX, dtype=np.uint8)
-    labels[labelled] = inverse.astype(np.uint8)
-    return labels, classes
-
-
 def align_label_raster(label_path: str | Path, raster_path: str | Path,
                        ignore_value: float | None = None, bands: list[int] | None = None,
                        label_band: int = 1) -> LabelledScene:
     """Labels from a class raster, warped with nearest neighbour onto the raster's grid when
-    it has another CRS, transform or size. Pixels equal to `ignore_value` or to the label
-    raster's nodata, and pixels it does not cover, are unlabelled.
+    it has another CRS, transform or size, and read in blocks of rows (`label_windows`). Pixels
+    equal to `ignore_value` or to the label raster's nodata, and pixels it does not cover, are
+    unlabelled.
     """
     label_path, raster_path = Path(label_path), Path(raster_path)
     with open_raster(raster_path) as image:
-        shape, transform, crs, bounds = (image.height, image.width), image.transform, image.crs, \
-            tuple(image.bounds)
+        grid = TargetGrid((image.height, image.width), image.transform, image.crs)
+        bounds = tuple(image.bounds)
     with open_raster(label_path) as source:
         band_list(source, [label_band])
-        source_bounds = transform_bounds(source.crs, crs, *source.bounds) if source.crs and crs \
-            else tuple(source.bounds)
+        source_bounds = transform_bounds(source.crs, grid.crs, *source.bounds) \
+            if source.crs and grid.crs else tuple(source.bounds)
         if not _overlaps(source_bounds, bounds):
             raise InputError(f"the label raster {label_path.name} lies outside the raster "
                              f"{raster_path.name}; check that they cover the same area")
-        nodata = source.nodata
-        if source.shape == shape and source.transform == transform and source.crs == crs:
-            values = source.read(label_band)
-            covered = np.ones(shape, dtype=bool)
-        else:
-            values = np.zeros(shape, dtype=source.dtypes[label_band - 1])
-            reproject(rasterio.band(source, label_band), values, dst_transform=transform,
-                      dst_crs=crs, resampling=Resampling.nearest)
-            coverage = np.zeros(shape, dtype=np.uint8)
-            reproject(np.ones(source.shape, dtype=np.uint8), coverage, src_transform=source.transform,
-                      src_crs=source.crs, dst_transform=transform, dst_crs=crs,
-                      resampling=Resampling.nearest, dst_nodata=0)
-            covered = coverage > 0
-    labelled = covered
-    for unlabelled in (ignore_value, nodata):
-        if unlabelled is not None:
-            labelled &= values != unlabelled
-    if not labelled.any():
+        labels, values = read_class_indices(source, label_band, grid, [ignore_value, source.nodata])
+    if not values:
         raise InputError(f"the label raster {label_path.name} has no labelled pixel over "
                          f"{raster_path.name}; check the ignore value")
-    labels, classes = _label_indices(values, labelled)
-    return LabelledScene(raster_path, labels, classes, bands)
+    return LabelledScene(raster_path, labels, make_classes([int(v) for v in values]), bands)
 
 
 def _hex_to_rgb(color: str) -> tuple[int, int, int]:

@@ -268,6 +268,7 @@ def _classify_cells(model, dataset, bands, grid: _Grid, scaling: BandScaling, de
             top[rows, cols] = best.indices.cpu().numpy()
             probabilities[rows, cols] = best.values.cpu().numpy()
         callbacks.progress(95.0 * min(start + batch_size, len(cells)) / len(cells))
+    callbacks.raise_if_cancelled("The run was cancelled; no output was written.")
     return top, probabilities, compute
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -67,10 +68,13 @@ def write_report(html_path: str | Path, title: str, summary: list[str], tables: 
     not at all; return both paths. The name must end in .html (see `check_report_path`)."""
     html_path = check_report_path(html_path)
     json_path = html_path.with_suffix(".json")
-    json_text = json.dumps({"title": title, "created_by": created_by(), **data}, indent=2,
-                           sort_keys=True)
-    write_text_atomically(json_path, json_text)
-    write_text_atomically(html_path, render_html(title, summary, tables))
+    write_text_atomically(json_path, json.dumps({"title": title, "created_by": created_by(), **data},
+                                                indent=2, sort_keys=True))
+    try:
+        write_text_atomically(html_path, render_html(title, summary, tables))
+    except BaseException:
+        json_path.unlink(missing_ok=True)  # the numbers without their page would look finished
+        raise
     return html_path, json_path
 
 

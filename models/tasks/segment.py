@@ -30,6 +30,7 @@ from ..output_files import check_output_folder
 from ..package import ModelCard, load_model
 from ..registry import choose_package
 from .callbacks import Callbacks
+from .partial_outputs import removed_on_failure
 
 TASK = "segmentation"
 NODATA = 255
@@ -164,24 +165,13 @@ def segment(request: SegmentRequest, callbacks: Callbacks | None = None) -> Segm
     output = Path(request.output_path)
     polygons = None
     if request.polygons_path:
-        try:
+        with removed_on_failure(output, request.probabilities_path, request.polygons_path):
             callbacks.raise_if_cancelled()
             polygons = polygonize_classes(output, request.polygons_path, classes, request.min_area,
                                           progress=callbacks.part(polygons_share, 100).progress)
-        except BaseException:
-            _remove_rasters([output, request.probabilities_path])
-            raise
         callbacks.log(f"{polygons.features} polygon(s) written, {polygons.dropped} smaller than "
                       f"MIN_AREA dropped.")
     callbacks.progress(100.0)
     return SegmentResult(output, classes, card.name, report.device_description, report.seconds,
                          report.megapixels_per_second, report.probabilities_path, polygons,
                          list(report.backoff_events))
-
-
-def _remove_rasters(paths: list) -> None:
-    """Delete the given rasters (None entries skipped) and their sidecars."""
-    for path in filter(None, paths):
-        path = Path(path)
-        for extra in (path, path.with_name(path.name + ".aux.xml"), path.with_suffix(".qml")):
-            extra.unlink(missing_ok=True)

@@ -45,6 +45,10 @@ HOSTILE_CARDS = {
     "not_json": "{name: card",
     "too_big": with_fields(description="x" * 1_100_000),
     "scaling_infinite": with_fields(scaling={"image": {"low": [0, 0, 0], "high": [1e400, 1, 1]}}),
+    "ratio_disagrees": with_fields(task="pansharpening", architecture="pansharpen_lite", ratio=4,
+                                   config={"ms_bands": 4, "ratio": 2}),
+    "ratio_as_text": with_fields(task="pansharpening", architecture="pansharpen_lite",
+                                 config={"ms_bands": 4, "ratio": "4"}),
 }
 EXPECTED = {
     "deeply_nested": "nested deeper than 12 levels",
@@ -61,6 +65,8 @@ EXPECTED = {
     "not_json": "the model card is not valid JSON",
     "too_big": "more than the 1,000,000 a card may have",
     "scaling_infinite": "scaling values must be finite numbers",
+    "ratio_disagrees": "ratio 4 and config 'ratio' 2 disagree",
+    "ratio_as_text": "config 'ratio' must be an integer from 1 to 32 (it is \"4\")",
 }
 
 
