@@ -34,11 +34,14 @@ class SceneList:
 
 
 def raster_files(inputs: list[str]) -> list[Path]:
-    """The rasters named by `inputs`: files as given, folders by their rasters (not recursive)."""
+    """The rasters named by `inputs`: files (and GDAL /vsi paths) as given, folders by their
+    rasters (not recursive)."""
     found: list[Path] = []
     for item in inputs:
         path = Path(item)
-        if path.is_dir():
+        if item.startswith("/vsi"):  # GDAL's virtual file systems (object storage, archives)
+            found.append(path)
+        elif path.is_dir():
             found.extend(sorted(p for p in path.iterdir()
                                 if p.is_file() and p.suffix.lower() in RASTER_SUFFIXES))
         elif path.is_file():
@@ -50,7 +53,7 @@ def raster_files(inputs: list[str]) -> list[Path]:
 
 def single_scenes(inputs: list[str]) -> SceneList:
     """One scene per raster, named after its file."""
-    return _checked([Scene(path.stem, (str(path.resolve()),)) for path in raster_files(inputs)], [])
+    return _checked([Scene(path.stem, (_absolute(path),)) for path in raster_files(inputs)], [])
 
 
 def pair_scenes(inputs: list[str]) -> SceneList:
@@ -75,8 +78,13 @@ def pair_scenes(inputs: list[str]) -> SceneList:
             problems.append((str(ms or pan), f"{have} raster without a {missing} raster of the "
                                              f"same name; add it or list the pair in a CSV"))
         else:
-            scenes.append(Scene(name, (str(ms.resolve()), str(pan.resolve()))))
+            scenes.append(Scene(name, (_absolute(ms), _absolute(pan))))
     return _checked(scenes, problems)
+
+
+def _absolute(path: Path) -> str:
+    """The path workers elsewhere can open: absolute, or a GDAL /vsi path as given."""
+    return str(path) if str(path).startswith("/vsi") else str(path.resolve())
 
 
 def _role_and_name(stem: str) -> tuple[str | None, str]:
