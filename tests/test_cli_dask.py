@@ -88,11 +88,17 @@ def test_existing_scheduler_with_two_workers_runs_and_resumes(one_process, tmp_p
         for index in range(2):
             processes.append(_start([dask, "worker", address, "--host", "127.0.0.1", "--nthreads",
                                      "1", "--no-dashboard"], tmp_path, f"worker{index}"))
+        from dask.distributed import Client
+
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(2, timeout=60)  # both take part from the first task on
         out = tmp_path / "out"
         summary = run(arguments(inputs, out, "--scheduler", address))
         assert sorted(summary.done) == SCENES and not summary.failed
         workers = assert_same_outputs(out, reference)
         assert len(workers) == 2
+        for index in range(2):  # each worker's own log names the scenes it ran
+            assert "geodistill pansharpen: " in (tmp_path / f"worker{index}.log").read_text()
 
         (out / "small.tif").unlink()
         again = run(arguments(inputs, out, "--scheduler", address))
