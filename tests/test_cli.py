@@ -163,3 +163,18 @@ def test_summary_reports_throughput_and_failures():
     lines = summary.lines()
     assert lines[0] == "2 done, 1 skipped, 1 failed in 4.0 s (0.50 scenes/s, 2.00 Mpx/s)"
     assert "failed: d: no PAN" in lines
+
+
+def test_unusable_arguments_give_a_message_and_status_2(tmp_path, capsys):
+    from geodistill.models.cli.main import main
+
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main(["dehaze", str(tmp_path / "missing.tif"), "--output-dir", str(tmp_path / "o")]) == 2
+    assert main(["dehaze", str(blocker), "--output-dir", str(blocker / "out")]) == 2
+    assert main(["dehaze", str(blocker), "--output-dir", str(tmp_path / "o"), "--workers", "0"]) == 2
+    errors = capsys.readouterr().err.splitlines()
+    assert errors[0] == f"geodistill: Input {tmp_path / 'missing.tif'} does not exist; give raster files or folders of rasters."
+    assert errors[1].startswith(f"geodistill: Cannot create the output folder {blocker / 'out'}")
+    assert errors[2] == "geodistill: --workers must be 1 or more."
+    assert not (tmp_path / "o").exists()
