@@ -26,15 +26,7 @@ def sha256_of(path: str | Path) -> str:
 
 
 def input_signature(path: str) -> dict:
-    """What identifies an input's version cheaply: its path, size and modification time (for a
-    GDAL /vsi path, as GDAL reports them)."""
-    if path.startswith("/vsi"):
-        from osgeo import gdal
-
-        status = gdal.VSIStatL(path)
-        if status is None:
-            raise InputError(f"Cannot find {path}; check the path and the storage credentials.")
-        return {"path": path, "size": status.size, "mtime_ns": status.mtime * 10**9}
+    """What identifies an input's version cheaply: its path, size and modification time."""
     status = os.stat(path)
     return {"path": path, "size": status.st_size, "mtime_ns": status.st_mtime_ns}
 
