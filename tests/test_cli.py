@@ -178,3 +178,23 @@ def test_unusable_arguments_give_a_message_and_status_2(tmp_path, capsys):
     assert errors[1].startswith(f"geodistill: Cannot create the output folder {blocker / 'out'}")
     assert errors[2] == "geodistill: --workers must be 1 or more."
     assert not (tmp_path / "o").exists()
+
+
+def test_segmenting_a_split_raster_keeps_the_class_table(tmp_path):
+    from geodistill.models.tasks.segment import read_class_table
+
+    rng = np.random.default_rng(5)
+    (tmp_path / "in").mkdir()
+    image = np.kron(rng.random((3, 6, 10)), np.ones((16, 16))) * 200 + 30
+    raster = write_raster(tmp_path / "in" / "tiles.tif", image.astype(np.uint8))
+    tiling = ["--tile-size", "128", "--overlap", "16"]
+    whole, split = tmp_path / "whole", tmp_path / "split"
+    assert run(["segment", str(raster), "--output-dir", str(whole), *tiling]).done == ["tiles"]
+    # 2 windows of 96 columns, each run on a region of 128
+    assert run(["segment", str(raster), "--output-dir", str(split), "--window-size", "96",
+                *tiling]).done == ["tiles"]
+    assert read_class_table(split / "tiles.tif") == read_class_table(whole / "tiles.tif") is not None
+    with rasterio.open(split / "tiles.tif") as a, rasterio.open(whole / "tiles.tif") as b:
+        assert (a.transform, a.nodata, a.descriptions) == (b.transform, b.nodata, b.descriptions)
+    agreement = np.mean(pixels(split / "tiles.tif") == pixels(whole / "tiles.tif"))
+    assert agreement > 0.95, agreement
