@@ -151,6 +151,12 @@ def test_failures_are_per_scene_and_reruns_redo_only_what_changed(tmp_path):
     np.testing.assert_array_equal(pixels(out / "good.tif"), good)
 
     assert run(arguments).skipped == ["good", "other"]
+    os.utime(out / "good.tif")  # touched, same bytes: still current
+    data = bytearray((out / "other.tif").read_bytes())
+    data[-1] ^= 0xFF  # same size, other bytes: redone
+    (out / "other.tif").write_bytes(bytes(data))
+    touched = run(arguments)
+    assert (touched.done, touched.skipped) == (["other"], ["good"])
     changed = run(arguments + ["--overlap", "16"])
     assert sorted(changed.done) == ["good", "other"]
     manifest = json.loads((out / "manifest.json").read_text())["entries"]
