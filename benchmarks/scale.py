@@ -179,7 +179,7 @@ def render(data: dict) -> str:
                      f"{w['seconds']:.1f} | {w['scenes_per_s']:.2f} | {w['megapixels_per_s']:.2f} | "
                      f"{w['startup_s']:.1f} | {w['megapixels_per_s_after_startup']:.2f} |")
     rate = {w: r[f"workers_{w}"]["megapixels_per_s_after_startup"] for w in WORKER_COUNTS}
-    lines += ["", f"Speed-up after start-up against 1 worker: "
+    lines += ["", "Speed-up after start-up against 1 worker: "
               + ", ".join(f"{w} workers x{rate[w] / rate[1]:.2f}" for w in WORKER_COUNTS[1:])
               + f"; one process (no Dask) against 1 worker: x"
               f"{one['megapixels_per_s'] / r['workers_1']['megapixels_per_s']:.2f}. With "
