@@ -2,15 +2,23 @@
 
 Benchmarks import the QGIS-free `models` package directly (it uses relative imports only), so
 they run from any checkout folder name without QGIS.
+
+Started by `torchrun --nproc_per_node N`, the training recipes train as N processes (see
+`models.distill.distributed`): every process joins the group here; only rank 0 writes JSON and
+ships packages, and the other ranks write their logs and intermediate models to a scratch
+folder instead of `OUT` (deleted at exit).
 """
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import json
 import math
 import os
 import platform
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -18,6 +26,20 @@ SHARED_DATA = ROOT.parent / "shared" / "data"
 OUT = ROOT / "benchmarks" / "out"
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+#: this process among torchrun's training processes (None when not started by torchrun)
+REPLICAS = None
+if "RANK" in os.environ and "WORLD_SIZE" in os.environ:
+    from models.distill.distributed import start_from_environment
+
+    REPLICAS = start_from_environment()
+    if REPLICAS is not None and not REPLICAS.is_main:
+        OUT = Path(tempfile.mkdtemp(prefix=f"geodistill-rank{REPLICAS.rank}-"))
+        atexit.register(shutil.rmtree, OUT, True)
+
+
+def writes_results() -> bool:
+    """Whether this process writes results: always, except torchrun's ranks other than 0."""
+    return REPLICAS is None or REPLICAS.is_main
 
 
 def machine() -> dict:
@@ -40,7 +62,9 @@ def require_shared(*parts: str) -> Path:
 
 
 def write_json(data: dict, out: str | Path | None) -> None:
-    """Print `data` as JSON and, with `out`, write it there too."""
+    """Print `data` as JSON and, with `out`, write it there too (rank 0 only under torchrun)."""
+    if not writes_results():
+        return
     text = json.dumps(data, indent=2, sort_keys=True)
     print(text)
     if out:
@@ -85,10 +109,13 @@ def pansharpening_model(name: str, key: str, seed: int = 0) -> Path:
 def ship_package(source: Path, target: Path, description: str | None = None) -> None:
     """Save the package at `source` as `target`, its card renamed to the target's file name
     (registries and tests expect card name = file name), with the gsd of its training data
-    (`training_gsd.BUNDLED_GSD`) and, when given, described anew; weights unchanged."""
+    (`training_gsd.BUNDLED_GSD`) and, when given, described anew; weights unchanged. Under
+    torchrun only rank 0 ships."""
     from models.package import load_package, save_package
     from training_gsd import BUNDLED_GSD
 
+    if not writes_results():
+        return
     card, weights = load_package(source)
     gsd = BUNDLED_GSD[target.stem].metres if target.stem in BUNDLED_GSD else card.gsd
     target.parent.mkdir(parents=True, exist_ok=True)

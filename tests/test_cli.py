@@ -151,6 +151,12 @@ def test_failures_are_per_scene_and_reruns_redo_only_what_changed(tmp_path):
     np.testing.assert_array_equal(pixels(out / "good.tif"), good)
 
     assert run(arguments).skipped == ["good", "other"]
+    os.utime(out / "good.tif")  # touched, same bytes: still current
+    data = bytearray((out / "other.tif").read_bytes())
+    data[-1] ^= 0xFF  # same size, other bytes: redone
+    (out / "other.tif").write_bytes(bytes(data))
+    touched = run(arguments)
+    assert (touched.done, touched.skipped) == (["other"], ["good"])
     changed = run(arguments + ["--overlap", "16"])
     assert sorted(changed.done) == ["good", "other"]
     manifest = json.loads((out / "manifest.json").read_text())["entries"]
@@ -163,3 +169,38 @@ def test_summary_reports_throughput_and_failures():
     lines = summary.lines()
     assert lines[0] == "2 done, 1 skipped, 1 failed in 4.0 s (0.50 scenes/s, 2.00 Mpx/s)"
     assert "failed: d: no PAN" in lines
+
+
+def test_unusable_arguments_give_a_message_and_status_2(tmp_path, capsys):
+    from geodistill.models.cli.main import main
+
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main(["dehaze", str(tmp_path / "missing.tif"), "--output-dir", str(tmp_path / "o")]) == 2
+    assert main(["dehaze", str(blocker), "--output-dir", str(blocker / "out")]) == 2
+    assert main(["dehaze", str(blocker), "--output-dir", str(tmp_path / "o"), "--workers", "0"]) == 2
+    errors = capsys.readouterr().err.splitlines()
+    assert errors[0] == f"geodistill: Input {tmp_path / 'missing.tif'} does not exist; give raster files or folders of rasters."
+    assert errors[1].startswith(f"geodistill: Cannot create the output folder {blocker / 'out'}")
+    assert errors[2] == "geodistill: --workers must be 1 or more."
+    assert not (tmp_path / "o").exists()
+
+
+def test_segmenting_a_split_raster_keeps_the_class_table(tmp_path):
+    from geodistill.models.tasks.segment import read_class_table
+
+    rng = np.random.default_rng(5)
+    (tmp_path / "in").mkdir()
+    image = np.kron(rng.random((3, 6, 10)), np.ones((16, 16))) * 200 + 30
+    raster = write_raster(tmp_path / "in" / "tiles.tif", image.astype(np.uint8))
+    tiling = ["--tile-size", "128", "--overlap", "16"]
+    whole, split = tmp_path / "whole", tmp_path / "split"
+    assert run(["segment", str(raster), "--output-dir", str(whole), *tiling]).done == ["tiles"]
+    # 2 windows of 96 columns, each run on a region of 128
+    assert run(["segment", str(raster), "--output-dir", str(split), "--window-size", "96",
+                *tiling]).done == ["tiles"]
+    assert read_class_table(split / "tiles.tif") == read_class_table(whole / "tiles.tif") is not None
+    with rasterio.open(split / "tiles.tif") as a, rasterio.open(whole / "tiles.tif") as b:
+        assert (a.transform, a.nodata, a.descriptions) == (b.transform, b.nodata, b.descriptions)
+    agreement = np.mean(pixels(split / "tiles.tif") == pixels(whole / "tiles.tif"))
+    assert agreement > 0.95, agreement

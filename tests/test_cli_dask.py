@@ -1,7 +1,8 @@
 """The geodistill command line on Dask: a LocalCluster of 2 worker processes and an existing
 scheduler with 2 workers (started here from the venv, on the loopback interface) give the
-same pixels as one process, spread the tasks over both workers, and resume; a raster larger
-than the window size is split into windows whose output matches the unsplit run."""
+same pixels as one process (the bundled lite student, a split and a whole scene), spread the
+tasks over both workers, and resume; a raster larger than the window size is split into
+windows whose output matches the unsplit run."""
 from __future__ import annotations
 
 import json
@@ -29,13 +30,13 @@ def one_process(tmp_path_factory):
     inputs = pair_folder(folder / "in", ["big"], size=256)
     pair_folder(inputs, ["small"], size=128)
     out = folder / "one-process"
-    summary = run(["pansharpen", str(inputs), "--output-dir", str(out), "--method", "mtf_glp", *WINDOW])
+    summary = run(arguments(inputs, out))
     assert sorted(summary.done) == SCENES
     return inputs, out
 
 
 def arguments(inputs: Path, out: Path, *where: str) -> list[str]:
-    return ["pansharpen", str(inputs), "--output-dir", str(out), "--method", "mtf_glp", *WINDOW, *where]
+    return ["pansharpen", str(inputs), "--output-dir", str(out), *WINDOW, *where]
 
 
 def assert_same_outputs(out: Path, reference: Path) -> set[str]:
@@ -47,17 +48,19 @@ def assert_same_outputs(out: Path, reference: Path) -> set[str]:
 
 
 def test_split_raster_matches_the_unsplit_run(one_process, tmp_path):
-    inputs, out = one_process
-    whole = tmp_path / "whole"
-    run(["pansharpen", str(inputs / "big_ms.tif"), str(inputs / "big_pan.tif"), "--output-dir",
-         str(whole), "--method", "mtf_glp"])
-    split, unsplit = pixels(out / "big.tif").astype(int), pixels(whole / "big.tif").astype(int)
+    inputs, _ = one_process
+    pair = [str(inputs / "big_ms.tif"), str(inputs / "big_pan.tif")]
+    outputs = {}
+    for name, window in (("whole", []), ("split", WINDOW)):
+        outputs[name] = tmp_path / name
+        run(["pansharpen", *pair, "--output-dir", str(outputs[name]), "--method", "mtf_glp", *window])
+    split, unsplit = (pixels(outputs[name] / "big.tif").astype(int) for name in ("split", "whole"))
     difference = np.abs(split - unsplit)
     # only the rounding of differently blended tiles differs
     assert difference.max() <= 1 and np.mean(difference > 0) < 0.01
-    with rasterio.open(out / "big.tif") as a, rasterio.open(whole / "big.tif") as b:
+    with rasterio.open(outputs["split"] / "big.tif") as a, rasterio.open(outputs["whole"] / "big.tif") as b:
         assert (a.transform, a.crs, a.dtypes, a.overviews(1)) == (b.transform, b.crs, b.dtypes, b.overviews(1))
-    assert not list(out.glob(".*"))  # no window parts or temporary files left
+    assert not list(outputs["split"].glob(".*"))  # no window parts or temporary files left
 
 
 def test_local_cluster_with_two_workers_gives_the_same_pixels(one_process, tmp_path):
@@ -88,11 +91,17 @@ def test_existing_scheduler_with_two_workers_runs_and_resumes(one_process, tmp_p
         for index in range(2):
             processes.append(_start([dask, "worker", address, "--host", "127.0.0.1", "--nthreads",
                                      "1", "--no-dashboard"], tmp_path, f"worker{index}"))
+        from dask.distributed import Client
+
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(2, timeout=60)  # both take part from the first task on
         out = tmp_path / "out"
         summary = run(arguments(inputs, out, "--scheduler", address))
         assert sorted(summary.done) == SCENES and not summary.failed
         workers = assert_same_outputs(out, reference)
         assert len(workers) == 2
+        for index in range(2):  # each worker's own log names the scenes it ran
+            assert "geodistill pansharpen: " in (tmp_path / f"worker{index}.log").read_text()
 
         (out / "small.tif").unlink()
         again = run(arguments(inputs, out, "--scheduler", address))

@@ -116,10 +116,14 @@ def run(argv: list[str] | None = None) -> RunSummary:
         raise GeoDistillError("--workers must be 1 or more.")
     if args.window_size < 64:
         raise GeoDistillError("--window-size must be at least 64 pixels.")
-    values = {option.name: getattr(args, option.field) for option in tool.options}
-    values = {name.lower(): value for name, value in values.items() if value is not None}
+    values = {option.field: getattr(args, option.field) for option in tool.options
+              if getattr(args, option.field) is not None}
     found = pair_scenes(args.inputs) if tool.pairs else single_scenes(args.inputs)
-    args.output_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        args.output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise GeoDistillError(f"Cannot create the output folder {args.output_dir}: "
+                              f"{error.strerror}.") from error
     manifest = Manifest(args.output_dir)
     threads = None
     if args.workers:
@@ -160,5 +164,12 @@ def main(argv: list[str] | None = None) -> int:
     except GeoDistillError as error:
         print(f"geodistill: {error}", file=sys.stderr)
         return 2
+    except OSError as error:  # e.g. the manifest could not be saved
+        print(f"geodistill: {error.strerror or error}: {error.filename or ''}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("geodistill: stopped. Finished outputs are in the manifest; a rerun goes on "
+              "from there.", file=sys.stderr)
+        return 130
     print("\n".join(summary.lines()))
     return 1 if summary.failed else 0

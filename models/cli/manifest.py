@@ -25,15 +25,16 @@ def sha256_of(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def input_signature(path: str) -> dict:
-    """What identifies an input's version cheaply: its path, size and modification time."""
+def file_signature(path: str) -> dict:
+    """What identifies a file's version cheaply: its path, size and modification time."""
     status = os.stat(path)
     return {"path": path, "size": status.st_size, "mtime_ns": status.st_mtime_ns}
 
 
 @dataclass
 class Entry:
-    """A finished output: its inputs, tool and parameters, its sha256, where and how fast it ran."""
+    """A finished output: its inputs, tool and parameters, its sha256 (and the size and
+    modification time it had), where and how fast it ran."""
 
     inputs: list[dict]
     tool: str
@@ -41,6 +42,7 @@ class Entry:
     sha256: str
     workers: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    output: dict = field(default_factory=dict)
 
     def matches(self, other: "Entry") -> bool:
         """Whether `other` asks for the same output (same inputs, tool and parameters)."""
@@ -63,13 +65,20 @@ class Manifest:
 
     def is_current(self, output: Path, wanted: Entry) -> bool:
         """Whether `output` exists, its entry asks for what `wanted` asks, and its bytes are
-        still the ones recorded."""
+        still the ones recorded: the same size and modification time, or else the same sha256
+        (so that a rerun over many large outputs reads only those that were touched)."""
         entry = self.entries.get(output.name)
-        return (entry is not None and entry.matches(wanted) and output.is_file()
-                and sha256_of(output) == entry.sha256)
+        if entry is None or not entry.matches(wanted) or not output.is_file():
+            return False
+        now = file_signature(str(output))
+        if now == entry.output:
+            return True
+        return now["size"] == entry.output.get("size") and sha256_of(output) == entry.sha256
 
     def record(self, output: Path, entry: Entry) -> None:
-        """Record a finished output and save the manifest."""
+        """Record a finished output (with its size and modification time) and save the
+        manifest."""
+        entry.output = file_signature(str(output))
         self.entries[output.name] = entry
         self.save()
 

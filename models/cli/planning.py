@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..inference.alignment import input_grid
 from ..inference.raster_io import open_raster
-from .manifest import Entry, Manifest, input_signature
+from .manifest import Entry, Manifest, file_signature
 from .scene_tasks import SceneJob, describe_error
 from .scenes import Scene
 from .tools import Tool
@@ -34,7 +34,7 @@ def plan_run(tool: Tool, scenes: list[Scene], output_dir: Path, values: dict, wi
         output = output_dir / f"{scene.name}{tool.suffix}"
         try:
             parameters = dict(tool.parameters(scene, values), window_size=window_size)
-            wanted = Entry([input_signature(path) for path in scene.inputs], tool.name,
+            wanted = Entry([file_signature(path) for path in scene.inputs], tool.name,
                            parameters, sha256="")
             if manifest.is_current(output, wanted):
                 plan.skipped.append(scene.name)

@@ -4,6 +4,7 @@ scene, and the assembly of a split scene's windows. They never raise: a failure 
 an outcome with the reason, so one failed scene never stops the others."""
 from __future__ import annotations
 
+import logging
 import shutil
 import sys
 import time
@@ -18,6 +19,9 @@ from .manifest import sha256_of
 from .scenes import Scene
 from .tools import TOOLS, window_area
 from .windows import WindowPlan, assemble, part_folder, part_path
+
+#: a child of Dask's logger, so that a `dask worker` logs which scenes it ran (silent elsewhere)
+LOG = logging.getLogger("distributed.geodistill")
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,7 @@ def run_scene(job: SceneJob) -> Outcome:
     try:
         _limit_threads(job.threads)
         tool.run(tool.request(job.scene, job.output, job.values), job.output, Callbacks())
+        LOG.info("geodistill %s: %s done", job.tool, job.scene.name)
         return Outcome(sha256=sha256_of(job.output), workers=[worker_name()],
                        seconds=time.perf_counter() - started,
                        megapixels=_megapixels(tool.reference(job.scene)))
@@ -102,6 +107,7 @@ def run_window(job: SceneJob, plan: WindowPlan) -> Outcome:
         part.parent.mkdir(exist_ok=True)
         area = window_area(tool.reference(job.scene), plan.region)
         tool.run(tool.request(job.scene, part, job.values, area), str(part), Callbacks())
+        LOG.info("geodistill %s: %s window %d done", job.tool, job.scene.name, plan.index + 1)
         return Outcome(workers=[worker_name()], seconds=time.perf_counter() - started,
                        megapixels=plan.core.height * plan.core.width / 1e6)
     except Exception as error:  # reported with its scene
@@ -118,6 +124,8 @@ def assemble_windows(job: SceneJob, *windows: Outcome) -> Outcome:
         if failed:
             return Outcome(error=failed[0], workers=workers)
         assemble(Path(job.output), TOOLS[job.tool].reference(job.scene), list(job.windows))
+        LOG.info("geodistill %s: %s assembled from %d windows", job.tool, job.scene.name,
+                 len(job.windows))
         return Outcome(sha256=sha256_of(job.output), workers=workers,
                        seconds=sum(o.seconds for o in windows) + time.perf_counter() - started,
                        megapixels=sum(o.megapixels for o in windows))

@@ -33,24 +33,30 @@ class SceneList:
     problems: list[tuple[str, str]]
 
 
-def raster_files(inputs: list[str]) -> list[Path]:
-    """The rasters named by `inputs`: files as given, folders by their rasters (not recursive)."""
-    found: list[Path] = []
+def raster_files(inputs: list[str]) -> list[str]:
+    """The rasters named by `inputs` (files, and the rasters of folders, not recursive), as
+    absolute paths that workers elsewhere can open on a shared filesystem."""
+    found: list[str] = []
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            found.extend(sorted(p for p in path.iterdir()
+            found.extend(sorted(str(p.resolve()) for p in path.iterdir()
                                 if p.is_file() and p.suffix.lower() in RASTER_SUFFIXES))
         elif path.is_file():
-            found.append(path)
+            found.append(str(path.resolve()))
         else:
             raise InputError(f"Input {item} does not exist; give raster files or folders of rasters.")
     return found
 
 
+def stem(path: str) -> str:
+    """The file name without its suffix."""
+    return Path(path).stem
+
+
 def single_scenes(inputs: list[str]) -> SceneList:
     """One scene per raster, named after its file."""
-    return _checked([Scene(path.stem, (str(path.resolve()),)) for path in raster_files(inputs)], [])
+    return _checked([Scene(stem(path), (path,)) for path in raster_files(inputs)], [])
 
 
 def pair_scenes(inputs: list[str]) -> SceneList:
@@ -59,23 +65,23 @@ def pair_scenes(inputs: list[str]) -> SceneList:
     `MUL_x.tif` with `PAN_x.tif`: the scene is named after what the two names share)."""
     tables = [item for item in inputs if item.lower().endswith(".csv")]
     scenes = [scene for table in tables for scene in _csv_pairs(Path(table))]
-    by_role: dict[str, dict[str, Path]] = {"ms": {}, "pan": {}}
+    by_role: dict[str, dict[str, str]] = {"ms": {}, "pan": {}}
     problems = []
     for path in raster_files([item for item in inputs if item not in tables]):
-        role, name = _role_and_name(path.stem)
+        role, name = _role_and_name(stem(path))
         if role is None:
-            problems.append((str(path), "the name says neither MS nor PAN (e.g. scene_ms.tif and "
-                                        "scene_pan.tif), and no CSV of pairs lists it"))
+            problems.append((path, "the name says neither MS nor PAN (e.g. scene_ms.tif and "
+                                   "scene_pan.tif), and no CSV of pairs lists it"))
         else:
             by_role[role][name] = path
     for name in sorted(set(by_role["ms"]) | set(by_role["pan"])):
         ms, pan = by_role["ms"].get(name), by_role["pan"].get(name)
         if ms is None or pan is None:
             have, missing = ("MS", "PAN") if pan is None else ("PAN", "MS")
-            problems.append((str(ms or pan), f"{have} raster without a {missing} raster of the "
-                                             f"same name; add it or list the pair in a CSV"))
+            problems.append((ms or pan, f"{have} raster without a {missing} raster of the "
+                                        f"same name; add it or list the pair in a CSV"))
         else:
-            scenes.append(Scene(name, (str(ms.resolve()), str(pan.resolve()))))
+            scenes.append(Scene(name, (ms, pan)))
     return _checked(scenes, problems)
 
 
@@ -101,8 +107,8 @@ def _csv_pairs(table: Path) -> list[Scene]:
     scenes = []
     for row in rows:
         row = {key.strip().lower(): (value or "").strip() for key, value in row.items()}
-        ms, pan = (table.parent / row["ms"]).resolve(), (table.parent / row["pan"]).resolve()
-        scenes.append(Scene(row.get("name") or _role_and_name(ms.stem)[1], (str(ms), str(pan))))
+        ms, pan = (str((table.parent / row[role]).resolve()) for role in ("ms", "pan"))
+        scenes.append(Scene(row.get("name") or _role_and_name(stem(ms))[1], (ms, pan)))
     return scenes
 
 

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from ..errors import Cancelled, InputError
+from . import distributed
 
 ProgressCallback = Callable[[float], None]
 CancelCheck = Callable[[], bool]
@@ -94,11 +95,16 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer,
     a better validation loss, or after the epoch that ends past `deadline` (a
     `time.monotonic()` value: a time box). Each history entry is
     {"phase", "epoch", "train_loss", "val_loss"}.
+    Under torchrun (see `distributed`) each process trains its share of every batch, the
+    gradients and the logged train loss are averaged over the processes, and all of them stop
+    together.
     """
     if epochs < 1 or batch_size < 1:
         raise InputError(f"epochs and batch size must be at least 1, got {epochs} and {batch_size}")
     generator = torch.Generator().manual_seed(seed)
     batches_per_epoch = max(len(train_indices) // batch_size, 1)
+    replicas = distributed.current()
+    step_loss = batch_loss if replicas is None else distributed.replicated(model, batch_loss, replicas)
 
     def validate() -> float:
         model.eval()
@@ -115,7 +121,7 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer,
         total = 0.0
         for step in range(batches_per_epoch):
             raise_if_cancelled(is_cancelled)
-            loss = batch_loss(order[step * batch_size:(step + 1) * batch_size])
+            loss = step_loss(order[step * batch_size:(step + 1) * batch_size])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -123,6 +129,8 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer,
             span.report((epoch - 1 + (step + 1) / batches_per_epoch) / epochs)
         if scheduler is not None:
             scheduler.step()
+        if replicas is not None:
+            total = distributed.mean_over_replicas(total, replicas)
         val_loss = validate()
         improved = val_loss < best.best_val_loss
         if improved:
@@ -133,7 +141,10 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer,
         if log is not None:
             log(f"{phase} epoch {epoch}/{epochs}: train loss {total / batches_per_epoch:.5f}, "
                 f"validation loss {val_loss:.5f}{' (best)' if improved else ''}")
-        if deadline is not None and time.monotonic() > deadline and epoch < epochs:
+        out_of_time = deadline is not None and time.monotonic() > deadline
+        if replicas is not None:
+            out_of_time = distributed.any_replica(out_of_time, replicas)
+        if out_of_time and epoch < epochs:
             if log is not None:
                 log(f"{phase}: time limit reached after epoch {epoch}, stopping")
             break
