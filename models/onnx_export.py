@@ -29,21 +29,11 @@ from .package import ModelCard, load_model
 from .runtime.onnx_file import (CARD_KEY, DIGEST_KEY, RUNTIME_KEY, SUFFIX, RuntimeInfo,
                                 part_path, scan_model)
 from .runtime.onnx_models import GLOBAL_PART
+from .runtime.torch_models import PanFirst
 
 OPSET = 17
 TOLERANCE = 1e-4
 """Largest |ORT - torch| an export may show on its check inputs."""
-
-
-class _PanFirst(nn.Module):
-    """`net(ms, pan)` called with the engine's input order (pan, ms)."""
-
-    def __init__(self, net: nn.Module):
-        super().__init__()
-        self.net = net
-
-    def forward(self, pan, ms):
-        return self.net(ms, pan)
 
 
 class _GlobalPart(nn.Module):
@@ -97,7 +87,7 @@ def _graphs(card: ModelCard, net: nn.Module) -> tuple[dict[str, _Graph], Runtime
     if card.task == "pansharpening":
         ratio, bands = config.ratio, config.ms_bands
         pair = lambda b, h, w: (_random(generator, b, 1, h, w), _random(generator, b, bands, h // ratio, w // ratio))
-        graph = _Graph(_PanFirst(net), ["pan", "ms"], pair(1, side * 2, side * 2),
+        graph = _Graph(PanFirst(net), ["pan", "ms"], pair(1, side * 2, side * 2),
                        pair(3, side * 3, side * 2), _image_axes("pan", "ms", "output"))
         return {"main": graph}, RuntimeInfo(card.task, graph.inputs, multiple, opset=OPSET)
     if card.task == "dehazing":

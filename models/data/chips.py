@@ -22,8 +22,6 @@ from typing import Callable
 
 import numpy as np
 import rasterio
-import torch
-import torch.nn.functional as F
 from rasterio.warp import transform_geom
 
 from ..errors import InputError
@@ -64,6 +62,9 @@ class ChipSet:
 
 def resize_chips(chips: np.ndarray | torch.Tensor, size: int) -> torch.Tensor:
     """float32 [N, bands, size, size]: bilinear resampling, antialiased when shrinking."""
+    import torch
+    import torch.nn.functional as F
+
     tensor = torch.as_tensor(np.asarray(chips) if not isinstance(chips, torch.Tensor) else chips)
     tensor = tensor.float()
     if tensor.shape[-2:] == (size, size):

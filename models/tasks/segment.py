@@ -23,13 +23,13 @@ from ..errors import InputError
 from ..inference.area import Area, area_region, raster_part
 from ..inference.engine import OutputSpec, RasterInput, run_tiled
 from ..inference.global_context import read_global_view
-from ..runtime.torch_models import GINetTileModel
 from ..inference.raster_io import (AtomicGeoTiff, BLOCK_SIZE, band_list, check_raster_outputs,
                                    open_raster, scene_scaling)
 from ..inference.scaling import BandScaling
 from ..inference.tiling import TilingOptions
-from ..package import ModelCard, load_model
+from ..package import ModelCard, read_card
 from ..registry import choose_package
+from ..runtime.loader import open_for_inference
 from .callbacks import Callbacks
 
 TASK = "segmentation"
@@ -133,18 +133,20 @@ def segment(request: SegmentRequest, callbacks: Callbacks | None = None) -> Segm
     if request.polygons_path:
         check_output_path(request.polygons_path)
     path = choose_model(bands, request.model, request.user_model_folder)
-    card, net = load_model(path, device="cpu")
+    card = read_card(path)
     problem = card_fits(card, bands)
     if problem:
         raise InputError(problem)
     check_classes(card.classes, path.name)
-    callbacks.log(f"Model: {card.name} ({card.architecture}, {len(card.classes)} classes) from {path}")
+    model = open_for_inference(path, request.device, log=callbacks.log)
+    callbacks.log(f"Model: {card.name} ({card.architecture}, {len(card.classes)} classes) from "
+                  f"{path} on {model.describe()}")
     scaling = model_scaling(card, request.input_path)
     # an area runs with the statistics and the global view of the whole raster, as in a whole run
     region = area_region(request.input_path, request.area, callbacks.log)
-    view = read_global_view(request.input_path, None, scaling, net.config.global_size)
-    tile_model = GINetTileModel(net, view, shape,
-                                (int(region.row_off), int(region.col_off)) if region else (0, 0))
+    view = read_global_view(request.input_path, None, scaling, model.config_value("global_size"))
+    tile_model = model.ginet_tile_model(view, shape, (int(region.row_off), int(region.col_off))
+                                        if region else (0, 0))
     ids = [int(c["id"]) for c in card.classes]
     remap = ids != list(range(len(ids)))
     output = Path(request.output_path)
@@ -152,7 +154,7 @@ def segment(request: SegmentRequest, callbacks: Callbacks | None = None) -> Segm
     spec = OutputSpec(engine_path, band_count=len(card.classes), kind="classes", nodata=NODATA,
                       band_descriptions=["class"], probabilities_path=request.probabilities_path)
     options = TilingOptions(tile_size=request.tile_size, overlap=request.overlap,
-                            batch_size=request.batch_size, multiple_of=net.config.multiple_of)
+                            batch_size=request.batch_size, multiple_of=model.multiple_of)
     polygons_share = 85 if request.polygons_path else 100
     try:
         report = run_tiled(tile_model, [RasterInput(request.input_path, scaling=scaling)], spec,
