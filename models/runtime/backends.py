@@ -81,9 +81,22 @@ def ort_providers() -> list[str]:
     return list(onnxruntime.get_available_providers())
 
 
+def _torch_spec():
+    """torch's module spec without importing it (None where it cannot be imported)."""
+    try:
+        return importlib.util.find_spec("torch")
+    except (ImportError, ValueError):  # blocked, or set to None in sys.modules
+        return None
+
+
+def torch_installed() -> bool:
+    """True when torch can be imported (without importing it)."""
+    return _torch_spec() is not None
+
+
 def torch_cuda_build() -> bool:
     """True when an installed torch is a CUDA build, judged from its version file (no import)."""
-    spec = importlib.util.find_spec("torch")
+    spec = _torch_spec()
     if spec is None or not spec.submodule_search_locations:
         return False
     version_file = Path(list(spec.submodule_search_locations)[0]) / "version.py"
@@ -112,7 +125,7 @@ def _cpu_backend() -> Backend:
     """ONNX Runtime on the CPU; torch's CPU where only torch is installed."""
     if CPU_PROVIDER in ort_providers():
         return Backend(ORT, CPU_PROVIDER)
-    if importlib.util.find_spec("torch") is not None:
+    if torch_installed():
         return Backend(TORCH, "cpu")
     raise DeviceError("No inference backend is installed: install the 'Run models' pack "
                        "(GeoDistill > Install dependencies), which adds onnxruntime.")

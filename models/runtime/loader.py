@@ -9,7 +9,6 @@ that path imports torch.
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -18,21 +17,20 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import PackageError
+from ..errors import InputError, PackageError
 from ..inference.backoff import TileModel
 from ..package import ModelCard, read_card
-from .backends import CPU_PROVIDER, ORT, TORCH, Backend, resolve_backend
-from .onnx_file import SUFFIX, OnnxPackage, RuntimeInfo, load_onnx_package
+from .backends import CPU_PROVIDER, ORT, TORCH, Backend, resolve_backend, torch_installed
+from .onnx_file import SUFFIX, OnnxPackage, RuntimeInfo, load_onnx_package, read_onnx_card
 
 WEIGHTS_SUFFIX = ".safetensors"
 
 
-def torch_installed() -> bool:
-    """True when torch can be imported (without importing it)."""
-    try:
-        return importlib.util.find_spec("torch") is not None
-    except (ImportError, ValueError):  # a blocked or half-installed torch
-        return False
+def require_torch(purpose: str) -> None:
+    """Raise InputError naming the pack to install when `purpose` needs torch and it is missing."""
+    if not torch_installed():
+        raise InputError(f"{purpose} runs on torch, which is not installed: install the 'Train "
+                         f"models' pack (GeoDistill > Install dependencies).")
 
 
 @dataclass
@@ -96,7 +94,7 @@ def _onnx_twin(weights: Path, card: ModelCard, log: Callable[[str], None]) -> Pa
     twin = weights.with_suffix(SUFFIX)
     if twin.is_file():
         try:
-            if read_card(twin).sha256 == card.sha256:
+            if read_onnx_card(twin).sha256 == card.sha256:
                 return twin
         except PackageError:
             pass  # damaged or foreign: converted again below

@@ -30,7 +30,7 @@ from ..inference.scaling import BandScaling
 from ..inference.tiling import TilingOptions
 from ..package import ModelCard, read_card
 from ..registry import choose_package
-from ..runtime.loader import open_for_inference
+from ..runtime.loader import open_for_inference, require_torch
 from .callbacks import Callbacks
 
 TASK = "dehazing"
@@ -150,6 +150,7 @@ def dark_channel_scaling_from_array(hazy: np.ndarray, valid: np.ndarray | None =
 def dark_channel_module(path: str, scaling: BandScaling):
     """The dark channel prior (a torch module) with the airlight estimated once from a
     decimated read of the scene."""
+    require_torch("The dark channel prior")
     from ..classical.dehaze import DarkChannelModule, estimate_airlight
 
     array, _ = read_decimated(path)

@@ -29,7 +29,7 @@ from ..inference.tiling import TilingOptions
 from ..masks import nonzero_pixels
 from ..package import ModelCard, load_model, read_card
 from ..registry import choose_package
-from ..runtime.loader import open_for_inference
+from ..runtime.loader import open_for_inference, require_torch
 from .callbacks import Callbacks
 
 METHODS = ("model", "mtf_glp", "brovey")
@@ -230,6 +230,7 @@ def pansharpen(request: PansharpenRequest, callbacks: Callbacks | None = None) -
     model_name = None
     multiple_of = 1
     if request.method == "mtf_glp":
+        require_torch("METHOD mtf_glp")
         from ..classical.pansharpen import MtfGlpModule, lowpass_gain, mtf_glp_gains
         from ..runtime.torch_models import PanFirst, TorchTileModel
 
@@ -264,6 +265,7 @@ def _prepare_model(request, info, ms_scaling, pan_scaling, callbacks):
         model = open_for_inference(path, request.device, log=callbacks.log)
         callbacks.log(f"Model: {card.name} ({card.architecture}) from {path} on {model.describe()}")
         return model.tile_model(), card, model.notes, model.multiple_of
+    require_torch("Scene adaptation (ADAPT_ITERATIONS)")
     from ..distill.adapt import adapt_to_scene
     from ..runtime.torch_models import PanFirst, TorchTileModel
 
