@@ -150,10 +150,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     parser.add_argument("--size", type=int, default=1024, help="raster side in pixels")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--only", nargs="*", default=None, help="model names to run (default: all)")
     arguments = parser.parse_args()
     threads = intra_op_threads()
     torch.set_num_threads(threads)
-    stems = sorted(p.stem for p in BUNDLED_FOLDER.glob("*.safetensors") if p.with_suffix(".onnx").is_file())
+    stems = sorted(p.stem for p in BUNDLED_FOLDER.glob("*.safetensors") if p.with_suffix(".onnx").is_file()
+                   and (arguments.only is None or p.stem in arguments.only))
     results = []
     with tempfile.TemporaryDirectory(prefix="geodistill-backends-") as folder:
         for stem in stems:

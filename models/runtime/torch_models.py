@@ -43,6 +43,8 @@ class TorchClassifier:
 class TorchTileModel(TileModel):
     """Runs `module(*tensors)` under inference mode and autocast on the run's device."""
 
+    channels_last = True
+
     def __init__(self, module: torch.nn.Module):
         self.module = module.eval()
         self.torch_device = torch.device("cpu")
