@@ -230,8 +230,11 @@ def test_diagnostics_page_lists_versions_and_copies_them(qtbot, qgis_app):
     dialog = DiagnosticsDialog()
     qtbot.addWidget(dialog)
     text = dialog.text.toPlainText()
+    import onnxruntime
+
     for expected in (f"QGIS {Qgis.QGIS_VERSION}", f"torch {torch.__version__}",
-                     f"rasterio {rasterio.__version__}", "Device: CPU (no CUDA device found",
+                     f"rasterio {rasterio.__version__}", f"onnxruntime {onnxruntime.__version__}",
+                     f"Device: ONNX Runtime {onnxruntime.__version__}, CPUExecutionProvider",
                      "pansharpening_lite_4band_x4", "User models: ", "Installed packages folder: "):
         assert expected in text, expected
     assert dialog.copy() == text and QApplication.clipboard().text() == text
