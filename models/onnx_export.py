@@ -26,7 +26,7 @@ from torch import nn
 
 from .errors import PackageError
 from .nets.ginet import GlobalContext
-from .package import ModelCard, load_model
+from .package import ModelCard, load_model, save_package
 from .runtime.onnx_file import (CARD_KEY, DIGEST_KEY, RUNTIME_KEY, SUFFIX, RuntimeInfo,
                                 part_path, scan_model)
 from .runtime.onnx_models import GLOBAL_PART
@@ -204,3 +204,11 @@ def export_package(weights_path: str | Path, out_path: str | Path | None = None)
         _write(part_path(out_path, part), data)
     _write(out_path, _with_metadata(main, {CARD_KEY: card.to_json(), RUNTIME_KEY: runtime.to_json()}))
     return out_path
+
+
+def save_trained_package(path: str | Path, state_dict: dict, card: ModelCard) -> ModelCard:
+    """Save trained weights as a `.safetensors` package and write its `.onnx` next to it, so
+    the model runs on ONNX Runtime; returns the card as saved."""
+    saved = save_package(path, state_dict, card)
+    export_package(path)
+    return saved
