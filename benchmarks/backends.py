@@ -7,7 +7,9 @@ classifiers run through the scene classification loop (read, scale, resize, infe
 alternate between the backends and the best of `--repeats` counts (the machine is shared).
 Writes JSON: {"models": [{"name", "torch", "onnx", "speedup", "max_abs_diff", "unit"}],
 "geometric_mean_speedup", "machine"}; `docs/benchmarks/backends.md` is generated from it by
-`benchmarks/backends_table.py`.
+`benchmarks/backends_table.py`. With `--gpu` the same runs compare torch CUDA (fp32 and fp16
+autocast) with ONNX Runtime's CUDA provider instead, and report the fp16 drift (largest
+|fp16 - fp32| of torch's outputs): `benchmarks/gpu_check.sh` uses it.
 
     .venv/bin/python benchmarks/backends.py --out benchmarks/out/backends.json
 """
@@ -33,12 +35,14 @@ from models.inference.scaling import BandScaling
 from models.inference.tiling import TilingOptions
 from models.package import load_model
 from models.registry import BUNDLED_FOLDER
-from models.runtime.backends import CPU_PROVIDER, ORT, Backend, intra_op_threads
+from models.runtime.backends import (CPU_PROVIDER, CUDA_PROVIDER, ORT, Backend, intra_op_threads,
+                                     ort_providers)
 from models.runtime.onnx_file import load_onnx_package
 from models.runtime.onnx_models import OnnxClassifier, OnnxGINetTileModel, OnnxTileModel
 from models.runtime.torch_models import GINetTileModel, PanFirst, TorchClassifier
 
 CPU = Backend(ORT, CPU_PROVIDER)
+CUDA = Backend(ORT, CUDA_PROVIDER)
 TILING = TilingOptions(tile_size=512, overlap=32, batch_size=2, multiple_of=8)
 
 
@@ -60,10 +64,10 @@ def scaling(bands: int) -> BandScaling:
     return BandScaling([0.0] * bands, [1000.0] * bands)
 
 
-def timed_engine(model, inputs, output: OutputSpec) -> tuple[float, np.ndarray]:
+def timed_engine(model, inputs, output: OutputSpec, device: str, precision: str) -> tuple[float, np.ndarray]:
     """(seconds, output values) of one engine run."""
     started = time.perf_counter()
-    run_tiled(model, inputs, output, TILING, device="cpu")
+    run_tiled(model, inputs, output, TILING, device=device, precision=precision)
     seconds = time.perf_counter() - started
     with rasterio.open(output.probabilities_path or output.path) as dataset:
         return seconds, dataset.read()
@@ -72,8 +76,10 @@ def timed_engine(model, inputs, output: OutputSpec) -> tuple[float, np.ndarray]:
 class Case:
     """One bundled model: its two backends' runs and the pixels or chips each run covers."""
 
-    def __init__(self, stem: str, folder: Path, size: int):
+    def __init__(self, stem: str, folder: Path, size: int, gpu: bool):
         self.stem, self.folder, self.size = stem, folder, size
+        self.ort_backend = CUDA if gpu else CPU
+        self.torch_device = "cuda" if gpu else "cpu"
         self.package = load_onnx_package(BUNDLED_FOLDER / f"{stem}.onnx")
         self.card, self.net = load_model(BUNDLED_FOLDER / f"{stem}.safetensors")
         self.task = self.card.task
@@ -101,30 +107,31 @@ class Case:
             view = read_global_view(self.inputs[0].path, None, self.inputs[0].scaling, self.package.runtime.global_size)
             shape = (self.size, self.size)
             return {"torch": lambda: GINetTileModel(self.net, view, shape),
-                    "onnx": lambda: OnnxGINetTileModel(self.package, CPU, view, shape)}
+                    "onnx": lambda: OnnxGINetTileModel(self.package, self.ort_backend, view, shape)}
         module = PanFirst(self.net) if self.task == "pansharpening" else self.net
-        return {"torch": lambda: module, "onnx": lambda: OnnxTileModel(self.package, CPU)}
+        return {"torch": lambda: module, "onnx": lambda: OnnxTileModel(self.package, self.ort_backend)}
 
-    def run(self, backend: str, index: int) -> tuple[float, np.ndarray]:
-        """(seconds, values) of one run on `backend`."""
+    def run(self, backend: str, index: int, precision: str = "fp32") -> tuple[float, np.ndarray]:
+        """(seconds, values) of one run on `backend` ("torch" or "onnx")."""
         if self.task == "classification":
-            return self.classify(backend)
+            return self.classify(backend, precision)
         out = self.folder / f"{self.stem}-{backend}-{index}.tif"
         if self.task == "segmentation":
             spec = OutputSpec(out, self.bands_out, kind="classes", probabilities_path=out.with_suffix(".p.tif"))
         else:
             spec = OutputSpec(out, self.bands_out)
-        return timed_engine(self.models()[backend](), self.inputs, spec)
+        return timed_engine(self.models()[backend](), self.inputs, spec, self.torch_device, precision)
 
-    def classify(self, backend: str) -> tuple[float, np.ndarray]:
+    def classify(self, backend: str, precision: str) -> tuple[float, np.ndarray]:
         from models.tasks.classify import _classify_cells, _Grid
         from models.tasks.callbacks import Callbacks
 
         chip = 64
         grid = _Grid(chip, chip, self.size // chip, self.size // chip)
         self.work = grid.rows * grid.cols
-        logits = (OnnxClassifier(self.package, CPU) if backend == "onnx"
-                  else TorchClassifier(self.net, Backend("torch", "cpu"))).logits
+        torch_backend = Backend("torch", self.torch_device, fp16=precision == "fp16")
+        logits = (OnnxClassifier(self.package, self.ort_backend) if backend == "onnx"
+                  else TorchClassifier(self.net, torch_backend)).logits
         with rasterio.open(self.inputs[0].path) as dataset:
             started = time.perf_counter()
             _, probabilities, _ = _classify_cells(logits, self.package.runtime.input_size, dataset,
@@ -132,17 +139,26 @@ class Case:
             return time.perf_counter() - started, probabilities
 
 
-def measure(case: Case, repeats: int) -> dict:
-    best = {"torch": math.inf, "onnx": math.inf}
+def measure(case: Case, repeats: int, gpu: bool) -> dict:
+    """Best-of-`repeats` throughput of each run, alternating their order; speedup onnx/torch."""
+    runs = {"torch": ("torch", "fp32"), "onnx": ("onnx", "fp32")}
+    if gpu:
+        runs["torch_fp16"] = ("torch", "fp16")
+    best = dict.fromkeys(runs, math.inf)
     values = {}
     for index in range(repeats):
-        for backend in ("torch", "onnx") if index % 2 == 0 else ("onnx", "torch"):
-            seconds, values[backend] = case.run(backend, index)
-            best[backend] = min(best[backend], seconds)
-    torch_rate, onnx_rate = case.work / best["torch"], case.work / best["onnx"]
-    return {"name": case.stem, "task": case.task, "unit": case.unit, "torch": round(torch_rate, 4),
-            "onnx": round(onnx_rate, 4), "speedup": round(onnx_rate / torch_rate, 3),
-            "max_abs_diff": float(np.abs(values["torch"].astype(np.float64) - values["onnx"]).max())}
+        for name in list(runs) if index % 2 == 0 else list(runs)[::-1]:
+            backend, precision = runs[name]
+            seconds, values[name] = case.run(backend, index, precision)
+            best[name] = min(best[name], seconds)
+    rates = {name: case.work / seconds for name, seconds in best.items()}
+    result = {"name": case.stem, "task": case.task, "unit": case.unit,
+              **{name: round(rate, 4) for name, rate in rates.items()},
+              "speedup": round(rates["onnx"] / rates["torch"], 3),
+              "max_abs_diff": float(np.abs(values["torch"].astype(np.float64) - values["onnx"]).max())}
+    if gpu:
+        result["fp16_drift"] = float(np.abs(values["torch"].astype(np.float64) - values["torch_fp16"]).max())
+    return result
 
 
 def main() -> None:
@@ -151,7 +167,12 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=1024, help="raster side in pixels")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--only", nargs="*", default=None, help="model names to run (default: all)")
+    parser.add_argument("--gpu", action="store_true",
+                        help="torch CUDA (fp32, fp16) against ONNX Runtime's CUDA provider")
     arguments = parser.parse_args()
+    if arguments.gpu and not (torch.cuda.is_available() and CUDA_PROVIDER in ort_providers()):
+        raise SystemExit("--gpu needs a CUDA GPU, a CUDA build of torch and onnxruntime-gpu "
+                         f"(ONNX Runtime providers here: {', '.join(ort_providers())}).")
     threads = intra_op_threads()
     torch.set_num_threads(threads)
     stems = sorted(p.stem for p in BUNDLED_FOLDER.glob("*.safetensors") if p.with_suffix(".onnx").is_file()
@@ -161,10 +182,13 @@ def main() -> None:
         for stem in stems:
             case_folder = Path(folder) / stem
             case_folder.mkdir()
-            results.append(measure(Case(stem, case_folder, arguments.size), arguments.repeats))
+            results.append(measure(Case(stem, case_folder, arguments.size, arguments.gpu),
+                                   arguments.repeats, arguments.gpu))
             print(results[-1], flush=True)
     speedups = [r["speedup"] for r in results]
-    write_json({"models": results, "threads": threads, "raster_side": arguments.size,
+    write_json({"models": results, "threads": threads,
+                "backends": "torch CUDA / ONNX Runtime CUDAExecutionProvider" if arguments.gpu
+                else "torch CPU / ONNX Runtime CPUExecutionProvider", "raster_side": arguments.size,
                 "tiling": {"tile_size": TILING.tile_size, "overlap": TILING.overlap,
                            "batch_size": TILING.batch_size},
                 "geometric_mean_speedup": round(math.exp(sum(map(math.log, speedups)) / len(speedups)), 3),

@@ -162,3 +162,15 @@ def test_a_gpu_that_cannot_be_used_is_a_clear_error(monkeypatch):
 
 def test_operator_threads_leave_a_core_to_the_reader_and_writer():
     assert backends.intra_op_threads(8) == 7 and backends.intra_op_threads(1) == 1
+
+
+@pytest.mark.cuda
+def test_onnx_runtime_cuda_provider_gives_the_cpu_values(rgb_scene, tmp_path):
+    if backends.CUDA_PROVIDER not in backends.ort_providers():
+        pytest.skip("onnxruntime has no CUDA provider here (install onnxruntime-gpu)")
+    cuda = resolve_backend("cuda")
+    assert cuda == Backend(backends.ORT, backends.CUDA_PROVIDER, 0) and cuda.device == "cuda:0"
+    package = load_onnx_package(BUNDLED_FOLDER / "dehazing_lite_rgb.onnx")
+    on_gpu, on_cpu = engine_outputs({"gpu": OnnxTileModel(package, cuda), "cpu": OnnxTileModel(package, CPU)},
+                                    rgb_scene, 3, tmp_path, 3)
+    assert np.abs(on_gpu - on_cpu).max() <= 1e-3
