@@ -27,6 +27,8 @@ def make_session(graph: bytes, backend: Backend):
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = intra_op_threads()
     options.inter_op_num_threads = 1
+    # idle operator threads sleep instead of spinning: the reader and writer need those cores
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3  # warnings about unplaced nodes are not the user's concern
     providers: list = [CPU_PROVIDER]
