@@ -186,7 +186,7 @@ def main() -> None:
                                    arguments.repeats, arguments.gpu))
             print(results[-1], flush=True)
     speedups = [r["speedup"] for r in results]
-    write_json({"models": results, "threads": threads,
+    write_json({"models": results, "threads": threads, "repeats": arguments.repeats,
                 "backends": "torch CUDA / ONNX Runtime CUDAExecutionProvider" if arguments.gpu
                 else "torch CPU / ONNX Runtime CPUExecutionProvider", "raster_side": arguments.size,
                 "tiling": {"tile_size": TILING.tile_size, "overlap": TILING.overlap,

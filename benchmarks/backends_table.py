@@ -26,7 +26,7 @@ def table(data: dict) -> str:
         f"{data['tiling']['tile_size']} px with {data['tiling']['overlap']} px overlap, batches of "
         f"{data['tiling']['batch_size']}, {data['threads']} operator thread(s) on both backends; "
         f"scene classifiers run the classification loop (read, scale, resize, infer) on 64 px "
-        f"chips. Throughput is the best of the repeats; speedup = ONNX Runtime / torch; max abs "
+        f"chips. Throughput is the best of {data.get('repeats', 'the')} repeats; speedup = ONNX Runtime / torch; max abs "
         f"diff compares the two outputs in model units.",
         "",
         "| " + " | ".join(header) + " |",
