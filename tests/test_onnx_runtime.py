@@ -9,7 +9,7 @@ import rasterio
 
 from rasters import smooth_field, write_raster
 
-from geodistill.models.errors import DeviceError, PackageError
+from geodistill.models.errors import DeviceError, InputError, PackageError
 from geodistill.models.inference.engine import OutputSpec, RasterInput, run_tiled
 from geodistill.models.inference.global_context import read_global_view
 from geodistill.models.inference.scaling import BandScaling
@@ -174,3 +174,13 @@ def test_onnx_runtime_cuda_provider_gives_the_cpu_values(rgb_scene, tmp_path):
     on_gpu, on_cpu = engine_outputs({"gpu": OnnxTileModel(package, cuda), "cpu": OnnxTileModel(package, CPU)},
                                     rgb_scene, 3, tmp_path, 3)
     assert np.abs(on_gpu - on_cpu).max() <= 1e-3
+
+
+def test_graph_inputs_are_checked_in_python_with_a_clear_message():
+    model = OnnxTileModel(load_onnx_package(BUNDLED_FOLDER / "dehazing_lite_rgb.onnx"), CPU)
+    with pytest.raises(InputError, match="reads 3 band"):
+        model.predict([np.zeros((1, 4, 64, 64), np.float32)], [None])
+    multiple = model.package.runtime.multiple_of
+    with pytest.raises(InputError, match=f"multiples of {multiple} pixels"):
+        model.predict([np.zeros((1, 3, 64 + multiple // 2, 64), np.float32)], [None])
+    assert model.predict([np.zeros((2, 3, 64, 64), np.float32)], [None, None]).shape == (2, 3, 64, 64)
