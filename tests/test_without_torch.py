@@ -1,5 +1,6 @@
 """Inference needs no torch: the four inference algorithms run where torch cannot be imported,
-on ONNX Runtime, and write the same rasters as a run where torch is installed."""
+in a headless QGIS and in qgis_process, on ONNX Runtime, and write the same rasters as a run
+where torch is installed."""
 import json
 import os
 import subprocess
@@ -11,6 +12,7 @@ import onnxruntime
 import pytest
 import rasterio
 
+from conftest import qgis_process_runner
 from hazy_scenes import clear_scene
 from inference_runs import run_all
 from rasters import pansharpening_scene, write_raster
@@ -27,13 +29,16 @@ def inputs(tmp_path_factory):
     return {"ms": str(scene.ms_path), "pan": str(scene.pan_path), "rgb": str(rgb)}
 
 
+def link_parent() -> str:
+    """The folder holding the `geodistill` link conftest made: the plugin imports as in QGIS."""
+    return next(p for p in sys.path if (Path(p) / "geodistill").is_symlink())
+
+
 def run_without_torch(folder: Path, inputs: dict) -> dict:
     (folder / "inputs.json").write_text(json.dumps(inputs))
-    # the folder holding the `geodistill` link conftest made: the plugin imports as in QGIS
-    link_parent = next(p for p in sys.path if (Path(p) / "geodistill").is_symlink())
     environment = dict(os.environ, QT_QPA_PLATFORM="offscreen")
     completed = subprocess.run(
-        [sys.executable, str(TESTS / "inference_runs.py"), link_parent, str(folder), "block-torch"],
+        [sys.executable, str(TESTS / "inference_runs.py"), link_parent(), str(folder), "block-torch"],
         capture_output=True, text=True, timeout=600, env=environment)
     lines = [line for line in completed.stdout.splitlines() if line.startswith("RESULT ")]
     assert completed.returncode == 0 and lines, completed.stdout[-3000:] + completed.stderr[-3000:]
@@ -79,3 +84,26 @@ def test_all_inference_algorithms_run_on_onnx_runtime_without_torch(geodistill_p
 
     cells = read(without["outputs"]["classify"])[0]
     assert cells.shape == (1, 4, 4) and (cells < 30).all()
+
+
+def test_qgis_process_segments_without_torch(geodistill_provider, inputs, tmp_path, monkeypatch):
+    """qgis_process with torch blocked from its Python's start (PYQGIS_STARTUP) segments the
+    raster with the bundled model exactly as a run in this process does."""
+    startup = tmp_path / "block_torch.py"
+    startup.write_text(f"import sys\nsys.path.insert(0, {str(TESTS)!r})\n"
+                       "from inference_runs import TorchBlocker\nsys.meta_path.insert(0, TorchBlocker())\n")
+    monkeypatch.setenv("PYQGIS_STARTUP", str(startup))
+    run = qgis_process_runner(Path(link_parent()), tmp_path / "profile")
+    diagnostics = run("run", "geodistill:diagnostics", "--DEVICE=auto")
+    assert diagnostics.returncode == 0, diagnostics.stderr
+    assert "torch: not installed" in diagnostics.stdout
+    assert f"Backend: ONNX Runtime {onnxruntime.__version__}, CPUExecutionProvider" in diagnostics.stdout
+    result = run("run", "geodistill:segment", f"--INPUT={inputs['rgb']}", "--TILE_SIZE=64",
+                 "--OVERLAP=16", f"--OUTPUT={tmp_path / 'classes.tif'}")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+
+    from qgis import processing
+
+    expected = processing.run("geodistill:segment", {"INPUT": inputs["rgb"], "TILE_SIZE": 64, "OVERLAP": 16,
+                                                     "OUTPUT": str(tmp_path / "here.tif")})["OUTPUT"]
+    np.testing.assert_array_equal(read(tmp_path / "classes.tif")[0], read(expected)[0])
