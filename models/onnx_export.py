@@ -148,12 +148,17 @@ def _export(graph: _Graph) -> bytes:
                           output_names=outputs, opset_version=OPSET, dynamo=False,
                           dynamic_axes=graph.dynamic or None, do_constant_folding=True)
     data = buffer.getvalue()
-    session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
     feeds = {name: value.numpy() for name, value in zip(graph.inputs, graph.check)}
+    try:
+        outputs = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"]).run(None, feeds)
+    except Exception as error:  # onnxruntime's own exception types
+        raise PackageError(f"ONNX Runtime cannot run the graph at a batch of "
+                           f"{graph.check[0].shape[0]} and another tile size ({str(error)[:200]}); "
+                           f"a size is fixed in the net's code.") from error
     with torch.no_grad():
         expected = module(*graph.check)
     expected = expected if isinstance(expected, tuple) else (expected,)
-    for got, want in zip(session.run(None, feeds), expected):
+    for got, want in zip(outputs, expected):
         difference = float(np.abs(got - want.numpy()).max()) if got.shape == tuple(want.shape) else np.inf
         if difference > TOLERANCE:
             raise PackageError(f"the ONNX graph differs from torch by {difference:.2g} at a batch "
@@ -189,16 +194,17 @@ def onnx_path_for(weights_path: str | Path) -> Path:
 
 def export_package(weights_path: str | Path, out_path: str | Path | None = None) -> Path:
     """Convert the `.safetensors` package at `weights_path` to `out_path` (default: next to
-    it); returns the `.onnx` path. The card is copied into the ONNX metadata unchanged."""
+    it); returns the `.onnx` path. The card is copied into the ONNX metadata unchanged.
+    PackageError "<file> does not convert to ONNX: ..." when the graph would differ from torch."""
     card, net = load_model(weights_path, device="cpu")
     out_path = Path(out_path) if out_path else onnx_path_for(weights_path)
     graphs, runtime = _graphs(card, ort_friendly(net).eval())
-    main = _export(graphs.pop("main"))
-    parts = {}
-    for part, graph in graphs.items():
-        data = _with_metadata(_export(graph), {RUNTIME_KEY: dataclasses.replace(
-            runtime, inputs=graph.inputs, parts={}).to_json()})
-        parts[part] = data
+    try:
+        main = _export(graphs.pop("main"))
+        parts = {part: _with_metadata(_export(graph), {RUNTIME_KEY: dataclasses.replace(
+            runtime, inputs=graph.inputs, parts={}).to_json()}) for part, graph in graphs.items()}
+    except PackageError as error:
+        raise PackageError(f"{Path(weights_path).name} does not convert to ONNX: {error}") from error
     runtime.parts = {part: hashlib.sha256(data).hexdigest() for part, data in parts.items()}
     for part, data in parts.items():
         _write(part_path(out_path, part), data)
@@ -208,7 +214,12 @@ def export_package(weights_path: str | Path, out_path: str | Path | None = None)
 
 def save_trained_package(path: str | Path, state_dict: dict, card: ModelCard) -> ModelCard:
     """Save trained weights as a `.safetensors` package and write its `.onnx` next to it, so
-    the model runs on ONNX Runtime; returns the card as saved."""
+    the model runs on ONNX Runtime; returns the card as saved. A net that does not convert
+    (PSDNet: its quadrant stitching fixes the tile size in a traced graph) gets no `.onnx`
+    and runs on torch."""
     saved = save_package(path, state_dict, card)
-    export_package(path)
+    try:
+        export_package(path)
+    except PackageError:
+        Path(path).with_suffix(SUFFIX).unlink(missing_ok=True)  # a stale graph of older weights
     return saved

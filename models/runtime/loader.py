@@ -4,7 +4,8 @@ A package is given as its `.onnx` or its `.safetensors` path. ONNX Runtime runs 
 (for a `.safetensors`, the `.onnx` next to it with the same card; without one, and with torch
 installed, the package is converted first, next to it where the folder is writable). torch
 CUDA runs the `.safetensors` weights; where only the `.onnx` exists the run falls back to ONNX
-Runtime on the CPU and says so. The net is never built here for ONNX Runtime, so nothing on
+Runtime on the CPU and says so; a net that does not convert (its graph would fix the tile
+size) runs on torch's CPU. The net is never built here for ONNX Runtime, so nothing on
 that path imports torch.
 """
 from __future__ import annotations
@@ -107,7 +108,19 @@ def _onnx_twin(weights: Path, card: ModelCard, log: Callable[[str], None]) -> Pa
     target = twin if os.access(weights.parent, os.W_OK) else \
         Path(tempfile.mkdtemp(prefix="geodistill-onnx-")) / twin.name
     log(f"Converting {weights.name} to ONNX ({target}).")
-    return export_package(weights, target)
+    try:
+        return export_package(weights, target)
+    except PackageError:
+        raise
+    except Exception as error:  # the exporter raises many types for nets it cannot trace
+        raise PackageError(f"{weights.name} does not convert to ONNX: {error}") from error
+
+
+def _torch_model(weights: Path, backend: Backend) -> InferenceModel:
+    from ..package import load_model
+
+    card, net = load_model(weights, device="cpu")
+    return InferenceModel(card, backend, net=net)
 
 
 def open_for_inference(path: str | Path, device: str = "auto", precision: str = "auto",
@@ -119,12 +132,19 @@ def open_for_inference(path: str | Path, device: str = "auto", precision: str = 
     weights = path if path.suffix == WEIGHTS_SUFFIX else path.with_suffix(WEIGHTS_SUFFIX)
     if backend.engine == TORCH:
         if weights.is_file():
-            from ..package import load_model
-            card, net = load_model(weights, device="cpu")
-            return InferenceModel(card, backend, net=net)
+            return _torch_model(weights, backend)
         notes.append(f"{path.name} ships as ONNX only: it runs on ONNX Runtime on the CPU")
         backend = Backend(ORT, CPU_PROVIDER)
     if path.suffix == WEIGHTS_SUFFIX:
-        path = _onnx_twin(path, read_card(path), log)
+        try:
+            path = _onnx_twin(path, read_card(path), log)
+        except PackageError as error:
+            if not torch_installed() or not error.args[0].startswith(f"{weights.name} does not convert"):
+                raise
+            # a net whose graph keeps tile sizes fixed (PSDNet's quadrant stitching) runs on torch
+            log(f"{error} It runs on PyTorch instead.")
+            model = _torch_model(weights, Backend(TORCH, "cpu"))
+            model.notes.append(f"{weights.name} runs on PyTorch (no ONNX graph)")
+            return model
     package = load_onnx_package(path)
     return InferenceModel(package.card, backend, package.runtime, package, notes=notes)
