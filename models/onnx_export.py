@@ -27,8 +27,8 @@ from torch import nn
 from .errors import PackageError
 from .nets.ginet import GlobalContext
 from .package import ModelCard, load_model, save_package
-from .runtime.onnx_file import (CARD_KEY, DIGEST_KEY, RUNTIME_KEY, SUFFIX, RuntimeInfo,
-                                part_path, scan_model)
+from .runtime.onnx_file import (CARD_KEY, DIGEST_KEY, RUNTIME_KEY, SUFFIX, ConversionError,
+                                RuntimeInfo, part_path, scan_model)
 from .runtime.onnx_models import GLOBAL_PART
 from .runtime.torch_models import PanFirst
 
@@ -195,7 +195,7 @@ def onnx_path_for(weights_path: str | Path) -> Path:
 def export_package(weights_path: str | Path, out_path: str | Path | None = None) -> Path:
     """Convert the `.safetensors` package at `weights_path` to `out_path` (default: next to
     it); returns the `.onnx` path. The card is copied into the ONNX metadata unchanged.
-    PackageError "<file> does not convert to ONNX: ..." when the graph would differ from torch."""
+    ConversionError when the graph would differ from torch."""
     card, net = load_model(weights_path, device="cpu")
     out_path = Path(out_path) if out_path else onnx_path_for(weights_path)
     graphs, runtime = _graphs(card, ort_friendly(net).eval())
@@ -204,7 +204,7 @@ def export_package(weights_path: str | Path, out_path: str | Path | None = None)
         parts = {part: _with_metadata(_export(graph), {RUNTIME_KEY: dataclasses.replace(
             runtime, inputs=graph.inputs, parts={}).to_json()}) for part, graph in graphs.items()}
     except PackageError as error:
-        raise PackageError(f"{Path(weights_path).name} does not convert to ONNX: {error}") from error
+        raise ConversionError(f"{Path(weights_path).name} does not convert to ONNX: {error}") from error
     runtime.parts = {part: hashlib.sha256(data).hexdigest() for part, data in parts.items()}
     for part, data in parts.items():
         _write(part_path(out_path, part), data)
@@ -220,6 +220,6 @@ def save_trained_package(path: str | Path, state_dict: dict, card: ModelCard) ->
     saved = save_package(path, state_dict, card)
     try:
         export_package(path)
-    except PackageError:
+    except ConversionError:
         Path(path).with_suffix(SUFFIX).unlink(missing_ok=True)  # a stale graph of older weights
     return saved

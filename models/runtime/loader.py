@@ -22,7 +22,8 @@ from ..errors import InputError, PackageError
 from ..inference.backoff import TileModel
 from ..package import ModelCard, read_card
 from .backends import CPU_PROVIDER, ORT, TORCH, Backend, resolve_backend, torch_installed
-from .onnx_file import SUFFIX, OnnxPackage, RuntimeInfo, load_onnx_package, read_onnx_card
+from .onnx_file import (SUFFIX, ConversionError, OnnxPackage, RuntimeInfo, load_onnx_package,
+                        read_onnx_card)
 
 WEIGHTS_SUFFIX = ".safetensors"
 
@@ -113,7 +114,7 @@ def _onnx_twin(weights: Path, card: ModelCard, log: Callable[[str], None]) -> Pa
     except PackageError:
         raise
     except Exception as error:  # the exporter raises many types for nets it cannot trace
-        raise PackageError(f"{weights.name} does not convert to ONNX: {error}") from error
+        raise ConversionError(f"{weights.name} does not convert to ONNX: {error}") from error
 
 
 def _torch_model(weights: Path, backend: Backend) -> InferenceModel:
@@ -138,9 +139,7 @@ def open_for_inference(path: str | Path, device: str = "auto", precision: str = 
     if path.suffix == WEIGHTS_SUFFIX:
         try:
             path = _onnx_twin(path, read_card(path), log)
-        except PackageError as error:
-            if not torch_installed() or not error.args[0].startswith(f"{weights.name} does not convert"):
-                raise
+        except ConversionError as error:
             # a net whose graph keeps tile sizes fixed (PSDNet's quadrant stitching) runs on torch
             log(f"{error} It runs on PyTorch instead.")
             model = _torch_model(weights, Backend(TORCH, "cpu"))
