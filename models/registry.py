@@ -2,9 +2,11 @@
 
 Bundled students live in `<plugin root>/resources/models/`; the user folder is chosen by the
 caller (the plugin passes the folder from its settings). A package's name is its file stem;
-a user package of the same name as a bundled one takes precedence. Each card is read on its
-own: a damaged or hostile file is skipped with a warning naming it (logger "geodistill") and
-never stops the others from being found.
+a user package of the same name as a bundled one takes precedence. A package is a
+`.safetensors` (weights, for training and torch) and/or an `.onnx` (for ONNX Runtime) of the
+same stem; the `.safetensors` path is listed where both exist (the loader finds the `.onnx`).
+Each card is read on its own: a damaged or hostile file is skipped with a warning naming it
+(logger "geodistill") and never stops the others from being found.
 """
 from __future__ import annotations
 
@@ -15,10 +17,28 @@ from pathlib import Path
 
 from .errors import InputError, PackageError, user_message
 from .package import ModelCard, read_card
+from .runtime.onnx_file import SUFFIX as ONNX_SUFFIX
+from .runtime.onnx_file import is_part_file, read_onnx_card
 
 BUNDLED_FOLDER = Path(__file__).resolve().parents[1] / "resources" / "models"
 SUFFIX = ".safetensors"
 LOG = logging.getLogger("geodistill")
+SUFFIXES = (SUFFIX, ONNX_SUFFIX)
+
+
+def read_package_card(path: Path) -> ModelCard:
+    """The card of a `.safetensors` or `.onnx` package."""
+    return read_onnx_card(path) if path.suffix == ONNX_SUFFIX else read_card(path)
+
+
+def _package_files(folder: Path) -> list[Path]:
+    """Each package's file in `folder`: its `.safetensors`, else its `.onnx` (parts skipped)."""
+    files = {}
+    for suffix in reversed(SUFFIXES):
+        for path in folder.glob(f"*{suffix}"):
+            if not (suffix == ONNX_SUFFIX and is_part_file(path)):
+                files[path.stem] = path
+    return [files[stem] for stem in sorted(files)]
 
 
 @dataclass
@@ -49,9 +69,9 @@ def scan_packages(user_folder: str | Path | None = None, task: str | None = None
     for folder, source in folders:
         if not folder.is_dir():
             continue
-        for path in sorted(folder.glob(f"*{SUFFIX}")):
+        for path in _package_files(folder):
             try:
-                card = read_card(path)
+                card = read_package_card(path)
             except Exception as error:  # noqa: BLE001 (one bad file must not hide the others)
                 skipped[path] = user_message(error)
                 LOG.warning("Skipped the model package %s: %s", path, skipped[path])
@@ -71,7 +91,7 @@ def resolve_model(name_or_path: str | Path, user_folder: str | Path | None = Non
     """Path of a package given by name (file stem, bundled or user) or by path."""
     text = str(name_or_path)
     candidate = Path(text).expanduser()
-    if candidate.suffix == SUFFIX or len(candidate.parts) > 1:
+    if candidate.suffix in SUFFIXES or len(candidate.parts) > 1:
         if candidate.is_file():
             return candidate
         raise PackageError(f"Model file {candidate} does not exist.")

@@ -16,27 +16,39 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+RUN_PACK = "Run models"
+TRAIN_PACK = "Train models"
+
+
 @dataclass(frozen=True)
 class Dependency:
-    """A Python package GeoDistill needs, with the pip requirement that installs it."""
+    """A Python package GeoDistill needs, with the pip requirement that installs it and the
+    pack it belongs to: "Run models" (inference) or "Train models" (training, evaluation)."""
 
     module: str
     requirement: str
     purpose: str
+    pack: str = RUN_PACK
 
 
 DEPENDENCIES = (
-    Dependency("torch", "torch>=2.1", "runs the deep models"),
+    Dependency("onnxruntime", "onnxruntime==1.32.0", "runs the models"),
     Dependency("rasterio", "rasterio>=1.3", "reads and writes rasters tile by tile"),
-    Dependency("safetensors", "safetensors>=0.4", "loads model packages safely"),
-    Dependency("torchmetrics", "torchmetrics>=1.2", "computes evaluation metrics"),
+    Dependency("torch", "torch==2.13.0", "trains and evaluates models", TRAIN_PACK),
+    Dependency("safetensors", "safetensors==0.8.0", "stores trained weights safely", TRAIN_PACK),
+    Dependency("torchmetrics", "torchmetrics==1.9.0", "computes evaluation metrics", TRAIN_PACK),
 )
 
 
-def missing_dependencies() -> list[Dependency]:
-    """Dependencies that cannot be found by the Python running QGIS."""
+def pack_dependencies(pack: str) -> list[Dependency]:
+    """The dependencies of a pack; the "Train models" pack needs the "Run models" one too."""
+    return [d for d in DEPENDENCIES if d.pack == RUN_PACK or d.pack == pack]
+
+
+def missing_dependencies(pack: str | None = None) -> list[Dependency]:
+    """Dependencies (of `pack`, or all) that cannot be found by the Python running QGIS."""
     missing = []
-    for dependency in DEPENDENCIES:
+    for dependency in DEPENDENCIES if pack is None else pack_dependencies(pack):
         try:
             found = importlib.util.find_spec(dependency.module) is not None
         except (ImportError, ValueError):  # a module set to None in sys.modules, or broken
@@ -50,11 +62,13 @@ def install_message(missing: list[Dependency]) -> str:
     """A sentence naming the missing packages and the command that installs them."""
     names = ", ".join(f"'{d.module}' ({d.purpose})" for d in missing)
     requirements = " ".join(d.requirement for d in missing)
+    packs = " and ".join(f"'{pack}'" for pack in (RUN_PACK, TRAIN_PACK) if any(d.pack == pack for d in missing))
     return (
         f"GeoDistill needs the Python package(s) {names}, which the Python used by QGIS "
-        f"cannot import. Install them from the menu GeoDistill > Install dependencies, or in "
-        f"a shell that runs QGIS's Python: python3 -m pip install {requirements} "
-        f"(for an NVIDIA GPU, install torch from the CUDA wheel index that matches your driver)."
+        f"cannot import. Install the {packs} pack from the menu GeoDistill > Install "
+        f"dependencies, or in a shell that runs QGIS's Python: python3 -m pip install "
+        f"{requirements} (for an NVIDIA GPU, install torch from the CUDA wheel index that "
+        f"matches your driver)."
     )
 
 

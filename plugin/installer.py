@@ -1,11 +1,15 @@
 """Installing GeoDistill's Python dependencies with pip (no QGIS, no Qt: the dialog drives this).
 
-The plan: detect an NVIDIA GPU with `nvidia-smi` and pick the newest PyTorch CUDA build its
-driver supports (else the CPU build); install with pip `--target` into a folder owned by the
-plugin, with a constraints file pinning the numpy, GDAL and PyQt that QGIS already uses (so
-pip never picks other versions of them); then verify in a fresh Python process that the
-packages import from that folder, with a tiny CUDA operation when a CUDA build was chosen.
-The folder is appended to `sys.path` (see `deps.use_packages_folder`), after QGIS's own paths.
+Two packs (`deps.RUN_PACK`, `deps.TRAIN_PACK`): "Run models" is onnxruntime (onnxruntime-gpu
+when `nvidia-smi` finds an NVIDIA GPU), "Train models" adds torch, the CPU build or the newest
+CUDA build the driver supports. Everything is pinned. pip installs with `--target` into a
+folder owned by the plugin, with a constraints file pinning the numpy, GDAL and PyQt that QGIS
+already uses (so pip never picks other versions of them), run by QGIS's own Python interpreter
+(`python_executable`: inside QGIS `sys.executable` is the QGIS program on Windows and macOS).
+A fresh Python process then checks that the packages import from that folder, runs a tiny
+model on ONNX Runtime's CUDA provider when onnxruntime-gpu was chosen (the dialog falls back to
+the CPU onnxruntime when it fails) and a tiny CUDA operation for a torch CUDA build. The
+folder is appended to `sys.path` (see `deps.use_packages_folder`), after QGIS's own paths.
 """
 from __future__ import annotations
 
@@ -13,14 +17,21 @@ import importlib.metadata
 import json
 import os
 import re
+import platform
 import shlex
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
+
+from . import deps
 
 TORCH_INDEX = "https://download.pytorch.org/whl"
+ONNXRUNTIME = "onnxruntime"
+ONNXRUNTIME_GPU = "onnxruntime-gpu"
+#: the bundled graph onnxruntime-gpu's CUDA provider is tested with (PAN 64 px + 4-band MS)
+SMOKE_MODEL = Path(__file__).resolve().parents[1] / "resources" / "models" / "pansharpening_lite_4band_x4.onnx"
 PYPI_INDEX = "https://pypi.org/simple"
 #: PyTorch CUDA builds, newest first, with the driver CUDA version each needs: a build carries
 #: its own CUDA runtime, which runs on any driver of the same major version (NVIDIA's minor
@@ -116,14 +127,57 @@ def protected_pins() -> list[str]:
     return pins
 
 
-def python_executable() -> str:
-    """The Python interpreter of the running QGIS (inside QGIS `sys.executable` may be QGIS)."""
-    if Path(sys.executable).name.lower().startswith("python"):
-        return sys.executable
-    for candidate in (Path(sys.prefix) / "python.exe", Path(sys.prefix) / "bin" / "python3"):
-        if candidate.is_file():
+def python_executable(executable: str | None = None, prefix: str | None = None,
+                      system: str | None = None, is_file=None) -> str:
+    """The Python interpreter of the running QGIS. Inside QGIS `sys.executable` is python on
+    Linux, but the QGIS program on Windows (OSGeo4W: `<prefix>/python.exe`) and macOS (the app
+    bundle: `<prefix>/bin/python3`, or `Contents/MacOS/bin/python3`). The arguments stand in
+    for this machine's facts (tests)."""
+    system = system or platform.system()
+    flavour = PureWindowsPath if system == "Windows" else PurePosixPath
+    executable = executable or sys.executable
+    prefix = flavour(prefix or sys.prefix)
+    is_file = is_file or (lambda path: Path(path).is_file())
+    name = flavour(executable).name.lower()
+    if name.startswith("python") and not name.startswith("pythonw"):
+        return executable
+    if system == "Windows":
+        candidates = [prefix / "python.exe", flavour(executable).parent / "python.exe",
+                      flavour(executable).parent / "python3.exe"]
+    elif system == "Darwin":
+        candidates = [prefix / "bin" / "python3", flavour(executable).parent / "bin" / "python3"]
+    else:
+        candidates = [prefix / "bin" / "python3", prefix / "bin" / "python"]
+    for candidate in candidates:
+        if is_file(str(candidate)):
             return str(candidate)
-    return shutil.which("python3") or shutil.which("python") or sys.executable
+    return shutil.which("python3") or shutil.which("python") or executable
+
+
+def pack_requirements(packs: list[str], gpus: list[GpuInfo]) -> list[str]:
+    """Pinned pip requirements of `packs`; onnxruntime-gpu in place of onnxruntime with a GPU."""
+    requirements = []
+    for dependency in deps.DEPENDENCIES:
+        if dependency.pack == deps.RUN_PACK or dependency.pack in packs:
+            requirement = dependency.requirement
+            if dependency.module == ONNXRUNTIME and gpus:
+                requirement = requirement.replace(ONNXRUNTIME, ONNXRUNTIME_GPU, 1)
+            if requirement not in requirements:
+                requirements.append(requirement)
+    return requirements
+
+
+def cpu_fallback(requirements: list[str]) -> list[str]:
+    """The requirements with onnxruntime-gpu replaced by the CPU onnxruntime."""
+    return [r.replace(ONNXRUNTIME_GPU, ONNXRUNTIME, 1) if r.startswith(ONNXRUNTIME_GPU) else r
+            for r in requirements]
+
+
+def quote_command(arguments: list[str], system: str | None = None) -> str:
+    """A command line to paste into the platform's shell (cmd.exe on Windows, sh elsewhere)."""
+    if (system or platform.system()) == "Windows":
+        return subprocess.list2cmdline(arguments)
+    return " ".join(shlex.quote(argument) for argument in arguments)
 
 
 @dataclass
@@ -166,33 +220,70 @@ class InstallPlan:
         """The full pip command line."""
         return [self.python, *self.pip_arguments()]
 
-    def manual_command(self) -> str:
-        """The command to paste in a shell when the automatic install fails."""
+    def manual_command(self, system: str | None = None) -> str:
+        """The command to paste in a shell when the automatic install fails (it writes the
+        constraints file first), quoted for the platform's shell."""
+        system = system or platform.system()
+        pip = quote_command(self.pip_command(), system)
+        if not self.pins:
+            return pip
+        if system == "Windows":
+            lines = " & ".join(f"echo {pin}" for pin in self.pins)
+            return f"({lines}) > {quote_command([str(self.constraints_path)], system)} && {pip}"
         pins = " ".join(shlex.quote(p) for p in self.pins)
-        prefix = f"printf '%s\\n' {pins} > {shlex.quote(str(self.constraints_path))} && " if pins else ""
-        return prefix + " ".join(shlex.quote(part) for part in self.pip_command())
+        return f"printf '%s\\n' {pins} > {shlex.quote(str(self.constraints_path))} && {pip}"
 
-    def verify_arguments(self) -> list[str]:
-        """Arguments (after the Python executable) of the import check run after pip."""
-        modules = [re.split(r"[<>=!~\[; ]", r, maxsplit=1)[0] for r in self.requirements]
-        return ["-c", VERIFY_SCRIPT, str(self.target), json.dumps(modules),
-                "cuda" if self.build != "cpu" else "cpu"]
+    @property
+    def installs_onnxruntime_gpu(self) -> bool:
+        """Whether onnxruntime-gpu is among the requirements (then its CUDA provider is tested)."""
+        return any(r.startswith(ONNXRUNTIME_GPU) for r in self.requirements)
+
+    def verify_arguments(self, smoke_model: str | Path = SMOKE_MODEL) -> list[str]:
+        """Arguments (after the Python executable) of the import check run after pip;
+        `smoke_model` (a PAN + 4-band MS pansharpening graph) runs on the CUDA provider for
+        onnxruntime-gpu."""
+        modules = []
+        for requirement in self.requirements:
+            name = re.split(r"[<>=!~\[; ]", requirement, maxsplit=1)[0]
+            modules.append(ONNXRUNTIME if name == ONNXRUNTIME_GPU else name)
+        checks = []
+        if self.build != "cpu" and self.installs_torch:
+            checks.append("torch-cuda")
+        if self.installs_onnxruntime_gpu:
+            checks.append("ort-cuda")
+        return ["-c", VERIFY_SCRIPT, str(self.target), json.dumps(modules), ",".join(checks),
+                str(smoke_model)]
 
 
-#: run in a fresh Python: import each module from the plugin folder, report versions as JSON
+#: run in a fresh Python: import each module from the plugin folder, run the GPU checks asked
+#: for, report versions (and the ONNX Runtime CUDA smoke test's outcome) as JSON
 VERIFY_SCRIPT = """
 import importlib, json, sys
 sys.path.append(sys.argv[1])
-report = {"versions": {}, "cuda": None}
+report = {"versions": {}, "cuda": None, "ort_cuda": None}
 for name in json.loads(sys.argv[2]):
     module = importlib.import_module(name)
     report["versions"][name] = getattr(module, "__version__", "unknown")
-if sys.argv[3] == "cuda":
+checks = sys.argv[3].split(",")
+if "torch-cuda" in checks:
     import torch
     value = (torch.arange(4, device="cuda", dtype=torch.float32) * 2).sum().item()
     if value != 12.0:
         raise SystemExit("CUDA check computed %r instead of 12.0" % value)
     report["cuda"] = torch.cuda.get_device_name(0)
+if "ort-cuda" in checks:
+    import numpy, onnxruntime
+    try:
+        session = onnxruntime.InferenceSession(sys.argv[4], providers=["CUDAExecutionProvider"])
+        if session.get_providers()[0] != "CUDAExecutionProvider":
+            raise RuntimeError("the CUDA provider did not load: " + ", ".join(session.get_providers()))
+        output = session.run(None, {"pan": numpy.zeros((1, 1, 64, 64), numpy.float32),
+                                    "ms": numpy.zeros((1, 4, 16, 16), numpy.float32)})[0]
+        if output.shape != (1, 4, 64, 64):
+            raise RuntimeError("the smoke test gave shape %r" % (output.shape,))
+        report["ort_cuda"] = "ok"
+    except Exception as error:
+        report["ort_cuda"] = str(error)[:300]
 print("GEODISTILL-VERIFY " + json.dumps(report))
 """
 

@@ -70,7 +70,7 @@ class GeoDistillPlugin:
         self.toolbar.setObjectName(self.TOOLBAR_OBJECT_NAME)
         self.toolbar.addAction(self.open_action)
 
-        missing = deps.missing_dependencies()
+        missing = deps.missing_dependencies(deps.RUN_PACK)  # training asks for its pack when used
         if missing:
             self.iface.messageBar().pushMessage(
                 "GeoDistill", deps.install_message(missing), Qgis.MessageLevel.Warning, 0)

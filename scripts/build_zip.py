@@ -16,6 +16,15 @@ INCLUDED_FILES = ("metadata.txt", "__init__.py", "LICENSE", "README.md")
 INCLUDED_FOLDERS = ("models", "plugin", "resources")
 EXCLUDED_SUFFIXES = (".pyc", ".pyo")
 EXCLUDED_PARTS = {"__pycache__", ".pytest_cache"}
+#: bundled models ship as `.onnx`; their `.safetensors` weights (for scene adaptation and
+#: fine-tuning with torch) only where they are this small, so the zip stays under 25 MB
+MAX_BUNDLED_WEIGHTS_BYTES = 2**20
+
+
+def _shipped(path: Path) -> bool:
+    """False for large bundled weights whose `.onnx` is shipped instead."""
+    return not (path.suffix == ".safetensors" and path.with_suffix(".onnx").is_file()
+                and path.stat().st_size > MAX_BUNDLED_WEIGHTS_BYTES)
 
 
 def plugin_files() -> list[Path]:
@@ -25,7 +34,7 @@ def plugin_files() -> list[Path]:
         for path in sorted((ROOT / folder).rglob("*")):
             relative = path.relative_to(ROOT)
             if (path.is_file() and path.suffix not in EXCLUDED_SUFFIXES
-                    and not EXCLUDED_PARTS.intersection(relative.parts)):
+                    and not EXCLUDED_PARTS.intersection(relative.parts) and _shipped(path)):
                 files.append(relative)
     return files
 

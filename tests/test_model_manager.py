@@ -53,6 +53,9 @@ def test_lists_bundled_models_with_card(dialog):
 def test_import_copies_a_valid_package_and_remove_deletes_it(dialog, package, user_folder):
     assert dialog.import_file(package)
     assert (user_folder / "shared_lite.safetensors").read_bytes() == package.read_bytes()
+    from geodistill.models.runtime.onnx_file import read_onnx_card
+
+    assert read_onnx_card(user_folder / "shared_lite.onnx").name == "shared_lite"  # converted
     assert ("shared_lite", "user") in names(dialog)
     dialog.list.setCurrentRow(names(dialog).index(("shared_lite", "user")))
     card = dialog.card.text()
@@ -61,8 +64,19 @@ def test_import_copies_a_valid_package_and_remove_deletes_it(dialog, package, us
     assert "already exists" in dialog.status.text()
     assert dialog.import_file(package, replace=True)
     assert dialog.remove_current()
-    assert not (user_folder / "shared_lite.safetensors").exists()
+    assert list(user_folder.iterdir()) == []  # weights and graph
     assert ("shared_lite", "user") not in names(dialog)
+
+
+def test_an_onnx_package_is_imported_with_its_parts(dialog, user_folder):
+    from geodistill.models.registry import BUNDLED_FOLDER
+
+    assert dialog.import_file(BUNDLED_FOLDER / "segmentation_landcover_lite.onnx")
+    assert sorted(p.name for p in user_folder.iterdir()) == [
+        "segmentation_landcover_lite.global.onnx", "segmentation_landcover_lite.onnx"]
+    assert ("segmentation_landcover_lite", "user") in names(dialog)
+    dialog.list.setCurrentRow(names(dialog).index(("segmentation_landcover_lite", "user")))
+    assert dialog.remove_current() and list(user_folder.iterdir()) == []
 
 
 def test_tampered_package_is_refused(dialog, package, user_folder):
@@ -89,7 +103,7 @@ def test_unknown_files_are_refused(dialog, tmp_path, user_folder):
     checkpoint = tmp_path / "model.pt"
     checkpoint.write_bytes(b"pickle")
     assert not dialog.import_file(checkpoint)
-    assert "not a .safetensors model package" in dialog.status.text()
+    assert "not a model package (.onnx or .safetensors)" in dialog.status.text()
     assert list(user_folder.iterdir()) == []
 
 

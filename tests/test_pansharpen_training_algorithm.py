@@ -1,5 +1,6 @@
 """geodistill:train_pansharpen and geodistill:evaluate_pansharpen in a headless QGIS."""
 import json
+from pathlib import Path
 
 import pytest
 from qgis import processing
@@ -41,6 +42,11 @@ def test_training_algorithm_writes_a_package_with_its_card(geodistill_provider, 
     assert {"validation_l1", "validation_ergas"} <= set(card.metrics)
     assert card.metrics["validation_ergas"] > 0
     assert weights and len(card.sha256) == 64
+    # the .onnx written next to the weights carries the same card and runs on ONNX Runtime
+    from geodistill.models.runtime.onnx_file import load_onnx_package
+
+    onnx = load_onnx_package(Path(result["OUTPUT_MODEL"]).with_suffix(".onnx"))
+    assert onnx.card == card and onnx.runtime.inputs == ["pan", "ms"]
 
 
 def test_trained_model_sharpens(geodistill_provider, trained, scenes, tmp_path):

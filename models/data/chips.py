@@ -18,18 +18,19 @@ import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import rasterio
-import torch
-import torch.nn.functional as F
 from rasterio.warp import transform_geom
 
 from ..errors import InputError
 from ..inference.raster_io import band_list, band_names, open_raster, read_padded
 from ..inference.scaling import BandScaling
 from .labels import IMAGE_SUFFIXES, _classes_from_field_values, make_classes, read_vector_labels
+
+if TYPE_CHECKING:
+    import torch
 
 #: chips whose window has less valid data than this are not used for training
 MIN_VALID_SHARE = 0.5
@@ -64,6 +65,9 @@ class ChipSet:
 
 def resize_chips(chips: np.ndarray | torch.Tensor, size: int) -> torch.Tensor:
     """float32 [N, bands, size, size]: bilinear resampling, antialiased when shrinking."""
+    import torch
+    import torch.nn.functional as F
+
     tensor = torch.as_tensor(np.asarray(chips) if not isinstance(chips, torch.Tensor) else chips)
     tensor = tensor.float()
     if tensor.shape[-2:] == (size, size):

@@ -29,8 +29,6 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from ..errors import InputError
 from ..inference.scaling import BandScaling
@@ -54,6 +52,9 @@ def smooth_random_field(height: int, width: int, rng: np.random.Generator,
     Octave k is a (c_k + 1)^2 grid of uniform values interpolated bilinearly (corners
     aligned) to the image and weighted 1 / c_k, so coarse structure dominates.
     """
+    import torch
+    import torch.nn.functional as F
+
     total = np.zeros((height, width))
     for count in cells:
         grid = torch.from_numpy(rng.random((1, 1, count + 1, count + 1)))

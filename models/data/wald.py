@@ -20,14 +20,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from ..errors import InputError
 from .samples import SampleSet
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,8 @@ def _band_kernels(ratio: int, nyquist_gains: Sequence[float] | float, band_count
 
 def _symmetric_pad(x: torch.Tensor, before: int, after: int, dim: int) -> torch.Tensor:
     """Half-sample symmetric padding (edge pixel repeated, numpy's "symmetric")."""
+    import torch
+
     n = x.shape[dim]
     index = torch.arange(-before, n + after, device=x.device) % (2 * n)
     index = torch.where(index < n, index, 2 * n - 1 - index)
@@ -170,6 +173,9 @@ def degrade_tensor(x: torch.Tensor, ratio: int, nyquist_gains: Sequence[float] |
 
     Only the kept samples are computed: two depthwise 1-D convolutions with stride `ratio`.
     """
+    import torch
+    import torch.nn.functional as F
+
     batch, bands, height, width = x.shape
     ratio = int(ratio)
     out_h, out_w = height // ratio, width // ratio
@@ -192,6 +198,8 @@ def degrade(image: np.ndarray, ratio: int, nyquist_gains: Sequence[float] | floa
     mean of a constant or smooth image is kept and nothing shifts. float32 input stays float32,
     anything else gives float64.
     """
+    import torch
+
     if image.ndim != 3:
         raise InputError(f"expected a (bands, height, width) array, got shape {image.shape}")
     dtype = np.float32 if image.dtype == np.float32 else np.float64

@@ -31,6 +31,8 @@ class TileModel(abc.ABC):
     device = "cpu"
     """Where it runs, as the run report names it ("cpu", "cuda:0", ...)."""
     precision = "fp32"
+    channels_last = False
+    """Whether the model takes its (B, C, h, w) inputs as views of channels-last buffers."""
 
     @abc.abstractmethod
     def predict(self, arrays: list[np.ndarray], windows: list[TileWindow]) -> np.ndarray:

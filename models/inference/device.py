@@ -1,4 +1,5 @@
-"""The one device resolver: names ("auto", "cpu", "cuda", "cuda:N") -> torch devices.
+"""torch's device resolver: names ("auto", "cpu", "cuda", "cuda:N") -> torch devices, for
+training and for the torch backend (which backend runs inference: `models.runtime.backends`).
 
 Also picks the autocast precision for a device and describes the device for the user
 ("GPU: NVIDIA RTX A4000, 14.2/16.0 GB free" or "CPU (no CUDA device found: ...)").

@@ -165,17 +165,23 @@ def _prepare_sources(inputs: list[RasterInput], region: Window | None) -> list[_
     return sources
 
 
+def _tile_buffer(count: int, side: int, bands: int, channels_last: bool) -> np.ndarray:
+    """(count, bands, side, side) float32: a view of a channels-last buffer, or plain NCHW."""
+    if channels_last:
+        return np.empty((count, side, side, bands), np.float32).transpose(0, 3, 1, 2)
+    return np.empty((count, bands, side, side), np.float32)
+
+
 def _read_batches(sources: list[_Source], tiles: list[Tile], tile_size: int, batch_size: int,
-                  channel: queue.Queue, stop: threading.Event) -> None:
-    """Reader thread: normalized, nodata-filled input tiles in batches (own dataset handles)."""
+                  channels_last: bool, channel: queue.Queue, stop: threading.Event) -> None:
+    """Reader thread: normalized, nodata-filled input tiles in batches (own dataset handles),
+    in the memory layout the model takes without a copy."""
     datasets = [rasterio.open(s.path) for s in sources]
     try:
         for start in range(0, len(tiles), batch_size):
             batch_tiles = tiles[start:start + batch_size]
-            # (B, bands, h, w) views of channels-last buffers: the layout models are fed in
-            arrays = [np.empty((len(batch_tiles), tile_size // s.grid.ratio,
-                                tile_size // s.grid.ratio, len(s.bands)), np.float32)
-                      .transpose(0, 3, 1, 2) for s in sources]
+            arrays = [_tile_buffer(len(batch_tiles), tile_size // s.grid.ratio, len(s.bands), channels_last)
+                      for s in sources]
             valid = np.ones((len(batch_tiles), tile_size, tile_size), dtype=bool)
             for b, tile in enumerate(batch_tiles):
                 w = tile.window
@@ -262,6 +268,7 @@ def _run(model: TileModel, inputs, output, options, device, precision, report_pr
     to_writer: queue.Queue = queue.Queue(maxsize=QUEUE_DEPTH)
     writer = OutputWriter(output, grid, height, width, crs, transform)
     reader = _Stage(lambda: _read_batches(sources, tiles, grid.tile_size, options.batch_size,
+                                          model.channels_last,
                                           to_model, stop), "geodistill-reader")
     writer_stage = _Stage(lambda: _consume(writer, to_writer, stop), "geodistill-writer")
     try:

@@ -2,7 +2,8 @@
 
 `auto` takes the first that works of: ONNX Runtime's CUDA execution provider (onnxruntime-gpu),
 torch CUDA (when a CUDA build of torch is installed), DirectML on Windows or CoreML on macOS,
-and ONNX Runtime on the CPU. `cpu` is ONNX Runtime on the CPU; `cuda` / `cuda:N` is ONNX
+and ONNX Runtime on the CPU (torch's CPU where only torch is installed). `cpu` is ONNX Runtime
+on the CPU; `cuda` / `cuda:N` is ONNX
 Runtime's CUDA provider, else torch CUDA. Nothing here imports torch unless a CUDA build of it
 is installed and a GPU is asked for (or `auto` gets that far).
 """
@@ -80,9 +81,22 @@ def ort_providers() -> list[str]:
     return list(onnxruntime.get_available_providers())
 
 
+def _torch_spec():
+    """torch's module spec without importing it (None where it cannot be imported)."""
+    try:
+        return importlib.util.find_spec("torch")
+    except (ImportError, ValueError):  # blocked, or set to None in sys.modules
+        return None
+
+
+def torch_installed() -> bool:
+    """True when torch can be imported (without importing it)."""
+    return _torch_spec() is not None
+
+
 def torch_cuda_build() -> bool:
     """True when an installed torch is a CUDA build, judged from its version file (no import)."""
-    spec = importlib.util.find_spec("torch")
+    spec = _torch_spec()
     if spec is None or not spec.submodule_search_locations:
         return False
     version_file = Path(list(spec.submodule_search_locations)[0]) / "version.py"
@@ -107,8 +121,13 @@ def _torch_cuda(index: int | None) -> Backend | None:
     return Backend(TORCH, f"cuda:{index}", index, fp16=True)
 
 
-def _no_backend() -> DeviceError:
-    return DeviceError("No inference backend is installed: install the 'Run models' pack "
+def _cpu_backend() -> Backend:
+    """ONNX Runtime on the CPU; torch's CPU where only torch is installed."""
+    if CPU_PROVIDER in ort_providers():
+        return Backend(ORT, CPU_PROVIDER)
+    if torch_installed():
+        return Backend(TORCH, "cpu")
+    raise DeviceError("No inference backend is installed: install the 'Run models' pack "
                        "(GeoDistill > Install dependencies), which adds onnxruntime.")
 
 
@@ -121,9 +140,7 @@ def resolve_backend(device: str = "auto", precision: str = "auto") -> Backend:
     providers = ort_providers()
     half = precision != "fp32"
     if text == "cpu":
-        if CPU_PROVIDER in providers:
-            return Backend(ORT, CPU_PROVIDER)
-        raise _no_backend()
+        return _cpu_backend()
     if text.startswith("cuda"):
         index = int(text.partition(":")[2]) if ":" in text else None
         if CUDA_PROVIDER in providers:
@@ -141,9 +158,7 @@ def resolve_backend(device: str = "auto", precision: str = "auto") -> Backend:
     platform_provider = PLATFORM_PROVIDERS.get(platform.system())
     if platform_provider in providers:
         return Backend(ORT, platform_provider)
-    if CPU_PROVIDER in providers:
-        return Backend(ORT, CPU_PROVIDER)
-    raise _no_backend()
+    return _cpu_backend()
 
 
 def intra_op_threads(cores: int | None = None) -> int:

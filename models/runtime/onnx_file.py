@@ -33,6 +33,10 @@ _METADATA_FIELD = 14  # ModelProto.metadata_props
 _LENGTH_DELIMITED, _VARINT, _FIXED64, _FIXED32 = 2, 0, 1, 5
 
 
+class ConversionError(PackageError):
+    """A `.safetensors` package whose net does not convert to an ONNX graph equal to it."""
+
+
 @dataclass
 class RuntimeInfo:
     """Facts the engine needs to run a package without building its net."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import DeviceError
+from ..errors import DeviceError, InputError
 from ..inference.backoff import TileModel
 from ..inference.global_context import shift_windows, window_fractions
 from ..inference.tiling import TileWindow
@@ -27,6 +27,8 @@ def make_session(graph: bytes, backend: Backend):
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = intra_op_threads()
     options.inter_op_num_threads = 1
+    # idle operator threads sleep instead of spinning: the reader and writer need those cores
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3  # warnings about unplaced nodes are not the user's concern
     providers: list = [CPU_PROVIDER]
@@ -50,6 +52,19 @@ class OnnxTileModel(TileModel):
         self.package, self.backend = package, backend
         self.session = make_session(package.graph, backend)
         self.input_names = list(package.runtime.inputs)
+        self.bands = {i.name: i.shape[1] for i in self.session.get_inputs()}
+
+    def check(self, name: str, array: np.ndarray) -> None:
+        """The net's own input checks, which the graph lost when it was traced: InputError
+        unless `array` has the graph's band count and sides that are multiples of the net's."""
+        bands, multiple = self.bands[name], self.package.runtime.multiple_of
+        if array.ndim != 4 or (isinstance(bands, int) and array.shape[1] != bands):
+            raise InputError(f"{self.package.card.name} reads {bands} band(s) as '{name}', got "
+                             f"an array of shape {tuple(array.shape)}; choose a model for these bands.")
+        if name != "ms" and (array.shape[2] % multiple or array.shape[3] % multiple):
+            raise InputError(f"{self.package.card.name} needs tile sides that are multiples of "
+                             f"{multiple} pixels, got {array.shape[2]} x {array.shape[3]}; "
+                             f"change the tile size.")
 
     @property
     def device(self) -> str:
@@ -59,7 +74,9 @@ class OnnxTileModel(TileModel):
         return self.backend.describe()
 
     def feeds(self, arrays: list[np.ndarray], windows: list[TileWindow]) -> dict[str, np.ndarray]:
-        """The session's inputs for a batch."""
+        """The session's inputs for a batch (checked)."""
+        for name, array in zip(self.input_names, arrays):
+            self.check(name, array)
         return {name: np.ascontiguousarray(array, dtype=np.float32)
                 for name, array in zip(self.input_names, arrays)}
 
@@ -98,6 +115,7 @@ class OnnxGINetTileModel(OnnxTileModel):
     def feeds(self, arrays, windows):
         fractions = window_fractions(shift_windows(windows, self.offset), self.scene_shape)
         tiles, window_name = self.input_names[:2]
+        self.check(tiles, arrays[0])
         return {tiles: np.ascontiguousarray(arrays[0], dtype=np.float32), window_name: fractions,
                 **self.maps}
 

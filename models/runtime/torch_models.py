@@ -15,8 +15,35 @@ from ..inference.global_context import shift_windows, window_fractions
 from ..inference.tiling import TileWindow
 
 
+class PanFirst(torch.nn.Module):
+    """A pansharpening net `net(ms, pan)` called with the engine's input order (pan, ms)."""
+
+    def __init__(self, net: torch.nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, pan: torch.Tensor, ms: torch.Tensor) -> torch.Tensor:
+        return self.net(ms, pan)
+
+
+class TorchClassifier:
+    """A scene classifier on a torch device: `logits(chips)` for float32 (N, bands, S, S)."""
+
+    def __init__(self, net: torch.nn.Module, backend):
+        self.device = resolve_device(backend.provider)
+        self.dtype = resolve_precision(self.device, "auto" if backend.fp16 else "fp32")
+        self.net = net.eval().to(self.device)
+
+    def logits(self, chips: np.ndarray) -> np.ndarray:
+        with torch.inference_mode(), autocast(self.device, self.dtype):
+            output = self.net(torch.from_numpy(np.ascontiguousarray(chips, np.float32)).to(self.device))
+        return output.float().cpu().numpy()
+
+
 class TorchTileModel(TileModel):
     """Runs `module(*tensors)` under inference mode and autocast on the run's device."""
+
+    channels_last = True
 
     def __init__(self, module: torch.nn.Module):
         self.module = module.eval()

@@ -21,20 +21,21 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-import torch
 from affine import Affine
 
-from ..data.chips import pixel_size_metres, resize_chips
+from ..data.chips import pixel_size_metres
 from ..errors import InputError
 from ..inference.area import Area, raster_part
-from ..inference.device import autocast, describe_device, resolve_device, resolve_precision
+from ..inference.backoff import softmax
 from ..inference.raster_io import (band_list, check_raster_outputs, display_transform,
                                    input_notes, open_raster, read_padded, scene_scaling)
 from ..inference.raster_style import as_card_classes, class_entries
 from ..inference.raster_writer import RasterDescription, RasterWriter, geotiff_profile
+from ..inference.resampling import resize_bilinear
 from ..inference.scaling import BandScaling
-from ..package import ModelCard, load_model
+from ..package import ModelCard, read_card
 from ..registry import choose_package
+from ..runtime.loader import open_for_inference
 from .callbacks import Callbacks
 
 TASK = "classification"
@@ -207,28 +208,28 @@ def classify_scenes(request: ClassifyRequest, callbacks: Callbacks | None = None
     with open_raster(request.raster_path) as dataset:
         bands = band_list(dataset, request.bands)
     path = choose_model(request.model, request.user_model_folder, len(bands))
-    card, model = load_model(path, device="cpu")
+    card = read_card(path)
     check_card(card, len(bands))
     scaling = model_scaling(card, scene_scaling(request.raster_path, bands), callbacks.log)
-    device = resolve_device(request.device)
-    precision = resolve_precision(device)
-    model.to(device)
+    model = open_for_inference(path, request.device, log=callbacks.log)
+    input_size = model.config_value("input_size")
     callbacks.log(f"Model: {card.name} ({card.architecture}, {len(card.classes)} classes) on "
-                  f"{describe_device(device)}")
+                  f"{model.describe()}")
     for note in input_notes(request.raster_path):
         callbacks.log(note)
     with open_raster(request.raster_path) as dataset:
         grid = _grid(card, request, dataset)
         callbacks.log(f"{grid.rows} x {grid.cols} cells of {grid.stride} pixels, chips of "
-                      f"{grid.chip} pixels resized to {model.config.input_size}.")
-        top, probabilities, compute = _classify_cells(model, dataset, bands, grid, scaling, device,
-                                                      precision, request.batch_size, callbacks)
+                      f"{grid.chip} pixels resized to {input_size}.")
+        top, probabilities, compute = _classify_cells(model.classifier(), input_size, dataset, bands,
+                                                      grid, scaling, request.batch_size, callbacks)
         shape, transform = (dataset.height, dataset.width), display_transform(dataset)
         crs_wkt = dataset.crs.to_wkt() if dataset.crs else None
         crs = dataset.crs
     result = GridClassification(
-        as_card_classes(class_entries(card.classes)), top, probabilities, grid.chip, grid.stride, shape, transform, crs_wkt,
-        card.name, str(device), 0.0, grid.rows * grid.cols / max(compute, 1e-9))
+        as_card_classes(class_entries(card.classes)), top, probabilities, grid.chip, grid.stride,
+        shape, transform, crs_wkt, card.name, model.backend.device, 0.0,
+        grid.rows * grid.cols / max(compute, 1e-9))
     if request.output_raster_path:
         result.output_raster_path = write_cell_raster(result, request.output_raster_path, crs)
     result.seconds = time.perf_counter() - started
@@ -238,13 +239,13 @@ def classify_scenes(request: ClassifyRequest, callbacks: Callbacks | None = None
     return result
 
 
-def _classify_cells(model, dataset, bands, grid: _Grid, scaling: BandScaling, device, precision,
+def _classify_cells(logits_of, size: int, dataset, bands, grid: _Grid, scaling: BandScaling,
                     batch_size: int, callbacks: Callbacks) -> tuple[np.ndarray, np.ndarray, float]:
-    """Top-2 classes and probabilities of every cell, read and run batch by batch."""
+    """Top-2 classes and probabilities of every cell, read and run batch by batch through
+    `logits_of` (chips resized to `size` -> logits)."""
     cells = [(r, c) for r in range(grid.rows) for c in range(grid.cols)]
     top = np.full((grid.rows, grid.cols, 2), NO_CLASS, dtype=np.uint8)
     probabilities = np.zeros((grid.rows, grid.cols, 2), dtype=np.float32)
-    size = model.config.input_size
     compute = 0.0
     for start in range(0, len(cells), batch_size):
         callbacks.raise_if_cancelled("The run was cancelled; no output was written.")
@@ -260,13 +261,13 @@ def _classify_cells(model, dataset, bands, grid: _Grid, scaling: BandScaling, de
             chips.append(chip)
         if chips:
             began = time.perf_counter()
-            with torch.no_grad(), autocast(device, precision):
-                logits = model(resize_chips(np.stack(chips), size).to(device))
-            best = torch.softmax(logits.float(), dim=1).topk(2, dim=1)
+            scores = softmax(np.asarray(logits_of(resize_bilinear(np.stack(chips), size)), np.float32))
+            # the two best classes, most likely first
+            best = np.argsort(-scores, axis=1, kind="stable")[:, :2]
             compute += time.perf_counter() - began
             rows, cols = (np.array(v) for v in zip(*chosen))
-            top[rows, cols] = best.indices.cpu().numpy()
-            probabilities[rows, cols] = best.values.cpu().numpy()
+            top[rows, cols] = best
+            probabilities[rows, cols] = np.take_along_axis(scores, best, axis=1)
         callbacks.progress(95.0 * min(start + batch_size, len(cells)) / len(cells))
     callbacks.raise_if_cancelled("The run was cancelled; no output was written.")
     return top, probabilities, compute

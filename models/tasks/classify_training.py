@@ -16,8 +16,9 @@ from ..data.chips import ChipSet, chips_from_vector, load_chip_folder
 from ..distill.train_classifier import ClassifierTrainConfig, ClassifierTrainResult, train_classifier
 from ..errors import InputError
 from ..nets.classifiers import ARCHITECTURES
+from ..onnx_export import save_trained_package
 from ..output_files import MODEL_SUFFIXES, check_output_file
-from ..package import ModelCard, load_model, save_package
+from ..package import ModelCard, load_model
 from ..registry import resolve_model
 from .callbacks import Callbacks
 from .classify import TASK, check_card
@@ -114,7 +115,7 @@ def train_scene_classifier(request: ClassifierTrainingRequest,
     result = train_classifier(chips, ARCHITECTURES[request.architecture], net_options, config,
                               teacher, teacher_name, callbacks.part(5, 100).progress,
                               callbacks.is_cancelled, callbacks.log)
-    card = save_package(request.output_model, result.model.state_dict(),
+    card = save_trained_package(request.output_model, result.model.state_dict(),
                         card_for(result, chips, source, request))
     callbacks.log(f"Model written to {request.output_model} (validation overall accuracy "
                   f"{card.metrics['validation_overall_accuracy']:.3f}, kappa "

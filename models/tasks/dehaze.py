@@ -18,10 +18,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-import torch
 from rasterio.windows import Window
 
-from ..classical.dehaze import DarkChannelModule, estimate_airlight
 from ..data.haze import MODEL_SCALING
 from ..errors import InputError
 from ..inference.area import Area, area_region, raster_part
@@ -31,8 +29,9 @@ from ..inference.raster_io import (band_list, band_names, check_raster_outputs, 
                                    scene_scaling, valid_mask)
 from ..inference.scaling import BandScaling
 from ..inference.tiling import TilingOptions
-from ..package import ModelCard, load_model
+from ..package import ModelCard, read_card
 from ..registry import choose_package
+from ..runtime.loader import open_for_inference, require_torch
 from .callbacks import Callbacks
 
 TASK = "dehazing"
@@ -149,8 +148,12 @@ def dark_channel_scaling_from_array(hazy: np.ndarray, valid: np.ndarray | None =
                                   high_percentile=DARK_CHANNEL_HIGH_PERCENTILE, valid=valid)
 
 
-def dark_channel_module(path: str, scaling: BandScaling) -> DarkChannelModule:
-    """The dark channel prior with the airlight estimated once from a decimated read of the scene."""
+def dark_channel_module(path: str, scaling: BandScaling):
+    """The dark channel prior (a torch module) with the airlight estimated once from a
+    decimated read of the scene."""
+    require_torch("The dark channel prior")
+    from ..classical.dehaze import DarkChannelModule, estimate_airlight
+
     array, _ = read_decimated(path)
     with open_raster(path) as dataset:
         valid = valid_mask(dataset, array, out_shape=array.shape[1:])
@@ -177,7 +180,7 @@ def dehaze(request: DehazeRequest, callbacks: Callbacks | None = None) -> Dehaze
     if is_dark_channel(request.model):
         scaling = scene_scaling(request.input_path, mode="common", low_percentile=None,
                                 high_percentile=DARK_CHANNEL_HIGH_PERCENTILE)
-        network: torch.nn.Module = dark_channel_module(request.input_path, scaling)
+        network = dark_channel_module(request.input_path, scaling)
         model_name, multiple_of = DARK_CHANNEL, 1
         if overlap < DARK_CHANNEL_MIN_OVERLAP:
             overlap = DARK_CHANNEL_MIN_OVERLAP
@@ -185,14 +188,16 @@ def dehaze(request: DehazeRequest, callbacks: Callbacks | None = None) -> Dehaze
         callbacks.log(f"Dark channel prior, airlight {np.round(network.airlight.flatten().tolist(), 3).tolist()}.")
     else:
         path = choose_model(info, request.model, request.user_model_folder)
-        card, network = load_model(path, device="cpu")
+        card = read_card(path)
         problem = card_fits(card, info)
         if problem:
             raise InputError(problem)
-        callbacks.log(f"Model: {card.name} ({card.architecture}) from {path}")
+        model = open_for_inference(path, request.device, log=callbacks.log)
+        callbacks.log(f"Model: {card.name} ({card.architecture}) from {path} on {model.describe()}")
+        network, multiple_of = model.tile_model(), model.multiple_of
+        notes += model.notes
         scaling = scene_scaling(request.input_path, **MODEL_SCALING)
         model_name = card.name
-        multiple_of = int(card.config.get("multiple_of", 0)) or getattr(network.config, "multiple_of", 1)
     tile_size = max(request.tile_size, 4 * overlap)
     if tile_size != request.tile_size:
         notes.append(f"tile size raised to {tile_size} px to fit the overlap")
@@ -205,7 +210,7 @@ def dehaze(request: DehazeRequest, callbacks: Callbacks | None = None) -> Dehaze
                         report.megapixels_per_second, notes + report.backoff_events)
 
 
-def _run_engine(network: torch.nn.Module, request: DehazeRequest, info: SceneInfo,
+def _run_engine(network, request: DehazeRequest, info: SceneInfo,
                 scaling: BandScaling, options: TilingOptions, region: Window | None,
                 callbacks: Callbacks) -> RunReport:
     inputs = [RasterInput(request.input_path, scaling=scaling)]

@@ -32,8 +32,9 @@ from ..errors import InputError
 from ..inference.raster_io import band_list, band_names, valid_mask
 from ..inference.scaling import BandScaling
 from ..nets.ktdn import KTDNConfig, KTDNTeacherConfig
+from ..onnx_export import save_trained_package
 from ..output_files import MODEL_SUFFIXES, check_output_file
-from ..package import ModelCard, load_model, save_package, training_sources
+from ..package import ModelCard, load_model, training_sources
 from ..registry import resolve_model
 from .callbacks import Callbacks
 from .training_checks import check_architecture_and_teacher, check_patch_multiple
@@ -306,7 +307,7 @@ def train_dehazing_model(request: DehazeTrainingRequest,
                                   f"({teacher_config.bottleneck_width}-channel bottleneck)", teacher),
                                  (big_name, big_net)) if used is not None]
     card = card_for(result, data, request, " + ".join(sources))
-    card = save_package(request.output_model, result.model.state_dict(), card)
+    card = save_trained_package(request.output_model, result.model.state_dict(), card)
     callbacks.log(f"Model written to {request.output_model} (validation: "
                   + ", ".join(f"{k} {v:.4g}" for k, v in card.metrics.items()) + ").")
     return card

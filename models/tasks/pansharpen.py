@@ -15,10 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
-import torch
 from rasterio.windows import Window
 
-from ..classical.pansharpen import MtfGlpModule, brovey_gdal, lowpass_gain, mtf_glp_gains
 from ..crs_units import pixel_size_text
 from ..data.wald import SENSORS
 from ..errors import InputError
@@ -30,8 +28,9 @@ from ..inference.raster_io import (band_list, band_names, check_raster_outputs, 
 from ..inference.scaling import BandScaling
 from ..inference.tiling import TilingOptions
 from ..masks import nonzero_pixels
-from ..package import ModelCard, load_model
+from ..package import ModelCard, load_model, read_card
 from ..registry import choose_package
+from ..runtime.loader import open_for_inference, require_torch
 from .callbacks import Callbacks
 
 METHODS = ("model", "mtf_glp", "brovey")
@@ -207,17 +206,6 @@ def read_scene_sample(request: PansharpenRequest, info: PairInfo, ms_scaling: Ba
     return read_scene_crop(request, info, ms_scaling, pan_scaling, max_ms_pixels)[:2]
 
 
-class _PanFirst(torch.nn.Module):
-    """Calls a pansharpening net `net(ms, pan)` with the engine's input order (PAN, MS)."""
-
-    def __init__(self, net: torch.nn.Module):
-        super().__init__()
-        self.net = net
-
-    def forward(self, pan: torch.Tensor, ms: torch.Tensor) -> torch.Tensor:
-        return self.net(ms, pan)
-
-
 def pansharpen(request: PansharpenRequest, callbacks: Callbacks | None = None) -> PansharpenResult:
     """Sharpen the MS with the PAN as `request` says; write the result; report how it went."""
     callbacks = callbacks or Callbacks()
@@ -255,18 +243,23 @@ def pansharpen(request: PansharpenRequest, callbacks: Callbacks | None = None) -
     model_name = None
     multiple_of = 1
     if request.method == "mtf_glp":
+        require_torch("METHOD mtf_glp")
+        from ..classical.pansharpen import MtfGlpModule, lowpass_gain, mtf_glp_gains
+        from ..runtime.torch_models import PanFirst, TorchTileModel
+
         ms, pan, valid = read_scene_crop(request, info, ms_scaling, pan_scaling)
         gains = mtf_glp_gains(ms, pan, info.ratio, request.sensor, valid)
-        network = MtfGlpModule(gains, info.ratio, lowpass_gain(request.sensor, info.ms_bands))
+        network = TorchTileModel(PanFirst(MtfGlpModule(gains, info.ratio,
+                                                       lowpass_gain(request.sensor, info.ms_bands))))
         engine_callbacks = callbacks
     else:
-        network, card, notes = _prepare_model(request, info, ms_scaling, pan_scaling, callbacks)
+        network, card, notes, multiple_of = _prepare_model(request, info, ms_scaling, pan_scaling,
+                                                           callbacks)
         model_name = card.name
-        multiple_of = int(card.config.get("multiple_of", 0)) or getattr(network.config, "multiple_of", 1)
         engine_callbacks = callbacks.part(30, 100) if request.adapt_iterations > 0 else callbacks
 
     # an area runs with the scaling, gains and adaptation of the whole scene, as a whole run
-    report = _run_engine(_PanFirst(network), request, info, ms_scaling, pan_scaling,
+    report = _run_engine(network, request, info, ms_scaling, pan_scaling,
                          multiple_of, region, engine_callbacks)
     return PansharpenResult(report.output_path, request.method, model_name,
                             report.device_description, report.seconds,
@@ -274,25 +267,35 @@ def pansharpen(request: PansharpenRequest, callbacks: Callbacks | None = None) -
 
 
 def _prepare_model(request, info, ms_scaling, pan_scaling, callbacks):
-    """Load the chosen package, check that it fits, and adapt it to the scene if asked."""
-    from ..distill.adapt import adapt_to_scene
-
+    """(engine model, card, notes, tile multiple) of the chosen package, checked to fit the
+    pair; adapted to the scene with torch if asked, else on the inference backend."""
     path = choose_model(info, request.model, request.user_model_folder)
-    card, network = load_model(path, device="cpu")
+    card = read_card(path)
     problem = card_fits(card, info)
     if problem:
         raise InputError(problem)
-    callbacks.log(f"Model: {card.name} ({card.architecture}) from {path}")
-    notes = []
-    if request.adapt_iterations > 0:
-        ms, pan = read_scene_sample(request, info, ms_scaling, pan_scaling)
-        callbacks.log(f"Adapting the model to this scene: {request.adapt_iterations} iterations "
-                      f"at reduced resolution.")
-        network = adapt_to_scene(network, ms, pan, info.ratio, request.adapt_iterations,
-                                 sensor=request.sensor, progress=callbacks.part(0, 30).progress,
-                                 is_cancelled=callbacks.is_cancelled, device=request.device)
-        notes.append(f"adapted to the scene ({request.adapt_iterations} iterations)")
-    return network, card, notes
+    if request.adapt_iterations <= 0:
+        model = open_for_inference(path, request.device, log=callbacks.log)
+        callbacks.log(f"Model: {card.name} ({card.architecture}) from {path} on {model.describe()}")
+        return model.tile_model(), card, model.notes, model.multiple_of
+    require_torch("Scene adaptation (ADAPT_ITERATIONS)")
+    from ..distill.adapt import adapt_to_scene
+    from ..runtime.torch_models import PanFirst, TorchTileModel
+
+    weights = path.with_suffix(".safetensors")
+    if not weights.is_file():
+        raise InputError(f"Scene adaptation trains the model's weights, but {path.name} ships "
+                         f"without them ({weights.name}); set ADAPT_ITERATIONS to 0.")
+    card, network = load_model(weights, device="cpu")
+    callbacks.log(f"Model: {card.name} ({card.architecture}) from {weights}")
+    ms, pan = read_scene_sample(request, info, ms_scaling, pan_scaling)
+    callbacks.log(f"Adapting the model to this scene: {request.adapt_iterations} iterations "
+                  f"at reduced resolution.")
+    network = adapt_to_scene(network, ms, pan, info.ratio, request.adapt_iterations,
+                             sensor=request.sensor, progress=callbacks.part(0, 30).progress,
+                             is_cancelled=callbacks.is_cancelled, device=request.device)
+    notes = [f"adapted to the scene ({request.adapt_iterations} iterations)"]
+    return TorchTileModel(PanFirst(network)), card, notes, network.config.multiple_of
 
 
 def _run_engine(module, request, info, ms_scaling, pan_scaling, multiple_of, region,
@@ -322,6 +325,8 @@ def _run_brovey(request: PansharpenRequest, info: PairInfo, callbacks: Callbacks
     import time
 
     started = time.perf_counter()
+    from ..classical.pansharpen import brovey_gdal
+
     brovey_gdal(request.ms_path, request.pan_path, request.output_path, pan_band=info.pan_band,
                 progress=callbacks.progress, cancel=callbacks.is_cancelled)
     seconds = time.perf_counter() - started

@@ -22,8 +22,9 @@ from ..distill.train_pansharpen import TrainConfig, TrainResult, train_student, 
 from ..errors import InputError
 from ..nets.pansharpen_lite import PansharpenLiteConfig
 from ..nets.psdnet import PSDNetConfig
+from ..onnx_export import save_trained_package
 from ..output_files import MODEL_SUFFIXES, check_output_file
-from ..package import ModelCard, load_model, save_package, training_sources
+from ..package import ModelCard, load_model, training_sources
 from ..registry import resolve_model
 from .callbacks import Callbacks
 from .training_checks import check_architecture_and_teacher, check_patch_multiple
@@ -139,7 +140,7 @@ def train_pansharpening_model(request: PansharpenTrainingRequest,
         result = train_student(data.samples, config, teacher, progress.progress,
                                callbacks.is_cancelled, callbacks.log)
     card = card_for(result, data, request, teacher_name)
-    card = save_package(request.output_model, result.model.state_dict(), card)
+    card = save_trained_package(request.output_model, result.model.state_dict(), card)
     callbacks.log(f"Model written to {request.output_model} (validation: "
                   + ", ".join(f"{k} {v:.4g}" for k, v in card.metrics.items()) + ").")
     return card

@@ -23,12 +23,12 @@ from ..inference.global_context import read_global_view
 from ..inference.raster_io import (band_list, check_raster_outputs, input_notes, open_raster,
                                    scene_scaling)
 from ..inference.raster_style import as_card_classes, class_entries
-from ..runtime.torch_models import GINetTileModel
 from ..inference.scaling import BandScaling
 from ..inference.tiling import TilingOptions
 from ..output_files import check_output_folder
-from ..package import ModelCard, load_model
+from ..package import ModelCard, read_card
 from ..registry import choose_package
+from ..runtime.loader import open_for_inference
 from .callbacks import Callbacks
 from .partial_outputs import removed_on_failure
 
@@ -134,27 +134,29 @@ def segment(request: SegmentRequest, callbacks: Callbacks | None = None) -> Segm
         check_output_path(request.polygons_path)
         check_output_folder(request.polygons_path, "polygon output")
     path = choose_model(bands, request.model, request.user_model_folder)
-    card, net = load_model(path, device="cpu")
+    card = read_card(path)
     problem = card_fits(card, bands)
     if problem:
         raise InputError(problem)
     check_classes(card.classes, path.name)
-    callbacks.log(f"Model: {card.name} ({card.architecture}, {len(card.classes)} classes) from {path}")
+    model = open_for_inference(path, request.device, log=callbacks.log)
+    callbacks.log(f"Model: {card.name} ({card.architecture}, {len(card.classes)} classes) from "
+                  f"{path} on {model.describe()}")
     for note in input_notes(request.input_path):
         callbacks.log(note)
     scaling = model_scaling(card, request.input_path)
     # an area runs with the statistics and the global view of the whole raster, as in a whole run
     region = area_region(request.input_path, request.area, callbacks.log)
-    view = read_global_view(request.input_path, None, scaling, net.config.global_size)
-    tile_model = GINetTileModel(net, view, shape,
-                                (int(region.row_off), int(region.col_off)) if region else (0, 0))
+    view = read_global_view(request.input_path, None, scaling, model.config_value("global_size"))
+    tile_model = model.ginet_tile_model(view, shape, (int(region.row_off), int(region.col_off))
+                                        if region else (0, 0))
     entries = class_entries(card.classes)
     classes = as_card_classes(entries)
     spec = OutputSpec(request.output_path, band_count=len(entries), kind="classes", nodata=NODATA,
                       band_descriptions=["class"], probabilities_path=request.probabilities_path,
                       classes=entries, tags={CLASSES_TAG: json.dumps(classes)})
     options = TilingOptions(tile_size=request.tile_size, overlap=request.overlap,
-                            batch_size=request.batch_size, multiple_of=net.config.multiple_of)
+                            batch_size=request.batch_size, multiple_of=model.multiple_of)
     polygons_share = 85 if request.polygons_path else 100
     report = run_tiled(tile_model, [RasterInput(request.input_path, scaling=scaling)], spec,
                        options, device=request.device,

@@ -25,8 +25,9 @@ from ..distill.train_segmentation import SegmentationTrainResult, TrainConfig, t
 from ..errors import InputError
 from ..inference.raster_io import band_names, open_raster
 from ..nets.ginet import GINetConfig, GINetLiteConfig
+from ..onnx_export import save_trained_package
 from ..output_files import MODEL_SUFFIXES, check_output_file
-from ..package import ModelCard, load_model, save_package, training_sources
+from ..package import ModelCard, load_model, training_sources
 from ..registry import resolve_model
 from .callbacks import Callbacks
 from .training_checks import check_architecture_and_teacher, check_patch_multiple, check_several_classes
@@ -204,7 +205,7 @@ def train_segmentation_model(request: SegmentationTrainingRequest,
     result = train_segmentation(data.train, config, teacher, callbacks.part(5, 100).progress,
                                 callbacks.is_cancelled, callbacks.log, net_config=net_config,
                                 validation=data.validation)
-    card = save_package(request.output_model, result.model.state_dict(),
+    card = save_trained_package(request.output_model, result.model.state_dict(),
                         card_for(result, data, request, teacher_card.name if teacher_card else ""))
     callbacks.log(f"Model written to {request.output_model} (held-out mIoU "
                   f"{card.metrics.get('validation_miou', float('nan')):.3f}).")

@@ -1,8 +1,8 @@
 """The base class every GeoDistill Processing algorithm derives from.
 
 It holds what the algorithms share: the DEVICE / TILE_SIZE / OVERLAP / MODEL / EXTENT / BANDS
-parameters, the provider icon and help, the lazy import of torch (with an install message when
-it is missing), the bridge from QGIS `feedback` to the engine's progress/cancel callbacks, and
+parameters, the provider icon and help, the dependency check of the algorithm's pack (with an
+install message when a package is missing), the bridge from QGIS `feedback` to the engine's progress/cancel callbacks, and
 the mapping of `models` errors to `QgsProcessingException`. Subclasses only say what is special
 about them.
 """
@@ -82,15 +82,19 @@ class FeedbackLogHandler(logging.Handler):
 def bundled_model_names(task: str | None = None) -> list[str]:
     """Names (file stems) of the model packages shipped in resources/models, without loading them.
 
-    Bundled files are named `<task>_<name>.safetensors`, so filtering by task needs no torch.
+    Bundled files are named `<task>_<name>.onnx` / `.safetensors`, so filtering by task reads
+    no file (a GINet part `<stem>.<part>.onnx` is not a package of its own).
     """
-    names = sorted(p.stem for p in BUNDLED_MODELS.glob("*.safetensors"))
+    names = sorted({p.stem for pattern in ("*.safetensors", "*.onnx")
+                    for p in BUNDLED_MODELS.glob(pattern) if "." not in p.stem})
     return [n for n in names if task is None or n.startswith(f"{task}_")]
 
 
 class GeoDistillAlgorithm(QgsProcessingAlgorithm):
     """Shared plumbing for GeoDistill algorithms (see the module docstring)."""
 
+    dependency_pack = deps.TRAIN_PACK
+    """The packages the algorithm needs: inference algorithms set the "Run models" pack."""
     DEVICE = "DEVICE"
     TILE_SIZE = "TILE_SIZE"
     OVERLAP = "OVERLAP"
@@ -318,27 +322,23 @@ class GeoDistillAlgorithm(QgsProcessingAlgorithm):
     # -- running ------------------------------------------------------------------------
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
         """Check the dependencies, then run the subclass's `run` with `models` errors mapped."""
-        self.import_torch()
+        self.check_dependencies()
         with self.user_errors(feedback), self.models_log_shown(feedback):
             return self.run_algorithm(parameters, context, feedback)
 
     def run_algorithm(self, parameters, context, feedback) -> dict:
-        """The algorithm's work (torch is importable here); subclasses implement it.
+        """The algorithm's work (its dependency pack is importable here); subclasses implement it.
 
         (Not `run`: QgsProcessingAlgorithm.run is the public entry point QGIS calls.)
         """
         raise NotImplementedError
 
-    def import_torch(self):
-        """Import torch, or stop the algorithm with a message saying how to install it."""
-        missing = deps.missing_dependencies()
-        needed = [d for d in missing if d.module in ("torch", "rasterio", "safetensors")]
+    def check_dependencies(self) -> None:
+        """Stop the algorithm with a message saying how to install what its pack lacks
+        (`dependency_pack`: inference runs on ONNX Runtime, training needs torch)."""
+        needed = [d for d in deps.missing_dependencies(self.dependency_pack) if d.module != "torchmetrics"]
         if needed:
             raise QgsProcessingException(deps.install_message(needed))
-        try:
-            return deps.import_required("torch")
-        except ImportError as error:
-            raise QgsProcessingException(str(error)) from error
 
     @contextlib.contextmanager
     def models_log_shown(self, feedback):

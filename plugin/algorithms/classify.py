@@ -20,6 +20,7 @@ from qgis.core import (
 )
 from qgis.PyQt.QtCore import QVariant
 
+from .. import deps
 from ..styling import ClassStyle, save_style_in_geopackage
 from .base import GeoDistillAlgorithm, engine_callbacks
 
@@ -48,6 +49,7 @@ class ClassifyScenesAlgorithm(GeoDistillAlgorithm):
     OUTPUT_RASTER = "OUTPUT_RASTER"
 
     group_name = "Scene classification"
+    dependency_pack = deps.RUN_PACK
     help_text = (
         "Classifies a raster by scenes: the raster is divided into a grid of square cells and "
         "each cell gets the class a scene classifier gives the image chip around it (e.g. "

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from qgis.core import QgsProcessingParameterRasterDestination, QgsProcessingParameterRasterLayer
 
+from .. import deps
 from ..styling import RgbStyle, layer_display_bands
 from .base import GeoDistillAlgorithm, engine_callbacks
 
@@ -14,6 +15,7 @@ class DehazeAlgorithm(GeoDistillAlgorithm):
     OUTPUT = "OUTPUT"
 
     group_name = "Dehazing"
+    dependency_pack = deps.RUN_PACK
     help_text = (
         "Removes haze (thin cloud, smog, aerosol veils) from an image, including haze that "
         "varies across the scene.<br><b>Input</b>: the hazy raster (any data type: uint8, "

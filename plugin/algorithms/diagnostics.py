@@ -5,16 +5,19 @@ import platform
 
 from qgis.core import Qgis, QgsProcessingOutputString
 
+from .. import deps
 from .base import BUNDLED_MODELS, GeoDistillAlgorithm, bundled_model_names
 
 
 class DiagnosticsAlgorithm(GeoDistillAlgorithm):
-    """Reports QGIS, Python, torch and CUDA versions and the device GeoDistill would use."""
+    """Reports QGIS, Python and package versions and the backend GeoDistill would use."""
 
     REPORT = "REPORT"
     group_name = "Utilities"
-    help_text = ("Lists the versions of QGIS, Python, torch, rasterio and safetensors, whether "
-                 "a CUDA GPU can be used (and why not when it cannot), and the bundled models. "
+    dependency_pack = deps.RUN_PACK
+    help_text = ("Lists the versions of QGIS, Python, ONNX Runtime, torch (optional: training), "
+                 "rasterio and safetensors, the backend and provider the models would run on "
+                 "(and why a GPU cannot be used when it cannot), and the bundled models. "
                  "DEVICE: the device to check (auto, cpu, cuda or cuda:N). "
                  "Output: REPORT, the same text as the log, to paste into a bug report.")
 
@@ -30,19 +33,16 @@ class DiagnosticsAlgorithm(GeoDistillAlgorithm):
 
     def run_algorithm(self, parameters, context, feedback):
         import rasterio
-        import safetensors
-        import torch
 
-        from ...models.inference.device import describe_device, resolve_device
+        from ...models.runtime.backends import resolve_backend
 
-        device = resolve_device(self.device_value(parameters, context))
+        backend = resolve_backend(self.device_value(parameters, context))
         lines = [
             f"QGIS {Qgis.QGIS_VERSION}",
             f"Python {platform.python_version()} ({platform.platform()})",
-            f"torch {torch.__version__} (CUDA build: {torch.version.cuda or 'no'})",
+            f"Backend: {backend.describe()}",
+            *(status.describe() for status in deps.dependency_statuses()),
             f"rasterio {rasterio.__version__} (GDAL {rasterio.__gdal_version__})",
-            f"safetensors {safetensors.__version__}",
-            f"Device: {describe_device(device)}",
             f"Bundled models ({BUNDLED_MODELS}): {', '.join(bundled_model_names()) or 'none'}",
         ]
         for line in lines:

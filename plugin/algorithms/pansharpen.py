@@ -9,6 +9,7 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
 )
 
+from .. import deps
 from ..styling import RgbStyle, layer_display_bands
 from .base import GeoDistillAlgorithm, engine_callbacks
 
@@ -32,6 +33,7 @@ class PansharpenAlgorithm(GeoDistillAlgorithm):
     OUTPUT = "OUTPUT"
 
     group_name = "Pansharpening"
+    dependency_pack = deps.RUN_PACK
     help_text = (
         "Sharpens a multispectral (MS) raster to the resolution of a panchromatic (PAN) raster "
         "of the same area.<br><b>MS</b>: the multispectral raster (any data type).<br>"

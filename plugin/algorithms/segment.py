@@ -9,6 +9,7 @@ from qgis.core import (
     QgsProcessingParameterVectorDestination,
 )
 
+from .. import deps
 from ..styling import ClassStyle
 from .base import GeoDistillAlgorithm, engine_callbacks
 
@@ -23,6 +24,7 @@ class SegmentAlgorithm(GeoDistillAlgorithm):
     MIN_AREA = "MIN_AREA"
 
     group_name = "Segmentation"
+    dependency_pack = deps.RUN_PACK
     help_text = (
         "Maps land cover: every pixel of the raster gets a class from a segmentation model "
         "(GINet: a downsampled view of the whole scene guides the full-resolution tiles).<br>"

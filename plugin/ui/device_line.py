@@ -1,5 +1,6 @@
-"""The device line of the dock: which GPU (and its free memory) or why the CPU is used, and the
-device choice (auto / cpu / cuda:N) remembered in the settings."""
+"""The device line of the dock: the backend and provider `auto` runs on ("ONNX Runtime 1.32.0,
+CPUExecutionProvider", or torch CUDA with its GPU and free memory), and the device choice
+(auto / cpu / cuda:N) remembered in the settings."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,7 +8,7 @@ from dataclasses import dataclass
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtWidgets import QComboBox, QHBoxLayout, QLabel, QWidget
 
-from .. import settings
+from .. import deps, settings
 
 
 def _tr(text: str) -> str:
@@ -18,26 +19,30 @@ def _tr(text: str) -> str:
 class ComputeInfo:
     """What the dock says about the compute device."""
 
-    summary: str  # "GPU: <name>, <free>/<total> GB free" or "CPU (no CUDA device found: ...)"
+    summary: str  # "ONNX Runtime 1.32.0, CPUExecutionProvider", "PyTorch 2.x, GPU: <name> ..."
     cuda_devices: int
     torch_version: str | None
 
 
 def compute_info() -> ComputeInfo:
-    """Describe the device `auto` would use; imports torch lazily (never at module level)."""
+    """Describe the backend `auto` would use; imports torch only where a CUDA build is installed."""
+    from ...models.errors import DeviceError
+    from ...models.runtime.backends import CUDA_PROVIDER, TORCH, resolve_backend, torch_cuda_build
+
     try:
+        backend = resolve_backend("auto")
+        summary = backend.describe()
+    except DeviceError as error:
+        return ComputeInfo(str(error), 0, deps.installed_version("torch"))
+    except Exception as error:  # a broken driver must not stop the dock from opening
+        return ComputeInfo(_tr("CPU (the CUDA device could not be queried: {error})").format(error=error),
+                           0, deps.installed_version("torch"))
+    cuda_devices = 1 if backend.provider == CUDA_PROVIDER else 0
+    if backend.engine == TORCH or (torch_cuda_build() and cuda_devices):
         import torch
 
-        from ...models.inference.device import describe_device, resolve_device
-    except ImportError:
-        return ComputeInfo(_tr("No compute device: PyTorch is not installed "
-                               "(GeoDistill > Install dependencies)"), 0, None)
-    try:
-        summary = describe_device(resolve_device("auto"))
-    except Exception as error:  # a broken driver must not stop the dock from opening
-        summary = _tr("CPU (the CUDA device could not be queried: {error})").format(error=error)
-    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    return ComputeInfo(summary, count, torch.__version__)
+        cuda_devices = torch.cuda.device_count() if torch.cuda.is_available() else cuda_devices
+    return ComputeInfo(summary, cuda_devices, deps.installed_version("torch"))
 
 
 def short_summary(summary: str) -> str:
@@ -62,8 +67,9 @@ class DeviceLine(QWidget):
         self.summary.setWordWrap(True)
         self.summary.setToolTip(self.info.summary)
         self.choice = QComboBox(self)
-        self.choice.setToolTip(_tr("Where the models run: auto uses the first CUDA GPU when "
-                                   "there is one, else the CPU"))
+        self.choice.setToolTip(_tr("Where the models run: auto uses a CUDA GPU (ONNX Runtime, "
+                                   "else PyTorch), DirectML or CoreML when there is one, else "
+                                   "ONNX Runtime on the CPU"))
         self.choice.addItems(device_choices(self.info.cuda_devices))
         remembered = settings.device()
         # a GPU remembered from another machine (or a removed one) falls back to auto

@@ -31,35 +31,61 @@ def _tr(text: str) -> str:
     return QCoreApplication.translate("GeoDistill", text)
 
 
-def import_package(source: str | Path, user_folder: str | Path, replace: bool = False) -> Path:
-    """Validate a `.safetensors` package and copy it into `user_folder`; returns the new path.
+def _package_files(path: Path) -> list[Path]:
+    """Every file of the package at `path`: its `.safetensors` and/or `.onnx` and ONNX parts."""
+    return sorted(p for p in path.parent.glob(f"{path.stem}.*")
+                  if p.suffix in (".safetensors", ".onnx") and p.name.split(".")[0] == path.stem)
 
-    Raises models.errors.PackageError (tampered, not a package, unknown architecture) or
-    FileExistsError (a user model of that name exists and `replace` is False).
+
+def import_package(source: str | Path, user_folder: str | Path, replace: bool = False) -> Path:
+    """Validate a `.safetensors` or `.onnx` package and copy it into `user_folder`; returns the
+    new path. A `.safetensors` is converted to `.onnx` beside its copy (needs torch).
+
+    Raises models.errors.PackageError (tampered, not a package, unknown architecture, torch
+    missing for a conversion) or FileExistsError (a user model of that name exists and
+    `replace` is False).
     """
     from ...models.errors import PackageError
-    from ...models.package import load_model
+    from ...models.runtime.backends import torch_installed
+    from ...models.runtime.onnx_file import load_onnx_package
 
     source = Path(source)
-    if source.suffix != ".safetensors":
-        raise PackageError(f"{source.name} is not a .safetensors model package; GeoDistill only "
-                           f"imports packages (export .pt checkpoints with a card first).")
-    load_model(source, "cpu")
+    if source.suffix == ".onnx":
+        files = [source, *(source.with_name(f"{source.stem}.{part}.onnx")
+                           for part in load_onnx_package(source).parts)]
+    elif source.suffix == ".safetensors":
+        if not torch_installed():
+            raise PackageError(f"{source.name} holds weights that are converted to ONNX on "
+                               f"import, which needs torch: install the 'Train models' pack, "
+                               f"or import the model's .onnx file.")
+        from ...models.package import load_model
+
+        load_model(source, "cpu")
+        files = [source]
+    else:
+        raise PackageError(f"{source.name} is not a model package (.onnx or .safetensors); "
+                           f"export .pt checkpoints with a card first.")
     target = Path(user_folder) / source.name
     if target.exists() and not replace:
         raise FileExistsError(f"A user model named {source.stem} already exists.")
-    partial = target.with_name(f".{target.name}.partial")
-    shutil.copyfile(source, partial)
-    partial.replace(target)
+    for file in files:
+        partial = target.with_name(f".{file.name}.partial")
+        shutil.copyfile(file, partial)
+        partial.replace(target.with_name(file.name))
+    if target.suffix == ".safetensors":
+        from ...models.onnx_export import export_package
+
+        export_package(target)
     return target
 
 
 def remove_package(path: str | Path, user_folder: str | Path) -> None:
-    """Delete a user package (bundled ones cannot be removed)."""
+    """Delete a user package, every file of it (bundled ones cannot be removed)."""
     path = Path(path).resolve()
     if path.parent != Path(user_folder).resolve():
         raise PermissionError(f"{path.name} is bundled with GeoDistill and cannot be removed.")
-    path.unlink()
+    for file in _package_files(path):
+        file.unlink()
 
 
 class ModelManagerDialog(QDialog):
@@ -155,7 +181,7 @@ class ModelManagerDialog(QDialog):
 
     def _choose_and_import(self) -> None:
         path, _filter = QFileDialog.getOpenFileName(self, _tr("Import a model package"), "",
-                                                    _tr("Model package (*.safetensors)"))
+                                                    _tr("Model package (*.onnx *.safetensors)"))
         if not path:
             return
         target = settings.user_model_folder() / Path(path).name
