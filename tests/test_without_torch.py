@@ -12,7 +12,7 @@ import onnxruntime
 import pytest
 import rasterio
 
-from conftest import qgis_process_runner
+from support import qgis_process_runner
 from hazy_scenes import clear_scene
 from inference_runs import run_all
 from rasters import pansharpening_scene, write_raster
