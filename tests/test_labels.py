@@ -6,8 +6,8 @@ import pytest
 from rasterio.warp import transform as transform_points
 
 from geodistill.models.data.labels import IGNORE_INDEX, LabelledScene, align_label_raster, \
-    coarse_labels, load_image_mask_folders, median_frequency_weights, rasterize_polygons, \
-    sample_patches
+    load_image_mask_folders, rasterize_polygons
+from geodistill.models.data.patches import coarse_labels, median_frequency_weights, sample_patches
 from geodistill.models.errors import InputError
 from geodistill.models.inference.raster_io import scene_scaling
 

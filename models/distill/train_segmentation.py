@@ -9,7 +9,7 @@ Loss of one batch (all cross-entropies weighted per class and blind to the ignor
   feature_weight * the affinity distillation of the teacher's local features into the
   student's (affinities do not depend on the widths, so no adapter is needed).
 
-Samples come from `models.data.labels.sample_patches`. Augmentation flips/transposes a whole
+Samples come from `models.data.patches.sample_patches`. Augmentation flips/transposes a whole
 batch together with its scenes' global views and the patch windows, so GINet's mapping from a
 patch to its region of the global view stays right.
 """
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from ..data.labels import median_frequency_weights
+from ..data.patches import median_frequency_weights
 from ..errors import InputError
 from ..inference.device import resolve_device
 from ..metrics.segmentation import confusion_matrix, scores_from_confusion
@@ -34,7 +34,7 @@ from .training import CancelCheck, LogCallback, ProgressCallback, ProgressSpan, 
     cosine_schedule, frozen_copy, split_train_validation
 
 if TYPE_CHECKING:
-    from ..data.labels import SegmentationSamples
+    from ..data.patches import SegmentationSamples
 
 
 def architecture_name(config: GINetConfig) -> str:

@@ -19,8 +19,9 @@ import rasterio
 
 from ..about import created_by
 from ..data.chips import pixel_size_metres
-from ..data.labels import (IGNORE_INDEX, LabelledScene, SegmentationSamples, align_label_raster,
-                           make_classes, rasterize_polygons, sample_patches)
+from ..data.labels import (IGNORE_INDEX, LabelledScene, align_label_raster, make_classes,
+                           rasterize_polygons)
+from ..data.patches import SegmentationSamples, sample_patches
 from ..distill.train_segmentation import SegmentationTrainResult, TrainConfig, train_segmentation
 from ..errors import InputError
 from ..inference.raster_io import band_names, open_raster
