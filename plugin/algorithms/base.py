@@ -111,7 +111,10 @@ class GeoDistillAlgorithm(QgsProcessingAlgorithm):
     #: before the layer is loaded and styled, so a reference held by the copy dies too early
     _post_processors: dict = {}
 
-    #: group shown in the Processing toolbox; subclasses set it
+    #: stable id (`name()`), name shown (`displayName()`) and Processing toolbox group;
+    #: subclasses set them
+    algorithm_name = ""
+    display_name = ""
     group_name = "Tools"
     #: one paragraph of help; subclasses set it (parameters are described in their own help)
     help_text = ""
@@ -122,6 +125,12 @@ class GeoDistillAlgorithm(QgsProcessingAlgorithm):
 
     def createInstance(self):  # noqa: N802 (QGIS API)
         return type(self)()
+
+    def name(self) -> str:
+        return self.algorithm_name
+
+    def displayName(self) -> str:  # noqa: N802
+        return self.tr(self.display_name)
 
     def group(self) -> str:
         return self.tr(self.group_name)

@@ -68,11 +68,8 @@ class ClassifyScenesAlgorithm(GeoDistillAlgorithm):
         "styled with the model's class colours.<br><b>Output raster</b> (optional): one pixel "
         "per cell holding its class id.")
 
-    def name(self) -> str:
-        return "classify_scenes"
-
-    def displayName(self) -> str:  # noqa: N802
-        return self.tr("Classify scenes")
+    algorithm_name = "classify_scenes"
+    display_name = "Classify scenes"
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Input raster")))

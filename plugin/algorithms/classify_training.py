@@ -91,11 +91,8 @@ class TrainSceneClassifierAlgorithm(_ChipSourceAlgorithm):
         "package (its card records classes, colours, chip size and validation accuracy); use "
         "it as MODEL in 'Classify scenes'.")
 
-    def name(self) -> str:
-        return "train_scene_classifier"
-
-    def displayName(self) -> str:  # noqa: N802
-        return self.tr("Train a scene classifier")
+    algorithm_name = "train_scene_classifier"
+    display_name = "Train a scene classifier"
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.add_chip_source_parameters("Chip size (pixels, 0 = automatic)")
@@ -131,11 +128,8 @@ class EvaluateSceneClassifierAlgorithm(_ChipSourceAlgorithm):
         "classes.<br><b>Output report</b>: an HTML page; a JSON file with the same numbers is "
         "written beside it.")
 
-    def name(self) -> str:
-        return "evaluate_scene_classifier"
-
-    def displayName(self) -> str:  # noqa: N802
-        return self.tr("Evaluate a scene classifier")
+    algorithm_name = "evaluate_scene_classifier"
+    display_name = "Evaluate a scene classifier"
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.add_chip_source_parameters("Chip size (pixels, 0 = from the model)")

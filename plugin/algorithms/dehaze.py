@@ -34,11 +34,8 @@ class DehazeAlgorithm(GeoDistillAlgorithm):
         "area's part of it), CRS, data type, bands (or the chosen ones) and nodata, shown like "
         "the input.")
 
-    def name(self) -> str:
-        return "dehaze"
-
-    def displayName(self) -> str:  # noqa: N802
-        return self.tr("Dehaze")
+    algorithm_name = "dehaze"
+    display_name = "Dehaze"
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Hazy raster")))

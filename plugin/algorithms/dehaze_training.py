@@ -81,11 +81,8 @@ class TrainDehazeAlgorithm(_DehazeDataAlgorithm):
         "<b>Output model</b>: the .safetensors model package (its model card records the data "
         "and validation metrics); use it as MODEL in 'Dehaze'.")
 
-    def name(self) -> str:
-        return "train_dehaze"
-
-    def displayName(self) -> str:  # noqa: N802
-        return self.tr("Train a dehazing model")
+    algorithm_name = "train_dehaze"
+    display_name = "Train a dehazing model"
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.add_data_parameters()
@@ -129,11 +126,8 @@ class EvaluateDehazeAlgorithm(_DehazeDataAlgorithm):
         "<br><b>Output report</b>: an HTML page; a JSON file with the same numbers is written "
         "beside it.")
 
-    def name(self) -> str:
-        return "evaluate_dehaze"
-
-    def displayName(self) -> str:  # noqa: N802
-        return self.tr("Evaluate dehazing")
+    algorithm_name = "evaluate_dehaze"
+    display_name = "Evaluate dehazing"
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.add_data_parameters()

@@ -21,11 +21,8 @@ class DiagnosticsAlgorithm(GeoDistillAlgorithm):
                  "DEVICE: the device to check (auto, cpu, cuda or cuda:N). "
                  "Output: REPORT, the same text as the log, to paste into a bug report.")
 
-    def name(self) -> str:
-        return "diagnostics"
-
-    def displayName(self) -> str:  # noqa: N802
-        return self.tr("Diagnostics (versions and device)")
+    algorithm_name = "diagnostics"
+    display_name = "Diagnostics (versions and device)"
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.add_device_parameter()

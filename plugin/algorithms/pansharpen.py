@@ -57,11 +57,8 @@ class PansharpenAlgorithm(GeoDistillAlgorithm):
         "<b>Output</b>: a GeoTIFF on the PAN grid (or the area's part of it) with the MS bands, "
         "data type and value range.")
 
-    def name(self) -> str:
-        return "pansharpen"
-
-    def displayName(self) -> str:  # noqa: N802
-        return self.tr("Pansharpen")
+    algorithm_name = "pansharpen"
+    display_name = "Pansharpen"
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(QgsProcessingParameterRasterLayer(self.MS, self.tr("Multispectral (MS) raster")))

@@ -42,11 +42,8 @@ class TrainPansharpenAlgorithm(GeoDistillAlgorithm):
         "the .safetensors model package (with a model card recording the data and validation "
         "metrics); use it as MODEL in 'Pansharpen'.")
 
-    def name(self) -> str:
-        return "train_pansharpen"
-
-    def displayName(self) -> str:  # noqa: N802
-        return self.tr("Train a pansharpening model")
+    algorithm_name = "train_pansharpen"
+    display_name = "Train a pansharpening model"
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(QgsProcessingParameterMultipleLayers(
@@ -106,11 +103,8 @@ class EvaluatePansharpenAlgorithm(GeoDistillAlgorithm):
         "and of MTF-GLP.<br><b>Output report</b>: an HTML page; a JSON file with the "
         "same numbers is written beside it.")
 
-    def name(self) -> str:
-        return "evaluate_pansharpen"
-
-    def displayName(self) -> str:  # noqa: N802
-        return self.tr("Evaluate pansharpening")
+    algorithm_name = "evaluate_pansharpen"
+    display_name = "Evaluate pansharpening"
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(QgsProcessingParameterRasterLayer(self.MS, self.tr("Multispectral (MS) raster")))

@@ -45,11 +45,8 @@ class SegmentAlgorithm(GeoDistillAlgorithm):
         "<b>Minimum polygon area</b> (square metres): smaller regions are left out of the "
         "polygons.")
 
-    def name(self) -> str:
-        return "segment"
-
-    def displayName(self) -> str:  # noqa: N802
-        return self.tr("Segment land cover")
+    algorithm_name = "segment"
+    display_name = "Segment land cover"
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Input raster")))

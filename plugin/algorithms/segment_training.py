@@ -93,11 +93,8 @@ class TrainSegmentationAlgorithm(_LabelsMixin, GeoDistillAlgorithm):
         "mIoU and per-class IoU on them.<br><b>Output model</b>: the .safetensors model package "
         "with its classes, names and colours; use it as MODEL in 'Segment land cover'.")
 
-    def name(self) -> str:
-        return "train_segmentation"
-
-    def displayName(self) -> str:  # noqa: N802
-        return self.tr("Train a segmentation model")
+    algorithm_name = "train_segmentation"
+    display_name = "Train a segmentation model"
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(QgsProcessingParameterMultipleLayers(
@@ -147,11 +144,8 @@ class EvaluateSegmentationAlgorithm(_LabelsMixin, GeoDistillAlgorithm):
         "accuracy, kappa, the IoU of each class and the confusion matrix; a JSON file with the "
         "same numbers is written beside it.")
 
-    def name(self) -> str:
-        return "evaluate_segmentation"
-
-    def displayName(self) -> str:  # noqa: N802
-        return self.tr("Evaluate segmentation")
+    algorithm_name = "evaluate_segmentation"
+    display_name = "Evaluate segmentation"
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.addParameter(QgsProcessingParameterRasterLayer(self.PREDICTION, self.tr("Prediction (class raster)")))
