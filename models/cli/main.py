@@ -1,5 +1,5 @@
-"""`geodistill <tool> INPUT [INPUT ...] --output-dir DIR [--workers N | --scheduler ADDRESS]
-[--window-size PX] [--threads N] [--<parameter> VALUE ...]`: run a GeoDistill tool over many scenes.
+"""Run a GeoDistill tool over many scenes: `geodistill <tool> INPUT [INPUT ...] --output-dir DIR
+[--workers N | --scheduler ADDRESS] [--window-size PX] [--threads N] [--<parameter> VALUE ...]`.
 
 Outputs go to DIR/<scene>.tif (.gpkg for classify) and DIR/manifest.json; a rerun skips the
 outputs that still match their entry. Progress goes to stderr, the summary to stdout. Exit
