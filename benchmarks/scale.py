@@ -113,8 +113,9 @@ def measure(folder: Path) -> dict:
     results = {"one_process": timed_run([base[0], str(inputs), "--output-dir", str(folder / "one"), *base[1:]])}
     for workers in WORKER_COUNTS:
         costs = cluster_costs(workers, EMPTY_TASKS if workers == 1 else 0)
+        threads = max(1, (os.cpu_count() or 1) // workers)  # workers x threads = cores
         result = timed_run([base[0], str(inputs), "--output-dir", str(folder / f"w{workers}"),
-                            "--workers", str(workers), *base[1:]])
+                            "--workers", str(workers), "--threads", str(threads), *base[1:]])
         busy = result["seconds"] - costs["startup_s"]
         result.update(startup_s=costs["startup_s"], scenes_per_s_after_startup=SCENES / busy,
                       megapixels_per_s_after_startup=result["megapixels"] / busy)

@@ -204,3 +204,17 @@ def test_segmenting_a_split_raster_keeps_the_class_table(tmp_path):
         assert (a.transform, a.nodata, a.descriptions) == (b.transform, b.nodata, b.descriptions)
     agreement = np.mean(pixels(split / "tiles.tif") == pixels(whole / "tiles.tif"))
     assert agreement > 0.95, agreement
+
+
+def test_every_task_runs_with_the_thread_count_asked(tmp_path):
+    import torch
+
+    inputs = pair_folder(tmp_path / "in", ["one"], size=64)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        run(["pansharpen", str(inputs), "--output-dir", str(tmp_path / "out"), "--method",
+             "mtf_glp", "--threads", "1"])
+        assert torch.get_num_threads() == 1  # as on a Dask worker given --threads 1
+    finally:
+        torch.set_num_threads(before)

@@ -1,5 +1,5 @@
-"""`geodistill <tool> INPUT [INPUT ...] --output-dir DIR [--workers N | --scheduler ADDRESS]
-[--window-size PX] [--<parameter> VALUE ...]`: run a GeoDistill tool over many scenes.
+"""Run a GeoDistill tool over many scenes: `geodistill <tool> INPUT [INPUT ...] --output-dir DIR
+[--workers N | --scheduler ADDRESS] [--window-size PX] [--threads N] [--<parameter> VALUE ...]`.
 
 Outputs go to DIR/<scene>.tif (.gpkg for classify) and DIR/manifest.json; a rerun skips the
 outputs that still match their entry. Progress goes to stderr, the summary to stdout. Exit
@@ -8,6 +8,7 @@ status: 0 when every scene is done or skipped, 1 when a scene failed, 2 for unus
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -78,6 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
                            help="run on a local Dask cluster of N worker processes")
         where.add_argument("--scheduler", metavar="ADDRESS",
                            help="run on the Dask cluster whose scheduler is at ADDRESS")
+        sub.add_argument("--threads", type=int, default=os.cpu_count() or 1, metavar="N",
+                         help="torch threads of every task, in one process and on every worker "
+                              "alike, so that pixels do not depend on where a task ran "
+                              "(default: this machine's cores)")
         sub.add_argument("--window-size", type=int, default=DEFAULT_WINDOW_SIZE, metavar="PX",
                          help="split rasters larger than this many pixels a side into windows "
                               f"run as separate tasks (default {DEFAULT_WINDOW_SIZE})")
@@ -114,6 +119,8 @@ def run(argv: list[str] | None = None) -> RunSummary:
     tool = TOOLS[args.tool]
     if args.workers is not None and args.workers < 1:
         raise GeoDistillError("--workers must be 1 or more.")
+    if args.threads < 1:
+        raise GeoDistillError("--threads must be 1 or more.")
     if args.window_size < 64:
         raise GeoDistillError("--window-size must be at least 64 pixels.")
     values = {option.field: getattr(args, option.field) for option in tool.options
@@ -125,11 +132,8 @@ def run(argv: list[str] | None = None) -> RunSummary:
         raise GeoDistillError(f"Cannot create the output folder {args.output_dir}: "
                               f"{error.strerror}.") from error
     manifest = Manifest(args.output_dir)
-    threads = None
-    if args.workers:
-        from .runners import local_threads
-        threads = local_threads(args.workers)
-    plan = plan_run(tool, found.scenes, args.output_dir, values, args.window_size, manifest, threads)
+    plan = plan_run(tool, found.scenes, args.output_dir, values, args.window_size, manifest,
+                    args.threads)
     summary = RunSummary(skipped=plan.skipped, failed=found.problems + plan.failed)
     progress = Progress(len(plan.jobs))
     started = time.perf_counter()

@@ -27,7 +27,7 @@ class RunPlan:
 
 
 def plan_run(tool: Tool, scenes: list[Scene], output_dir: Path, values: dict, window_size: int,
-             manifest: Manifest, threads: int | None = None) -> RunPlan:
+             manifest: Manifest, threads: int) -> RunPlan:
     """Plan every scene (see the module docstring)."""
     plan = RunPlan()
     for scene in scenes:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import site
 import sys
 from collections.abc import Callable, Iterable
@@ -35,11 +34,6 @@ def import_root() -> str:
     here (the plugin folder when imported as `models`, its parent as `geodistill.models`)."""
     top = __name__.split(".")[0]
     return str(Path(sys.modules[top].__file__).parent.parent)
-
-
-def local_threads(workers: int) -> int:
-    """Torch threads per task when `workers` worker processes share this machine's cores."""
-    return max(1, (os.cpu_count() or 1) // workers)
 
 
 def run_on_dask(jobs: list[SceneJob], on_finish: FinishCallback, workers: int | None = None,

@@ -27,15 +27,16 @@ LOG = logging.getLogger("distributed.geodistill")
 @dataclass(frozen=True)
 class SceneJob:
     """What to do with one scene: the tool, its option values, where the output goes, the
-    windows of a split raster (empty: one task) and the torch threads per task (None: torch's
-    default)."""
+    windows of a split raster (empty: one task) and the torch threads of each task (the same
+    everywhere: reductions such as global pooling are split by thread, so their float results,
+    and rarely a rounded pixel, depend on the thread count)."""
 
     tool: str
     scene: Scene
     output: str
     values: dict
     windows: tuple[WindowPlan, ...] = ()
-    threads: int | None = None
+    threads: int = 1
 
 
 @dataclass
@@ -70,11 +71,10 @@ def describe_error(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def _limit_threads(threads: int | None) -> None:
-    if threads:
-        import torch
+def _set_threads(threads: int) -> None:
+    import torch
 
-        torch.set_num_threads(threads)
+    torch.set_num_threads(threads)
 
 
 def _megapixels(path: str) -> float:
@@ -87,7 +87,7 @@ def run_scene(job: SceneJob) -> Outcome:
     started = time.perf_counter()
     tool = TOOLS[job.tool]
     try:
-        _limit_threads(job.threads)
+        _set_threads(job.threads)
         tool.run(tool.request(job.scene, job.output, job.values), job.output, Callbacks())
         LOG.info("geodistill %s: %s done", job.tool, job.scene.name)
         return Outcome(sha256=sha256_of(job.output), workers=[worker_name()],
@@ -102,7 +102,7 @@ def run_window(job: SceneJob, plan: WindowPlan) -> Outcome:
     started = time.perf_counter()
     tool = TOOLS[job.tool]
     try:
-        _limit_threads(job.threads)
+        _set_threads(job.threads)
         part = part_path(Path(job.output), plan)
         part.parent.mkdir(exist_ok=True)
         area = window_area(tool.reference(job.scene), plan.region)

@@ -3,11 +3,12 @@ results into one output.
 
 Each window has a core (the pixels it contributes) and a region that runs: the core widened
 by at least the engine's overlap on each side (shifted inward at the raster's edges), all
-regions of one size, so pixels near a core's edge are computed with context around them. Every window runs the whole task (whole-scene scaling and global views
-are computed from the entire raster, see `run_tiled(region=...)`) on its region and writes a
-part file; `assemble` copies each part's core into the output. The plan depends only on the
-raster's size, the window size and the overlap, so a run in one process and a run on a cluster
-compute exactly the same windows and give the same pixels.
+regions of one size, so pixels near a core's edge are computed with context around them.
+Every window runs the whole task (whole-scene scaling and global views are computed from the
+entire raster, see `run_tiled(region=...)`) on its region and writes a part file; `assemble`
+copies each part's core into the output. The plan depends only on the raster's size, the
+window size and the overlap, so a run in one process and a run on a cluster compute exactly
+the same windows and give the same pixels.
 """
 from __future__ import annotations
 
