@@ -19,6 +19,7 @@ from ..about import created_by
 from ..data.wald import SENSORS, PansharpenSamples, make_training_pairs
 from ..distill.train_pansharpen import TrainConfig, TrainResult, train_student, train_teacher
 from ..errors import InputError
+from ..inference.memory import FLOAT_BYTES, check_memory
 from ..nets.pansharpen_lite import PansharpenLiteConfig
 from ..nets.psdnet import PSDNetConfig
 from ..package import ModelCard, load_model, save_package, training_sources
@@ -93,6 +94,10 @@ def load_training_data(request: PansharpenTrainingRequest, callbacks: Callbacks)
     if size < 4 * ratio:
         raise InputError(f"The smallest pair is too small to train on: each MS needs at least "
                          f"{4 * ratio * ratio} pixels a side at ratio {ratio}.")
+    count = request.samples_per_pair * len(crops)
+    # degraded MS, PAN and target MS of every patch, held per pair and once concatenated
+    check_memory(2 * count * (2 * infos[0].ms_bands + 1) * size * size * FLOAT_BYTES,
+                 f"Cutting {count} training patches of {size} px", "use a smaller PATCH_SIZE")
     rng = np.random.default_rng(request.seed)
     sets = [make_training_pairs(ms, pan, ratio, request.sensor, size, request.samples_per_pair, rng)
             for ms, pan in crops]
