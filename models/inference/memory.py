@@ -81,27 +81,37 @@ def available_memory() -> int | None:
 
 def largest_fitting_tile(shape: TiledRunShape, budget: int) -> int:
     """The largest tile side (a multiple of 32, at least 32) whose run fits in `budget` bytes."""
-    low, high = 32, max(32, shape.tile_size)
-    while high - low > 32:
-        middle = (low + high) // 64 * 32
-        fits = tiled_run_bytes(TiledRunShape(**{**shape.__dict__, "tile_size": middle})) <= budget
-        low, high = (middle, high) if fits else (low, middle)
-    return low
+    def fits(steps: int) -> bool:
+        return tiled_run_bytes(TiledRunShape(**{**shape.__dict__, "tile_size": 32 * steps})) <= budget
+
+    low, high = 1, max(1, shape.tile_size // 32)  # fits(low) is assumed, the answer <= high
+    if fits(high):
+        return 32 * high
+    while high - low > 1:  # fits(low) and not fits(high)
+        middle = (low + high) // 2
+        low, high = (middle, high) if fits(middle) else (low, middle)
+    return 32 * low
 
 
 def check_tiled_run(shape: TiledRunShape, available: int | None = None) -> None:
     """Refuse (MemoryBudgetError) a run whose estimate exceeds the usable share of memory."""
     available = available_memory() if available is None else available
-    if available is None:
+    if available is None or tiled_run_bytes(shape) <= int(available * USABLE_SHARE):
         return
-    needed, budget = tiled_run_bytes(shape), int(available * USABLE_SHARE)
-    if needed <= budget:
+    advice = (f"use TILE_SIZE {largest_fitting_tile(shape, int(available * USABLE_SHARE))} or "
+              "less" if shape.tile_size > 32 else "process a smaller area (EXTENT)")
+    check_memory(tiled_run_bytes(shape), f"This run with TILE_SIZE {shape.tile_size}", advice,
+                 available)
+
+
+def check_memory(needed: int, what: str, advice: str, available: int | None = None) -> None:
+    """Refuse (MemoryBudgetError) work that needs `needed` bytes when more than the usable
+    share of the available memory; `what` names the work and `advice` says what to lower."""
+    available = available_memory() if available is None else available
+    if available is None or needed <= int(available * USABLE_SHARE):
         return
-    advice = (f"use TILE_SIZE {largest_fitting_tile(shape, budget)} or less"
-              if shape.tile_size > 32 else "process a smaller area (EXTENT)")
-    raise MemoryBudgetError(
-        f"This run would need about {_gib(needed)} of memory with TILE_SIZE {shape.tile_size} "
-        f"but only {_gib(available)} are free: {advice}, or close other programs.")
+    raise MemoryBudgetError(f"{what} would need about {_gib(needed)} of memory but only "
+                            f"{_gib(available)} are free: {advice}, or close other programs.")
 
 
 def _gib(count: int) -> str:

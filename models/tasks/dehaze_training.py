@@ -29,6 +29,7 @@ from ..data.haze import DehazeSamples, make_dehaze_pairs
 from ..distill.train_dehaze import TrainConfig, train_dehazer, train_student, train_teacher
 from ..distill.training import TrainResult
 from ..errors import InputError
+from ..inference.memory import FLOAT_BYTES, check_memory
 from ..inference.raster_io import band_list, band_names, valid_mask
 from ..inference.scaling import BandScaling
 from ..nets.ktdn import KTDNConfig, KTDNTeacherConfig
@@ -240,6 +241,11 @@ def load_training_data(request: DehazeTrainingRequest, callbacks: Callbacks) -> 
         small = names[[min(i.shape[1:]) for i in images].index(smallest)]
         raise InputError(f"{small} is too small to train on: every image needs at least "
                          f"{PATCH_MULTIPLE} valid pixels a side.")
+    sample_sets = bool(clear_images) + bool(pairs)
+    # hazy and clear patches, held once per set and once concatenated
+    check_memory(4 * sample_sets * request.samples * bands * patch * patch * FLOAT_BYTES,
+                 f"Cutting {request.samples} training patches of {patch} px",
+                 "use fewer SAMPLES or a smaller PATCH_SIZE")
     rng = np.random.default_rng(request.seed)
     sets = []
     if clear_images:

@@ -20,6 +20,7 @@ from ..data.chips import pixel_size_metres
 from ..data.wald import SENSORS, PansharpenSamples, make_training_pairs
 from ..distill.train_pansharpen import TrainConfig, TrainResult, train_student, train_teacher
 from ..errors import InputError
+from ..inference.memory import FLOAT_BYTES, check_memory
 from ..nets.pansharpen_lite import PansharpenLiteConfig
 from ..nets.psdnet import PSDNetConfig
 from ..onnx_export import save_trained_package
@@ -96,6 +97,10 @@ def load_training_data(request: PansharpenTrainingRequest, callbacks: Callbacks)
     if size < 4 * ratio:
         raise InputError(f"The smallest pair is too small to train on: each MS needs at least "
                          f"{4 * ratio * ratio} pixels a side at ratio {ratio}.")
+    count = request.samples_per_pair * len(crops)
+    # degraded MS, PAN and target MS of every patch, held per pair and once concatenated
+    check_memory(2 * count * (2 * infos[0].ms_bands + 1) * size * size * FLOAT_BYTES,
+                 f"Cutting {count} training patches of {size} px", "use a smaller PATCH_SIZE")
     rng = np.random.default_rng(request.seed)
     sets = [make_training_pairs(ms, pan, ratio, request.sensor, size, request.samples_per_pair, rng)
             for ms, pan in crops]

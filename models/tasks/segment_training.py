@@ -24,6 +24,7 @@ from ..data.labels import (IGNORE_INDEX, LabelledScene, align_label_raster, make
 from ..data.patches import SegmentationSamples, sample_patches
 from ..distill.train_segmentation import SegmentationTrainResult, TrainConfig, train_segmentation
 from ..errors import InputError
+from ..inference.memory import FLOAT_BYTES, check_memory
 from ..inference.raster_io import band_names, open_raster
 from ..nets.ginet import GINetConfig, GINetLiteConfig
 from ..onnx_export import save_trained_package
@@ -163,13 +164,16 @@ def load_training_data(request: SegmentationTrainingRequest, classes: list[dict]
         raise InputError(f"The global view size must be a multiple of {patch_multiple} pixels.")
     splits = [hold_out_block(scene, request.validation_fraction) for scene in scenes]
     count = request.samples_per_raster * len(scenes)
+    with open_raster(request.rasters[0]) as dataset:
+        names = band_names(dataset)
+        gsd = pixel_size_metres(dataset)
+    # float32 bands and uint8 labels of every patch, training and held out, while concatenated
+    check_memory(2 * count * (len(names) * FLOAT_BYTES + 1) * size * size,
+                 f"Cutting {count} training patches of {size} px", "use a smaller TILE_SIZE")
     train = sample_patches([t for t, _ in splits], size, count, request.global_size, request.seed)
     validation = sample_patches([v for _, v in splits], size,
                                 max(4, math.ceil(count * request.validation_fraction)),
                                 request.global_size, request.seed + 1, labelled_share=1.0)
-    with open_raster(request.rasters[0]) as dataset:
-        names = band_names(dataset)
-        gsd = pixel_size_metres(dataset)
     return SegmentationData(train, validation, classes, names, gsd,
                             [Path(p).name for p in request.rasters])
 

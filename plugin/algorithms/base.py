@@ -330,10 +330,18 @@ class GeoDistillAlgorithm(QgsProcessingAlgorithm):
 
     # -- running ------------------------------------------------------------------------
     def processAlgorithm(self, parameters, context, feedback):  # noqa: N802
-        """Check the dependencies, then run the subclass's `run` with `models` errors mapped."""
+        """Check the dependencies, then run the subclass's `run_algorithm` with every error
+        mapped to a message (`user_errors`)."""
         self.check_dependencies()
-        with self.user_errors(feedback), self.models_log_shown(feedback):
-            return self.run_algorithm(parameters, context, feedback)
+        with self.models_log_shown(feedback):
+            try:
+                with self.user_errors(feedback):
+                    return self.run_algorithm(parameters, context, feedback)
+            except QgsProcessingException as error:
+                message = str(error)
+        # raised afresh with nothing chained: QGIS keeps the exception of a failed algorithm
+        # alive, and a chained error would keep every frame of the failed run with it
+        raise QgsProcessingException(message)
 
     def run_algorithm(self, parameters, context, feedback) -> dict:
         """The algorithm's work (its dependency pack is importable here); subclasses implement it.

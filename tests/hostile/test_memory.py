@@ -104,3 +104,25 @@ def test_labels_on_another_grid_are_warped_in_blocks(tmp_path, rgb):
     scene = align_label_raster(coarse, rgb)
     assert [c["id"] for c in scene.classes] == [3, 9]
     assert np.all(scene.labels[:48] == 0) and np.all(scene.labels[48:] == 1)
+
+
+def test_dehaze_training_with_absurd_samples_is_refused_before_cutting(geodistill_provider, rgb, tmp_path):
+    from outcomes import refused
+
+    out = tmp_path / "out"
+    out.mkdir()
+    refused("geodistill:train_dehaze", {
+        "CLEAR_IMAGES": [str(rgb)], "EPOCHS": 1, "PATCH_SIZE": 1024, "SAMPLES": 1000000,
+        "DEVICE": "cpu", "OUTPUT_MODEL": str(out / "m.safetensors")},
+        "Cutting 1000000 training patches of 96 px would need about 412.0 GiB",
+        "use fewer SAMPLES or a smaller PATCH_SIZE", folder=out)
+
+
+@pytest.mark.parametrize("tile", [144, 100, 33])
+def test_tile_sizes_off_the_32_grid_get_an_answer(tile):
+    shape = TiledRunShape(tile_size=tile, batch_size=4, input_bands=3, output_bands=3,
+                          output_width=1000, activation_channels=64)
+    needed = tiled_run_bytes(shape)
+    with pytest.raises(MemoryBudgetError, match=f"with TILE_SIZE {tile} would need"):
+        check_tiled_run(shape, available=int(needed * 0.9 / 0.8))
+    check_tiled_run(shape, available=int(needed / 0.8) + 1)
