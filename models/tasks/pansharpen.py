@@ -2,8 +2,9 @@
 adaptation, and the tiled run that writes the sharpened GeoTIFF on the PAN grid.
 
 Methods: "model" (a packaged net: the bundled lite student by default), "mtf_glp" (MTF-GLP
-with regression injection gains, no model) and "brovey" (GDAL's weighted Brovey through a
-pansharpened VRT). The output keeps the MS data type, value range, nodata and band names.
+with regression injection gains, no model), "brovey" (GDAL's weighted Brovey through a
+pansharpened VRT) and "auto" (the model or MTF-GLP, whichever scores better on a
+reduced-resolution sample of the scene: `pansharpen_choice`). The output keeps the MS data type, value range, nodata and band names.
 """
 from __future__ import annotations
 
@@ -30,10 +31,13 @@ from ..inference.scaling import BandScaling
 from ..inference.tiling import TilingOptions
 from ..masks import nonzero_pixels
 from ..package import ModelCard, load_model
+from .pansharpen_choice import choose_method
 from ..registry import choose_package
 from .callbacks import Callbacks
 
-METHODS = ("model", "mtf_glp", "brovey")
+METHODS = ("model", "mtf_glp", "brovey", "auto")
+ADAPT_TIME_LIMIT = 60.0
+"""Seconds after which scene adaptation stops and keeps its best weights so far."""
 TASK = "pansharpening"
 #: MS pixels on each side of the central crop used for scene adaptation and MTF-GLP gains
 SCENE_SAMPLE_MS_PIXELS = 256
@@ -238,48 +242,73 @@ def pansharpen(request: PansharpenRequest, callbacks: Callbacks | None = None) -
                       f"PAN (e.g. GDAL Warp with the PAN's extent and {info.ratio} times its pixel size).")
 
     ms_scaling, pan_scaling = pair_scaling(request.ms_path)
+    sample = read_scene_crop(request, info, ms_scaling, pan_scaling)
     notes: list[str] = []
     model_name = None
     multiple_of = 1
-    if request.method == "mtf_glp":
-        ms, pan, valid = read_scene_crop(request, info, ms_scaling, pan_scaling)
+    method = request.method
+    engine_callbacks = callbacks
+    if method != "mtf_glp":
+        prepared = _prepare_model(request, info, sample, callbacks)
+        if prepared is None:
+            method = "mtf_glp"
+        else:
+            network, card, notes, check_sample = prepared
+            model_name = card.name
+            multiple_of = int(card.config.get("multiple_of", 0)) or getattr(network.config, "multiple_of", 1)
+            engine_callbacks = callbacks.part(30, 100) if request.adapt_iterations > 0 else callbacks
+            if method == "auto":
+                choice = choose_method(network, *check_sample, info.ratio, request.sensor)
+                callbacks.log(choice.sentence(card.name))
+                notes.append(f"auto: {choice.method} (reduced-resolution ERGAS model "
+                             f"{choice.model_ergas:.3f}, MTF-GLP {choice.mtf_glp_ergas:.3f})")
+                method = choice.method
+    if method == "mtf_glp":
+        ms, pan, valid = sample
         gains = mtf_glp_gains(ms, pan, info.ratio, request.sensor, valid)
         network = MtfGlpModule(gains, info.ratio, lowpass_gain(request.sensor, info.ms_bands))
-        engine_callbacks = callbacks
-    else:
-        network, card, notes = _prepare_model(request, info, ms_scaling, pan_scaling, callbacks)
-        model_name = card.name
-        multiple_of = int(card.config.get("multiple_of", 0)) or getattr(network.config, "multiple_of", 1)
-        engine_callbacks = callbacks.part(30, 100) if request.adapt_iterations > 0 else callbacks
+        model_name, multiple_of = None, 1
 
     # an area runs with the scaling, gains and adaptation of the whole scene, as a whole run
     report = _run_engine(_PanFirst(network), request, info, ms_scaling, pan_scaling,
                          multiple_of, region, engine_callbacks)
-    return PansharpenResult(report.output_path, request.method, model_name,
+    return PansharpenResult(report.output_path, method, model_name,
                             report.device_description, report.seconds,
                             report.megapixels_per_second, notes + report.backoff_events)
 
 
-def _prepare_model(request, info, ms_scaling, pan_scaling, callbacks):
-    """Load the chosen package, check that it fits, and adapt it to the scene if asked."""
-    from ..distill.adapt import adapt_to_scene
+def _prepare_model(request, info, sample, callbacks):
+    """(network, card, notes, check sample): the chosen package, checked to fit and adapted
+    to the scene if asked; the check sample is the part of `sample` (ms, pan, valid) that
+    METHOD=auto may judge it on (the held-back part after adaptation). None when METHOD is
+    auto with the default model and no bundled model fits the pair (MTF-GLP is used)."""
+    from ..distill.adapt import adapt_to_scene, split_held_back
 
-    path = choose_model(info, request.model, request.user_model_folder)
+    try:
+        path = choose_model(info, request.model, request.user_model_folder)
+    except InputError as error:
+        if request.method != "auto" or request.model != "default":
+            raise
+        callbacks.log(f"{error} METHOD auto uses MTF-GLP.")
+        return None
     card, network = load_model(path, device="cpu")
     problem = card_fits(card, info)
     if problem:
         raise InputError(problem)
     callbacks.log(f"Model: {card.name} ({card.architecture}) from {path}")
     notes = []
-    if request.adapt_iterations > 0:
-        ms, pan = read_scene_sample(request, info, ms_scaling, pan_scaling)
-        callbacks.log(f"Adapting the model to this scene: {request.adapt_iterations} iterations "
-                      f"at reduced resolution.")
-        network = adapt_to_scene(network, ms, pan, info.ratio, request.adapt_iterations,
-                                 sensor=request.sensor, progress=callbacks.part(0, 30).progress,
-                                 is_cancelled=callbacks.is_cancelled, device=request.device)
-        notes.append(f"adapted to the scene ({request.adapt_iterations} iterations)")
-    return network, card, notes
+    ms, pan, valid = sample
+    if request.adapt_iterations <= 0:
+        return network, card, notes, sample
+    callbacks.log(f"Adapting the model to this scene: at most {request.adapt_iterations} "
+                  f"iterations at reduced resolution, stopped early on a held-back part.")
+    network = adapt_to_scene(network, ms, pan, info.ratio, request.adapt_iterations,
+                             sensor=request.sensor, progress=callbacks.part(0, 30).progress,
+                             is_cancelled=callbacks.is_cancelled, device=request.device,
+                             time_limit=ADAPT_TIME_LIMIT, log=callbacks.log)
+    notes.append(f"adapted to the scene (at most {request.adapt_iterations} iterations)")
+    _, (held_ms, held_pan) = split_held_back(ms, pan, info.ratio, network.config.multiple_of)
+    return network, card, notes, (held_ms, held_pan, valid[:, valid.shape[1] - held_ms.shape[2]:])
 
 
 def _run_engine(module, request, info, ms_scaling, pan_scaling, multiple_of, region,

@@ -12,7 +12,9 @@ from qgis.core import (
 from ..styling import RgbStyle, layer_display_bands
 from .base import GeoDistillAlgorithm, engine_callbacks
 
-METHODS = ("model", "mtf_glp", "brovey")
+METHODS = ("model", "mtf_glp", "brovey", "auto")
+#: auto comes last so that the indexes of the older methods (batch files, models) keep their meaning
+DEFAULT_METHOD = METHODS.index("auto")
 SENSORS = ("generic", "worldview2", "worldview3", "quickbird", "ikonos", "geoeye1", "pleiades")
 #: scene adaptation is off by default: on the held-out scenes the bundled students (which
 #: start from a scene-adaptive MTF-GLP injection) lost 0.04-1.1 ERGAS on their own sensor
@@ -39,7 +41,9 @@ class PansharpenAlgorithm(GeoDistillAlgorithm):
         "1/4 ...) of the MS pixel size, in the same CRS.<br><b>PAN band</b>: the panchromatic "
         "band when the PAN raster has several.<br><b>Area to process</b> (optional): only the "
         "part of the scene under this extent is sharpened (widened to whole MS pixels).<br>"
-        "<b>Method</b>: <i>model</i> runs a distilled deep model (by default the bundled lite student fitting the MS band count and ratio); "
+        "<b>Method</b>: <i>auto</i> (default) sharpens a reduced-resolution sample of the scene "
+        "with the model and with MTF-GLP first, says in the log which is better, and uses it; "
+        "<i>model</i> runs a distilled deep model (by default the bundled lite student fitting the MS band count and ratio); "
         "<i>mtf_glp</i> is MTF-GLP with regression injection gains, the strongest classical "
         "method; <i>brovey</i> is GDAL's weighted Brovey.<br><b>Model</b>: 'default', a bundled "
         "model name or a .safetensors model file.<br><b>Scene adaptation iterations</b>: "
@@ -66,7 +70,7 @@ class PansharpenAlgorithm(GeoDistillAlgorithm):
             optional=True))
         self.add_area_parameter()
         self.addParameter(QgsProcessingParameterEnum(
-            self.METHOD, self.tr("Method"), options=list(METHODS), defaultValue=0))
+            self.METHOD, self.tr("Method"), options=list(METHODS), defaultValue=DEFAULT_METHOD))
         self.add_model_parameter("pansharpening")
         adapt = QgsProcessingParameterNumber(
             self.ADAPT_ITERATIONS, self.tr("Scene adaptation iterations (0 = off)"),
