@@ -34,6 +34,16 @@ class TeacherConfig:
         return self.ratio
 
 
+class PublishedNet(nn.Module):
+    """What the training loops need of a teacher net besides `forward(ms, pan)`."""
+
+    def forward_features(self, ms: torch.Tensor, pan: torch.Tensor,
+                         stage2_input: torch.Tensor | None = None
+                         ) -> tuple[list[torch.Tensor], dict[str, torch.Tensor]]:
+        """([fused], {}): one output and no features; `stage2_input` is ignored."""
+        return [self(ms, pan)], {}
+
+
 class ResidualPair(nn.Module):
     """x + conv(relu(conv(x))): FusionNet's residual block."""
 
@@ -47,7 +57,7 @@ class ResidualPair(nn.Module):
 
 
 @register("fusionnet", TeacherConfig)
-class FusionNet(nn.Module):
+class FusionNet(PublishedNet):
     """FusionNet: residual blocks on the PAN-minus-MS difference, added to the upsampled MS."""
 
     width = 32
@@ -69,7 +79,7 @@ class FusionNet(nn.Module):
 
 
 @register("dicnn", TeacherConfig)
-class DiCNN(nn.Module):
+class DiCNN(PublishedNet):
     """DiCNN1: three convs on [upsampled MS, PAN], added to the upsampled MS."""
 
     width = 64
