@@ -28,7 +28,7 @@ from models.package import read_card
 from models.tasks.pansharpen import PansharpenRequest, pansharpen
 from models.tasks.pansharpen_evaluation import PansharpenEvaluationRequest, evaluate_pansharpening
 
-ADAPT_ITERATIONS = 100
+ADAPT_ITERATIONS = 300
 SPEED_RUNS = 5
 
 
