@@ -86,6 +86,8 @@ class ModelSet:
     held_out: list[Scene]
     data_licence: str
     description: str
+    band_names: tuple[str, ...] = ()
+    """What the card says each MS band is (the band-order check reads it)."""
 
 
 def model_sets() -> list[ModelSet]:
@@ -103,9 +105,10 @@ def model_sets() -> list[ModelSet]:
                                                    bands=WV2_BGRN)],
                  f"SpaceNet 6 Rotterdam pairs 1-2 (CC BY-SA 4.0); {grip}, bands B, G, R, NIR1",
                  "Lite pansharpening student for 4-band (blue, green, red, NIR) MS at PAN/MS "
-                 "ratio 4, made to work on sensors it did not see."),
+                 "ratio 4, made to work on sensors it did not see.", ("Blue", "Green", "Red", "NIR")),
         ModelSet("8band_x4", 8, "WV2/fusionnet", [worldview2], [worldview3], grip,
-                 "Lite pansharpening student for 8-band WorldView-2/3-like MS at PAN/MS ratio 4."),
+                 "Lite pansharpening student for 8-band WorldView-2/3-like MS at PAN/MS ratio 4.",
+                 ("Coastal", "Blue", "Green", "Yellow", "Red", "Red edge", "NIR1", "NIR2")),
     ]
 
 
@@ -255,8 +258,10 @@ def ship(key: str, results: dict, log) -> None:
            f"seeds: distilled {means['distilled']:.3f}, alone {means['alone']:.3f}); seed "
            f"{best.rsplit('seed', 1)[1]}. Recipe: recipes/pansharpening.py.")
     target = ROOT / "resources" / "models" / f"pansharpening_lite_{key}.safetensors"
+    item = results_set(key)
     save_package(target, weights, dataclasses.replace(
-        card, name=target.stem, metrics=metrics, licence=student_licence(variant, results_set(key)),
+        card, name=target.stem, metrics=metrics, licence=student_licence(variant, item),
+        input_bands={"ms": list(item.band_names), "pan": ["panchromatic"]},
         description=f"{card.description} {how}"))
     log(f"shipped {best} as {target.name}")
 

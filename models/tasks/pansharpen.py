@@ -31,6 +31,7 @@ from ..inference.scaling import BandScaling
 from ..inference.tiling import TilingOptions
 from ..masks import nonzero_pixels
 from ..package import ModelCard, load_model
+from .band_order import band_order_warning
 from .pansharpen_choice import choose_method
 from ..registry import choose_package
 from .callbacks import Callbacks
@@ -296,6 +297,9 @@ def _prepare_model(request, info, sample, callbacks):
     if problem:
         raise InputError(problem)
     callbacks.log(f"Model: {card.name} ({card.architecture}) from {path}")
+    order_warning = band_order_warning(card.input_bands.get("ms", []), info.ms_descriptions)
+    if order_warning:
+        callbacks.log(order_warning)
     notes = []
     ms, pan, valid = sample
     if request.adapt_iterations <= 0:
