@@ -8,7 +8,8 @@ Reads (each section is left out when its file is missing):
 - benchmarks/out/pansharpening_recipe/recipe.json (recipes/pansharpening.py): the fine-tuned
   teacher and the distilled and lone students of every seed on the held-out scenes;
 - benchmarks/out/pansharpen.json (benchmarks/pansharpen.py): every method on every scene at
-  reduced and full resolution, and speed.
+  reduced and full resolution, and speed;
+and the bundled students' model cards.
 """
 from __future__ import annotations
 
@@ -86,6 +87,23 @@ def benchmark_section(data: dict) -> list[str]:
     return lines
 
 
+def cards_section() -> list[str]:
+    """What the bundled students' model cards say (teacher, data, licence, held-out figures)."""
+    from models.package import read_card
+
+    lines = ["## Bundled students (their model cards)", ""]
+    for path in sorted((ROOT / "resources" / "models").glob("pansharpening_lite_*.safetensors")):
+        card = read_card(path)
+        held_out = {k[len("heldout_"):]: v for k, v in card.metrics.items() if k.startswith("heldout_")}
+        lines += [f"### {card.name}", "", card.description, "",
+                  f"- teacher: {card.teacher or 'none (trained alone)'}",
+                  f"- training data: {card.training_data}", f"- licence: {card.licence}",
+                  f"- MS bands: {', '.join(card.input_bands.get('ms', []))}", ""]
+        if held_out:
+            lines += _table(["held-out figure", "value"], [[k, float(v)] for k, v in sorted(held_out.items())])
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(DOC))
@@ -100,6 +118,7 @@ def main() -> None:
         data = _load(path)
         if data is not None:
             lines += section(data)
+    lines += cards_section()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text("\n".join(lines), encoding="utf-8")
     print(f"wrote {args.out}")

@@ -272,7 +272,9 @@ def main() -> None:
     parser.add_argument("--only", help="only this model set (4band_x4 or 8band_x4)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--ship", action="store_true",
-                        help="copy the chosen distilled students to resources/models")
+                        help="copy the chosen students to resources/models (see `ship`)")
+    parser.add_argument("--ship-only", action="store_true",
+                        help="ship from the JSON of an earlier run, training nothing")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (on a CPU shared with other jobs, 1 ran a FusionNet "
                              "step 3x faster than 2)")
@@ -290,14 +292,15 @@ def main() -> None:
             handle.write(stamped + "\n")
 
     for item in model_sets():
-        if args.only not in (None, item.key):
+        if args.only not in (None, item.key) or args.ship_only:
             continue
         data["sets"][item.key] = run_set(item, args.seeds, args.quick, log)
         data["machine"] = machine()
         write_json(data, out)
-    if args.ship and not args.quick:
+    if (args.ship or args.ship_only) and not args.quick:
         for key, results in data["sets"].items():
-            ship(key, results, log)
+            if args.only in (None, key):
+                ship(key, results, log)
 
 
 if __name__ == "__main__":
