@@ -7,8 +7,9 @@ Reads (each section is left out when its file is missing):
   teachers against MTF-GLP at reduced resolution;
 - benchmarks/out/pansharpening_recipe/recipe.json (recipes/pansharpening.py): the fine-tuned
   teacher and the distilled and lone students of every seed on the held-out scenes;
-- benchmarks/out/pansharpen.json (benchmarks/pansharpen.py): every method on every scene at
-  reduced and full resolution, and speed;
+- benchmarks/out/pansharpen.json, or pansharpen_4band_x4.json and pansharpen_8band_x4.json
+  (benchmarks/pansharpen.py, all scenes or `--only` one model set): every method on every
+  scene at reduced and full resolution, and speed;
 and the bundled students' model cards.
 """
 from __future__ import annotations
@@ -113,7 +114,9 @@ def main() -> None:
              "write; do not edit by hand.", ""]
     sources = [(OUT / "pansharpen_teachers.json", teachers_section),
                (OUT / "pansharpening_recipe" / "recipe.json", recipe_section),
-               (OUT / "pansharpen.json", benchmark_section)]
+               (OUT / "pansharpen.json", benchmark_section),
+               (OUT / "pansharpen_4band_x4.json", benchmark_section),
+               (OUT / "pansharpen_8band_x4.json", benchmark_section)]
     for path, section in sources:
         data = _load(path)
         if data is not None:

@@ -146,7 +146,8 @@ def _card(name: str, result, item: ModelSet, teacher: str, training: str, licenc
                      config=result.config, input_bands={"ms": [f"Band {i + 1}" for i in range(item.bands)],
                                                         "pan": ["panchromatic"]},
                      gsd=0.5, ratio=4, teacher=teacher, training_data=training, licence=licence,
-                     metrics={f"validation_{k}": float(v) for k, v in result.metrics.items()},
+                     metrics={k if k.startswith("validation") else f"validation_{k}": float(v)
+                              for k, v in result.metrics.items()},
                      created_by=created_by(), description=item.description)
 
 
