@@ -19,7 +19,9 @@ Samples are Wald-protocol patches (`models.data.wald.make_training_pairs`): `ms_
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,6 +66,8 @@ class TrainConfig:
     the lite student."""
     patience: int = 10
     """Stop after this many epochs without a better validation loss."""
+    time_limit: float | None = None
+    """Seconds after which training stops at the end of the epoch (None: no time box)."""
     validation_fraction: float = 0.1
     seed: int = 0
     device: str = "auto"
@@ -194,7 +198,8 @@ def _run(model: nn.Module, patches: _PatchSet, config: TrainConfig, loss_of_batc
     outcome = fit(model, optimizer, lambda idx: loss_of_batch(*patches.batch(idx, augment=True)),
                   validation_loss, train_indices, epochs=config.epochs,
                   batch_size=config.batch_size, patience=config.patience, seed=config.seed,
-                  span=span, is_cancelled=is_cancelled, log=log, scheduler=scheduler, phase=phase)
+                  span=span, is_cancelled=is_cancelled, log=log, scheduler=scheduler, phase=phase,
+                  deadline=None if config.time_limit is None else time.monotonic() + config.time_limit)
     with torch.no_grad():
         metrics = validation_metrics(*_evaluate(model, patches, val_indices, config.batch_size),
                                      ratio=patches.ratio)
@@ -309,3 +314,34 @@ def train_student(samples: PansharpenSamples, config: TrainConfig, teacher: nn.M
     return _run(model, patches, config, loss_of_batch, adapter_parameters, ProgressSpan(progress),
                 is_cancelled, log, "student", "pansharpen_lite",
                 "psdnet" if teacher is not None else None)
+
+
+PUBLISHED_TEACHER_LEARNING_RATE = 1e-4
+"""Adam's rate for fine-tuning a published teacher: its pretrained weights are kept close."""
+
+
+def fine_tune_teacher(samples: PansharpenSamples, config: TrainConfig, teacher: nn.Module,
+                      progress: ProgressCallback | None = None,
+                      is_cancelled: CancelCheck | None = None,
+                      log: LogCallback | None = None) -> TrainResult:
+    """A copy of a published teacher (FusionNet, DiCNN) fine-tuned with L1 on the samples.
+
+    It starts from the pretrained weights and learns the samples' scaling, MTF and sensors;
+    `config.learning_rate` defaults to PUBLISHED_TEACHER_LEARNING_RATE.
+    """
+    device = resolve_device(config.device)
+    torch.manual_seed(config.seed)
+    patches = _PatchSet(samples, device, config.augment, config.seed, config.spectral_jitter)
+    patches.check_fits(teacher.config.ms_bands, teacher.config.ratio, teacher.config.multiple_of)
+    model = copy.deepcopy(teacher).to(device).train()
+    for parameter in model.parameters():
+        parameter.requires_grad_(True)
+    config = dataclasses.replace(config, learning_rate=config.learning_rate
+                                 or PUBLISHED_TEACHER_LEARNING_RATE)
+    architecture = type(teacher).__name__.lower()
+
+    def loss_of_batch(ms, pan, target):
+        return stage_l1_loss(model.forward_features(ms, pan)[0], target)
+
+    return _run(model, patches, config, loss_of_batch, [], ProgressSpan(progress), is_cancelled,
+                log, "teacher", architecture, f"published {architecture} (pretrained)")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 
-_MODULES: tuple[str, ...] = ("psdnet", "pansharpen_lite", "ginet", "ktdn", "classifiers")
+_MODULES: tuple[str, ...] = ("psdnet", "pansharpen_lite", "pansharpen_teachers", "ginet", "ktdn", "classifiers")
 _REGISTRY: dict[str, tuple[type, type]] = {}
 _loaded = False
 

@@ -2,8 +2,9 @@
 adaptation, and the tiled run that writes the sharpened GeoTIFF on the PAN grid.
 
 Methods: "model" (a packaged net: the bundled lite student by default), "mtf_glp" (MTF-GLP
-with regression injection gains, no model) and "brovey" (GDAL's weighted Brovey through a
-pansharpened VRT). The output keeps the MS data type, value range, nodata and band names.
+with regression injection gains, no model), "brovey" (GDAL's weighted Brovey through a
+pansharpened VRT) and "auto" (the model or MTF-GLP, whichever scores better on a
+reduced-resolution sample of the scene: `pansharpen_choice`). The output keeps the MS data type, value range, nodata and band names.
 """
 from __future__ import annotations
 
@@ -30,10 +31,14 @@ from ..inference.tiling import TilingOptions
 from ..masks import nonzero_pixels
 from ..package import ModelCard, load_model, read_card
 from ..registry import choose_package
+from ..runtime.backends import torch_installed
 from ..runtime.loader import open_for_inference, require_torch
+from .band_order import band_order_warning
 from .callbacks import Callbacks
 
-METHODS = ("model", "mtf_glp", "brovey")
+METHODS = ("model", "mtf_glp", "brovey", "auto")
+ADAPT_TIME_LIMIT = 60.0
+"""Seconds after which scene adaptation stops and keeps its best weights so far."""
 TASK = "pansharpening"
 #: MS pixels on each side of the central crop used for scene adaptation and MTF-GLP gains
 SCENE_SAMPLE_MS_PIXELS = 256
@@ -239,63 +244,122 @@ def pansharpen(request: PansharpenRequest, callbacks: Callbacks | None = None) -
                       f"PAN (e.g. GDAL Warp with the PAN's extent and {info.ratio} times its pixel size).")
 
     ms_scaling, pan_scaling = pair_scaling(request.ms_path)
+    sample = read_scene_crop(request, info, ms_scaling, pan_scaling)
     notes: list[str] = []
     model_name = None
     multiple_of = 1
-    if request.method == "mtf_glp":
-        require_torch("METHOD mtf_glp")
-        from ..classical.pansharpen import MtfGlpModule, lowpass_gain, mtf_glp_gains
-        from ..runtime.torch_models import PanFirst, TorchTileModel
-
-        ms, pan, valid = read_scene_crop(request, info, ms_scaling, pan_scaling)
-        gains = mtf_glp_gains(ms, pan, info.ratio, request.sensor, valid)
-        network = TorchTileModel(PanFirst(MtfGlpModule(gains, info.ratio,
-                                                       lowpass_gain(request.sensor, info.ms_bands))))
-        engine_callbacks = callbacks
-    else:
-        network, card, notes, multiple_of = _prepare_model(request, info, ms_scaling, pan_scaling,
-                                                           callbacks)
-        model_name = card.name
-        engine_callbacks = callbacks.part(30, 100) if request.adapt_iterations > 0 else callbacks
+    method = request.method
+    engine_callbacks = callbacks
+    if method != "mtf_glp":
+        prepared = _prepare_model(request, info, sample, callbacks)
+        if prepared is None:
+            method = "mtf_glp"
+        else:
+            network, notes, multiple_of = prepared.engine_model, prepared.notes, prepared.multiple_of
+            model_name = prepared.card.name
+            if request.adapt_iterations > 0:
+                engine_callbacks = callbacks.part(30, 100)
+            if method == "auto":
+                method = _choose_method(prepared, info, request.sensor, callbacks)
+    if method == "mtf_glp":
+        network, model_name, multiple_of = _mtf_glp_model(sample, info, request.sensor), None, 1
 
     # an area runs with the scaling, gains and adaptation of the whole scene, as a whole run
     report = _run_engine(network, request, info, ms_scaling, pan_scaling,
                          multiple_of, region, engine_callbacks)
-    return PansharpenResult(report.output_path, request.method, model_name,
+    return PansharpenResult(report.output_path, method, model_name,
                             report.device_description, report.seconds,
                             report.megapixels_per_second, notes + report.backoff_events)
 
 
-def _prepare_model(request, info, ms_scaling, pan_scaling, callbacks):
-    """(engine model, card, notes, tile multiple) of the chosen package, checked to fit the
-    pair; adapted to the scene with torch if asked, else on the inference backend."""
-    path = choose_model(info, request.model, request.user_model_folder)
+@dataclass
+class _PreparedModel:
+    """The chosen package ready to run, and what METHOD=auto judges it with: its torch net
+    (None without torch) on the scene sample (the held-back part after adaptation)."""
+
+    engine_model: object
+    card: ModelCard
+    notes: list[str]
+    multiple_of: int
+    net: object | None
+    check_sample: tuple
+
+
+def _prepare_model(request, info, sample, callbacks) -> _PreparedModel | None:
+    """The chosen package, checked to fit the pair; adapted to the scene with torch if asked,
+    else run on the inference backend. None when METHOD is auto with the default model and no
+    bundled model fits the pair (MTF-GLP is used)."""
+    try:
+        path = choose_model(info, request.model, request.user_model_folder)
+    except InputError as error:
+        if request.method != "auto" or request.model != "default":
+            raise
+        callbacks.log(f"{error} METHOD auto uses MTF-GLP.")
+        return None
     card = read_card(path)
     problem = card_fits(card, info)
     if problem:
         raise InputError(problem)
+    order_warning = band_order_warning(card.input_bands.get("ms", []), info.ms_descriptions)
+    if order_warning:
+        callbacks.log(order_warning)
+    weights = path.with_suffix(".safetensors")
     if request.adapt_iterations <= 0:
         model = open_for_inference(path, request.device, log=callbacks.log)
         callbacks.log(f"Model: {card.name} ({card.architecture}) from {path} on {model.describe()}")
-        return model.tile_model(), card, model.notes, model.multiple_of
+        net = (load_model(weights, device="cpu")[1]
+               if request.method == "auto" and torch_installed() and weights.is_file() else None)
+        return _PreparedModel(model.tile_model(), card, list(model.notes), model.multiple_of,
+                              net, sample)
     require_torch("Scene adaptation (ADAPT_ITERATIONS)")
-    from ..distill.adapt import adapt_to_scene
+    from ..distill.adapt import adapt_to_scene, split_held_back
     from ..runtime.torch_models import PanFirst, TorchTileModel
 
-    weights = path.with_suffix(".safetensors")
     if not weights.is_file():
         raise InputError(f"Scene adaptation trains the model's weights, but {path.name} ships "
                          f"without them ({weights.name}); set ADAPT_ITERATIONS to 0.")
-    card, network = load_model(weights, device="cpu")
+    _, network = load_model(weights, device="cpu")
     callbacks.log(f"Model: {card.name} ({card.architecture}) from {weights}")
-    ms, pan = read_scene_sample(request, info, ms_scaling, pan_scaling)
-    callbacks.log(f"Adapting the model to this scene: {request.adapt_iterations} iterations "
-                  f"at reduced resolution.")
+    ms, pan, valid = sample
+    callbacks.log(f"Adapting the model to this scene: at most {request.adapt_iterations} "
+                  f"iterations at reduced resolution, stopped early on a held-back part.")
     network = adapt_to_scene(network, ms, pan, info.ratio, request.adapt_iterations,
                              sensor=request.sensor, progress=callbacks.part(0, 30).progress,
-                             is_cancelled=callbacks.is_cancelled, device=request.device)
-    notes = [f"adapted to the scene ({request.adapt_iterations} iterations)"]
-    return TorchTileModel(PanFirst(network)), card, notes, network.config.multiple_of
+                             is_cancelled=callbacks.is_cancelled, device=request.device,
+                             time_limit=ADAPT_TIME_LIMIT, log=callbacks.log)
+    _, (held_ms, held_pan) = split_held_back(ms, pan, info.ratio, network.config.multiple_of)
+    held = (held_ms, held_pan, valid[:, valid.shape[1] - held_ms.shape[2]:])
+    notes = [f"adapted to the scene (at most {request.adapt_iterations} iterations)"]
+    return _PreparedModel(TorchTileModel(PanFirst(network)), card, notes,
+                          network.config.multiple_of, network, held)
+
+
+def _choose_method(prepared: _PreparedModel, info: PairInfo, sensor: str, callbacks) -> str:
+    """METHOD=auto: "model" or "mtf_glp", whichever sharpens the scene's own sample better at
+    reduced resolution (logged, and noted in the result). MTF-GLP runs on torch: without it the
+    model is used and the log says why."""
+    if prepared.net is None:
+        callbacks.log("METHOD auto: comparing the model with MTF-GLP needs torch (the 'Train "
+                      "models' pack); the model is used.")
+        return "model"
+    from .pansharpen_choice import choose_method
+
+    choice = choose_method(prepared.net, *prepared.check_sample, info.ratio, sensor)
+    callbacks.log(choice.sentence(prepared.card.name))
+    prepared.notes.append(f"auto: {choice.method} (reduced-resolution ERGAS model "
+                          f"{choice.model_ergas:.3f}, MTF-GLP {choice.mtf_glp_ergas:.3f})")
+    return choice.method
+
+
+def _mtf_glp_model(sample, info: PairInfo, sensor: str):
+    """MTF-GLP with the scene sample's injection gains, as an engine model (torch)."""
+    require_torch("METHOD mtf_glp")
+    from ..classical.pansharpen import MtfGlpModule, lowpass_gain, mtf_glp_gains
+    from ..runtime.torch_models import PanFirst, TorchTileModel
+
+    ms, pan, valid = sample
+    gains = mtf_glp_gains(ms, pan, info.ratio, sensor, valid)
+    return TorchTileModel(PanFirst(MtfGlpModule(gains, info.ratio, lowpass_gain(sensor, info.ms_bands))))
 
 
 def _run_engine(module, request, info, ms_scaling, pan_scaling, multiple_of, region,
