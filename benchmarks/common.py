@@ -4,7 +4,7 @@ Benchmarks import the QGIS-free `models` package directly (it uses relative impo
 they run from any checkout folder name without QGIS.
 
 Started by `torchrun --nproc_per_node N`, the training recipes train as N processes (see
-`models.distill.distributed`): every process joins the group here; only rank 0 writes JSON and
+`models.training.distributed`): every process joins the group here; only rank 0 writes JSON and
 ships packages, and the other ranks write their logs and intermediate models to a scratch
 folder instead of `OUT` (deleted at exit).
 """
@@ -29,7 +29,7 @@ if str(ROOT) not in sys.path:
 #: this process among torchrun's training processes (None when not started by torchrun)
 REPLICAS = None
 if "RANK" in os.environ and "WORLD_SIZE" in os.environ:
-    from models.distill.distributed import start_from_environment
+    from models.training.distributed import start_from_environment
 
     REPLICAS = start_from_environment()
     if REPLICAS is not None and not REPLICAS.is_main:

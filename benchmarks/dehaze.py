@@ -3,13 +3,13 @@ before/after picture on a real hazy image.
 
     .venv/bin/python benchmarks/dehaze.py [--quick]
 
-Needs the models of benchmarks/train_dehaze.py in benchmarks/out/models/ (a model that is
-missing is reported as such). Quality: PSNR/SSIM on the held-out images of train_dehaze.py
+Needs the models of recipes/dehazing.py in benchmarks/out/models/ (a model that is
+missing is reported as such). Quality: PSNR/SSIM on the held-out images of recipes/dehazing.py
 (AID: one image per class; Dubai Tile 6) with seeded synthetic haze, for the lite student, the
 student without KD, the reduced-width KTDN and the dark channel prior. Speed: Mpx/s of the
 whole `geodistill:dehaze` pipeline (`models.tasks.dehaze.dehaze`: scaling, tiling, blending,
 GeoTIFF writing) on a generated RGB raster. Goals (reported, not enforced): the bundled lite
-student (whichever of the two train_dehaze.py bundled) >= dark channel prior + 4 dB and >= 1
+student (whichever of the two recipes/dehazing.py bundled) >= dark channel prior + 4 dB and >= 1
 Mpx/s on a CPU; lite with KD >= lite without KD + 0.3 dB. Also: each student's PSNR when run
 on separate tiles of TILE_SIZES pixels, its training patch size among them (its output depends
 on the tile it sees).

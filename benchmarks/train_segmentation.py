@@ -42,7 +42,7 @@ from common import OUT, ROOT, machine, require_shared, ship_package, write_json
 from models.about import created_by
 from models.data.labels import IGNORE_INDEX, LabelledScene, load_image_mask_folders
 from models.data.patches import sample_patches
-from models.distill.train_segmentation import TrainConfig, train_segmentation
+from models.training.train_segmentation import TrainConfig, train_segmentation
 from models.nets.ginet import GINetConfig, GINetLiteConfig
 from models.package import ModelCard, load_model, read_card, save_package
 from models.tasks.segment_training import card_metrics

@@ -42,7 +42,7 @@ from models.classical.pansharpen import mtf_glp  # noqa: E402
 from models.data.pansharpen_teacher_pairs import AGNOSTIC_SENSORS, multi_sensor_pairs, \
     teacher_pairs  # noqa: E402
 from models.data.wald import PansharpenSamples  # noqa: E402
-from models.distill.train_pansharpen import TrainConfig, fine_tune_teacher, train_student  # noqa: E402
+from models.training.train_pansharpen import TrainConfig, fine_tune_teacher, train_student  # noqa: E402
 from models.metrics.evaluation import reduced_resolution_scores  # noqa: E402
 from models.nets.pansharpen_lite import PansharpenLiteConfig  # noqa: E402
 from models.nets.pretrained_pansharpen import load_teacher  # noqa: E402

@@ -8,8 +8,8 @@ import sys
 
 import torch
 
-from geodistill.models.distill import distributed
-from geodistill.models.distill.training import ProgressSpan, fit
+from geodistill.models.training import distributed
+from geodistill.models.training.training import ProgressSpan, fit
 from geodistill.models.nets.pansharpen_lite import PansharpenLite, PansharpenLiteConfig
 
 SAMPLES, VALIDATION, BATCH, EPOCHS = 16, 4, 4, 3

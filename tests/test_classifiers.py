@@ -2,10 +2,10 @@
 import pytest
 import torch
 
-from geodistill.models.distill.class_aware import ClassAwareMarginLoss, TripletSampler
-from geodistill.models.distill.class_centric import (ClassCentreLoss, balanced_batch, teacher_centres,
+from geodistill.models.training.class_aware import ClassAwareMarginLoss, TripletSampler
+from geodistill.models.training.class_centric import (ClassCentreLoss, balanced_batch, teacher_centres,
                                                      teacher_logit_table)
-from geodistill.models.distill.train_classifier import dihedral
+from geodistill.models.training.train_classifier import dihedral
 from geodistill.models.metrics.classification import classification_scores, per_class_accuracy
 from geodistill.models.nets import build
 

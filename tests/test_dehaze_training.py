@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from geodistill.models.data.haze import DehazeSamples, make_dehaze_pairs
-from geodistill.models.distill.dehaze_losses import colour_loss, knowledge_transfer_loss, \
+from geodistill.models.training.dehaze_losses import colour_loss, knowledge_transfer_loss, \
     laplacian_pyramid, laplacian_pyramid_loss, rgb_to_lab
-from geodistill.models.distill.train_dehaze import DehazingObjective, TrainConfig, train_dehazer, \
+from geodistill.models.training.train_dehaze import DehazingObjective, TrainConfig, train_dehazer, \
     train_student, train_teacher
 from geodistill.models.errors import Cancelled, InputError
 from geodistill.models.nets import build

@@ -7,12 +7,12 @@ import torch
 import torch.nn.functional as F
 
 from geodistill.models.data.wald import degrade, make_training_pairs, sensor_gains
-from geodistill.models.distill.adapt import adapt_to_scene, reduced_resolution_loss
-from geodistill.models.distill.losses import FeatureAdapter, feature_distillation_loss, \
+from geodistill.models.training.scene_adaptation import adapt_to_scene, reduced_resolution_loss
+from geodistill.models.training.losses import FeatureAdapter, feature_distillation_loss, \
     output_distillation_loss, stage_l1_loss
-from geodistill.models.distill.train_pansharpen import TrainConfig, _PatchSet, train_psdnet, \
+from geodistill.models.training.train_pansharpen import TrainConfig, _PatchSet, train_psdnet, \
     train_student, train_teacher
-from geodistill.models.distill.training import ProgressSpan, split_train_validation
+from geodistill.models.training.training import ProgressSpan, split_train_validation
 from geodistill.models.errors import Cancelled, InputError
 from geodistill.models.nets.pansharpen_lite import PansharpenLite, PansharpenLiteConfig
 from geodistill.models.nets.psdnet import PSDNet, PSDNetConfig

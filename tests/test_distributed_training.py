@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from ddp_training import loss_history
-from geodistill.models.distill.distributed import Replicas, shard
+from geodistill.models.training.distributed import Replicas, shard
 from geodistill.models.errors import InputError
 
 TESTS = Path(__file__).resolve().parent

@@ -5,7 +5,7 @@ import rasterio
 import torch
 import torch.nn.functional as F
 
-from geodistill.models.distill.ginet_losses import affinity_distillation_loss, affinity_matrix, \
+from geodistill.models.training.ginet_losses import affinity_distillation_loss, affinity_matrix, \
     local_affinity_distillation_loss
 from geodistill.models.errors import InputError
 from geodistill.models.inference.engine import OutputSpec, RasterInput, run_tiled

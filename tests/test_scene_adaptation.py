@@ -6,8 +6,8 @@ import torch
 from test_distill_pansharpen import TINY_LITE, synthetic_scene
 
 from geodistill.models.data.pansharpen_teacher_pairs import multi_sensor_pairs, teacher_pairs
-from geodistill.models.distill.adapt import adapt_to_scene, reduced_resolution_loss, split_held_back
-from geodistill.models.distill.train_pansharpen import TrainConfig, fine_tune_teacher
+from geodistill.models.training.scene_adaptation import adapt_to_scene, reduced_resolution_loss, split_held_back
+from geodistill.models.training.train_pansharpen import TrainConfig, fine_tune_teacher
 from geodistill.models.nets.pansharpen_lite import PansharpenLite
 from geodistill.models.nets.pansharpen_teachers import DiCNN, TeacherConfig
 

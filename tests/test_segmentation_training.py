@@ -5,7 +5,7 @@ import torch
 
 from geodistill.models.data.labels import align_label_raster
 from geodistill.models.data.patches import sample_patches
-from geodistill.models.distill.train_segmentation import Batch, TrainConfig, train_segmentation
+from geodistill.models.training.train_segmentation import Batch, TrainConfig, train_segmentation
 from geodistill.models.errors import Cancelled, InputError
 from geodistill.models.nets import build
 from geodistill.models.nets.ginet import GINetConfig, GINetLiteConfig, crop_windows

@@ -19,7 +19,7 @@ predictor runs once per scene, and each tile only samples it. `global_context` c
 everything the global branch gives (once per scene at inference); `forward_local` runs a
 batch of crops against it.
 
-Local affinity distillation (`models.distill.ginet_losses`) uses `forward_features`: the local
+Local affinity distillation (`models.training.ginet_losses`) uses `forward_features`: the local
 decoder features and the global decoder features cropped to the same region and size.
 """
 from __future__ import annotations

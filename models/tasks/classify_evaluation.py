@@ -18,7 +18,7 @@ import torch
 
 from ..data.chips import ChipSet, chip_scaling, chips_from_vector, class_folders, load_chip_folder
 from ..data.labels import IMAGE_SUFFIXES
-from ..distill.train_classifier import ChipBatches, predict_chips
+from ..training.train_classifier import ChipBatches, predict_chips
 from ..errors import InputError
 from ..inference.device import resolve_device
 from ..inference.raster_io import band_list, open_raster

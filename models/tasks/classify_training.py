@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..about import created_by
 from ..data.chips import ChipSet, chips_from_vector, load_chip_folder
-from ..distill.train_classifier import ClassifierTrainConfig, ClassifierTrainResult, train_classifier
+from ..training.train_classifier import ClassifierTrainConfig, ClassifierTrainResult, train_classifier
 from ..errors import InputError
 from ..nets.classifiers import ARCHITECTURES
 from ..onnx_export import save_trained_package

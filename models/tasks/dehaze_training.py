@@ -26,8 +26,8 @@ from rasterio.windows import Window
 from ..about import created_by
 from ..data.chips import pixel_size_metres
 from ..data.haze import DehazeSamples, make_dehaze_pairs
-from ..distill.train_dehaze import TrainConfig, train_dehazer, train_student, train_teacher
-from ..distill.training import TrainResult
+from ..training.train_dehaze import TrainConfig, train_dehazer, train_student, train_teacher
+from ..training.training import TrainResult
 from ..errors import InputError
 from ..inference.memory import FLOAT_BYTES, check_memory
 from ..inference.raster_io import band_list, band_names, valid_mask

@@ -312,7 +312,7 @@ def _prepare_model(request, info, sample, callbacks) -> _PreparedModel | None:
         return _PreparedModel(model.tile_model(), card, list(model.notes), model.multiple_of,
                               net, sample)
     require_torch("Scene adaptation (ADAPT_ITERATIONS)")
-    from ..distill.adapt import adapt_to_scene, split_held_back
+    from ..training.scene_adaptation import adapt_to_scene, split_held_back
     from ..runtime.torch_models import PanFirst, TorchTileModel
 
     if not weights.is_file():

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from ..classical.pansharpen import brovey_gdal_arrays, mtf_glp, upsample_bicubic
-from ..distill.adapt import adapt_to_scene
+from ..training.scene_adaptation import adapt_to_scene
 from ..errors import InputError
 from ..inference.device import resolve_device
 from ..metrics.evaluation import full_resolution_scores, reduced_resolution_scores

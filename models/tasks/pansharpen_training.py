@@ -18,7 +18,7 @@ import rasterio
 from ..about import created_by
 from ..data.chips import pixel_size_metres
 from ..data.wald import SENSORS, PansharpenSamples, make_training_pairs
-from ..distill.train_pansharpen import TrainConfig, TrainResult, train_student, train_teacher
+from ..training.train_pansharpen import TrainConfig, TrainResult, train_student, train_teacher
 from ..errors import InputError
 from ..inference.memory import FLOAT_BYTES, check_memory
 from ..nets.pansharpen_lite import PansharpenLiteConfig

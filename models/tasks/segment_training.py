@@ -22,7 +22,7 @@ from ..data.chips import pixel_size_metres
 from ..data.labels import (IGNORE_INDEX, LabelledScene, align_label_raster, make_classes,
                            rasterize_polygons)
 from ..data.patches import SegmentationSamples, sample_patches
-from ..distill.train_segmentation import SegmentationTrainResult, TrainConfig, train_segmentation
+from ..training.train_segmentation import SegmentationTrainResult, TrainConfig, train_segmentation
 from ..errors import InputError
 from ..inference.memory import FLOAT_BYTES, check_memory
 from ..inference.raster_io import band_names, open_raster

@@ -2,12 +2,12 @@
 
 Reproducible command for the model shipped in resources/models/:
 
-    .venv/bin/python benchmarks/train_dehaze.py [--quick]
+    .venv/bin/python recipes/dehazing.py [--quick]
 
 (the teacher and the reduced KTDN come from an earlier run with `--epochs 8 5 30
 --aid-per-class 4 --samples 2048`; the students from `--reuse-teachers --no-output-kd` with
 the defaults, 61 minutes on 2 threads. The reduced KTDN that fits this budget is weaker than
-the students, so its outputs are not distilled; see the README)
+the students, so its outputs are not distilled; see docs/measurements.md)
 
 Clear RGB images with synthetic non-homogeneous haze (models.data.haze):
 - AID scene chips (classification/aid_train, 150 x 150 px): image 5 (index 4) of every class is
@@ -31,13 +31,16 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 import time
+from pathlib import Path
 
 import torch
 
-from common import OUT, ROOT, require_shared, ship_package, write_json
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from common import OUT, ROOT, require_shared, ship_package, write_json  # noqa: E402
 
-from models.distill.train_dehaze import train_dehazer, train_student, train_teacher
+from models.training.train_dehaze import train_dehazer, train_student, train_teacher
 from models.nets.ktdn import KTDNConfig
 from models.tasks.callbacks import Callbacks
 from models.tasks.dehaze_evaluation import (DARK_CHANNEL_NAME, HAZY_INPUT, dark_channel_dehazer,
