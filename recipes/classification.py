@@ -75,7 +75,7 @@ class RecipeSettings:
     teacher_size: int = 128
     teacher_epochs: int = 3
     student_size: int = 128
-    student_epochs: int = 3
+    student_epochs: int = 2
     compare_epochs: int = 1
     sizes: tuple[int, ...] = (96,)
     """Input sizes tried besides `student_size` (whose plain seed-0 comparison run counts)."""
@@ -86,7 +86,7 @@ class RecipeSettings:
     scale_jitter: float = 0.3
     colour_jitter: float = 0.2
     teacher_frozen: str = "stride8"
-    student_frozen: str = "stride8"
+    student_frozen: str = "stride16"
     compare_frozen: str = "stride16"
     classes: int = 0
     """Use only the first `classes` classes (0 = all; --quick)."""

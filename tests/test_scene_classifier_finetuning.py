@@ -3,6 +3,7 @@ from an epoch checkpoint, and fine-tuning from the bundled classifier on tiny ch
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from classification_scenes import CLASS_LOOKS
 
@@ -130,3 +131,23 @@ def test_fine_tuning_needs_an_efficientnet_package(chip_folder, tmp_path):
             output_model=str(tmp_path / "x.safetensors"), chips_folder=str(chip_folder),
             start_from=str(other), epochs=1, device="cpu"))
     assert not (tmp_path / "x.safetensors").exists()
+
+
+@pytest.mark.parametrize("method", ["plain", "class_centric", "class_aware"])
+def test_heads_on_frozen_embeddings_learn_separable_classes(method):
+    from geodistill.models.distill.train_heads import HeadTrainConfig, train_head
+
+    generator = torch.Generator().manual_seed(0)
+    labels = torch.arange(3).repeat_interleave(40)
+    centres = torch.randn(3, 16, generator=generator) * 5
+    embeddings = centres[labels] + torch.randn(120, 16, generator=generator)
+    order = torch.randperm(120, generator=generator)
+    train, validation = order[:90], order[90:]
+    teacher_logits = F.one_hot(labels, 3).float() * 5  # a confident, correct teacher
+    head, scores = train_head(embeddings, labels, train, validation, 3,
+                              HeadTrainConfig(method=method, epochs=30, batch_size=30),
+                              teacher_logits)
+    assert scores["overall_accuracy"] >= 0.95 and scores["kappa"] >= 0.9
+    assert head.weight.shape == (3, 16)
+    with pytest.raises(ValueError, match="teacher's logits"):
+        train_head(embeddings, labels, train, validation, 3, HeadTrainConfig(method="class_centric"))

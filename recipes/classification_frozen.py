@@ -1,0 +1,142 @@
+"""The classification recipe with frozen ImageNet encoders: every chip's embedding is computed
+once, and linear heads are trained on them (teacher: Lite2; students: Lite0).
+
+    .venv/bin/python recipes/classification_frozen.py [--stages embeddings heads]
+        [--variants lite0 lite2] [--size 96]
+
+This is how the method comparison (student alone, class-centric KD, CASD; 3 seeds) fits a
+shared 2-core CPU: a head trains in seconds, a fine-tuned net in hours. Same chips, same
+validation split as recipes/classification.py (its cache stage is reused). Every head is
+packaged as a whole classifier (the unchanged ImageNet encoder and the head), so it runs in
+classify_scenes like any other; results go to the same results.json under "frozen".
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+for path in (ROOT, ROOT / "recipes"):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
+
+from classification import (ARCHITECTURE, METHODS, SPLIT_SEED, Recipe, RecipeSettings,  # noqa: E402
+                            aid_card, imagenet_backbone)
+
+from models.data.chips import chip_scaling  # noqa: E402
+from models.distill.train_classifier import (ChipBatches, ClassifierTrainResult,  # noqa: E402
+                                             _stratified_split)
+from models.distill.train_heads import HeadTrainConfig, train_head  # noqa: E402
+from models.nets import build  # noqa: E402
+from models.package import save_package  # noqa: E402
+
+SAVE_EVERY = 1024
+"""Chips between saves of the partial embeddings (a stopped run resumes from the last save)."""
+
+
+class FrozenRecipe:
+    """Embeddings of the recipe's chips and heads trained on them."""
+
+    def __init__(self, recipe: Recipe, size: int):
+        self.recipe, self.size = recipe, size
+
+    def net(self, variant: str):
+        chips = self.recipe.chips
+        model = build(ARCHITECTURE, {"bands": 3, "classes": len(chips.classes), "variant": variant,
+                                     "input_size": self.size})
+        model.init_from_backbone(imagenet_backbone(variant))
+        return model.eval()
+
+    def embeddings(self, variant: str) -> torch.Tensor:
+        """[N, 1280] pooled ImageNet embeddings of every chip (no augmentation)."""
+        path = self.recipe.work / f"embeddings_{variant}_{self.size}.pt"
+        partial = path.with_suffix(".partial.pt")
+        if path.exists():
+            return torch.load(path, weights_only=True)
+        chips = self.recipe.chips
+        done = torch.load(partial, weights_only=True) if partial.exists() else torch.zeros(0, 1280)
+        model = self.net(variant)
+        batches = ChipBatches(chips, chip_scaling(chips.images, seed=0), torch.device("cpu"), 0)
+        started, first = time.monotonic(), len(done)
+        parts = [done]
+        with torch.no_grad():
+            for start in range(first, len(chips), 64):
+                index = torch.arange(start, min(start + 64, len(chips)))
+                parts.append(model.forward_features(batches.batch(index, self.size))[1]["embedding"])
+                count = start + len(index)
+                if count % SAVE_EVERY < 64 or count == len(chips):
+                    torch.save(torch.cat(parts), partial)
+                    rate = (count - first) / (time.monotonic() - started)
+                    self.recipe.log(f"embeddings {variant} {self.size} px: {count}/{len(chips)} "
+                                    f"({rate:.1f} chips/s)")
+        partial.replace(path)
+        return torch.load(path, weights_only=True)
+
+    def package(self, name: str, variant: str, head: torch.nn.Linear, scores: dict,
+                method: str, seconds: float, teacher: str | None = None) -> None:
+        chips = self.recipe.chips
+        model = self.net(variant)
+        model.head.load_state_dict(head.state_dict())
+        result = ClassifierTrainResult(
+            model=model, best_val_loss=0.0, history=[], metrics=scores, architecture=ARCHITECTURE,
+            config=asdict(model.config), distilled_from=teacher,
+            train_config={**asdict(HeadTrainConfig(method=method)), "encoder": "frozen (ImageNet)"},
+            classes=list(chips.classes), scaling=chip_scaling(chips.images, seed=0), seconds=seconds)
+        save_package(self.recipe.work / f"{name}.safetensors", model.state_dict(), aid_card(result, name))
+
+    def heads(self) -> None:
+        """Teacher head on Lite2, then plain / class-centric KD / CASD Lite0 heads per seed."""
+        chips, settings = self.recipe.chips, self.recipe.settings
+        labels = torch.as_tensor(chips.labels)
+        train, validation = _stratified_split(chips.labels, settings.validation_fraction, SPLIT_SEED)
+        classes = len(chips.classes)
+        teacher_embeddings, student_embeddings = self.embeddings("lite2"), self.embeddings("lite0")
+        started = time.monotonic()
+        teacher_head, teacher_scores = train_head(teacher_embeddings, labels, train, validation,
+                                                  classes, HeadTrainConfig())
+        self.package("frozen_teacher", "lite2", teacher_head, teacher_scores, "plain",
+                     time.monotonic() - started)
+        with torch.no_grad():
+            teacher_logits = teacher_head(teacher_embeddings)
+        table = {}
+        for seed in settings.seeds:
+            for method in METHODS:
+                started = time.monotonic()
+                head, scores = train_head(student_embeddings, labels, train, validation, classes,
+                                          HeadTrainConfig(method=method, seed=seed), teacher_logits)
+                seconds = time.monotonic() - started
+                table[f"{method}_seed{seed}"] = {"method": method, "seed": seed, **scores,
+                                                 "seconds": round(seconds, 1)}
+                self.recipe.log(f"frozen head {method} seed {seed}: validation OA "
+                                f"{scores['overall_accuracy']:.4f}")
+                if seed == settings.seeds[0]:
+                    self.package(f"frozen_student_{method}", "lite0", head, scores, method, seconds,
+                                 "frozen_teacher" if method == "class_centric" else None)
+        self.recipe.record("frozen", {"input_size": self.size, "teacher": {"variant": "lite2", **teacher_scores},
+                                      "compare": table})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--stages", nargs="+", choices=("embeddings", "heads"),
+                        default=["embeddings", "heads"])
+    parser.add_argument("--variants", nargs="+", default=["lite0", "lite2"])
+    parser.add_argument("--size", type=int, default=96)
+    parser.add_argument("--work", default=str(ROOT / "benchmarks" / "out" / "recipes" / "classification"))
+    args = parser.parse_args()
+    frozen = FrozenRecipe(Recipe(Path(args.work), RecipeSettings()), args.size)
+    for stage in args.stages:
+        if stage == "embeddings":
+            for variant in args.variants:
+                frozen.embeddings(variant)
+        else:
+            frozen.heads()
+
+
+if __name__ == "__main__":
+    main()
