@@ -18,33 +18,50 @@ def number(value, digits: int = 4) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def accuracy_section(accuracy: dict) -> list[str]:
-    teacher, student = accuracy.get("teacher") or {}, accuracy.get("student") or {}
-    settings = accuracy.get("compare_settings") or {}
-    lines = ["## Accuracy on the validation split", "",
-             "| model | input | overall accuracy | kappa | training s |", "|---|---|---|---|---|"]
-    if teacher:
-        lines.append(f"| teacher: EfficientNet-{teacher['variant'].capitalize()} (ImageNet start) | "
-                     f"{teacher['input_size']} px | {number(teacher['overall_accuracy'])} | "
-                     f"{number(teacher['kappa'])} | {teacher['seconds']:.0f} |")
-    if student:
-        lines.append(f"| **shipped student: Lite0, {METHOD_NAMES[student['method']]}, "
-                     f"{student['epochs']} epochs** | {student['input_size']} px | "
-                     f"**{number(student['overall_accuracy'])}** | {number(student['kappa'])} | "
-                     f"{student['seconds']:.0f} |")
-    for key, row in sorted((accuracy.get("full_students") or {}).items()):
-        if key != student.get("shipped_from"):
-            lines.append(f"| student: Lite0, {METHOD_NAMES[row['method']]}, {row['epochs']} epochs | "
-                         f"{row['input_size']} px | {number(row['overall_accuracy'])} | "
-                         f"{number(row['kappa'])} | {row['seconds']:.0f} |")
-    lines += ["", f"### Methods, 3 seeds (short runs: {settings.get('epochs', '?')} epochs, blocks up "
-              f"to {settings.get('frozen_until', '?')} fixed, {settings.get('input_size', '?')} px)", "",
-              "| method | seeds | overall accuracy per seed | mean | spread (stdev) |",
-              "|---|---|---|---|---|"]
-    for method, row in accuracy["methods"].items():
+def method_table(methods: dict) -> list[str]:
+    lines = ["| method | seeds | overall accuracy per seed | mean | spread (stdev) |",
+             "|---|---|---|---|---|"]
+    for method, row in methods.items():
         values = ", ".join(number(v) for v in row["overall_accuracy"]) or "-"
         lines.append(f"| {METHOD_NAMES[method]} | {len(row['seeds'])} | {values} | "
                      f"{number(row['mean'])} | {number(row['stdev'])} |")
+    return lines
+
+
+def model_row(label: str, row: dict) -> str:
+    size = row.get("input_size", "?")
+    return (f"| {label} | {size} px | {number(row['overall_accuracy'])} | {number(row['kappa'])} | "
+            f"{row.get('seconds', 0):.0f} |")
+
+
+def accuracy_section(accuracy: dict) -> list[str]:
+    teacher, student = accuracy.get("teacher") or {}, accuracy.get("student") or {}
+    lines = ["## Accuracy on the validation split", "",
+             "| model | input | overall accuracy | kappa | training s |", "|---|---|---|---|---|"]
+    if teacher:
+        lines.append(model_row(f"teacher: EfficientNet-{teacher['variant'].capitalize()}, "
+                               "fine-tuned from ImageNet", teacher))
+    if accuracy.get("frozen_teacher"):
+        lines.append(model_row("teacher: EfficientNet-Lite2, frozen ImageNet encoder + trained head",
+                               {**accuracy["frozen_teacher"], "input_size": accuracy["frozen_input_size"]}))
+    if student:
+        how = ("frozen ImageNet encoder + head" if student.get("encoder") == "frozen"
+               else f"fine-tuned, {student.get('epochs', '?')} epochs")
+        lines.append(model_row(f"**shipped student: Lite0, {METHOD_NAMES[student['method']]}, {how}** "
+                               f"(from {student.get('shipped_from', '?')})", student))
+    for key, row in sorted((accuracy.get("full_students") or {}).items()):
+        if key != student.get("shipped_from"):
+            lines.append(model_row(f"student: Lite0, {METHOD_NAMES[row['method']]}, fine-tuned, "
+                                   f"{row.get('epochs', '?')} epochs", row))
+    settings = accuracy.get("compare_settings") or {}
+    if any(row["seeds"] for row in accuracy["methods"].values()):
+        lines += ["", f"### Methods, fine-tuned short runs ({settings.get('epochs', '?')} epochs, "
+                  f"blocks up to {settings.get('frozen_until', '?')} fixed, "
+                  f"{settings.get('input_size', '?')} px)", ""] + method_table(accuracy["methods"])
+    if any(row["seeds"] for row in accuracy.get("frozen_methods", {}).values()):
+        lines += ["", f"### Methods, heads on frozen ImageNet embeddings (Lite0 student, Lite2 "
+                  f"teacher, {accuracy.get('frozen_input_size')} px)", ""] + \
+            method_table(accuracy["frozen_methods"])
     return lines
 
 
@@ -61,11 +78,13 @@ def speed_section(speed: dict, sizes: dict, accuracy: dict) -> list[str]:
                      f"{', '.join(f'{v:.1f}' for v in row['load_average'])} |")
     plain = accuracy["methods"].get("plain", {})
     seed0 = dict(zip(plain.get("seeds", []), plain.get("overall_accuracy", []))).get(0)
-    if sizes or seed0 is not None:
-        lines += ["", "Plain seed-0 comparison students by input size (validation accuracy): " +
-                  ", ".join([f"{size} px: {number(row['overall_accuracy'])}" for size, row in sizes.items()]
-                            + ([f"{(accuracy.get('compare_settings') or {}).get('input_size')} px: "
-                                f"{number(seed0)}"] if seed0 is not None else [])) + "."]
+    by_size = {size: row["overall_accuracy"] for size, row in sizes.items()}
+    if seed0 is not None:
+        by_size[str((accuracy.get("compare_settings") or {}).get("input_size"))] = seed0
+    if by_size:
+        lines += ["", "Plain seed-0 fine-tuned comparison students by input size (validation "
+                  "accuracy): " + ", ".join(f"{size} px: {number(value)}"
+                                            for size, value in sorted(by_size.items())) + "."]
     return lines
 
 
@@ -74,8 +93,9 @@ def few_shot_section(few: dict) -> list[str]:
         return []
     lines = ["", f"## Your own classes: {few['chips_per_class']} chips per class", "",
              f"`train_scene_classifier` on {few['train_chips']} validation chips "
-             f"({few['chips_per_class']} a class, {few['epochs']} epochs, plain), scored on the "
-             f"other {few['test_chips']}.", "",
+             f"({few['chips_per_class']} a class of {few.get('classes', 30)} classes, "
+             f"{few['epochs']} epochs, plain), scored on the other {few['test_chips']} of those "
+             "classes.", "",
              "| start | own validation accuracy | test accuracy | test kappa | seconds |",
              "|---|---|---|---|---|"]
     for key, label in (("from_bundled", "bundled classifier (default)"), ("from_scratch", "scratch")):

@@ -32,6 +32,7 @@ from affine import Affine
 from common import OUT, ROOT, machine, require_shared, write_json
 
 from models.distill.train_classifier import _stratified_split
+from models.package import read_card
 from models.tasks.classify import DEFAULT_MIN_CONFIDENCE, ClassifyRequest, classify_scenes
 from models.tasks.classify_training import ClassifierTrainingRequest, train_scene_classifier
 from recipes.classification import METHODS, SPLIT_SEED, RecipeSettings
@@ -55,9 +56,8 @@ def load_validation(work: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
     return stored["images"][index], labels[index], [c["name"] for c in json.loads(str(stored["classes"]))]
 
 
-def accuracy_table(results: dict) -> dict:
-    """Teacher, student and the per-method comparison (mean, spread, runs) from results.json."""
-    rows = results.get("compare", {})
+def method_rows(rows: dict) -> dict:
+    """Per method: seeds, accuracies, mean and spread of the runs in `rows`."""
     methods = {}
     for method in METHODS:
         runs = sorted((r for r in rows.values() if r["method"] == method), key=lambda r: r["seed"])
@@ -65,9 +65,19 @@ def accuracy_table(results: dict) -> dict:
         methods[method] = {"seeds": [r["seed"] for r in runs], "overall_accuracy": values,
                            "mean": statistics.fmean(values) if values else None,
                            "stdev": statistics.stdev(values) if len(values) > 1 else None}
+    return methods
+
+
+def accuracy_table(results: dict) -> dict:
+    """Teacher, students and the per-method comparisons (fine-tuned short runs and heads on
+    frozen embeddings) from the recipe's results.json."""
+    frozen = results.get("frozen", {})
     return {"teacher": results.get("teacher"), "student": results.get("student"),
             "full_students": {k: v for k, v in results.items() if k.startswith("student_")},
-            "methods": methods, "compare_settings": results.get("compare_settings"),
+            "methods": method_rows(results.get("compare", {})),
+            "compare_settings": results.get("compare_settings"),
+            "frozen_teacher": frozen.get("teacher"), "frozen_input_size": frozen.get("input_size"),
+            "frozen_methods": method_rows(frozen.get("compare", {})),
             "sizes": results.get("sizes", {})}
 
 
@@ -122,9 +132,12 @@ def write_chip_folder(folder: Path, chips: np.ndarray, labels: np.ndarray, names
 
 
 def few_shot(chips: np.ndarray, labels: np.ndarray, names: list[str], folder: Path,
-             epochs: int) -> dict:
-    """Fine-tuning from the bundled classifier against from scratch on 30 chips per class."""
-    train = np.concatenate([np.flatnonzero(labels == c)[:FEW_SHOT_PER_CLASS] for c in range(len(names))])
+             epochs: int, classes: int, input_size: int) -> dict:
+    """Fine-tuning from the bundled classifier against from scratch on 30 chips per class of
+    the first `classes` classes, both at the bundled classifier's input size."""
+    keep = labels < classes
+    chips, labels, names = chips[keep], labels[keep], names[:classes]
+    train = np.concatenate([np.flatnonzero(labels == c)[:FEW_SHOT_PER_CLASS] for c in range(classes)])
     test = np.setdiff1d(np.arange(len(labels)), train)
     train_folder = write_chip_folder(folder / "few_shot_train", chips[train], labels[train], names)
     test_folder = write_chip_folder(folder / "few_shot_test", chips[test], labels[test], names)
@@ -136,7 +149,7 @@ def few_shot(chips: np.ndarray, labels: np.ndarray, names: list[str], folder: Pa
         started = time.perf_counter()
         card = train_scene_classifier(ClassifierTrainingRequest(
             output_model=str(path), chips_folder=str(train_folder), method="plain", epochs=epochs,
-            input_size=128, start_from=start, device="cpu", patience=epochs))
+            input_size=input_size, start_from=start, device="cpu", patience=epochs))
         seconds = time.perf_counter() - started
         scores = evaluate_classifier(ClassifierEvaluationRequest(
             models=[str(path)], chips_folder=str(test_folder), device="cpu",
@@ -144,7 +157,7 @@ def few_shot(chips: np.ndarray, labels: np.ndarray, names: list[str], folder: Pa
         rows[name] = {"validation_overall_accuracy": card.metrics["validation_overall_accuracy"],
                       "test_overall_accuracy": scores["overall_accuracy"], "test_kappa": scores["kappa"],
                       "seconds": round(seconds, 1)}
-    return {"chips_per_class": FEW_SHOT_PER_CLASS, "train_chips": int(len(train)),
+    return {"chips_per_class": FEW_SHOT_PER_CLASS, "classes": classes, "train_chips": int(len(train)),
             "test_chips": int(len(test)), "epochs": epochs, **rows}
 
 
@@ -156,6 +169,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(OUT / "classify.json"))
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--few-shot-epochs", type=int, default=6)
+    parser.add_argument("--few-shot-classes", type=int, default=30)
     parser.add_argument("--skip-few-shot", action="store_true")
     args = parser.parse_args()
     require_shared("classification", "aid_train")
@@ -172,16 +186,20 @@ def main() -> None:
         folder = Path(temporary)
         mosaic = write_mosaic(folder / "mosaic.tif", chips, columns)
         speed = {}
-        packages = {str(RecipeSettings.student_size): ROOT / "resources" / "models" / f"{SHIPPED}.safetensors"}
-        packages.update({size: work / f"compare_plain_seed0_{size}px.safetensors"
-                         for size in results.get("sizes", {})})
+        packages = {size: work / f"compare_plain_seed0_{size}px.safetensors"
+                    for size in results.get("sizes", {})}
+        shipped = ROOT / "resources" / "models" / f"{SHIPPED}.safetensors"
+        if shipped.exists():
+            data["shipped_input_size"] = str(read_card(shipped).config["input_size"])
+            packages[data["shipped_input_size"]] = shipped
         for size, path in packages.items():
             if path.exists():
                 speed[size] = {"model": path.stem, **end_to_end_speed(
                     path, mosaic, labels, columns, args.repeats, folder)}
         data["speed"] = speed
         if not args.skip_few_shot:
-            data["few_shot"] = few_shot(chips, labels, names, folder, args.few_shot_epochs)
+            data["few_shot"] = few_shot(chips, labels, names, folder, args.few_shot_epochs,
+                                        args.few_shot_classes, int(data.get("shipped_input_size", 128)))
     data["goals"] = goals(data)
     write_json(data, args.out)
 
@@ -190,8 +208,9 @@ def goals(data: dict) -> dict:
     """The issue's goals, each with the measured value."""
     accuracy, speed = data["accuracy"], data.get("speed", {})
     student = (accuracy.get("student") or {}).get("overall_accuracy")
-    teacher = (accuracy.get("teacher") or {}).get("overall_accuracy")
-    shipped = speed.get(str(RecipeSettings.student_size), {}).get("chips_per_second")
+    frozen = (accuracy.get("student") or {}).get("encoder") == "frozen"
+    teacher = (accuracy.get("frozen_teacher" if frozen else "teacher") or {}).get("overall_accuracy")
+    shipped = speed.get(data.get("shipped_input_size"), {}).get("chips_per_second")
     few = data.get("few_shot", {})
     return {"student_overall_accuracy": student,
             "student_reaches_0.92": student is not None and student >= ACCURACY_GOAL,

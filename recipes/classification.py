@@ -111,6 +111,8 @@ def aid_card(result: ClassifierTrainResult, name: str) -> ModelCard:
     metrics = {f"validation_{k}": float(v) for k, v in result.metrics.items()}
     metrics["training_seconds"] = round(result.seconds, 1)
     config = result.config
+    frozen = (" (encoder kept frozen; only the head trained, recipes/classification_frozen.py)"
+              if result.train_config.get("encoder") else "")
     return ModelCard(
         name=name, task="classification", architecture=result.architecture, config=config,
         input_bands={"image": ["Red", "Green", "Blue"]}, scaling={"image": result.scaling.to_dict()},
@@ -120,8 +122,8 @@ def aid_card(result: ClassifierTrainResult, name: str) -> ModelCard:
                       f"the other 15% (stratified split, seed {SPLIT_SEED})",
         licence=LICENCE, metrics=metrics, created_by=created_by(),
         description=f"AID scene classifier: EfficientNet-{config['variant'].capitalize()} from "
-                    f"ImageNet, {result.train_config['method']} training, chips of 150 px resized "
-                    f"to {config['input_size']}. Made with: {COMMAND}")
+                    f"ImageNet{frozen}, {result.train_config['method']} training, chips of 150 px "
+                    f"resized to {config['input_size']}. Made with: {COMMAND}")
 
 
 class Recipe:
@@ -256,14 +258,21 @@ class Recipe:
             self.targets() if method == "class_centric" else None)})
 
     def ship(self) -> None:
-        """Copy the full-budget student with the best validation accuracy into resources/."""
-        students = {key: value for key, value in json.loads(self.results_path.read_text()).items()
-                    if key.startswith("student_")}
+        """Copy the student with the best validation accuracy into resources/models/: a
+        full-budget one (student_<method>) or a frozen-encoder head (frozen_student_<method>,
+        from recipes/classification_frozen.py)."""
+        results = json.loads(self.results_path.read_text())
+        students = {key: value for key, value in results.items() if key.startswith("student_")}
+        for key, row in results.get("frozen", {}).get("compare", {}).items():
+            if row["seed"] == self.settings.seeds[0]:
+                students[f"frozen_student_{row['method']}"] = {
+                    **row, "input_size": results["frozen"]["input_size"], "encoder": "frozen"}
         best = max(students, key=lambda key: students[key]["overall_accuracy"])
         card, weights = load_package(self.work / f"{best}.safetensors")
+        others = ", ".join(f"{key} ({row['overall_accuracy']:.4f})" for key, row in students.items()
+                           if key != best)
         card = replace(card, name=SHIPPED, description=card.description + (
-            f" Chosen over {', '.join(k for k in students if k != best) or 'no other'} by "
-            "validation accuracy."))
+            f" Chosen by validation accuracy over: {others or 'no other'}."))
         save_package(BUNDLED / f"{SHIPPED}.safetensors", weights, card)
         self.record("student", {**students[best], "shipped_from": best})
         self.log(f"shipped {best} as {SHIPPED}")

@@ -52,30 +52,57 @@ class FrozenRecipe:
         model.init_from_backbone(imagenet_backbone(variant))
         return model.eval()
 
-    def embeddings(self, variant: str) -> torch.Tensor:
-        """[N, 1280] pooled ImageNet embeddings of every chip (no augmentation)."""
+    def embeddings(self, variant: str, start: int = 0) -> torch.Tensor:
+        """[N, 1280] pooled ImageNet embeddings of every chip (no augmentation).
+
+        With `start` > 0 only chips from `start` on are embedded (into a file of their own), so a
+        second process can take the second half; the whole set is then joined from the first
+        process's partial save and that file."""
         path = self.recipe.work / f"embeddings_{variant}_{self.size}.pt"
-        partial = path.with_suffix(".partial.pt")
         if path.exists():
             return torch.load(path, weights_only=True)
         chips = self.recipe.chips
+        target = path if start == 0 else path.with_name(f"{path.stem}_from{start}.pt")
+        partial = target.with_suffix(".partial.pt")
         done = torch.load(partial, weights_only=True) if partial.exists() else torch.zeros(0, 1280)
+        joined = self._join(path, len(chips)) if start == 0 else None
+        if joined is not None:
+            return joined
         model = self.net(variant)
         batches = ChipBatches(chips, chip_scaling(chips.images, seed=0), torch.device("cpu"), 0)
-        started, first = time.monotonic(), len(done)
+        started, first = time.monotonic(), start + len(done)
         parts = [done]
         with torch.no_grad():
-            for start in range(first, len(chips), 64):
-                index = torch.arange(start, min(start + 64, len(chips)))
+            for begin in range(first, len(chips), 64):
+                index = torch.arange(begin, min(begin + 64, len(chips)))
                 parts.append(model.forward_features(batches.batch(index, self.size))[1]["embedding"])
-                count = start + len(index)
-                if count % SAVE_EVERY < 64 or count == len(chips):
+                count = begin + len(index)
+                if (count - start) % SAVE_EVERY < 64 or count == len(chips):
                     torch.save(torch.cat(parts), partial)
                     rate = (count - first) / (time.monotonic() - started)
-                    self.recipe.log(f"embeddings {variant} {self.size} px: {count}/{len(chips)} "
-                                    f"({rate:.1f} chips/s)")
-        partial.replace(path)
-        return torch.load(path, weights_only=True)
+                    self.recipe.log(f"embeddings {variant} {self.size} px: chips {start}-{count} of "
+                                    f"{len(chips)} ({rate:.1f} chips/s)")
+                if start == 0 and self._join(path, len(chips)) is not None:
+                    return torch.load(path, weights_only=True)
+        partial.replace(target)
+        return torch.load(target, weights_only=True)
+
+    def _join(self, path: Path, count: int) -> torch.Tensor | None:
+        """The whole embeddings from the first process's partial save and a finished second
+        half (embeddings_*_from<start>.pt), written to `path`; None while they do not meet."""
+        partial = path.with_suffix(".partial.pt")
+        if not partial.exists():
+            return None
+        head = torch.load(partial, weights_only=True)
+        for tail_path in path.parent.glob(f"{path.stem}_from*.pt"):
+            start = int(tail_path.stem.rsplit("_from", 1)[1])
+            if start <= len(head) and not tail_path.name.endswith(".partial.pt"):
+                tail = torch.load(tail_path, weights_only=True)
+                joined = torch.cat([head[:start], tail])
+                if len(joined) == count:
+                    torch.save(joined, path)
+                    return joined
+        return None
 
     def package(self, name: str, variant: str, head: torch.nn.Linear, scores: dict,
                 method: str, seconds: float, teacher: str | None = None) -> None:
@@ -89,23 +116,30 @@ class FrozenRecipe:
             classes=list(chips.classes), scaling=chip_scaling(chips.images, seed=0), seconds=seconds)
         save_package(self.recipe.work / f"{name}.safetensors", model.state_dict(), aid_card(result, name))
 
-    def heads(self) -> None:
-        """Teacher head on Lite2, then plain / class-centric KD / CASD Lite0 heads per seed."""
+    def heads(self, teacher_variant: str | None = "lite2") -> None:
+        """Teacher head on Lite2 (unless `teacher_variant` is None: then class-centric KD is
+        left out), then plain / class-centric KD / CASD Lite0 heads per seed."""
         chips, settings = self.recipe.chips, self.recipe.settings
         labels = torch.as_tensor(chips.labels)
         train, validation = _stratified_split(chips.labels, settings.validation_fraction, SPLIT_SEED)
         classes = len(chips.classes)
-        teacher_embeddings, student_embeddings = self.embeddings("lite2"), self.embeddings("lite0")
-        started = time.monotonic()
-        teacher_head, teacher_scores = train_head(teacher_embeddings, labels, train, validation,
-                                                  classes, HeadTrainConfig())
-        self.package("frozen_teacher", "lite2", teacher_head, teacher_scores, "plain",
-                     time.monotonic() - started)
-        with torch.no_grad():
-            teacher_logits = teacher_head(teacher_embeddings)
+        student_embeddings = self.embeddings("lite0")
+        teacher_logits, record = None, {"input_size": self.size}
+        methods = [m for m in METHODS if teacher_variant or m != "class_centric"]
+        if teacher_variant:
+            teacher_embeddings = self.embeddings(teacher_variant)
+            started = time.monotonic()
+            teacher_head, teacher_scores = train_head(teacher_embeddings, labels, train, validation,
+                                                      classes, HeadTrainConfig())
+            self.package("frozen_teacher", teacher_variant, teacher_head, teacher_scores, "plain",
+                         time.monotonic() - started)
+            self.recipe.log(f"frozen teacher head: validation OA {teacher_scores['overall_accuracy']:.4f}")
+            record["teacher"] = {"variant": teacher_variant, **teacher_scores}
+            with torch.no_grad():
+                teacher_logits = teacher_head(teacher_embeddings)
         table = {}
         for seed in settings.seeds:
-            for method in METHODS:
+            for method in methods:
                 started = time.monotonic()
                 head, scores = train_head(student_embeddings, labels, train, validation, classes,
                                           HeadTrainConfig(method=method, seed=seed), teacher_logits)
@@ -117,8 +151,7 @@ class FrozenRecipe:
                 if seed == settings.seeds[0]:
                     self.package(f"frozen_student_{method}", "lite0", head, scores, method, seconds,
                                  "frozen_teacher" if method == "class_centric" else None)
-        self.recipe.record("frozen", {"input_size": self.size, "teacher": {"variant": "lite2", **teacher_scores},
-                                      "compare": table})
+        self.recipe.record("frozen", {**record, "compare": table})
 
 
 def main() -> None:
@@ -127,15 +160,19 @@ def main() -> None:
                         default=["embeddings", "heads"])
     parser.add_argument("--variants", nargs="+", default=["lite0", "lite2"])
     parser.add_argument("--size", type=int, default=96)
+    parser.add_argument("--no-teacher", action="store_true",
+                        help="heads: leave out the Lite2 teacher and class-centric KD")
+    parser.add_argument("--start", type=int, default=0,
+                        help="embed only the chips from this index on (a second process's half)")
     parser.add_argument("--work", default=str(ROOT / "benchmarks" / "out" / "recipes" / "classification"))
     args = parser.parse_args()
     frozen = FrozenRecipe(Recipe(Path(args.work), RecipeSettings()), args.size)
     for stage in args.stages:
         if stage == "embeddings":
             for variant in args.variants:
-                frozen.embeddings(variant)
+                frozen.embeddings(variant, args.start)
         else:
-            frozen.heads()
+            frozen.heads(None if args.no_teacher else "lite2")
 
 
 if __name__ == "__main__":
