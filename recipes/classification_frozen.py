@@ -88,21 +88,25 @@ class FrozenRecipe:
         return torch.load(target, weights_only=True)
 
     def _join(self, path: Path, count: int) -> torch.Tensor | None:
-        """The whole embeddings from the first process's partial save and a finished second
-        half (embeddings_*_from<start>.pt), written to `path`; None while they do not meet."""
-        partial = path.with_suffix(".partial.pt")
-        if not partial.exists():
-            return None
-        head = torch.load(partial, weights_only=True)
-        for tail_path in path.parent.glob(f"{path.stem}_from*.pt"):
-            start = int(tail_path.stem.rsplit("_from", 1)[1])
-            if start <= len(head) and not tail_path.name.endswith(".partial.pt"):
-                tail = torch.load(tail_path, weights_only=True)
-                joined = torch.cat([head[:start], tail])
-                if len(joined) == count:
-                    torch.save(joined, path)
-                    return joined
-        return None
+        """The whole embeddings chained from the saved segments (the first process's partial
+        save, and every embeddings_*_from<start> file, finished or partial), written to `path`;
+        None while they do not cover every chip."""
+        segments = []
+        for segment in path.parent.glob(f"{path.stem}*.pt"):
+            name = segment.name.removesuffix(".pt").removesuffix(".partial")
+            if name == path.stem or name.startswith(f"{path.stem}_from"):
+                start = int(name.rsplit("_from", 1)[1]) if "_from" in name else 0
+                segments.append((start, torch.load(segment, weights_only=True)))
+        joined = torch.zeros(0, 1280)
+        while len(joined) < count:
+            reaching = [(start, values) for start, values in segments
+                        if start <= len(joined) < start + len(values)]
+            if not reaching:
+                return None
+            start, values = max(reaching, key=lambda item: item[0] + len(item[1]))
+            joined = torch.cat([joined, values[len(joined) - start:]])
+        torch.save(joined, path)
+        return joined
 
     def package(self, name: str, variant: str, head: torch.nn.Linear, scores: dict,
                 method: str, seconds: float, teacher: str | None = None) -> None:
