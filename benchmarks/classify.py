@@ -170,7 +170,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--few-shot-epochs", type=int, default=6)
     parser.add_argument("--few-shot-classes", type=int, default=30)
-    parser.add_argument("--skip-few-shot", action="store_true")
+    parser.add_argument("--parts", nargs="+", choices=("speed", "few_shot"), default=["speed", "few_shot"],
+                        help="what to measure; the other parts keep their values from --out")
     args = parser.parse_args()
     require_shared("classification", "aid_train")
     work = Path(args.work)
@@ -180,7 +181,8 @@ def main() -> None:
     results = json.loads((work / "results.json").read_text())
     chips, labels, names = load_validation(work)
     columns = 30
-    data = {"machine": machine(), "validation_chips": int(len(labels)),
+    previous = json.loads(Path(args.out).read_text()) if Path(args.out).exists() else {}
+    data = {**previous, "machine": machine(), "validation_chips": int(len(labels)),
             "accuracy": accuracy_table(results)}
     with tempfile.TemporaryDirectory() as temporary:
         folder = Path(temporary)
@@ -193,11 +195,12 @@ def main() -> None:
             data["shipped_input_size"] = str(read_card(shipped).config["input_size"])
             packages[data["shipped_input_size"]] = shipped
         for size, path in packages.items():
-            if path.exists():
+            if path.exists() and "speed" in args.parts:
                 speed[size] = {"model": path.stem, **end_to_end_speed(
                     path, mosaic, labels, columns, args.repeats, folder)}
-        data["speed"] = speed
-        if not args.skip_few_shot:
+        if "speed" in args.parts:
+            data["speed"] = speed
+        if "few_shot" in args.parts:
             data["few_shot"] = few_shot(chips, labels, names, folder, args.few_shot_epochs,
                                         args.few_shot_classes, int(data.get("shipped_input_size", 128)))
     data["goals"] = goals(data)

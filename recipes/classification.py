@@ -20,8 +20,15 @@ that do not need each other's results may run in parallel processes):
 4. sizes: plain Lite0 students at the other input sizes, trained as the comparison's;
 5. student: full-budget Lite0 students, one per --student-methods (class-centric KD, plain);
 6. compare: plain / class-centric KD / CASD students, 3 seeds each, short runs;
-7. ship: the student with the best validation accuracy into resources/models/.
+7. ship: the student with the best validation accuracy into resources/models/ (also
+   considering the frozen-encoder heads of recipes/classification_frozen.py).
 Every stage appends a line per epoch to recipe.log and its numbers to results.json.
+
+Fine-tuning (stages 2-6) needs hours of a free CPU, or a GPU. On a 2-core CPU shared with other
+jobs the bundled model came from the frozen-encoder recipe instead:
+    .venv/bin/python recipes/classification.py --stages cache
+    .venv/bin/python recipes/classification_frozen.py
+    .venv/bin/python recipes/classification.py --stages ship
 """
 from __future__ import annotations
 
