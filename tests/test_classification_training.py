@@ -73,7 +73,9 @@ def test_teacher_soft_targets_are_its_logits_of_the_turned_chips_the_student_see
     student = build("resnet18_classifier", {**TINY_RESNET, "bands": 3, "classes": 3, "input_size": 32})
     batches = ChipBatches(chips, chip_scaling(chips.images), torch.device("cpu"), seed=0)
     train_index = torch.tensor([3, 17, 40, 8])
-    _, table = teacher_targets(teacher, batches, train_index, student, quick("class_centric"))
+    targets = teacher_targets(teacher, batches, train_index, 3, quick("class_centric"))
+    table = targets.soft_targets
+    assert targets.centres.shape == (3, student.embedding_channels * 4)
     assert table.shape == (len(chips), 8, 3)
     with torch.no_grad():
         for view in (0, 5):
@@ -81,8 +83,8 @@ def test_teacher_soft_targets_are_its_logits_of_the_turned_chips_the_student_see
             torch.testing.assert_close(table[train_index, view], teacher(seen), rtol=1e-4, atol=1e-5)
     assert not table[0].any()  # chips outside the training split are never looked up
     assert not torch.allclose(table[train_index, 0], table[train_index, 5])
-    _, none = teacher_targets(teacher, batches, train_index, student, quick("class_centric", kd_weight=0))
-    assert none is None
+    none = teacher_targets(teacher, batches, train_index, 3, quick("class_centric", kd_weight=0))
+    assert none.soft_targets is None
 
 
 @pytest.mark.parametrize("change", [{"per_class": 0}, {"kd_weight": -1.0}, {"temperature": 0.0}])

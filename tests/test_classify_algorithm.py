@@ -130,7 +130,38 @@ def test_output_is_styled_with_the_cards_colours(geodistill_provider, mosaic, mo
     assert isinstance(renderer, QgsCategorizedSymbolRenderer) and renderer.classAttribute() == "class_id"
     card, _ = load_package(model_path)
     assert [(c.value(), c.label(), c.symbol().color().name()) for c in renderer.categories()] == \
-        [(c["id"], c["name"], c["color"]) for c in card.classes]
+        [(c["id"], c["name"], c["color"]) for c in card.classes] + [(3, "uncertain", "#a0a0a0")]
+
+
+def test_cells_below_the_minimum_confidence_are_uncertain_with_the_guess_second(
+        geodistill_provider, mosaic, model_path, tmp_path):
+    confident = {(f["cell_row"], f["cell_col"]): f for f in features_of(classify(
+        {"INPUT": str(mosaic), "MODEL": model_path, "DEVICE": "cpu", "MIN_CONFIDENCE": 0.0,
+         "OUTPUT": str(tmp_path / "all.gpkg")})["OUTPUT"])[1]}
+    threshold = sorted(f["confidence"] for f in confident.values())[5]
+    result = classify({"INPUT": str(mosaic), "MODEL": model_path, "DEVICE": "cpu",
+                       "MIN_CONFIDENCE": threshold, "OUTPUT": str(tmp_path / "some.gpkg"),
+                       "OUTPUT_RASTER": str(tmp_path / "some.tif")})
+    with rasterio.open(result["OUTPUT_RASTER"]) as cells:
+        values = cells.read(1)
+    uncertain = 0
+    for feature in features_of(result["OUTPUT"])[1]:
+        before = confident[(feature["cell_row"], feature["cell_col"])]
+        assert feature["confidence"] == pytest.approx(before["confidence"])
+        if before["confidence"] < threshold:
+            uncertain += 1
+            assert (feature["class_id"], feature["class_name"]) == (3, "uncertain")
+            assert (feature["class2_id"], feature["class2_name"]) == (before["class_id"], before["class_name"])
+            assert feature["confidence2"] == pytest.approx(before["confidence"])
+        else:
+            assert [feature[k] for k in ("class_id", "class2_id", "confidence2")] == \
+                pytest.approx([before[k] for k in ("class_id", "class2_id", "confidence2")])
+        assert values[feature["cell_row"], feature["cell_col"]] == feature["class_id"]
+    assert 0 < uncertain == sum(f["confidence"] < threshold for f in confident.values()) < 12
+    assert all(f["class_name"] != "uncertain" for f in confident.values())
+    with pytest.raises(QgsProcessingException, match="MIN_CONFIDENCE"):
+        classify({"INPUT": str(mosaic), "MODEL": model_path, "DEVICE": "cpu", "MIN_CONFIDENCE": 1.5,
+                  "OUTPUT": str(tmp_path / "bad.gpkg")})
 
 
 def test_raster_smaller_than_one_chip(geodistill_provider, model_path, tmp_path):

@@ -10,7 +10,8 @@ from __future__ import annotations
 import dataclasses
 import importlib
 
-_MODULES: tuple[str, ...] = ("psdnet", "pansharpen_lite", "pansharpen_teachers", "ginet", "ktdn", "classifiers")
+_MODULES: tuple[str, ...] = ("psdnet", "pansharpen_lite", "pansharpen_teachers", "ginet", "ktdn",
+                             "classifiers", "efficientnet_classifier")
 _REGISTRY: dict[str, tuple[type, type]] = {}
 _loaded = False
 

@@ -7,7 +7,9 @@ chip size defaults to the model card's chip side scaled by its ground sample dis
 raster's pixel size. Chips are read window by window with rasterio and run in batches, so the
 raster is never loaded whole. The result holds every cell's two most likely classes with
 their probabilities (the plugin writes the grid polygons); an optional GeoTIFF holds the class
-id of every cell (one pixel per cell).
+id of every cell (one pixel per cell). A cell whose most likely class has a probability below
+MIN_CONFIDENCE is labelled "uncertain" (an extra class, grey) rather than given a doubtful class;
+its second class is then the model's best guess.
 
 This is not the tiled engine's job: the engine blends dense per-pixel predictions of
 overlapping tiles, while a scene classifier gives one label per chip.
@@ -45,6 +47,10 @@ MIN_VALID_SHARE = 0.5
 MIN_CHIP_SIZE = 8
 #: the card's statistics are used unless the scene's range differs from them by this factor
 SCALING_RANGE_TOLERANCE = 4.0
+#: cells whose best class is less likely than this are labelled "uncertain"
+DEFAULT_MIN_CONFIDENCE = 0.4
+UNCERTAIN_NAME = "uncertain"
+UNCERTAIN_COLOUR = "#a0a0a0"
 
 
 @dataclass
@@ -64,6 +70,8 @@ class ClassifyRequest:
     bands: list[int] | None = None
     area: Area | None = None
     """Part of the raster to grid and classify (in its CRS; the grid starts at its corner)."""
+    min_confidence: float = DEFAULT_MIN_CONFIDENCE
+    """Cells whose best class has a lower probability are labelled "uncertain" (0 = never)."""
 
 
 @dataclass
@@ -115,6 +123,23 @@ class GridClassification:
                        "class2_id": self.classes[second]["id"],
                        "class2_name": self.classes[second]["name"],
                        "confidence2": float(self.top_probabilities[row, col, 1])}
+
+
+def uncertain_class(classes: list[dict]) -> dict:
+    """The "uncertain" class added to a model's classes: the next free id, grey."""
+    return {"id": max((int(c["id"]) for c in classes), default=-1) + 1, "name": UNCERTAIN_NAME,
+            "color": UNCERTAIN_COLOUR}
+
+
+def mark_uncertain(top: np.ndarray, probabilities: np.ndarray, min_confidence: float,
+                   uncertain_index: int) -> int:
+    """Relabel, in place, the cells whose best probability is below `min_confidence`: their first
+    class becomes `uncertain_index` and their second the best guess (with its probability).
+    Returns how many cells were relabelled."""
+    doubtful = (top[..., 0] != NO_CLASS) & (probabilities[..., 0] < min_confidence)
+    top[doubtful, 1], probabilities[doubtful, 1] = top[doubtful, 0], probabilities[doubtful, 0]
+    top[doubtful, 0] = uncertain_index
+    return int(doubtful.sum())
 
 
 def card_bands(card: ModelCard) -> int:
@@ -202,6 +227,9 @@ def classify_scenes(request: ClassifyRequest, callbacks: Callbacks | None = None
     callbacks = callbacks or Callbacks()
     started = time.perf_counter()
     check_raster_outputs([request.raster_path], [request.output_raster_path])
+    if not 0.0 <= request.min_confidence < 1.0:
+        raise InputError(f"MIN_CONFIDENCE is a probability from 0 up to (not including) 1, got "
+                         f"{request.min_confidence}.")
     if request.area is not None:
         with raster_part(request.raster_path, request.area, log=callbacks.log) as part:
             return classify_scenes(replace(request, raster_path=part, area=None), callbacks)
@@ -226,8 +254,14 @@ def classify_scenes(request: ClassifyRequest, callbacks: Callbacks | None = None
         shape, transform = (dataset.height, dataset.width), display_transform(dataset)
         crs_wkt = dataset.crs.to_wkt() if dataset.crs else None
         crs = dataset.crs
+    classes = list(card.classes)
+    if request.min_confidence > 0:
+        doubtful = mark_uncertain(top, probabilities, request.min_confidence, len(classes))
+        classes.append(uncertain_class(classes))
+        callbacks.log(f"{doubtful} of {grid.rows * grid.cols} cells are below the minimum "
+                      f"confidence {request.min_confidence:g}: labelled '{UNCERTAIN_NAME}'.")
     result = GridClassification(
-        as_card_classes(class_entries(card.classes)), top, probabilities, grid.chip, grid.stride,
+        as_card_classes(class_entries(classes)), top, probabilities, grid.chip, grid.stride,
         shape, transform, crs_wkt, card.name, model.backend.device, 0.0,
         grid.rows * grid.cols / max(compute, 1e-9))
     if request.output_raster_path:

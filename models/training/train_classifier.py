@@ -10,15 +10,18 @@ split holds, so their epochs cost the same:
 - "class_aware": `batch_size / 3` anchors, each with a same-class chip and a chip of a class
   the model currently confuses with it; CE on all three + margin_weight * the CASD hinge.
 Batches are normalized with the set's band scaling, resized to the net's input size and
-augmented with the eight flips/rotations of the square (overhead scenes have no "up").
+augmented with the eight flips/rotations of the square (overhead scenes have no "up"), and
+optionally with random crops (scale) and brightness / contrast / saturation jitter.
 Validation (for early stopping) is the cross-entropy of a held-out split; the card gets its
-overall accuracy and kappa.
+overall accuracy and kappa. A net can start from a pretrained encoder (`backbone`) and keep
+its first blocks frozen (`frozen_until`); `checkpoint` makes a run resumable after each epoch.
 """
 from __future__ import annotations
 
 import dataclasses
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -70,6 +73,16 @@ class ClassifierTrainConfig:
     """Softens the class distributions compared by KD (class_centric) and the CASD hinge."""
     minutes: float | None = None
     """Time box: stop after the epoch that ends past this many minutes (None = no limit)."""
+    split_seed: int | None = None
+    """Seed of the stratified validation split (None = `seed`): runs that share it (a teacher
+    and its students) hold out the same chips."""
+    frozen_until: str | None = None
+    """EfficientNet-Lite nets: keep the stem and the blocks up to this output stride ("stride4",
+    "stride8", ...) fixed, BatchNorm statistics included (None = train everything)."""
+    scale_jitter: float = 0.0
+    """Random crops whose side is between 1 - scale_jitter and 1 of the chip's."""
+    colour_jitter: float = 0.0
+    """Brightness, contrast and saturation each scaled by a random factor in 1 +- this."""
 
     def __post_init__(self):
         if self.method not in METHODS:
@@ -109,12 +122,54 @@ class ChipBatches:
         images = resize_chips((images - self.low) / self.span, size)
         return images if transforms is None else dihedral(images, transforms)
 
+    def augmented(self, indices: torch.Tensor, size: int, scale_jitter: float,
+                  colour_jitter: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """(batch, symmetry codes): the chips at `indices` randomly cropped to a side of
+        1 - scale_jitter .. 1 of theirs, resized to `size`, colour-jittered and turned."""
+        views = self.random_transforms(len(indices))
+        images = self.images[indices].to(self.device).float()
+        images = (images - self.low) / self.span
+        if scale_jitter > 0:
+            images = random_crops(images, size, scale_jitter, self.generator)
+        else:
+            images = resize_chips(images, size)
+        if colour_jitter > 0:
+            images = jitter_colours(images, colour_jitter, self.generator)
+        return dihedral(images, views), views
+
     def random_transforms(self, count: int) -> torch.Tensor:
         """`count` random symmetry codes for `batch` (augmentation)."""
         return torch.randint(SYMMETRIES, (count,), generator=self.generator)
 
     def labels_of(self, indices: torch.Tensor) -> torch.Tensor:
         return self.labels[indices].to(self.device)
+
+
+def random_crops(images: torch.Tensor, size: int, scale_jitter: float,
+                 generator: torch.Generator) -> torch.Tensor:
+    """Each image cropped to a random square of 1 - scale_jitter .. 1 of its side, at a random
+    place, and resampled (bilinear) to size x size."""
+    count = len(images)
+    scale = 1.0 - scale_jitter * torch.rand(count, generator=generator)
+    shift = (1.0 - scale)[:, None] * (2.0 * torch.rand(count, 2, generator=generator) - 1.0)
+    theta = torch.zeros(count, 2, 3)
+    theta[:, 0, 0] = theta[:, 1, 1] = scale
+    theta[:, :, 2] = shift
+    grid = F.affine_grid(theta.to(images.device), [count, images.shape[1], size, size],
+                         align_corners=False)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def jitter_colours(images: torch.Tensor, strength: float, generator: torch.Generator) -> torch.Tensor:
+    """Brightness, contrast and saturation of each image scaled by factors in 1 +- strength
+    (contrast around the image mean, saturation around the pixel's band mean)."""
+    factors = (1.0 + strength * (2.0 * torch.rand(3, len(images), 1, 1, 1, generator=generator) - 1.0)
+               ).to(images.device)
+    images = images * factors[0]
+    mean = images.mean(dim=(1, 2, 3), keepdim=True)
+    images = (images - mean) * factors[1] + mean
+    grey = images.mean(dim=1, keepdim=True)
+    return (images - grey) * factors[2] + grey
 
 
 def dihedral(images: torch.Tensor, transforms: torch.Tensor) -> torch.Tensor:
@@ -164,19 +219,25 @@ def _stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[t
     return torch.cat(train), torch.cat(validation)
 
 
+@dataclass
+class TeacherTargets:
+    """What class-centric KD takes from a teacher, computed once: its class centres [classes, D]
+    over the training chips and, when KD is on, its logits of every chip in every symmetry
+    ([chips, views, classes]; rows of chips outside the training split stay 0)."""
+
+    centres: torch.Tensor
+    soft_targets: torch.Tensor | None = None
+
+
 def teacher_targets(teacher: torch.nn.Module, batches: ChipBatches, train_index: torch.Tensor,
-                     student: torch.nn.Module, config: ClassifierTrainConfig
-                     ) -> tuple[ClassCentreLoss, torch.Tensor | None]:
-    """Class-centric KD's targets from the teacher, computed once before training: the centre
-    loss to its class centres over the training chips and, when `config.kd_weight` > 0, its
-    logits of every chip in every augmentation view ([chips, views, classes]; rows of chips
-    outside `train_index` stay 0 and are never looked up)."""
+                    classes: int, config: ClassifierTrainConfig) -> TeacherTargets:
+    """The teacher's `TeacherTargets` on the chips of `train_index` (no augmentation but the
+    symmetries, which the table is indexed by)."""
     teacher = teacher.to(batches.device).eval()
     size = teacher.config.input_size
     centres = teacher_centres(lambda batch: teacher.forward_features(batch)[1]["embedding"],
                               lambda i: batches.batch(train_index[i], size),
-                              batches.labels[train_index], student.config.classes)
-    centre_loss = ClassCentreLoss(centres.to(batches.device), student.embedding_channels).to(batches.device)
+                              batches.labels[train_index], classes)
     soft_targets = None
     if config.kd_weight > 0:
         views = SYMMETRIES if config.augment else 1
@@ -186,33 +247,54 @@ def teacher_targets(teacher: torch.nn.Module, batches: ChipBatches, train_index:
         soft_targets = torch.zeros(len(batches.labels), views, table.shape[2])
         soft_targets[train_index] = table
     teacher.cpu()
-    return centre_loss, soft_targets
+    return TeacherTargets(centres, soft_targets)
+
+
+def freeze_prefix(model: torch.nn.Module, stride: str | None) -> list[torch.nn.Module]:
+    """Stop gradients in the model's blocks up to `stride` (see `frozen_until`); returns those
+    modules, which the training loop keeps in eval mode."""
+    if stride is None:
+        return []
+    if not hasattr(model, "frozen_blocks"):
+        raise InputError("only EfficientNet-Lite classifiers can keep their first blocks frozen")
+    modules = model.frozen_blocks(stride)
+    for module in modules:
+        module.requires_grad_(False)
+    return modules
 
 
 def train_classifier(chips: ChipSet, architecture: str, net_config: dict,
                      config: ClassifierTrainConfig, teacher: torch.nn.Module | None = None,
                      teacher_name: str | None = None, progress: ProgressCallback | None = None,
                      is_cancelled: CancelCheck | None = None,
-                     log: LogCallback | None = None) -> ClassifierTrainResult:
+                     log: LogCallback | None = None, targets: TeacherTargets | None = None,
+                     backbone: dict[str, torch.Tensor] | None = None,
+                     checkpoint: str | Path | None = None) -> ClassifierTrainResult:
     """Train architecture `architecture` (a registered classifier) on `chips` with `config`.
 
     `net_config` gives the net's config fields (bands and classes are filled in from the chips
-    when missing); `teacher` is required by "class_centric" and unused otherwise.
+    when missing). "class_centric" needs a `teacher`, or its precomputed `targets` (same chips
+    and validation split). `backbone`: encoder weights to start from (EfficientNet-Lite nets);
+    `checkpoint`: a file the run saves after each epoch and resumes from.
     """
     started = time.monotonic()
     torch.manual_seed(config.seed)
     net_config = {"bands": chips.bands, "classes": len(chips.classes), **net_config}
     model = build(architecture, net_config)
     _check_chips(chips, model.config, config.validation_fraction)
-    if config.method == "class_centric" and teacher is None:
+    if backbone is not None:
+        model.init_from_backbone(backbone)
+    frozen = freeze_prefix(model, config.frozen_until)
+    if config.method == "class_centric" and teacher is None and targets is None:
         raise InputError("METHOD class_centric distils a teacher: give a TEACHER model package "
                          "(train one with ARCHITECTURE teacher first), or choose METHOD plain.")
     device = resolve_device(config.device)
     model.to(device)
     scaling = chip_scaling(chips.images, seed=config.seed)
     batches = ChipBatches(chips, scaling, device, config.seed)
+    split_seed = config.seed if config.split_seed is None else config.split_seed
     train_index, validation_index = _stratified_split(chips.labels, config.validation_fraction,
-                                                      config.seed)
+                                                      split_seed)
     train_labels = torch.full_like(batches.labels, -1)
     train_labels[train_index] = batches.labels[train_index]
     size = model.config.input_size
@@ -221,11 +303,14 @@ def train_classifier(chips: ChipSet, architecture: str, net_config: dict,
 
     extra_loss = soft_targets = None
     if config.method == "class_centric":
-        extra_loss, soft_targets = teacher_targets(teacher, batches, train_index, model, config)
+        targets = targets or teacher_targets(teacher, batches, train_index, len(chips.classes), config)
+        soft_targets = targets.soft_targets if config.kd_weight > 0 else None
+        extra_loss = ClassCentreLoss(targets.centres.to(device), model.embedding_channels).to(device)
     elif config.method == "class_aware":
         extra_loss = ClassAwareMarginLoss(config.initial_margin, temperature=config.temperature).to(device)
         sampler = TripletSampler(train_labels, len(chips.classes), seed=config.seed)
-    groups = [{"params": model.parameters(), "weight_decay": config.weight_decay}]
+    groups = [{"params": [p for p in model.parameters() if p.requires_grad],
+               "weight_decay": config.weight_decay}]
     if extra_loss is not None:
         groups.append({"params": extra_loss.parameters(), "weight_decay": 0.0})
     optimizer = torch.optim.AdamW(groups, lr=config.learning_rate)
@@ -243,8 +328,13 @@ def train_classifier(chips: ChipSet, architecture: str, net_config: dict,
             same, other = sampler.sample(anchors)
             chosen = torch.cat([anchors, same, other])
         labels = batches.labels_of(chosen)
-        views = batches.random_transforms(len(chosen)) if config.augment else None
-        logits, features = model.forward_features(batches.batch(chosen, size, views))
+        for module in frozen:
+            module.eval()
+        if config.augment:
+            images, views = batches.augmented(chosen, size, config.scale_jitter, config.colour_jitter)
+        else:
+            images, views = batches.batch(chosen, size), None
+        logits, features = model.forward_features(images)
         loss = F.cross_entropy(logits, labels, label_smoothing=config.label_smoothing)
         if config.method == "class_centric":
             loss = loss + config.centre_weight * extra_loss(features["embedding"], labels)
@@ -265,7 +355,7 @@ def train_classifier(chips: ChipSet, architecture: str, net_config: dict,
     outcome = fit(model, optimizer, batch_loss, validation_loss, train_index, epochs=config.epochs,
                   batch_size=config.batch_size, patience=config.patience, seed=config.seed,
                   span=span, is_cancelled=is_cancelled, log=log, scheduler=scheduler,
-                  phase=config.method, deadline=deadline)
+                  phase=config.method, deadline=deadline, checkpoint=checkpoint)
     predicted = predict_chips(model, batches, validation_index, size).argmax(dim=1).numpy()
     scores = classification_scores(chips.labels[validation_index.numpy()], predicted,
                                    len(chips.classes))

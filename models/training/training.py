@@ -7,9 +7,11 @@ messages go to the optional `log` callback and progress to `progress` (0-100, ne
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -86,7 +88,8 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer,
         span: ProgressSpan, is_cancelled: CancelCheck | None = None,
         log: LogCallback | None = None,
         scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
-        phase: str = "train", deadline: float | None = None) -> LoopOutcome:
+        phase: str = "train", deadline: float | None = None,
+        checkpoint: str | Path | None = None) -> LoopOutcome:
     """Train `model` with early stopping and leave it holding its best-validated weights.
 
     `batch_loss(indices)` returns the loss of one batch of training samples (with gradients);
@@ -94,7 +97,8 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer,
     mode). Epoch 0 records the untrained model. Training stops after `patience` epochs without
     a better validation loss, or after the epoch that ends past `deadline` (a
     `time.monotonic()` value: a time box). Each history entry is
-    {"phase", "epoch", "train_loss", "val_loss"}.
+    {"phase", "epoch", "train_loss", "val_loss"}. With `checkpoint`, the loop's state is saved
+    there after every epoch, and a run finding that file continues after its epoch.
     Under torchrun (see `distributed`) each process trains its share of every batch, the
     gradients and the logged train loss are averaged over the processes, and all of them stop
     together.
@@ -115,7 +119,12 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer,
     best.history.append({"phase": phase, "epoch": 0, "train_loss": None,
                          "val_loss": best.best_val_loss})
     best_state = copy.deepcopy(model.state_dict())
-    for epoch in range(1, epochs + 1):
+    first_epoch = 1
+    if checkpoint is not None and Path(checkpoint).exists():
+        best, best_state, first_epoch = _resume(checkpoint, model, optimizer, scheduler, generator)
+        if log is not None:
+            log(f"{phase}: resumed after epoch {first_epoch - 1} from {checkpoint}")
+    for epoch in range(first_epoch, epochs + 1):
         model.train()
         order = train_indices[torch.randperm(len(train_indices), generator=generator)]
         total = 0.0
@@ -138,6 +147,8 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer,
             best_state = copy.deepcopy(model.state_dict())
         best.history.append({"phase": phase, "epoch": epoch, "train_loss": total / batches_per_epoch,
                              "val_loss": val_loss})
+        if checkpoint is not None:
+            _save_loop_state(checkpoint, epoch, model, optimizer, scheduler, generator, best, best_state)
         if log is not None:
             log(f"{phase} epoch {epoch}/{epochs}: train loss {total / batches_per_epoch:.5f}, "
                 f"validation loss {val_loss:.5f}{' (best)' if improved else ''}")
@@ -156,6 +167,31 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer,
     model.load_state_dict(best_state)
     model.eval()
     return best
+
+
+def _save_loop_state(path: str | Path, epoch: int, model: nn.Module, optimizer: torch.optim.Optimizer,
+                     scheduler, generator: torch.Generator, best: LoopOutcome, best_state: dict) -> None:
+    """Write the loop's state after `epoch` to `path` (a temporary file renamed into place, so a
+    stop mid-write leaves the previous epoch's state)."""
+    path = Path(path)
+    partial = path.with_name(path.name + ".partial")
+    torch.save({"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                "generator": generator.get_state(), "best_state": best_state,
+                "best": dataclasses.asdict(best)}, partial)
+    partial.replace(path)
+
+
+def _resume(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler,
+            generator: torch.Generator) -> tuple[LoopOutcome, dict, int]:
+    """Restore what `_save_loop_state` wrote: (best outcome, best weights, next epoch)."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    if scheduler is not None and state["scheduler"] is not None:
+        scheduler.load_state_dict(state["scheduler"])
+    generator.set_state(state["generator"])
+    return LoopOutcome(**state["best"]), state["best_state"], state["epoch"] + 1
 
 
 @dataclass

@@ -30,6 +30,9 @@ GRID_FIELDS = (("class_id", QVariant.Int), ("class_name", QVariant.String),
                ("class2_name", QVariant.String), ("confidence2", QVariant.Double),
                ("cell_row", QVariant.Int), ("cell_col", QVariant.Int))
 
+#: the engine's DEFAULT_MIN_CONFIDENCE (kept here so the dialog does not import torch)
+MIN_CONFIDENCE_DEFAULT = 0.4
+
 
 def grid_fields() -> QgsFields:
     """The attribute fields of the classified grid."""
@@ -45,6 +48,7 @@ class ClassifyScenesAlgorithm(GeoDistillAlgorithm):
     INPUT = "INPUT"
     CHIP_SIZE = "CHIP_SIZE"
     STRIDE = "STRIDE"
+    MIN_CONFIDENCE = "MIN_CONFIDENCE"
     OUTPUT = "OUTPUT"
     OUTPUT_RASTER = "OUTPUT_RASTER"
 
@@ -62,7 +66,10 @@ class ClassifyScenesAlgorithm(GeoDistillAlgorithm):
         "from, in pixels; 0 takes the model's chip size, rescaled from the ground sample distance "
         "it was trained at to this raster's pixel size.<br><b>Stride</b>: side of the grid cells "
         "in pixels; 0 = the chip size. A smaller stride gives a finer grid (each cell is still "
-        "classified from a whole chip centred on it).<br><b>Device</b>: where the model runs."
+        "classified from a whole chip centred on it).<br><b>Minimum confidence</b>: a cell whose "
+        "most likely class has a lower probability is labelled <i>uncertain</i> (grey) instead "
+        "of a doubtful class; its class2 fields then hold the model's best guess. 0 labels every "
+        "cell.<br><b>Device</b>: where the model runs."
         "<br><b>Output</b>: polygons covering the raster, with class_id, class_name, confidence "
         "(probability) and the second most likely class (class2_id, class2_name, confidence2), "
         "styled with the model's class colours.<br><b>Output raster</b> (optional): one pixel "
@@ -87,6 +94,13 @@ class ClassifyScenesAlgorithm(GeoDistillAlgorithm):
             QgsProcessingParameterNumber.Integer, defaultValue=0, minValue=0, maxValue=8192)
         stride.setHelp(self.tr("Side of the grid cells."))
         self.addParameter(stride)
+        confidence = QgsProcessingParameterNumber(
+            self.MIN_CONFIDENCE, self.tr("Minimum confidence (below it: uncertain)"),
+            QgsProcessingParameterNumber.Double, defaultValue=MIN_CONFIDENCE_DEFAULT, minValue=0.0,
+            maxValue=0.99)
+        confidence.setHelp(self.tr("Cells whose best class is less likely than this are labelled "
+                                   "uncertain."))
+        self.addParameter(confidence)
         self.addParameter(QgsProcessingParameterFeatureSink(
             self.OUTPUT, self.tr("Scene classes"), QgsProcessing.TypeVectorPolygon))
         self.addParameter(QgsProcessingParameterRasterDestination(
@@ -109,6 +123,7 @@ class ClassifyScenesAlgorithm(GeoDistillAlgorithm):
             device=self.device_value(parameters, context),
             chip_size=self.parameterAsInt(parameters, self.CHIP_SIZE, context),
             stride=self.parameterAsInt(parameters, self.STRIDE, context),
+            min_confidence=self.parameterAsDouble(parameters, self.MIN_CONFIDENCE, context),
             output_raster_path=raster_output,
             area=self.area_value(parameters, context, self.INPUT),
             bands=self.bands_value(parameters, context))
