@@ -31,7 +31,7 @@ import torch
 from affine import Affine
 from common import OUT, ROOT, machine, require_shared, write_json
 
-from models.distill.train_classifier import _stratified_split
+from models.training.train_classifier import _stratified_split
 from models.package import read_card
 from models.tasks.classify import DEFAULT_MIN_CONFIDENCE, ClassifyRequest, classify_scenes
 from models.tasks.classify_training import ClassifierTrainingRequest, train_scene_classifier

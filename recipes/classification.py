@@ -48,12 +48,12 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from models.data.chips import ChipSet, chip_scaling, load_chip_folder  # noqa: E402
-from models.distill.train_classifier import (ChipBatches, ClassifierTrainConfig,  # noqa: E402
+from models.training.train_classifier import (ChipBatches, ClassifierTrainConfig,  # noqa: E402
                                              TeacherTargets, _stratified_split, teacher_targets,
                                              train_classifier)
 from models.nets.efficientnet_lite import EfficientNetLiteEncoder, load_imagenet_encoder  # noqa: E402
 from models.about import created_by  # noqa: E402
-from models.distill.train_classifier import ClassifierTrainResult  # noqa: E402
+from models.training.train_classifier import ClassifierTrainResult  # noqa: E402
 from models.package import ModelCard, load_model, load_package, save_package  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "classification"

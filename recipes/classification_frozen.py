@@ -29,9 +29,9 @@ from classification import (ARCHITECTURE, METHODS, SPLIT_SEED, Recipe, RecipeSet
                             aid_card, imagenet_backbone)
 
 from models.data.chips import chip_scaling  # noqa: E402
-from models.distill.train_classifier import (ChipBatches, ClassifierTrainResult,  # noqa: E402
+from models.training.train_classifier import (ChipBatches, ClassifierTrainResult,  # noqa: E402
                                              _stratified_split)
-from models.distill.train_heads import HeadTrainConfig, train_head  # noqa: E402
+from models.training.train_heads import HeadTrainConfig, train_head  # noqa: E402
 from models.nets import build  # noqa: E402
 from models.package import save_package  # noqa: E402
 

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from classification_scenes import CLASS_LOOKS
 
 from geodistill.models.data.chips import load_chip_folder
-from geodistill.models.distill.train_classifier import (ClassifierTrainConfig, jitter_colours,
+from geodistill.models.training.train_classifier import (ClassifierTrainConfig, jitter_colours,
                                                         random_crops, train_classifier)
 from geodistill.models.errors import InputError
 from geodistill.models.package import load_model
@@ -135,7 +135,7 @@ def test_fine_tuning_needs_an_efficientnet_package(chip_folder, tmp_path):
 
 @pytest.mark.parametrize("method", ["plain", "class_centric", "class_aware"])
 def test_heads_on_frozen_embeddings_learn_separable_classes(method):
-    from geodistill.models.distill.train_heads import HeadTrainConfig, train_head
+    from geodistill.models.training.train_heads import HeadTrainConfig, train_head
 
     generator = torch.Generator().manual_seed(0)
     labels = torch.arange(3).repeat_interleave(40)
