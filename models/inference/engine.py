@@ -76,7 +76,8 @@ class OutputSpec:
     (None: written as the model gives them), clipped and rounded for integer `dtype`s.
     kind "classes": the model gives `band_count` class scores; their softmax probabilities are
     blended and the arg-max is written as a 1-band uint8 class raster (nodata 255 unless set),
-    plus, with `probabilities_path`, a float32 raster of the probabilities.
+    plus, with `probabilities_path`, a float32 raster of the probabilities. Pixels whose top
+    probability is below `min_confidence` get the class index `band_count` ("uncertain").
     `scale` is the number of output pixels per reference pixel along each axis; `compress`
     None picks ZSTD where GDAL has it, else DEFLATE. `mask` (continuous outputs) writes which
     pixels have data as the GeoTIFF's internal mask: for inputs masked by an alpha or mask band
@@ -95,6 +96,7 @@ class OutputSpec:
     scale: int = 1
     compress: str | None = None
     mask: bool = False
+    min_confidence: float = 0.0
 
     def __post_init__(self):
         if self.kind not in ("continuous", "classes"):
@@ -284,6 +286,8 @@ class _OutputWriter:
         invalid = block.invalid
         if self.spec.kind == "classes":
             classes = np.argmax(block.values, axis=0).astype(np.uint8)[None]
+            if self.spec.min_confidence > 0:
+                classes[0][block.values.max(axis=0) < self.spec.min_confidence] = self.spec.band_count
             if invalid is not None:
                 classes[:, invalid] = self.spec.nodata
                 block.values[:, invalid] = PROBABILITY_NODATA

@@ -6,7 +6,8 @@ classes had in the training labels, 0-254), not the model's output index, so the
 compared with the user's own reference directly; 255 is nodata. The class table (id, name,
 colour) is written into the raster's metadata (tag `GEODISTILL_CLASSES`), which the evaluation
 and the styling read. The probabilities raster has one float band per class, in card order,
-named after the classes.
+named after the classes. With `min_confidence`, pixels whose top class probability is below it
+get the extra class "uncertain" (the next free id) instead of a class the model is unsure of.
 """
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ from .callbacks import Callbacks
 TASK = "segmentation"
 NODATA = 255
 CLASSES_TAG = "GEODISTILL_CLASSES"
+UNCERTAIN = "uncertain"
 
 
 @dataclass
@@ -56,6 +58,8 @@ class SegmentRequest:
     still come from the whole raster, so the part matches a whole run."""
     bands: list[int] | None = None
     """Bands to read, in the model's order (1-based); None = the data bands."""
+    min_confidence: float = 0.0
+    """Pixels whose top class probability is below this (0-1) are written as "uncertain"."""
 
 
 @dataclass
@@ -111,6 +115,15 @@ def model_scaling(card: ModelCard, input_path: str) -> BandScaling:
     return scene_scaling(input_path)
 
 
+def uncertain_class(classes: list[dict]) -> dict:
+    """The "uncertain" class: the lowest id above the model's classes that fits the raster."""
+    ids = {int(c["id"]) for c in classes}
+    free = [i for i in range(max(ids) + 1, NODATA)] or [i for i in range(NODATA) if i not in ids]
+    if not free:
+        raise InputError("the model uses every class value; set MIN_CONFIDENCE to 0")
+    return {"id": free[0], "name": UNCERTAIN, "color": "#000000"}
+
+
 def read_class_table(path: str | Path) -> list[dict] | None:
     """The classes written into a class raster by `segment`, or None for other rasters."""
     with open_raster(path) as dataset:
@@ -125,6 +138,9 @@ def segment(request: SegmentRequest, callbacks: Callbacks | None = None) -> Segm
         bands, shape = len(band_list(dataset, None)), dataset.shape
     if request.min_area < 0:
         raise InputError(f"MIN_AREA must be 0 or more, got {request.min_area}.")
+    if not 0 <= request.min_confidence < 1:
+        raise InputError(f"MIN_CONFIDENCE must be at least 0 and below 1 (0 = off), got "
+                         f"{request.min_confidence}.")
     check_raster_outputs([request.input_path], [request.output_path, request.probabilities_path])
     if request.bands is not None:
         with raster_part(request.input_path, bands=request.bands, log=callbacks.log) as part:
@@ -144,12 +160,14 @@ def segment(request: SegmentRequest, callbacks: Callbacks | None = None) -> Segm
     view = read_global_view(request.input_path, None, scaling, net.config.global_size)
     tile_model = GINetTileModel(net, view, shape,
                                 (int(region.row_off), int(region.col_off)) if region else (0, 0))
-    ids = [int(c["id"]) for c in card.classes]
+    classes = card.classes + ([uncertain_class(card.classes)] if request.min_confidence > 0 else [])
+    ids = [int(c["id"]) for c in classes]
     remap = ids != list(range(len(ids)))
     output = Path(request.output_path)
     engine_path = output.with_name(f".{output.stem}.indices.tif") if remap else output
     spec = OutputSpec(engine_path, band_count=len(card.classes), kind="classes", nodata=NODATA,
-                      band_descriptions=["class"], probabilities_path=request.probabilities_path)
+                      band_descriptions=["class"], probabilities_path=request.probabilities_path,
+                      min_confidence=request.min_confidence)
     options = TilingOptions(tile_size=request.tile_size, overlap=request.overlap,
                             batch_size=request.batch_size, multiple_of=net.config.multiple_of)
     polygons_share = 85 if request.polygons_path else 100
@@ -163,18 +181,18 @@ def segment(request: SegmentRequest, callbacks: Callbacks | None = None) -> Segm
     finally:
         if remap:
             engine_path.unlink(missing_ok=True)
-    _describe_outputs(output, request.probabilities_path, card.classes)
+    _describe_outputs(output, request.probabilities_path, classes, card.classes)
     callbacks.log(f"Segmented on {report.device_description} in {report.seconds:.1f} s "
                   f"({report.megapixels_per_second:.2f} Mpx/s).")
     polygons = None
     if request.polygons_path:
         callbacks.raise_if_cancelled()
-        polygons = polygonize_classes(output, request.polygons_path, card.classes, request.min_area,
+        polygons = polygonize_classes(output, request.polygons_path, classes, request.min_area,
                                       progress=callbacks.part(polygons_share, 100).progress)
         callbacks.log(f"{polygons.features} polygon(s) written, {polygons.dropped} smaller than "
                       f"MIN_AREA dropped.")
     callbacks.progress(100.0)
-    return SegmentResult(output, card.classes, card.name, report.device_description, report.seconds,
+    return SegmentResult(output, classes, card.name, report.device_description, report.seconds,
                          report.megapixels_per_second, report.probabilities_path, polygons,
                          list(report.backoff_events))
 
@@ -194,12 +212,13 @@ def _write_class_ids(index_path: Path, output: Path, ids: list[int]) -> None:
             writer.commit()
 
 
-def _describe_outputs(output: Path, probabilities_path: str | None, classes: list[dict]) -> None:
+def _describe_outputs(output: Path, probabilities_path: str | None, classes: list[dict],
+                      model_classes: list[dict]) -> None:
     """The class table in the class raster's metadata; class names on the probability bands."""
     with rasterio.open(output, "r+") as dataset:
         dataset.update_tags(**{CLASSES_TAG: json.dumps(classes)})
     if probabilities_path:
         with rasterio.open(probabilities_path, "r+") as dataset:
-            for index, item in enumerate(classes, start=1):
+            for index, item in enumerate(model_classes, start=1):
                 dataset.set_band_description(index, item["name"])
 
