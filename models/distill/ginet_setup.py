@@ -13,18 +13,23 @@ from ..errors import InputError
 from ..nets.ginet import GINet, GINetConfig, GINetEfficientConfig
 
 
+HEADS = ("local_head.", "global_head.")
+"""Prefixes of the class heads, which a starting state may leave out (new classes)."""
+
+
 def initial_model(net_config: GINetConfig, initial_state: dict[str, torch.Tensor] | None) -> GINet:
-    """A GINet holding `initial_state` (fine-tuning), else ImageNet encoders where the
-    architecture has them, else random weights."""
+    """A GINet holding `initial_state` (fine-tuning; class heads it lacks keep their fresh
+    weights), else ImageNet encoders where the architecture has them, else random weights."""
     model = GINet(net_config)
     if initial_state is not None:
         own = model.state_dict()
-        wrong = [k for k in own if k not in initial_state or initial_state[k].shape != own[k].shape]
+        wrong = [k for k in own if (k in initial_state and initial_state[k].shape != own[k].shape)
+                 or (k not in initial_state and not k.startswith(HEADS))]
         if wrong:
             raise InputError(f"the starting model does not fit this net ({len(wrong)} tensors differ, "
-                             f"e.g. {wrong[0]}); start from a model with the same bands, classes "
-                             "and architecture, or train from scratch")
-        model.load_state_dict(initial_state)
+                             f"e.g. {wrong[0]}); start from a model with the same bands and "
+                             "architecture, or train from scratch")
+        model.load_state_dict({**own, **initial_state})
     elif isinstance(net_config, GINetEfficientConfig):
         model.load_imagenet_encoders()
     return model
