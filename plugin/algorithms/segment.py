@@ -71,7 +71,8 @@ class SegmentAlgorithm(GeoDistillAlgorithm):
             QgsProcessingParameterNumber.Double, defaultValue=0.0, minValue=0.0))
         self.addParameter(QgsProcessingParameterNumber(
             self.MIN_CONFIDENCE, self.tr("Minimum confidence (0 = off)"),
-            QgsProcessingParameterNumber.Double, defaultValue=0.0, minValue=0.0, maxValue=0.99))
+            QgsProcessingParameterNumber.Double, defaultValue=0.0, optional=True, minValue=0.0,
+            maxValue=0.99))
 
     def run_algorithm(self, parameters, context, feedback):
         from ...models.tasks.segment import SegmentRequest, segment
