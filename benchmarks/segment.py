@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
 import resource
 import sys
 import tempfile
@@ -28,7 +29,7 @@ import rasterio
 from rasterio.transform import from_origin
 from rasterio.windows import Window
 
-from common import OUT, ROOT, machine, require_shared, set_heldout_metrics, write_json
+from common import OUT, ROOT, machine, require_shared, same_weights, set_heldout_metrics, write_json
 
 sys.path.insert(0, str(ROOT / "recipes"))
 from dubai import dubai_classes, tile_scenes, whole_tile  # noqa: E402
@@ -104,6 +105,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="3 chips and a 1000^2 scene")
     parser.add_argument("--models", nargs="*", default=[], help="further packages to score")
     parser.add_argument("--no-timing", action="store_true", help="scores only")
+    parser.add_argument("--no-chips", action="store_true", help="score the whole tile only")
+    parser.add_argument("--side", type=int, default=SCENE_SIDE, help="side of the timed scene")
+    parser.add_argument("--reference-model", help="also time this package on the same scene "
+                        "(the speed ratio holds on a loaded machine where absolute times do not)")
     parser.add_argument("--out", default=str(OUT / "segment.json"))
     parser.add_argument("--update-card", action="store_true",
                         help="write the held-out scores into the bundled model's card")
@@ -112,7 +117,9 @@ def main() -> None:
     models = {run: MODELS / f"segmentation_lite0_{run}_seed0.safetensors" for run in RUNS}
     models = {name: path for name, path in models.items() if path.exists()}
     models.update({Path(path).stem: Path(path) for path in args.models})
-    models["bundled"] = BUNDLED
+    if not any(same_weights(path, BUNDLED) for path in models.values()):
+        models["bundled"] = BUNDLED
+    bundled = next(name for name, path in models.items() if same_weights(path, BUNDLED))
     classes = dubai_classes(folder)
     scenes = tile_scenes(folder, [HELD_OUT_TILE], classes)
     limit = 3 if args.quick else None
@@ -120,20 +127,24 @@ def main() -> None:
         work = Path(temporary)
         chips = [(scene.raster_path, scene.labels) for scene in scenes[:limit]]
         whole = whole_tile(folder, HELD_OUT_TILE, classes, work)
-        scores = {name: held_out_miou(path, chips, classes, work) for name, path in models.items()}
+        scores = {} if args.no_chips else {name: held_out_miou(path, chips, classes, work)
+                                           for name, path in models.items()}
         whole_scores = {name: held_out_miou(path, [(whole.raster_path, whole.labels)], classes, work)
                         for name, path in models.items()}
-        timing = None if args.no_timing else scene_timing(
-            BUNDLED, 1000 if args.quick else SCENE_SIDE,
-            [s.raster_path for s in tile_scenes(folder, ["Tile 1"], classes)], work)
+        side = 1000 if args.quick else args.side
+        timed = {"bundled": BUNDLED, **({"reference": Path(args.reference_model)} if args.reference_model else {})}
+        chip_paths = [s.raster_path for s in tile_scenes(folder, ["Tile 1"], classes)]
+        timings = {} if args.no_timing else {name: scene_timing(path, side, chip_paths, work)
+                                             for name, path in timed.items()}
+        timing = timings.get("bundled")
     if args.update_card and not args.quick:
-        chosen = whole_scores["bundled"]
+        chosen = whole_scores[bundled]
+        chips_miou = {"tile6_chips_miou": scores[bundled]["miou"]} if scores else {}
         set_heldout_metrics(BUNDLED, {"tile6_miou": chosen["miou"],
-                                      "tile6_overall_accuracy": chosen["overall_accuracy"],
-                                      "tile6_chips_miou": scores["bundled"]["miou"],
+                                      "tile6_overall_accuracy": chosen["overall_accuracy"], **chips_miou,
                                       **{f"tile6_iou_{k}": v for k, v in chosen["iou_per_class"].items()}},
                             f"held out: {HELD_OUT_TILE}")
-    goals = {"miou_goal": GOAL_MIOU, "miou_met": whole_scores["bundled"]["miou"] >= GOAL_MIOU}
+    goals = {"miou_goal": GOAL_MIOU, "miou_met": whole_scores[bundled]["miou"] >= GOAL_MIOU}
     if all(run in whole_scores for run in RUNS):
         goals["global_minus_local_only_miou"] = (whole_scores["global_local"]["miou"]
                                                  - whole_scores["local_only"]["miou"])
@@ -142,10 +153,14 @@ def main() -> None:
                       "speed_met": timing["megapixels_per_second"] >= GOAL_MPX_PER_S,
                       "peak_rss_mb": timing["peak_rss_mb"], "rss_met": timing["peak_rss_mb"] <= GOAL_RSS_MB,
                       "timed_side": timing["side"]})
+    if "reference" in timings:
+        goals["speed_ratio_to_reference"] = (timing["megapixels_per_second"]
+                                             / timings["reference"]["megapixels_per_second"])
     write_json({"quick": args.quick, "held_out": HELD_OUT_TILE, "machine": machine(),
-                "models": {name: str(path) for name, path in models.items()},
+                "models": {name: str(path) for name, path in models.items()}, "bundled_is": bundled,
                 "held_out_chips_scores": scores, "held_out_whole_tile_scores": whole_scores,
-                "scene": timing, "goals": goals}, args.out)
+                "scene": timing, "scene_timings": timings, "reference_model": args.reference_model,
+                "load_average": list(os.getloadavg()), "goals": goals}, args.out)
 
 
 if __name__ == "__main__":
