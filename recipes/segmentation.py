@@ -97,8 +97,8 @@ def train(run: str, minutes: float, epochs: int, seed: int) -> Path:
 
     net_config = GINetEfficientConfig(bands=3, classes=len(classes), global_size=GLOBAL_SIZE, **RUNS[run])
     local_only = {"global_weight": 0.0, "lad_weight": 0.0} if run == "local_only" else {}
-    config = TrainConfig(epochs=epochs, batch_size=8, learning_rate=1e-3, patience=epochs,
-                         device="cpu", seed=seed, minutes=minutes, max_class_weight=5.0,
+    config = TrainConfig(epochs=epochs, batch_size=8, learning_rate=1e-3, encoder_learning_rate=1e-4,
+                         patience=epochs, device="cpu", seed=seed, minutes=minutes, max_class_weight=3.0,
                          checkpoint_path=str(MODELS / f"{name}.checkpoint"), **local_only)
     began = time.perf_counter()
     result = train_segmentation(train_samples, config, log=log, net_config=net_config,

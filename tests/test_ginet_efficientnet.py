@@ -7,7 +7,7 @@ import torch
 from geodistill.models.data.labels import SegmentationSamples
 from geodistill.models.distill.ginet_setup import EpochCheckpoint, freeze_encoder_start, initial_model
 from geodistill.models.distill.segmentation_augment import AugmentRanges, photometric, rescaled
-from geodistill.models.distill.train_segmentation import TrainConfig, train_segmentation
+from geodistill.models.distill.train_segmentation import TrainConfig, parameter_groups, train_segmentation
 from geodistill.models.errors import InputError
 from geodistill.models.nets import build
 from geodistill.models.nets.efficientnet_lite import EfficientNetLiteEncoder
@@ -161,3 +161,15 @@ def test_a_run_started_again_goes_on_from_its_last_epoch(tmp_path):
     assert EpochCheckpoint(tmp_path / "none", model, optimizer, scheduler).resume() == 0
     assert EpochCheckpoint(checkpoint, model, optimizer, scheduler).resume() == 3
     assert not torch.equal(model.local_head.weight, saved["model"]["local_head.weight"])
+
+
+def test_encoders_learn_at_their_own_rate_and_frozen_layers_not_at_all():
+    model = GINet(GINetEfficientConfig(bands=3, classes=3, global_size=64))
+    freeze_encoder_start(model, layers=1)
+    rest, encoders = parameter_groups(model, TrainConfig(encoder_learning_rate=1e-4))
+    assert encoders["lr"] == 1e-4 and "lr" not in rest
+    encoder_ids = {id(p) for p in model.local_encoder.layers[1].parameters()}
+    assert encoder_ids <= {id(p) for p in encoders["params"]}
+    assert id(model.local_head.weight) in {id(p) for p in rest["params"]}
+    assert id(model.local_encoder.stem[1].conv.weight) not in {id(p) for p in encoders["params"]}
+    assert len(parameter_groups(model, TrainConfig())) == 1

@@ -84,6 +84,9 @@ class TrainConfig:
     augment_ranges: AugmentRanges | None = field(default_factory=AugmentRanges)
     """Colour, brightness, haze and scale augmentation (None = flips only)."""
     frozen_layers: int = 1
+    encoder_learning_rate: float | None = None
+    """Learning rate of the encoders (None = learning_rate): pretrained encoders keep their
+    general features better at a tenth of the decoder's rate."""
     """Encoder layers (after the stem, also frozen) left untrained in EfficientNet-Lite nets."""
     checkpoint_path: str | None = None
     minutes: float | None = None
@@ -177,6 +180,16 @@ class _SampleSet:
             if size % multiple:
                 raise InputError(f"the {what} size {size} is not a multiple of {multiple} pixels; "
                                  "choose another size")
+
+
+def parameter_groups(model: GINet, config: TrainConfig) -> list[dict]:
+    """The trainable parameters, the encoders' at `encoder_learning_rate` when it is set."""
+    encoders = {id(p) for e in (model.local_encoder, model.global_encoder) for p in e.parameters()}
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    if config.encoder_learning_rate is None:
+        return [{"params": trainable}]
+    return [{"params": [p for p in trainable if id(p) not in encoders]},
+            {"params": [p for p in trainable if id(p) in encoders], "lr": config.encoder_learning_rate}]
 
 
 def _class_weights(samples: _SampleSet, config: TrainConfig, classes: int) -> torch.Tensor:
@@ -275,8 +288,8 @@ def train_segmentation(samples: "SegmentationSamples", config: TrainConfig,
                              "training patches; label both with one class list")
         held_out = _SampleSet(validation, device, augment=False, seed=config.seed)
         train_indices, val_indices = torch.arange(len(data)), torch.arange(len(held_out))
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad],
-                                  lr=config.learning_rate, weight_decay=config.weight_decay)
+    optimizer = torch.optim.AdamW(parameter_groups(model, config), lr=config.learning_rate,
+                                  weight_decay=config.weight_decay)
     scheduler = cosine_schedule(optimizer, config.epochs)
     checkpoint = (EpochCheckpoint(Path(config.checkpoint_path), model, optimizer, scheduler)
                   if config.checkpoint_path else None)
