@@ -145,6 +145,9 @@ def main() -> None:
         scene = write_scene(chip.raster_path, work)
         polygons = write_squares(found, work / "polygons.geojson")
         results = {name: run(name, scene, polygons, truth, args.epochs, work) for name in args.runs}
+    out = Path(args.out)
+    if out.exists():  # runs may be split over several calls with the same settings
+        results = {**json.loads(out.read_text())["results"], **results}
     best_scratch = max((r["miou"] for n, r in results.items() if n != "bundled"), default=None)
     write_json({"scene": chip.raster_path.name, "tile": HELD_OUT_TILE, "classes": USER_CLASSES,
                 "polygons_per_class": POLYGONS_PER_CLASS, "square_px": SQUARE, "epochs": args.epochs,

@@ -132,7 +132,8 @@ def ship(seed: int) -> str:
         "EfficientNet-Lite0 encoders (local branch on the image at half resolution), for 6 "
         "land-cover classes in RGB imagery of about 1 m. Bundled because it scored best on "
         f"patches of the held-out {HELD_OUT_TILE} (mIoU {others}, one training seed each). Not "
-        "distilled: no teacher was trained."))
+        "distilled: no teacher was trained. Made with recipes/segmentation.py (--run "
+        "global_local and --run local_only, then --ship)."))
     return best
 
 

@@ -228,8 +228,10 @@ def train_segmentation_model(request: SegmentationTrainingRequest,
     net_config = start.config_class(**{**start.config, **request.net_overrides, "bands": bands,
                                        "classes": len(data.classes), "global_size": request.global_size,
                                        "use_global_view": request.use_global_view})
+    pretrained = isinstance(net_config, GINetEfficientConfig)
     config = TrainConfig(epochs=request.epochs, batch_size=request.batch_size, device=request.device,
                          seed=request.seed, validation_fraction=request.validation_fraction,
+                         encoder_learning_rate=TrainConfig.learning_rate / 10 if pretrained else None,
                          **({} if request.use_global_view else {"global_weight": 0.0, "lad_weight": 0.0}))
     callbacks.log(f"{len(data.train)} training and {len(data.validation)} held-out patches of "
                   f"{data.train.images.shape[2]} px, {len(data.classes)} classes.")
