@@ -72,6 +72,26 @@ def test_class_raster_holds_class_values_and_keeps_nodata(geodistill_provider, s
     assert np.array_equal(np.asarray(CLASS_IDS)[values.argmax(axis=0)][valid], classes[valid])
 
 
+def test_pixels_below_min_confidence_are_uncertain(geodistill_provider, scene, model, tmp_path):
+    """MIN_CONFIDENCE: where the top probability is below it the class raster holds the extra
+    class "uncertain" (next free id, in the class table); elsewhere the most likely class."""
+    result = processing.run("geodistill:segment", params(
+        scene, model, tmp_path, MIN_CONFIDENCE=0.9, OUTPUT_PROBABILITIES=str(tmp_path / "p.tif")))
+    with rasterio.open(result["OUTPUT"]) as out, rasterio.open(result["OUTPUT_PROBABILITIES"]) as p:
+        classes, values = out.read(1), p.read()
+    table = read_class_table(result["OUTPUT"])
+    assert table[-1] == {"id": max(CLASS_IDS) + 1, "name": "uncertain", "color": "#000000"}
+    valid = scene.truth > 0
+    unsure = valid & (values.max(axis=0) < 0.9)
+    assert 0 < unsure.sum() < valid.sum()
+    assert (classes[unsure] == max(CLASS_IDS) + 1).all()
+    sure = valid & ~unsure
+    assert np.array_equal(classes[sure], np.asarray(CLASS_IDS)[values.argmax(axis=0)][sure])
+    assert (classes[NODATA_BLOCK] == 255).all()
+    expect_error(params(scene, model, tmp_path, OUTPUT=str(tmp_path / "c2.tif"), MIN_CONFIDENCE=1.5),
+                 "MIN_CONFIDENCE")
+
+
 @contextlib.contextmanager
 def loaded_run(alg_id, values):
     """Run as the toolbox's task does (prepare, run, outputs marked for loading into the

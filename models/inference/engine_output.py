@@ -54,6 +54,9 @@ class OutputSpec:
     mask: bool = False
     classes: list[ClassEntry] = field(default_factory=list)
     tags: dict[str, str] = field(default_factory=dict)
+    min_confidence: float = 0.0
+    """kind "classes": pixels whose top probability is below it get class index `band_count`
+    (`classes[band_count]`, e.g. an "uncertain" class) instead of a class the model is unsure of."""
 
     def __post_init__(self):
         if self.kind not in ("continuous", "classes"):
@@ -96,7 +99,7 @@ class OutputWriter:
                                       out_transform, PROBABILITY_NODATA, spec.compress, block)
             try:
                 self.files.append(RasterWriter(spec.probabilities_path, profile, RasterDescription(
-                    [c.name for c in spec.classes])))
+                    [c.name for c in spec.classes[:spec.band_count]])))
             except BaseException:
                 self.discard()
                 raise
@@ -119,7 +122,10 @@ class OutputWriter:
     def _write(self, block: FinishedBlock) -> None:
         invalid = block.invalid
         if self.spec.kind == "classes":
-            classes = self.class_values[np.argmax(block.values, axis=0)][None]
+            index = np.argmax(block.values, axis=0)
+            if self.spec.min_confidence > 0:
+                index[block.values.max(axis=0) < self.spec.min_confidence] = self.spec.band_count
+            classes = self.class_values[index][None]
             if invalid is not None:
                 classes[:, invalid] = self.spec.nodata
                 block.values[:, invalid] = PROBABILITY_NODATA

@@ -10,6 +10,9 @@ from xml.sax.saxutils import quoteattr
 #: hue step of generated colours (the golden angle spreads any number of hues evenly)
 GOLDEN_ANGLE = 0.381966
 QGIS_STYLE_VERSION = "3.22.0-Białowieża"
+UNCERTAIN_NAME = "uncertain"
+"""The class of pixels or cells whose best class is less likely than MIN_CONFIDENCE."""
+UNCERTAIN_COLOUR = "#a0a0a0"
 
 
 @dataclass(frozen=True)
@@ -79,3 +82,15 @@ def class_style_qml(entries: list[ClassEntry]) -> str:
   <blendMode>0</blendMode>
 </qgis>
 """
+
+
+def uncertain_class(classes: list[dict], limit: int = 255) -> dict:
+    """The grey "uncertain" class added to a model's classes (card class dicts): the lowest id
+    above theirs that is below `limit` (a class raster's nodata), else the lowest free one."""
+    ids = {int(c["id"]) for c in classes}
+    free = [i for i in range(max(ids, default=-1) + 1, limit)] or \
+        [i for i in range(limit) if i not in ids]
+    if not free:
+        raise ValueError("the model uses every class value")
+    return {"id": free[0], "name": UNCERTAIN_NAME, "color": UNCERTAIN_COLOUR}
+

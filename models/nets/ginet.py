@@ -1,6 +1,8 @@
 """GINet: land-cover segmentation of large scenes with a global view guiding local crops.
 
-Two branches of the same design (a ResNet encoder from `backbones` and an FPN decoder):
+Two branches of the same design (an encoder and an FPN decoder); the encoder is a ResNet from
+`backbones` (`GINetConfig`) or an ImageNet-pretrained EfficientNet-Lite (`GINetEfficientConfig`,
+`lite_stages`), whose local branch reads the crop average-pooled by `input_stride`:
 - the global branch sees the whole scene downsampled to about `global_size` pixels a side and
   predicts coarse class logits;
 - the local branch sees full-resolution crops. After every encoder stage (and after the
@@ -32,8 +34,10 @@ from torch import nn
 
 from ..errors import InputError
 from . import register
-from .backbones import EncoderSpec, ResNetEncoder, conv_bn
+from .backbones import EncoderSpec, ResNetEncoder, conv_bn, stage_features
 from .blocks import conv
+from .efficientnet_lite import stage_plan
+from .lite_stages import LiteStages, load_imagenet
 
 
 @dataclass
@@ -72,6 +76,27 @@ class GINetLiteConfig(GINetConfig):
     stem: str = "conv3"
     decoder_width: int = 64
     guidance_width: int = 32
+
+
+@dataclass
+class GINetEfficientConfig(GINetConfig):
+    """GINet on EfficientNet-Lite encoders (both branches the same `encoder` variant), made for
+    CPU throughput: the local branch sees each crop average-pooled by `input_stride` and its
+    logits are upsampled back. `widths` follow from the variant (stage ends at strides 4-32)."""
+
+    encoder: str = "lite0"
+    input_stride: int = 2
+    decoder_width: int = 64
+    guidance_width: int = 32
+    global_size: int = 256
+
+    def __post_init__(self):
+        plan = stage_plan(self.encoder)
+        self.widths = [plan[i][0].channels for i in (1, 2, 4, len(plan) - 1)]
+
+    @property
+    def multiple_of(self) -> int:
+        return self.input_stride * 4 * 2 ** (len(self.widths) - 1)
 
 
 class FPNDecoder(nn.Module):
@@ -171,6 +196,7 @@ class GlobalContext:
                              self.logits.to(device))
 
 
+@register("ginet_efficientnet", GINetEfficientConfig)
 @register("ginet_lite", GINetLiteConfig)
 @register("ginet", GINetConfig)
 class GINet(nn.Module):
@@ -187,16 +213,27 @@ class GINet(nn.Module):
         super().__init__()
         self.config = config
         widths, width = list(config.widths), config.decoder_width
-        spec = EncoderSpec(in_channels=config.bands, block="basic", depths=tuple(config.blocks),
-                           planes=tuple(widths), stem=config.stem, stem_width=widths[0])
-        self.local_encoder = ResNetEncoder(spec)
-        self.global_encoder = ResNetEncoder(spec)
+        if isinstance(config, GINetEfficientConfig):
+            self.local_encoder = LiteStages(config.encoder, config.bands)
+            self.global_encoder = LiteStages(config.encoder, config.bands)
+        else:
+            spec = EncoderSpec(in_channels=config.bands, block="basic", depths=tuple(config.blocks),
+                               planes=tuple(widths), stem=config.stem, stem_width=widths[0])
+            self.local_encoder = ResNetEncoder(spec)
+            self.global_encoder = ResNetEncoder(spec)
         self.local_decoder = FPNDecoder(widths, width)
         self.global_decoder = FPNDecoder(widths, width)
         self.guidance = nn.ModuleList(GlobalGuidedNorm(w, w, config.guidance_width)
                                       for w in widths + [width])
         self.local_head = conv(width, config.classes, 1, bias=True)
         self.global_head = conv(width, config.classes, 1, bias=True)
+
+    def load_imagenet_encoders(self) -> None:
+        """Start both EfficientNet-Lite encoders from their ImageNet weights."""
+        if not isinstance(self.config, GINetEfficientConfig):
+            raise InputError("only EfficientNet-Lite encoders have ImageNet weights here")
+        for encoder in (self.local_encoder, self.global_encoder):
+            load_imagenet(encoder, self.config.encoder)
 
     @property
     def feature_channels(self) -> dict[str, int]:
@@ -217,7 +254,7 @@ class GINet(nn.Module):
         self._check(global_image, "global view")
         if not self.config.use_global_view:
             global_image = torch.zeros_like(global_image)
-        encoded = self.global_encoder(global_image)
+        encoded = stage_features(self.global_encoder.stem, self.global_encoder.layers, global_image)
         stages = [encoded[f"layer{i + 1}"] for i in range(len(self.config.widths))]
         features = self.global_decoder(stages)
         modulations = [guide.modulation_map(f) for guide, f in zip(self.guidance, stages + [features])]
@@ -231,7 +268,8 @@ class GINet(nn.Module):
         """(logits [B, classes, H, W], local decoder features before guidance) of the crops."""
         self._check(local, "local crops")
         index = self._scene_index(len(local), context.features.shape[0], scene_index, local.device)
-        x = self.local_encoder.stem(local)
+        stride = getattr(self.config, "input_stride", 1)
+        x = self.local_encoder.stem(F.avg_pool2d(local, stride) if stride > 1 else local)
         stages = []
         for stage, guide, modulation in zip(self.local_encoder.layers, self.guidance, context.modulations):
             x = stage(x)

@@ -31,7 +31,7 @@ from ..inference.area import Area, raster_part
 from ..inference.backoff import softmax
 from ..inference.raster_io import (band_list, check_raster_outputs, display_transform,
                                    input_notes, open_raster, read_padded, scene_scaling)
-from ..inference.raster_style import as_card_classes, class_entries
+from ..inference.raster_style import UNCERTAIN_NAME, as_card_classes, class_entries, uncertain_class
 from ..inference.raster_writer import RasterDescription, RasterWriter, geotiff_profile
 from ..inference.resampling import resize_bilinear
 from ..inference.scaling import BandScaling
@@ -49,8 +49,6 @@ MIN_CHIP_SIZE = 8
 SCALING_RANGE_TOLERANCE = 4.0
 #: cells whose best class is less likely than this are labelled "uncertain"
 DEFAULT_MIN_CONFIDENCE = 0.4
-UNCERTAIN_NAME = "uncertain"
-UNCERTAIN_COLOUR = "#a0a0a0"
 
 
 @dataclass
@@ -123,12 +121,6 @@ class GridClassification:
                        "class2_id": self.classes[second]["id"],
                        "class2_name": self.classes[second]["name"],
                        "confidence2": float(self.top_probabilities[row, col, 1])}
-
-
-def uncertain_class(classes: list[dict]) -> dict:
-    """The "uncertain" class added to a model's classes: the next free id, grey."""
-    return {"id": max((int(c["id"]) for c in classes), default=-1) + 1, "name": UNCERTAIN_NAME,
-            "color": UNCERTAIN_COLOUR}
 
 
 def mark_uncertain(top: np.ndarray, probabilities: np.ndarray, min_confidence: float,

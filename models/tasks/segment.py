@@ -7,7 +7,9 @@ compared with the user's own reference directly; 255 is nodata. The class raster
 legend (colour table, category names, attribute table, `.qml` style; one distinct colour per
 class) and the class table (id, name, colour) in its metadata (tag `GEODISTILL_CLASSES`), which
 the evaluation and the styling read. The probabilities raster has one float band per class, in
-card order, named after the classes. When the polygons fail, no class raster is left.
+card order, named after the classes. With `min_confidence`, pixels whose top class probability
+is below it get the extra class "uncertain" (the next free id, grey) instead of a class the
+model is unsure of. When the polygons fail, no class raster is left.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ from ..inference.engine import OutputSpec, RasterInput, run_tiled
 from ..inference.global_context import read_global_view
 from ..inference.raster_io import (band_list, check_raster_outputs, input_notes, open_raster,
                                    scene_scaling)
-from ..inference.raster_style import as_card_classes, class_entries
+from ..inference.raster_style import as_card_classes, class_entries, uncertain_class
 from ..inference.scaling import BandScaling
 from ..inference.tiling import TilingOptions
 from ..output_files import check_output_folder
@@ -57,6 +59,8 @@ class SegmentRequest:
     still come from the whole raster, so the part matches a whole run."""
     bands: list[int] | None = None
     """Bands to read, in the model's order (1-based); None = the data bands."""
+    min_confidence: float = 0.0
+    """Pixels whose top class probability is below this (0-1) are written as "uncertain"."""
 
 
 @dataclass
@@ -126,6 +130,9 @@ def segment(request: SegmentRequest, callbacks: Callbacks | None = None) -> Segm
         bands, shape = len(band_list(dataset, None)), dataset.shape
     if request.min_area < 0:
         raise InputError(f"MIN_AREA must be 0 or more, got {request.min_area}.")
+    if not 0 <= request.min_confidence < 1:
+        raise InputError(f"MIN_CONFIDENCE must be at least 0 and below 1 (0 = off), got "
+                         f"{request.min_confidence}.")
     check_raster_outputs([request.input_path], [request.output_path, request.probabilities_path])
     if request.bands is not None:
         with raster_part(request.input_path, bands=request.bands, log=callbacks.log) as part:
@@ -150,11 +157,16 @@ def segment(request: SegmentRequest, callbacks: Callbacks | None = None) -> Segm
     view = read_global_view(request.input_path, None, scaling, model.config_value("global_size"))
     tile_model = model.ginet_tile_model(view, shape, (int(region.row_off), int(region.col_off))
                                         if region else (0, 0))
-    entries = class_entries(card.classes)
+    if request.min_confidence > 0 and len(card.classes) >= NODATA:
+        raise InputError("The model uses every class value, so no pixel can be marked uncertain; "
+                         "set MIN_CONFIDENCE to 0.")
+    entries = class_entries(card.classes + ([uncertain_class(card.classes, NODATA)]
+                                            if request.min_confidence > 0 else []))
     classes = as_card_classes(entries)
-    spec = OutputSpec(request.output_path, band_count=len(entries), kind="classes", nodata=NODATA,
-                      band_descriptions=["class"], probabilities_path=request.probabilities_path,
-                      classes=entries, tags={CLASSES_TAG: json.dumps(classes)})
+    spec = OutputSpec(request.output_path, band_count=len(card.classes), kind="classes",
+                      nodata=NODATA, band_descriptions=["class"],
+                      probabilities_path=request.probabilities_path, classes=entries,
+                      tags={CLASSES_TAG: json.dumps(classes)}, min_confidence=request.min_confidence)
     options = TilingOptions(tile_size=request.tile_size, overlap=request.overlap,
                             batch_size=request.batch_size, multiple_of=model.multiple_of)
     polygons_share = 85 if request.polygons_path else 100

@@ -5,11 +5,15 @@ layer has another CRS) or a label raster (warped with nearest neighbour when it 
 grid). Validation is a spatial hold-out: the bottom rows of every raster holding about
 `validation_fraction` of its labelled pixels are kept out of training, and the model is scored
 on patches of that block only (random overlapping patches of the training area would score far
-too well). Architectures: "lite" (the CPU student; distilled from a GINet package given as
-`teacher`, or trained alone) and "ginet" (the paper-sized net, e.g. to serve as a teacher).
+too well). Architectures: "bundled" (the default: fine-tune the bundled land-cover model for
+the rasters' bands, its class heads started anew when the classes differ), "efficientnet"
+(GINet on ImageNet EfficientNet-Lite0 encoders), "lite" (the small ResNet student, from
+scratch; distilled from a GINet package given as `teacher`, or trained alone) and "ginet" (the
+paper-sized net, e.g. to serve as a teacher).
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -22,20 +26,22 @@ from ..data.chips import pixel_size_metres
 from ..data.labels import (IGNORE_INDEX, LabelledScene, align_label_raster, make_classes,
                            rasterize_polygons)
 from ..data.patches import SegmentationSamples, sample_patches
+from ..training.ginet_setup import HEADS
 from ..training.train_segmentation import SegmentationTrainResult, TrainConfig, train_segmentation
 from ..errors import InputError
 from ..inference.memory import FLOAT_BYTES, check_memory
-from ..inference.raster_io import band_names, open_raster
-from ..nets.ginet import GINetConfig, GINetLiteConfig
+from ..inference.raster_io import band_list, band_names, open_raster
+from ..nets.ginet import GINetConfig, GINetEfficientConfig, GINetLiteConfig
 from ..onnx_export import save_trained_package
 from ..output_files import MODEL_SUFFIXES, check_output_file
 from ..package import ModelCard, load_model, training_sources
 from ..registry import resolve_model
 from .callbacks import Callbacks
 from .training_checks import check_architecture_and_teacher, check_patch_multiple, check_several_classes
-from .segment import TASK, check_classes
+from .segment import TASK, check_classes, choose_model
 
-ARCHITECTURES = ("ginet", "lite")
+ARCHITECTURES = ("ginet", "lite", "efficientnet", "bundled")
+CONFIGS = {"ginet": GINetConfig, "lite": GINetLiteConfig, "efficientnet": GINetEfficientConfig}
 
 
 @dataclass
@@ -50,7 +56,7 @@ class SegmentationTrainingRequest:
     output_model: str
     class_field: str | None = None
     ignore_value: float | None = None
-    architecture: str = "lite"
+    architecture: str = "bundled"
     teacher: str | None = None
     epochs: int = 40
     tile_size: int = 256
@@ -178,6 +184,33 @@ def load_training_data(request: SegmentationTrainingRequest, classes: list[dict]
                             [Path(p).name for p in request.rasters])
 
 
+@dataclass
+class StartingPoint:
+    """The net to train: its config class and base values, and the weights it starts from."""
+
+    config_class: type
+    config: dict
+    state: dict | None = None
+    source: str = ""
+
+
+def starting_point(request: SegmentationTrainingRequest, bands: int, log) -> StartingPoint:
+    """For "bundled", the bundled model fitting `bands` without its class heads (the labels'
+    classes are their own); else the architecture from scratch."""
+    if request.architecture != "bundled":
+        return StartingPoint(CONFIGS[request.architecture], {})
+    try:
+        path = choose_model(bands, "default", None)
+    except InputError as error:
+        raise InputError(f"No bundled segmentation model reads {bands}-band images to fine-tune; "
+                         "choose the architecture efficientnet, lite or ginet to train one from "
+                         "scratch.") from error
+    card, net = load_model(path)
+    state = {k: v for k, v in net.state_dict().items() if not k.startswith(HEADS)}
+    log(f"Fine-tuning the bundled model {card.name}.")
+    return StartingPoint(type(net.config), dataclasses.asdict(net.config), state, card.name)
+
+
 def train_segmentation_model(request: SegmentationTrainingRequest,
                              callbacks: Callbacks | None = None) -> ModelCard:
     """Train as `request` says and write the model package; return its card."""
@@ -191,27 +224,36 @@ def train_segmentation_model(request: SegmentationTrainingRequest,
         if teacher_card.task != TASK:
             raise InputError(f"The teacher '{teacher_card.name}' is a {teacher_card.task} model; "
                              "give a segmentation model as TEACHER.")
-    config_class = GINetLiteConfig if request.architecture == "lite" else GINetConfig
-    probe = config_class(**request.net_overrides)
+    if not request.rasters:
+        raise InputError("Give at least one raster to train on.")
+    with open_raster(request.rasters[0]) as dataset:
+        raster_bands = len(band_list(dataset, None))
+    start = starting_point(request, raster_bands, callbacks.log)
+    if start.state is not None:
+        request = replace(request, global_size=start.config["global_size"])
+    probe = start.config_class(**{**start.config, **request.net_overrides})
     data = load_training_data(request, teacher_card.classes if teacher_card else None,
                               probe.multiple_of)
     bands = data.train.images.shape[1]
     if teacher is not None and teacher.config.bands != bands:
         raise InputError(f"The teacher '{teacher_card.name}' reads {teacher.config.bands} bands but "
                          f"the training rasters have {bands}.")
-    net_config = config_class(**{**request.net_overrides, "bands": bands,
-                                 "classes": len(data.classes), "global_size": request.global_size,
-                                 "use_global_view": request.use_global_view})
+    net_config = start.config_class(**{**start.config, **request.net_overrides, "bands": bands,
+                                       "classes": len(data.classes), "global_size": request.global_size,
+                                       "use_global_view": request.use_global_view})
+    pretrained = isinstance(net_config, GINetEfficientConfig)
     config = TrainConfig(epochs=request.epochs, batch_size=request.batch_size, device=request.device,
                          seed=request.seed, validation_fraction=request.validation_fraction,
+                         encoder_learning_rate=TrainConfig.learning_rate / 10 if pretrained else None,
                          **({} if request.use_global_view else {"global_weight": 0.0, "lad_weight": 0.0}))
     callbacks.log(f"{len(data.train)} training and {len(data.validation)} held-out patches of "
                   f"{data.train.images.shape[2]} px, {len(data.classes)} classes.")
     result = train_segmentation(data.train, config, teacher, callbacks.part(5, 100).progress,
                                 callbacks.is_cancelled, callbacks.log, net_config=net_config,
-                                validation=data.validation)
+                                validation=data.validation, initial_state=start.state)
     card = save_trained_package(request.output_model, result.model.state_dict(),
-                        card_for(result, data, request, teacher_card.name if teacher_card else ""))
+                                card_for(result, data, request,
+                                         teacher_card.name if teacher_card else "", start.source))
     callbacks.log(f"Model written to {request.output_model} (held-out mIoU "
                   f"{card.metrics.get('validation_miou', float('nan')):.3f}).")
     return card
@@ -227,11 +269,12 @@ def card_metrics(scores: dict, classes: list[dict], prefix: str = "validation_")
 
 
 def card_for(result: SegmentationTrainResult, data: SegmentationData,
-             request: SegmentationTrainingRequest, teacher_name: str) -> ModelCard:
-    """The model card of a freshly trained segmentation model."""
+             request: SegmentationTrainingRequest, teacher_name: str, source: str = "") -> ModelCard:
+    """The model card of a freshly trained segmentation model (fine-tuned from `source`)."""
     metrics = card_metrics(result.metrics, data.classes)
     metrics["validation_patches"] = float(len(data.validation))
-    kind = "GINet" if result.architecture == "ginet" else "Lite GINet student"
+    kind = {"ginet": "GINet", "ginet_efficientnet": "GINet on EfficientNet-Lite"}.get(
+        result.architecture, "Lite GINet student") + (f" fine-tuned from {source}" if source else "")
     return ModelCard(
         name=Path(request.output_model).stem, task=TASK, architecture=result.architecture,
         config=result.config, input_bands={"image": data.band_names}, scaling=None, gsd=data.gsd,

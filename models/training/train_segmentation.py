@@ -11,13 +11,20 @@ Loss of one batch (all cross-entropies weighted per class and blind to the ignor
 
 Samples come from `models.data.patches.sample_patches`. Augmentation flips/transposes a whole
 batch together with its scenes' global views and the patch windows, so GINet's mapping from a
-patch to its region of the global view stays right.
+patch to its region of the global view stays right, then changes its colours, brightness, haze
+and scale (`segmentation_augment`).
+
+EfficientNet-Lite nets start from their ImageNet encoders (or from `initial_state`, e.g. a
+bundled model to fine-tune); their stems and first `frozen_layers` encoder layers stay frozen.
+With `checkpoint_path` the model, optimizer and schedule are saved after every epoch, and a run
+started again with the same path goes on from the last saved epoch.
 """
 from __future__ import annotations
 
 import dataclasses
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -27,9 +34,11 @@ from ..data.patches import median_frequency_weights
 from ..errors import InputError
 from ..inference.device import resolve_device
 from ..metrics.segmentation import confusion_matrix, scores_from_confusion
-from ..nets.ginet import GINet, GINetConfig, GINetLiteConfig
+from ..nets.ginet import GINet, GINetConfig, GINetEfficientConfig, GINetLiteConfig
 from .ginet_losses import affinity_distillation_loss, local_affinity_distillation_loss, segmentation_loss
+from .ginet_setup import EpochCheckpoint, freeze_encoder_start, initial_model
 from .losses import logit_distillation_loss
+from .segmentation_augment import AugmentRanges, augment_batch
 from .training import CancelCheck, LogCallback, ProgressCallback, ProgressSpan, TrainResult, fit, \
     cosine_schedule, frozen_copy, split_train_validation
 
@@ -38,7 +47,9 @@ if TYPE_CHECKING:
 
 
 def architecture_name(config: GINetConfig) -> str:
-    """The registry name of a GINet config: "ginet_lite" or "ginet"."""
+    """The registry name of a GINet config: "ginet_efficientnet", "ginet_lite" or "ginet"."""
+    if isinstance(config, GINetEfficientConfig):
+        return "ginet_efficientnet"
     return "ginet_lite" if isinstance(config, GINetLiteConfig) else "ginet"
 
 
@@ -70,6 +81,14 @@ class TrainConfig:
     feature_weight: float = 1.0
     augment: bool = True
     """Random flips and transposition of each batch (with its global views and windows)."""
+    augment_ranges: AugmentRanges | None = field(default_factory=AugmentRanges)
+    """Colour, brightness, haze and scale augmentation (None = flips only)."""
+    frozen_layers: int = 1
+    encoder_learning_rate: float | None = None
+    """Learning rate of the encoders (None = learning_rate): pretrained encoders keep their
+    general features better at a tenth of the decoder's rate."""
+    """Encoder layers (after the stem, also frozen) left untrained in EfficientNet-Lite nets."""
+    checkpoint_path: str | None = None
     minutes: float | None = None
     """Time box: stop after the epoch that ends past this many minutes (None = no limit)."""
 
@@ -117,7 +136,8 @@ class Batch:
 class _SampleSet:
     """Samples as tensors, batched onto a device with only the scenes a batch needs."""
 
-    def __init__(self, samples: "SegmentationSamples", device: torch.device, augment: bool, seed: int):
+    def __init__(self, samples: "SegmentationSamples", device: torch.device, augment: bool, seed: int,
+                 ranges: AugmentRanges | None = None, multiple: int = 32):
         self.images = torch.as_tensor(np.ascontiguousarray(samples.images, dtype=np.float32))
         self.labels = torch.as_tensor(samples.labels.astype(np.int64))
         self.windows = torch.as_tensor(np.asarray(samples.windows, dtype=np.float32))
@@ -126,7 +146,7 @@ class _SampleSet:
         self.global_labels = torch.as_tensor(samples.global_labels.astype(np.int64))
         self.ignore_index = samples.ignore_index
         self.classes = list(samples.classes)
-        self.device, self.augment = device, augment
+        self.device, self.augment, self.ranges, self.multiple = device, augment, ranges, multiple
         self.generator = torch.Generator().manual_seed(seed + 1)
 
     def __len__(self) -> int:
@@ -142,6 +162,8 @@ class _SampleSet:
             flips = torch.randint(2, (3,), generator=self.generator).tolist()
             horizontal, vertical, transpose = (bool(b) for b in flips)
             batch = batch.flipped(horizontal, vertical, transpose)
+            if self.ranges is not None:
+                batch = augment_batch(batch, self.ranges, self.multiple, self.generator)
         return batch
 
     def check_fits(self, config: GINetConfig) -> None:
@@ -158,6 +180,16 @@ class _SampleSet:
             if size % multiple:
                 raise InputError(f"the {what} size {size} is not a multiple of {multiple} pixels; "
                                  "choose another size")
+
+
+def parameter_groups(model: GINet, config: TrainConfig) -> list[dict]:
+    """The trainable parameters, the encoders' at `encoder_learning_rate` when it is set."""
+    encoders = {id(p) for e in (model.local_encoder, model.global_encoder) for p in e.parameters()}
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    if config.encoder_learning_rate is None:
+        return [{"params": trainable}]
+    return [{"params": [p for p in trainable if id(p) not in encoders]},
+            {"params": [p for p in trainable if id(p) in encoders], "lr": config.encoder_learning_rate}]
 
 
 def _class_weights(samples: _SampleSet, config: TrainConfig, classes: int) -> torch.Tensor:
@@ -193,7 +225,8 @@ def train_segmentation(samples: "SegmentationSamples", config: TrainConfig,
                        teacher: GINet | None = None, progress: ProgressCallback | None = None,
                        is_cancelled: CancelCheck | None = None, log: LogCallback | None = None, *,
                        net_config: GINetConfig | None = None,
-                       validation: "SegmentationSamples | None" = None) -> SegmentationTrainResult:
+                       validation: "SegmentationSamples | None" = None,
+                       initial_state: dict[str, torch.Tensor] | None = None) -> SegmentationTrainResult:
     """Train a GINet on `samples`; distil from `teacher` (a trained GINet) when given.
 
     `net_config` defaults to the lite student (`GINetLiteConfig`) for the samples' bands and
@@ -203,16 +236,19 @@ def train_segmentation(samples: "SegmentationSamples", config: TrainConfig,
 
     `validation` (patches of a spatially held-out area, with the same classes) replaces the
     random split of `samples`: overlapping random patches of one area score too well.
+    `initial_state` (a state dict of a net with `net_config`) is where training starts.
     """
     started = time.monotonic()
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
-    data = _SampleSet(samples, device, config.augment, config.seed)
-    classes = len(data.classes)
-    net_config = net_config or GINetLiteConfig(bands=data.images.shape[1], classes=classes,
-                                               global_size=data.global_images.shape[2])
+    classes = len(samples.classes)
+    net_config = net_config or GINetLiteConfig(bands=samples.images.shape[1], classes=classes,
+                                               global_size=samples.global_images.shape[2])
+    data = _SampleSet(samples, device, config.augment, config.seed, config.augment_ranges,
+                      net_config.multiple_of)
     data.check_fits(net_config)
-    model = GINet(net_config).to(device)
+    model = initial_model(net_config, initial_state).to(device)
+    frozen = freeze_encoder_start(model, config.frozen_layers)
     weights = _class_weights(data, config, classes)
     weights = torch.cat([weights, torch.ones(net_config.classes - classes)]).to(device)
     if teacher is not None:
@@ -223,6 +259,8 @@ def train_segmentation(samples: "SegmentationSamples", config: TrainConfig,
         teacher = frozen_copy(teacher, device)
 
     def loss_of_batch(indices: torch.Tensor) -> torch.Tensor:
+        for module in frozen:
+            module.eval()
         batch = data.batch(indices, augment=True)
         inputs = (batch.images, batch.global_images, batch.windows, batch.scene_index)
         outputs, features = model.forward_features(*inputs)
@@ -250,12 +288,25 @@ def train_segmentation(samples: "SegmentationSamples", config: TrainConfig,
                              "training patches; label both with one class list")
         held_out = _SampleSet(validation, device, augment=False, seed=config.seed)
         train_indices, val_indices = torch.arange(len(data)), torch.arange(len(held_out))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate,
+    optimizer = torch.optim.AdamW(parameter_groups(model, config), lr=config.learning_rate,
                                   weight_decay=config.weight_decay)
     scheduler = cosine_schedule(optimizer, config.epochs)
-    outcome = fit(model, optimizer, loss_of_batch,
-                  lambda: _validate(model, held_out, val_indices, config.batch_size, net_config.classes)[0],
-                  train_indices, epochs=config.epochs, batch_size=config.batch_size,
+    checkpoint = (EpochCheckpoint(Path(config.checkpoint_path), model, optimizer, scheduler)
+                  if config.checkpoint_path else None)
+    done = checkpoint.resume() if checkpoint else 0
+    if done and log is not None:
+        log(f"resumed from {config.checkpoint_path} after epoch {done}")
+    validations = []
+
+    def validation_loss() -> float:
+        # fit validates once before training, then after every epoch: each later call ends one
+        if checkpoint is not None and validations:
+            checkpoint.save(done + len(validations))
+        validations.append(None)
+        return _validate(model, held_out, val_indices, config.batch_size, net_config.classes)[0]
+
+    outcome = fit(model, optimizer, loss_of_batch, validation_loss,
+                  train_indices, epochs=max(config.epochs - done, 1), batch_size=config.batch_size,
                   patience=config.patience, seed=config.seed, span=ProgressSpan(progress),
                   is_cancelled=is_cancelled, log=log, scheduler=scheduler,
                   phase="segmentation_student" if teacher is not None else "segmentation",

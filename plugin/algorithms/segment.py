@@ -22,6 +22,7 @@ class SegmentAlgorithm(GeoDistillAlgorithm):
     OUTPUT_PROBABILITIES = "OUTPUT_PROBABILITIES"
     OUTPUT_POLYGONS = "OUTPUT_POLYGONS"
     MIN_AREA = "MIN_AREA"
+    MIN_CONFIDENCE = "MIN_CONFIDENCE"
 
     group_name = "Segmentation"
     dependency_pack = deps.RUN_PACK
@@ -43,7 +44,9 @@ class SegmentAlgorithm(GeoDistillAlgorithm):
         "fields class_id, class_name and area (square metres in any CRS: areas in degrees are "
         "measured on the ellipsoid; map units squared only for a raster without a CRS).<br>"
         "<b>Minimum polygon area</b> (square metres): smaller regions are left out of the "
-        "polygons.")
+        "polygons.<br><b>Minimum confidence</b> (0-1, 0 = off): pixels whose most likely class "
+        "has a lower probability are marked 'uncertain' (a class of its own, black) instead of "
+        "getting a class the model is unsure of; try 0.5 on imagery unlike the training data.")
 
     algorithm_name = "segment"
     display_name = "Segment land cover"
@@ -65,6 +68,10 @@ class SegmentAlgorithm(GeoDistillAlgorithm):
         self.addParameter(QgsProcessingParameterNumber(
             self.MIN_AREA, self.tr("Minimum polygon area (square metres)"),
             QgsProcessingParameterNumber.Double, defaultValue=0.0, minValue=0.0))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.MIN_CONFIDENCE, self.tr("Minimum confidence (0 = off)"),
+            QgsProcessingParameterNumber.Double, defaultValue=0.0, optional=True, minValue=0.0,
+            maxValue=0.99))
 
     def run_algorithm(self, parameters, context, feedback):
         from ...models.tasks.segment import SegmentRequest, segment
@@ -82,7 +89,8 @@ class SegmentAlgorithm(GeoDistillAlgorithm):
             probabilities_path=probabilities or None, polygons_path=polygons or None,
             min_area=self.parameterAsDouble(parameters, self.MIN_AREA, context),
             area=self.area_value(parameters, context, self.INPUT),
-            bands=self.bands_value(parameters, context))
+            bands=self.bands_value(parameters, context),
+            min_confidence=self.parameterAsDouble(parameters, self.MIN_CONFIDENCE, context))
         result = segment(request, engine_callbacks(feedback))
         for path in (output, polygons):
             self.style_on_load(context, path, ClassStyle(result.classes))

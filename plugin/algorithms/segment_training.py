@@ -20,7 +20,7 @@ from qgis.core import (
 
 from .base import GeoDistillAlgorithm, engine_callbacks
 
-ARCHITECTURES = ("ginet", "lite")
+ARCHITECTURES = ("ginet", "lite", "efficientnet", "bundled")
 
 
 class _LabelsMixin:
@@ -85,8 +85,10 @@ class TrainSegmentationAlgorithm(_LabelsMixin, GeoDistillAlgorithm):
         "<b>Class field</b>: the attribute of the polygons holding the class (whole numbers "
         "0-254 are kept as class values; text classes are numbered in alphabetical order).<br>"
         "<b>Ignore value</b>: the label raster's value for unlabelled pixels.<br><b>Architecture"
-        "</b>: <i>lite</i> (small and fast on a CPU) or <i>ginet</i> (the paper-sized net, e.g. "
-        "as a teacher; slow on a CPU).<br><b>Teacher</b>: optional GINet model package to "
+        "</b>: <i>bundled</i> (default: fine-tune the bundled land-cover model, which needs the "
+        "fewest labels; 3-band images), <i>efficientnet</i> (the same net from ImageNet weights), "
+        "<i>lite</i> (small, from scratch) or <i>ginet</i> (the paper-sized net, e.g. as a "
+        "teacher; slow on a CPU).<br><b>Teacher</b>: optional GINet model package to "
         "distil into the lite student (its classes are used).<br><b>Epochs</b>, <b>Tile size"
         "</b>: training length and training patch side in pixels.<br>The bottom rows of each "
         "raster holding about 15 % of its labels are held out and the model card records the "
@@ -102,7 +104,7 @@ class TrainSegmentationAlgorithm(_LabelsMixin, GeoDistillAlgorithm):
         self.addParameter(QgsProcessingParameterMapLayer(
             self.LABELS, self.tr("Labels (polygons or label raster)")))
         self.add_label_parameters()
-        self.add_training_parameters(ARCHITECTURES, 1, "Teacher model to distil from (GINet package)",
+        self.add_training_parameters(ARCHITECTURES, 3, "Teacher model to distil from (GINet package)",
                                      epochs=40)
         self.addParameter(QgsProcessingParameterNumber(
             self.TILE_SIZE, self.tr("Tile size (training patch, pixels)"),
