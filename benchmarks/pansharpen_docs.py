@@ -101,7 +101,8 @@ def cards_section() -> list[str]:
                   f"- training data: {card.training_data}", f"- licence: {card.licence}",
                   f"- MS bands: {', '.join(card.input_bands.get('ms', []))}", ""]
         if held_out:
-            lines += _table(["held-out figure", "value"], [[k, float(v)] for k, v in sorted(held_out.items())])
+            lines += _table(["held-out figure", "value"],
+                            [[k, float(v)] for k, v in sorted(held_out.items())])
     return lines
 
 
