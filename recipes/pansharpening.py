@@ -213,7 +213,8 @@ def run_set(item: ModelSet, seeds: list[int], quick: bool, log) -> dict:
                 lambda r: _card(f"lite_{variant}_seed{seed}", r, item,
                                 teacher_name if variant == "distilled" else "",
                                 f"{training} (Wald protocol, MTFs {', '.join(AGNOSTIC_SENSORS)})"
-                                + ("; the teacher's full-resolution output" if variant == "distilled" else ""),
+                                + ("; the teacher's full-resolution output"
+                                   if variant == "distilled" else ""),
                                 student_licence(variant, item)), log)
             results["students"][f"{variant}_seed{seed}"] = {
                 "validation_l1": card.metrics.get("validation_l1"),
@@ -254,7 +255,9 @@ def ship(key: str, results: dict, log) -> None:
     for scene, scores in students[best]["held_out"].items():
         for name in ("ergas", "sam", "q2n", "mtf_glp_ergas"):
             metrics[f"heldout_{scene}_{name}"] = round(float(scores[name]), 4)
-    how = (f"{'Distilled from' if variant == 'distilled' else 'Trained alone; it beat the student distilled from'} "
+    opening = ("Distilled from" if variant == "distilled"
+               else "Trained alone; it beat the student distilled from")
+    how = (f"{opening} "
            f"the fine-tuned FusionNet teacher on the held-out scenes (mean ERGAS / MTF-GLP over "
            f"seeds: distilled {means['distilled']:.3f}, alone {means['alone']:.3f}); seed "
            f"{best.rsplit('seed', 1)[1]}. Recipe: recipes/pansharpening.py.")

@@ -74,9 +74,9 @@ def test_teacher_pairs_hold_the_teachers_output_at_full_resolution():
     for index in range(6):
         found = np.argwhere(np.all(np.isclose(ms[:, :, :], pairs.ms_lr[index][:, :1, :1]), axis=0))
         top, left = found[0]
-        np.testing.assert_allclose(pairs.target[index],
-                                   whole[:, top * 4:top * 4 + 32, left * 4:left * 4 + 32], atol=1e-5)
-        np.testing.assert_array_equal(pairs.pan_lr[index], pan[:, top * 4:top * 4 + 32, left * 4:left * 4 + 32])
+        rows, cols = slice(top * 4, top * 4 + 32), slice(left * 4, left * 4 + 32)
+        np.testing.assert_allclose(pairs.target[index], whole[:, rows, cols], atol=1e-5)
+        np.testing.assert_array_equal(pairs.pan_lr[index], pan[:, rows, cols])
 
 
 def test_fine_tuning_a_published_teacher_lowers_its_loss_and_keeps_the_original():
