@@ -122,3 +122,17 @@ def test_outputs_carry_band_names_and_the_input_colours_without_alpha(geodistill
         assert out.descriptions == ("Blue", "Green", "Red", "Band 4")
         assert out.colorinterp == (ColorInterp.blue, ColorInterp.green, ColorInterp.red,
                                    ColorInterp.undefined)
+
+
+def test_panel_counts_bands_as_the_tools_read_them(qgis_app, rgba_tagged_pair, tmp_path):
+    from qgis.core import QgsRasterLayer
+
+    from geodistill.plugin.ui.layer_facts import data_band_count
+
+    array = np.full((4, 40, 40), 120, np.uint8)
+    array[3] = 255
+    array[3, :10] = 0
+    orthophoto = QgsRasterLayer(str(write_default_rgba(tmp_path / "ortho.tif", array, 1.0)), "ortho")
+    multispectral = QgsRasterLayer(str(rgba_tagged_pair[0]), "ms")
+    assert data_band_count(orthophoto) == 3
+    assert data_band_count(multispectral) == 4

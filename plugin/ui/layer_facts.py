@@ -7,6 +7,9 @@ from qgis.core import QgsDistanceArea, QgsPointXY, QgsProject, QgsRasterLayer, Q
 
 from .model_fit import LayerFacts
 
+#: side of the decimated read that decides whether a band tagged alpha is a mask
+ALPHA_CHECK_SIZE = 128
+
 
 def pixel_facts(parameter_name: str, layer: QgsRasterLayer) -> LayerFacts:
     """Band count and pixel width of a raster layer for the model-fit checks (in metres where
@@ -18,10 +21,22 @@ def pixel_facts(parameter_name: str, layer: QgsRasterLayer) -> LayerFacts:
 
 
 def data_band_count(layer: QgsRasterLayer) -> int:
-    """Bands holding data: an alpha band (RGBA orthophotos) is the mask, as the tools read it."""
+    """Bands holding data, counted as the tools read them: a band tagged alpha is the mask
+    (RGBA orthophotos) only when it holds nothing but 0 and fully opaque values; otherwise (a
+    NIR band GDAL tagged alpha) it is data."""
     provider = layer.dataProvider()
-    return sum(provider.colorInterpretationName(band) != "Alpha"
-               for band in range(1, layer.bandCount() + 1)) or layer.bandCount()
+    masks = sum(provider.colorInterpretationName(band) == "Alpha" and _plausible_alpha(layer, band)
+                for band in range(1, layer.bandCount() + 1))
+    return layer.bandCount() - masks or layer.bandCount()
+
+
+def _plausible_alpha(layer: QgsRasterLayer, band: int) -> bool:
+    """Whether a decimated read of `band` (at most ALPHA_CHECK_SIZE pixels a side) holds only 0
+    and fully opaque values (255, or 65535 in 16 bits)."""
+    width, height = min(ALPHA_CHECK_SIZE, layer.width()), min(ALPHA_CHECK_SIZE, layer.height())
+    block = layer.dataProvider().block(band, layer.extent(), width, height)
+    values = {block.value(row, col) for row in range(height) for col in range(width)}
+    return values <= {0.0, 255.0, 65535.0}
 
 
 def pixel_width_metres(layer: QgsRasterLayer) -> float | None:
