@@ -68,7 +68,7 @@ def test_fusionnet_from_toolbox_keys_matches_the_original_forward(tmp_path, band
         hidden = hidden + _conv(state, f"backbone.{block}.conv21", inner)
     expected = lms + _conv(state, "conv3", hidden)
     with torch.no_grad():
-        assert torch.allclose(net(ms, pan), expected, atol=1e-5)
+        assert torch.allclose(net(ms, pan), expected, rtol=1e-4, atol=1e-4)
     assert net.config.ms_bands == bands
 
 
@@ -81,7 +81,7 @@ def test_dicnn_from_toolbox_keys_matches_the_original_forward(tmp_path):
     lms = _lms(ms)
     hidden = torch.relu(_conv(state, "conv2", torch.relu(_conv(state, "conv1", torch.cat([lms, pan], 1)))))
     with torch.no_grad():
-        assert torch.allclose(net(ms, pan), lms + _conv(state, "conv3", hidden), atol=1e-5)
+        assert torch.allclose(net(ms, pan), lms + _conv(state, "conv3", hidden), rtol=1e-4, atol=1e-4)
 
 
 def test_fusionnet_duplicates_that_differ_are_refused():

@@ -80,7 +80,7 @@ def test_pixels_below_min_confidence_are_uncertain(geodistill_provider, scene, m
     with rasterio.open(result["OUTPUT"]) as out, rasterio.open(result["OUTPUT_PROBABILITIES"]) as p:
         classes, values = out.read(1), p.read()
     table = read_class_table(result["OUTPUT"])
-    assert table[-1] == {"id": max(CLASS_IDS) + 1, "name": "uncertain", "color": "#000000"}
+    assert table[-1] == {"id": max(CLASS_IDS) + 1, "name": "uncertain", "color": "#a0a0a0"}
     valid = scene.truth > 0
     unsure = valid & (values.max(axis=0) < 0.9)
     assert 0 < unsure.sum() < valid.sum()
