@@ -11,7 +11,7 @@ import rasterio
 import torch
 from qgis.core import QgsProcessingException
 
-from outcomes import RecordingFeedback, refused, run, snapshot
+from .outcomes import RecordingFeedback, refused, run, snapshot
 from rasters import write_raster
 
 from geodistill.models.errors import Cancelled, InputError, PackageError, shorten, user_message
