@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import rasterio
 from affine import Affine
 from rasterio.enums import Resampling
 from rasterio.vrt import WarpedVRT

@@ -339,8 +339,11 @@ class GeoDistillAlgorithm(QgsProcessingAlgorithm):
                     return self.run_algorithm(parameters, context, feedback)
             except QgsProcessingException as error:
                 message = str(error)
-        # raised afresh with nothing chained: QGIS keeps the exception of a failed algorithm
-        # alive, and a chained error would keep every frame of the failed run with it
+        # QGIS keeps the exception of a failed algorithm alive, and with it the frames its
+        # traceback reaches, the caller's Processing context among them: the exception is
+        # raised afresh with nothing chained, and the input layers the failed run loaded into
+        # the context (each run, batch row and dialog run has its own) are let go now
+        context.temporaryLayerStore().removeAllMapLayers()
         raise QgsProcessingException(message)
 
     def run_algorithm(self, parameters, context, feedback) -> dict:

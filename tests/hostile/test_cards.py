@@ -9,7 +9,7 @@ import rasterio
 import torch
 from safetensors.torch import save_file
 
-from outcomes import RecordingFeedback, run
+from .outcomes import RecordingFeedback, run
 
 from geodistill.models.errors import PackageError
 from geodistill.models.package import CARD_KEY, ModelCard, read_card

@@ -11,7 +11,7 @@ import rasterio
 import torch
 from qgis.core import QgsProcessingException
 
-from outcomes import RecordingFeedback, refused, run, snapshot
+from .outcomes import RecordingFeedback, refused
 from rasters import write_raster
 
 from geodistill.models.errors import Cancelled, InputError, PackageError, shorten, user_message
@@ -126,3 +126,17 @@ def test_scene_classification_cancelled_writes_no_layer(geodistill_provider, rgb
         "INPUT": str(rgb), "MODEL": "default", "DEVICE": "cpu", "CHIP_SIZE": 32,
         "OUTPUT": str(out / "scenes.gpkg"), "OUTPUT_RASTER": str(out / "cells.tif")},
         "Cancelled", folder=out, feedback=RecordingFeedback(cancel_after_progress=1))
+
+
+def test_a_failed_run_lets_go_of_the_input_layers_it_loaded(geodistill_provider, pair, out):
+    from qgis import processing
+    from qgis.core import QgsProcessingContext
+
+    context = QgsProcessingContext()
+    with pytest.raises(QgsProcessingException, match="PAN_BAND 5 does not exist"):
+        processing.run("geodistill:pansharpen", {
+            "MS": str(pair.ms_path), "PAN": str(pair.pan_path), "PAN_BAND": 5, "METHOD": 0,
+            "DEVICE": "cpu", "OUTPUT": str(out / "sharp.tif")},
+            context=context, feedback=RecordingFeedback())
+    assert context.temporaryLayerStore().count() == 0
+    assert list(out.iterdir()) == []

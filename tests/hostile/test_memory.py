@@ -8,7 +8,7 @@ import rasterio
 import torch
 from rasterio.transform import from_origin
 
-from outcomes import run
+from .outcomes import run
 from rasters import write_raster
 
 from geodistill.models.data.labels import align_label_raster
@@ -107,7 +107,7 @@ def test_labels_on_another_grid_are_warped_in_blocks(tmp_path, rgb):
 
 
 def test_dehaze_training_with_absurd_samples_is_refused_before_cutting(geodistill_provider, rgb, tmp_path):
-    from outcomes import refused
+    from .outcomes import refused
 
     out = tmp_path / "out"
     out.mkdir()

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from qgis.core import QgsProject, QgsRasterLayer
 
-from outcomes import refused
+from .outcomes import refused
 from rasters import write_raster
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -81,15 +81,12 @@ def test_complex_raster_is_refused_not_truncated(geodistill_provider, data, out)
 def test_a_pasted_huge_layer_name_is_cut_in_the_message(geodistill_provider, rgb, data, out):
     values = np.ones((3, 32, 32), np.complex64)
     layer = QgsRasterLayer(str(write_raster(data / "complex_named.tif", values)), "n" * 2_000_000)
-    # passed by its id, as the panel does: a layer object given to a failed run outlives QGIS
-    # (QGIS 3.22 keeps the exception's traceback) and crashes the process when it quits
-    project = QgsProject.instance()
-    project.addMapLayer(layer, False)
+    QgsProject.instance().addMapLayer(layer, False)  # the project deletes it while QGIS runs
     try:
         message = refused("geodistill:dehaze", {**dehaze_params(rgb, out), "INPUT": layer.id()},
                           "holds complex numbers", folder=out)
     finally:
-        project.removeMapLayer(layer.id())
+        QgsProject.instance().removeMapLayer(layer.id())
     assert len(message) < 700 and "nnnn…" in message
 
 

@@ -3,7 +3,7 @@ output file left behind."""
 import numpy as np
 import pytest
 
-from outcomes import refused
+from .outcomes import refused
 from rasters import pansharpening_scene, write_raster
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

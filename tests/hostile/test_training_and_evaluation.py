@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from outcomes import refused, run
+from .outcomes import refused, run
 from rasters import write_raster
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

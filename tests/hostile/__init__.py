@@ -1,0 +1,1 @@
+"""Hostile cases: every bad input or fault ends in a right result or a clear error."""
