@@ -17,7 +17,6 @@ logs go to benchmarks/out/models/. Needs ../shared/data/segmentation/dubai (skip
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 import tempfile
