@@ -85,6 +85,12 @@ def evaluate_segmentation(request: SegmentationEvaluationRequest,
     if not counted.any():
         raise InputError("The prediction and the reference share no labelled pixel; check that "
                          "they cover the same area and the IGNORE_VALUE.")
+    present = np.unique(truth[counted])
+    if present.size < 2:
+        name = named.get(int(present[0]), f"class {int(present[0])}")
+        raise InputError(f"The reference holds one class ({name}) where the prediction has data: "
+                         "scores over one class say nothing about telling classes apart. Give a "
+                         "reference with at least two classes.")
     matrix = confusion_matrix(index[truth[counted]], index[predicted[counted]], len(ids))
     scores = scores_from_confusion(matrix)
     names = [named.get(i, f"class {i}") for i in ids]

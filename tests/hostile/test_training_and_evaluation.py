@@ -112,6 +112,15 @@ def test_segmentation_evaluation_of_rasters_apart(geodistill_provider, out, tmp_
         "OUTPUT_REPORT": str(out / "r.html")}, "reference.tif lies outside", folder=out)
 
 
+def test_segmentation_evaluation_against_one_class_is_refused(geodistill_provider, out, tmp_path):
+    prediction = write_raster(tmp_path / "prediction.tif", np.ones((8, 8), np.uint8))
+    reference = write_raster(tmp_path / "reference.tif", np.ones((8, 8), np.uint8))
+    refused("geodistill:evaluate_segmentation", {
+        "PREDICTION": str(prediction), "REFERENCE": str(reference),
+        "OUTPUT_REPORT": str(out / "r.html")}, "holds one class", "at least two classes",
+        folder=out)
+
+
 def test_segmentation_evaluation_scores_exactly(geodistill_provider, out, tmp_path):
     truth = np.zeros((8, 8), np.uint8)
     truth[:, 4:] = 1
