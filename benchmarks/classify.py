@@ -168,6 +168,8 @@ def main() -> None:
     parser.add_argument("--work", default=str(WORK))
     parser.add_argument("--out", default=str(OUT / "classify.json"))
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--mosaic-rows", type=int, default=30,
+                        help="rows of 30 validation chips in the speed mosaic")
     parser.add_argument("--few-shot-epochs", type=int, default=6)
     parser.add_argument("--few-shot-classes", type=int, default=30)
     parser.add_argument("--parts", nargs="+", choices=("speed", "few_shot"), default=["speed", "few_shot"],
@@ -186,7 +188,7 @@ def main() -> None:
             "accuracy": accuracy_table(results)}
     with tempfile.TemporaryDirectory() as temporary:
         folder = Path(temporary)
-        mosaic = write_mosaic(folder / "mosaic.tif", chips, columns)
+        mosaic = write_mosaic(folder / "mosaic.tif", chips[:columns * args.mosaic_rows], columns)
         speed = {}
         packages = {size: work / f"compare_plain_seed0_{size}px.safetensors"
                     for size in results.get("sizes", {})}
