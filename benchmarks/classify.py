@@ -168,17 +168,19 @@ def main() -> None:
     parser.add_argument("--work", default=str(WORK))
     parser.add_argument("--out", default=str(OUT / "classify.json"))
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--mosaic-rows", type=int, default=30,
+                        help="rows of 30 validation chips in the speed mosaic")
     parser.add_argument("--few-shot-epochs", type=int, default=6)
     parser.add_argument("--few-shot-classes", type=int, default=30)
-    parser.add_argument("--parts", nargs="+", choices=("speed", "few_shot"), default=["speed", "few_shot"],
+    parser.add_argument("--parts", nargs="*", choices=("speed", "few_shot"), default=["speed", "few_shot"],
                         help="what to measure; the other parts keep their values from --out")
     args = parser.parse_args()
     require_shared("classification", "aid_train")
     work = Path(args.work)
-    if not (work / "results.json").exists():
-        print(f"skipped: run recipes/classification.py first ({work}/results.json is missing)")
+    if not (work / "chips.npz").exists():
+        print(f"skipped: run recipes/classification.py first ({work}/chips.npz is missing)")
         return
-    results = json.loads((work / "results.json").read_text())
+    results = json.loads((work / "results.json").read_text()) if (work / "results.json").exists() else {}
     chips, labels, names = load_validation(work)
     columns = 30
     previous = json.loads(Path(args.out).read_text()) if Path(args.out).exists() else {}
@@ -186,7 +188,7 @@ def main() -> None:
             "accuracy": accuracy_table(results)}
     with tempfile.TemporaryDirectory() as temporary:
         folder = Path(temporary)
-        mosaic = write_mosaic(folder / "mosaic.tif", chips, columns)
+        mosaic = write_mosaic(folder / "mosaic.tif", chips[:columns * args.mosaic_rows], columns)
         speed = {}
         packages = {size: work / f"compare_plain_seed0_{size}px.safetensors"
                     for size in results.get("sizes", {})}

@@ -35,7 +35,7 @@ KINDS = ("failing", "cancelled", "successful")
 BUNDLED = ROOT / "resources" / "models"
 TOOL_MODELS = {"dehaze": "dehazing_lite_rgb", "pansharpen": "pansharpening_lite_4band_x4",
                "segment": "segmentation_landcover_lite",
-               "classify_scenes": "classification_aid_mobilenetv2"}
+               "classify_scenes": "classification_aid_efficientnet_lite0"}
 
 
 def start_qgis():

@@ -29,7 +29,7 @@ BUNDLED_GSD = {
         AID_CHIPS.metres, f"{AID_CHIPS.source} (2970 of the 3016 training images; 45 Dubai "
                           "tiles at about 1 m and one 300 m Landsat scene are the rest)"),
     "segmentation_landcover_lite": DUBAI,
-    "classification_aid_mobilenetv2": AID_CHIPS,
+    "classification_aid_efficientnet_lite0": AID_CHIPS,
     "pansharpening_lite_4band_x4": TrainingGsd(0.5, "SpaceNet 6 Rotterdam PAN, 0.5 m (geotransform)"),
     "pansharpening_lite_8band_x4": TrainingGsd(0.5, "GRIP-UNINA WorldView-2 PAN, 0.5 m"),
 }

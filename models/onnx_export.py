@@ -26,7 +26,7 @@ from torch import nn
 
 from .errors import PackageError
 from .nets.ginet import GlobalContext
-from .package import ModelCard, load_model, save_package
+from .package import ModelCard, load_model, load_package, save_package
 from .runtime.onnx_file import (CARD_KEY, DIGEST_KEY, RUNTIME_KEY, SUFFIX, ConversionError,
                                 RuntimeInfo, part_path, scan_model)
 from .runtime.onnx_models import GLOBAL_PART
@@ -135,8 +135,10 @@ def _graphs(card: ModelCard, net: nn.Module) -> tuple[dict[str, _Graph], Runtime
     raise PackageError(f"{card.name}: no ONNX export for task '{card.task}'.")
 
 
-def _export(graph: _Graph) -> bytes:
-    """The graph as ONNX bytes (classic exporter, opset OPSET), checked against torch."""
+def _export(graph: _Graph, keep_weights: bool = False) -> bytes:
+    """The graph as ONNX bytes (classic exporter, opset OPSET), checked against torch. With
+    `keep_weights` the exporter leaves every weight as the net holds it (batch norms are not
+    folded into the convolutions; ONNX Runtime folds them when it loads the graph)."""
     import onnxruntime
 
     outputs = ["output"] if graph.inputs != ["global_image"] else None
@@ -146,7 +148,9 @@ def _export(graph: _Graph) -> bytes:
         warnings.simplefilter("ignore")  # tracer warnings about Python-side input checks
         torch.onnx.export(module, graph.trace, buffer, input_names=graph.inputs,
                           output_names=outputs, opset_version=OPSET, dynamo=False,
-                          dynamic_axes=graph.dynamic or None, do_constant_folding=True)
+                          dynamic_axes=graph.dynamic or None, do_constant_folding=not keep_weights,
+                          training=(torch.onnx.TrainingMode.PRESERVE if keep_weights
+                                    else torch.onnx.TrainingMode.EVAL))
     data = buffer.getvalue()
     feeds = {name: value.numpy() for name, value in zip(graph.inputs, graph.check)}
     try:
@@ -178,6 +182,36 @@ def _with_metadata(data: bytes, entries: dict[str, str]) -> bytes:
     return model.SerializeToString()
 
 
+def _half_weights(data: bytes) -> bytes:
+    """`data` with its float32 weights stored as float16 and cast back to float32 when the graph
+    loads (ONNX Runtime folds the casts once: the same float32 arithmetic, half the file). For
+    packages whose weights are float16 already, so torch and the graph use the same values."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    model = onnx.load_from_string(data)
+    graph = model.graph
+    casts = []
+    for index, tensor in enumerate(graph.initializer):
+        if tensor.data_type != TensorProto.FLOAT:
+            continue
+        half = numpy_helper.from_array(numpy_helper.to_array(tensor).astype(np.float16),
+                                       f"{tensor.name}.float16")
+        casts.append(helper.make_node("Cast", [half.name], [tensor.name], to=TensorProto.FLOAT))
+        graph.initializer[index].CopyFrom(half)
+    nodes = list(graph.node)
+    del graph.node[:]
+    graph.node.extend(casts + nodes)
+    return model.SerializeToString()
+
+
+def _stored_as_half(weights_path: str | Path) -> bool:
+    """Whether every floating-point tensor of the package is float16."""
+    _, weights = load_package(weights_path)
+    floats = [t for t in weights.values() if t.is_floating_point()]
+    return bool(floats) and all(t.dtype == torch.float16 for t in floats)
+
+
 def _write(path: Path, data: bytes) -> None:
     temporary = path.with_name(f".{path.name}.partial")
     try:
@@ -199,9 +233,11 @@ def export_package(weights_path: str | Path, out_path: str | Path | None = None)
     card, net = load_model(weights_path, device="cpu")
     out_path = Path(out_path) if out_path else onnx_path_for(weights_path)
     graphs, runtime = _graphs(card, ort_friendly(net).eval())
+    half = _stored_as_half(weights_path)
+    store = _half_weights if half else (lambda data: data)
     try:
-        main = _export(graphs.pop("main"))
-        parts = {part: _with_metadata(_export(graph), {RUNTIME_KEY: dataclasses.replace(
+        main = store(_export(graphs.pop("main"), keep_weights=half))
+        parts = {part: _with_metadata(store(_export(graph, keep_weights=half)), {RUNTIME_KEY: dataclasses.replace(
             runtime, inputs=graph.inputs, parts={}).to_json()}) for part, graph in graphs.items()}
     except PackageError as error:
         raise ConversionError(f"{Path(weights_path).name} does not convert to ONNX: {error}") from error

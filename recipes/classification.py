@@ -278,8 +278,13 @@ class Recipe:
         card, weights = load_package(self.work / f"{best}.safetensors")
         others = ", ".join(f"{key} ({row['overall_accuracy']:.4f})" for key, row in students.items()
                            if key != best)
-        card = replace(card, name=SHIPPED, description=card.description + (
-            f" Chosen by validation accuracy over: {others or 'no other'}."))
+        held_out = len(_stratified_split(self.chips.labels, self.settings.validation_fraction,
+                                         SPLIT_SEED)[1])
+        metrics = {**card.metrics, "heldout_overall_accuracy": round(students[best]["overall_accuracy"], 4),
+                   "heldout_kappa": round(students[best]["kappa"], 4), "heldout_chips": held_out}
+        card = replace(card, name=SHIPPED, metrics=metrics, description=card.description + (
+            f" Chosen by validation accuracy over: {others or 'no other'}. Held-out scores are "
+            "those of the validation split, which no training used (but which picked this model)."))
         save_package(BUNDLED / f"{SHIPPED}.safetensors", weights, card)
         self.record("student", {**students[best], "shipped_from": best})
         self.log(f"shipped {best} as {SHIPPED}")

@@ -35,7 +35,7 @@ from models.training.train_heads import HeadTrainConfig, train_head  # noqa: E40
 from models.nets import build  # noqa: E402
 from models.package import save_package  # noqa: E402
 
-SAVE_EVERY = 1024
+SAVE_EVERY = 256
 """Chips between saves of the partial embeddings (a stopped run resumes from the last save)."""
 
 

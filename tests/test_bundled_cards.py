@@ -14,8 +14,6 @@ from geodistill.plugin.ui.model_fit import GSD_TOLERANCE
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLED = sorted((ROOT / "resources" / "models").glob("*.safetensors"))
 SHARED = ROOT.parent / "shared" / "data"
-#: the classifier is being retrained; its new card must declare the AID chips' gsd
-REPLACED = {"classification_aid_mobilenetv2"}
 
 
 def training_gsd():
@@ -30,9 +28,7 @@ def test_every_bundled_model_has_a_training_gsd_entry():
     assert {path.stem for path in BUNDLED} <= set(training_gsd())
 
 
-@pytest.mark.parametrize("path", [
-    pytest.param(p, marks=pytest.mark.xfail(strict=True, reason="card being replaced"))
-    if p.stem in REPLACED else p for p in BUNDLED], ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", BUNDLED, ids=lambda p: p.stem)
 def test_card_gsd_is_that_of_the_training_data(path):
     card = read_card(path)
     expected = training_gsd()[path.stem]

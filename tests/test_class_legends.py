@@ -62,7 +62,7 @@ def test_scene_cell_raster_and_grid_have_a_distinct_colour_per_class(geodistill_
     result = processing.run("geodistill:classify_scenes", {
         "INPUT": str(rgb), "DEVICE": "cpu", "CHIP_SIZE": 32, "MIN_CONFIDENCE": 0,
         "OUTPUT": str(grid_path), "OUTPUT_RASTER": str(tmp_path / "cells.tif")})
-    classes = card_classes("classification_aid_mobilenetv2")
+    classes = card_classes("classification_aid_efficientnet_lite0")
     assert len(classes) == 30
     names, colours, rows = gdal_legend(result["OUTPUT_RASTER"])
     assert [r[1] for r in rows] == [c["name"] for c in classes]

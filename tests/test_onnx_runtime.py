@@ -121,15 +121,15 @@ def test_ginet_two_graphs_equal_torch_for_a_part_of_the_scene(rgb_scene, tmp_pat
 
 
 def test_classifier_onnx_equals_torch_for_any_batch():
-    package = load_onnx_package(BUNDLED_FOLDER / "classification_aid_mobilenetv2.onnx")
+    package = load_onnx_package(BUNDLED_FOLDER / "classification_aid_efficientnet_lite0.onnx")
     size = package.runtime.input_size
     chips = np.random.default_rng(0).random((5, 3, size, size), dtype=np.float32)
     logits = OnnxClassifier(package, CPU).logits(chips)
-    model = open_for_inference(BUNDLED_FOLDER / "classification_aid_mobilenetv2.safetensors", "cpu")
+    model = open_for_inference(BUNDLED_FOLDER / "classification_aid_efficientnet_lite0.safetensors", "cpu")
     assert model.onnx is not None and logits.shape == (5, 30)
     import torch
 
-    _, net = load_model(BUNDLED_FOLDER / "classification_aid_mobilenetv2.safetensors")
+    _, net = load_model(BUNDLED_FOLDER / "classification_aid_efficientnet_lite0.safetensors")
     with torch.no_grad():
         expected = net(torch.from_numpy(chips)).numpy()
     assert np.abs(logits - expected).max() <= 1e-4

@@ -105,7 +105,7 @@ def test_fine_tuning_starts_from_the_bundled_classifier(chip_folder, tmp_path):
     lines = []
     path = tmp_path / "mine.safetensors"
     card = train_scene_classifier(ClassifierTrainingRequest(
-        output_model=str(path), chips_folder=str(chip_folder), epochs=2, batch_size=8,
+        output_model=str(path), chips_folder=str(chip_folder), epochs=8, batch_size=8,
         device="cpu"), Callbacks(log=lines.append))
     loaded_card, model = load_model(path)
     assert card.architecture == "efficientnet_lite_classifier" and card.config["variant"] == "lite0"

@@ -1,14 +1,17 @@
 """Training a scene classifier on the user's labelled chips, written as a model package.
 
 Chips come from a folder with one sub-folder per class, or are cut from a raster around the
-labelled points / inside the labelled polygons of a vector layer. Architectures: "teacher"
-(ResNet-50 class), "resnet18" and "mobilenetv2" (students). Methods: "class_centric" (distils
-a TEACHER package's class centres and soft predictions), "class_aware" (self-distillation, no
-teacher) and "plain" (cross-entropy only).
+labelled points / inside the labelled polygons of a vector layer. Architectures:
+"efficientnet_lite0" (the bundled classifier's), "teacher" (ResNet-50 class), "resnet18" and
+"mobilenetv2" (students). Methods: "class_centric" (distils a TEACHER package's class centres
+and soft predictions), "class_aware" (self-distillation, no teacher) and "plain" (cross-entropy
+only). An EfficientNet-Lite net starts by default from the bundled classifier's encoder (its
+first blocks kept fixed), which learns new classes from a few dozen chips each; `start_from`
+names another package to start from, or "" trains from scratch.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..about import created_by
@@ -16,6 +19,7 @@ from ..data.chips import ChipSet, chips_from_vector, load_chip_folder
 from ..training.train_classifier import ClassifierTrainConfig, ClassifierTrainResult, train_classifier
 from ..errors import InputError
 from ..nets.classifiers import ARCHITECTURES
+from ..nets.efficientnet_classifier import encoder_state
 from ..onnx_export import save_trained_package
 from ..output_files import MODEL_SUFFIXES, check_output_file
 from ..package import ModelCard, load_model
@@ -24,8 +28,15 @@ from .callbacks import Callbacks
 from .classify import TASK, check_card
 from .training_checks import check_several_classes
 
+BUNDLED_CLASSIFIER = "classification_aid_efficientnet_lite0"
+
 #: chip side cut around vector labels when CHIP_SIZE is 0
 DEFAULT_VECTOR_CHIP_SIZE = 64
+EFFICIENTNET_VARIANTS = {"efficientnet_lite0": "lite0"}
+"""Training ARCHITECTURE names of EfficientNet-Lite classifiers and their variants."""
+FINE_TUNE_FROZEN = "stride8"
+"""Blocks kept fixed when fine-tuning from a package: the generic low-level filters."""
+FINE_TUNE_LEARNING_RATE = 1e-3
 
 
 @dataclass
@@ -37,7 +48,7 @@ class ClassifierTrainingRequest:
     raster_path: str | None = None
     labels_path: str | None = None
     class_field: str | None = None
-    architecture: str = "resnet18"
+    architecture: str = "efficientnet_lite0"
     method: str = "plain"
     teacher: str | None = None
     epochs: int = 30
@@ -58,6 +69,9 @@ class ClassifierTrainingRequest:
     seed: int = 0
     description: str = ""
     licence: str = "as the training data"
+    start_from: str | None = "default"
+    """EfficientNet-Lite architectures: the classification package whose encoder training starts
+    from ("default" = the bundled classifier; None or "" = from scratch)."""
 
 
 def load_training_chips(request: ClassifierTrainingRequest,
@@ -96,25 +110,55 @@ def _teacher(request: ClassifierTrainingRequest, bands: int):
     return teacher, card.name
 
 
+def _starting_point(request: ClassifierTrainingRequest) -> tuple[ModelCard | None, dict | None]:
+    """The card and encoder weights training starts from (None, None: from scratch)."""
+    variant = EFFICIENTNET_VARIANTS.get(request.architecture)
+    if variant is None or not request.start_from:
+        return None, None
+    if request.start_from.strip().lower() == "default":
+        path = resolve_model(BUNDLED_CLASSIFIER, request.user_model_folder, task=TASK)
+    else:
+        path = resolve_model(request.start_from, request.user_model_folder, task=TASK)
+    card, model = load_model(path)
+    if card.config.get("variant") != variant:
+        raise InputError(f"Model '{card.name}' is not an EfficientNet-{variant.capitalize()} "
+                         f"classifier, so ARCHITECTURE {request.architecture} cannot start from it: "
+                         "choose another package to start from, or none to train from scratch.")
+    return card, encoder_state(model)
+
+
 def train_scene_classifier(request: ClassifierTrainingRequest,
                            callbacks: Callbacks | None = None) -> ModelCard:
     """Train as `request` says and write the model package; return its card."""
     callbacks = callbacks or Callbacks()
     check_output_file(request.output_model, MODEL_SUFFIXES, "model")
-    if request.architecture not in ARCHITECTURES:
+    known = (*EFFICIENTNET_VARIANTS, *ARCHITECTURES)
+    if request.architecture not in known:
         raise InputError(f"Unknown ARCHITECTURE '{request.architecture}': use one of "
-                         f"{', '.join(ARCHITECTURES)}.")
+                         f"{', '.join(known)}.")
+    start_card, backbone = _starting_point(request)
     config = ClassifierTrainConfig(method=request.method, epochs=request.epochs,
                                    batch_size=request.batch_size, device=request.device,
                                    validation_fraction=request.validation_fraction,
                                    seed=request.seed, minutes=request.minutes,
                                    patience=request.patience)
+    if backbone is not None:
+        config = replace(config, frozen_until=FINE_TUNE_FROZEN,
+                         learning_rate=FINE_TUNE_LEARNING_RATE)
+        callbacks.log(f"Starting from the encoder of '{start_card.name}'.")
+    if start_card is not None and not (request.input_size or request.chip_size):
+        request = replace(request, input_size=int(start_card.config["input_size"]))
     chips, source = load_training_chips(request, callbacks.part(0, 5))
     teacher, teacher_name = _teacher(request, chips.bands)
     net_options = {"input_size": chips.images.shape[-1], **request.net_options}
-    result = train_classifier(chips, ARCHITECTURES[request.architecture], net_options, config,
+    if request.architecture in EFFICIENTNET_VARIANTS:
+        architecture = "efficientnet_lite_classifier"
+        net_options["variant"] = EFFICIENTNET_VARIANTS[request.architecture]
+    else:
+        architecture = ARCHITECTURES[request.architecture]
+    result = train_classifier(chips, architecture, net_options, config,
                               teacher, teacher_name, callbacks.part(5, 100).progress,
-                              callbacks.is_cancelled, callbacks.log)
+                              callbacks.is_cancelled, callbacks.log, backbone=backbone)
     card = save_trained_package(request.output_model, result.model.state_dict(),
                         card_for(result, chips, source, request))
     callbacks.log(f"Model written to {request.output_model} (validation overall accuracy "

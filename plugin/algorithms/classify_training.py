@@ -11,11 +11,12 @@ from qgis.core import (
     QgsProcessingParameterFileDestination,
     QgsProcessingParameterNumber,
     QgsProcessingParameterRasterLayer,
+    QgsProcessingParameterString,
 )
 
 from .base import GeoDistillAlgorithm, engine_callbacks
 
-ARCHITECTURES = ("teacher", "resnet18", "mobilenetv2")
+ARCHITECTURES = ("teacher", "resnet18", "mobilenetv2", "efficientnet_lite0")
 METHODS = ("class_centric", "class_aware", "plain")
 SOURCE_HELP = (
     "<b>Chips folder</b>: a folder with one sub-folder of image chips per class, named after "
@@ -75,12 +76,18 @@ class TrainSceneClassifierAlgorithm(_ChipSourceAlgorithm):
     """Trains (or distils) a scene classifier on labelled chips."""
 
     METHOD = "METHOD"
+    START_FROM = "START_FROM"
     OUTPUT_MODEL = "OUTPUT_MODEL"
 
     help_text = (
         "Trains a scene classifier on labelled image chips.<br>" + SOURCE_HELP +
-        "<b>Architecture</b>: <i>teacher</i> (ResNet-50 class: accurate, slow), <i>resnet18</i> "
-        "or <i>mobilenetv2</i> (fast students).<br><b>Method</b>: <i>class_centric</i> distils "
+        "<b>Architecture</b>: <i>efficientnet_lite0</i> (the bundled classifier's net, the "
+        "default), <i>teacher</i> (ResNet-50 class: accurate, slow), <i>resnet18</i> or "
+        "<i>mobilenetv2</i> (fast students, trained from scratch).<br><b>Start from</b> "
+        "(efficientnet_lite0 only): 'default' fine-tunes the bundled classifier's encoder (its "
+        "first blocks stay fixed), which learns new classes from a few dozen chips each; a "
+        "model name or .safetensors package starts from that classifier instead; empty trains "
+        "from scratch.<br><b>Method</b>: <i>class_centric</i> distils "
         "a teacher: the student's features of each class are pulled to the teacher's class "
         "centre and its predictions to the teacher's soft ones (needs <b>Teacher</b>); <i>class_aware</i> is self-distillation (no teacher): "
         "each chip is compared with a chip of its class and one of a class the model confuses "
@@ -88,7 +95,8 @@ class TrainSceneClassifierAlgorithm(_ChipSourceAlgorithm):
         "package (trained with ARCHITECTURE teacher).<br><b>Epochs</b>: training length.<br>"
         "<b>Chip size</b>: chip side in pixels (0 = the folder's chip size, or 64 around vector "
         "labels); chips are resized to it.<br><b>Output model</b>: the .safetensors model "
-        "package (its card records classes, colours, chip size and validation accuracy); use "
+        "package (its card records classes, colours, chip size and the validation accuracy "
+        "on the chips held out of training, also shown in the log); use "
         "it as MODEL in 'Classify scenes'.")
 
     algorithm_name = "train_scene_classifier"
@@ -96,7 +104,10 @@ class TrainSceneClassifierAlgorithm(_ChipSourceAlgorithm):
 
     def initAlgorithm(self, config=None):  # noqa: N802
         self.add_chip_source_parameters("Chip size (pixels, 0 = automatic)")
-        self.add_training_parameters(ARCHITECTURES, 1, "Teacher model (for class_centric)", epochs=30)
+        self.add_training_parameters(ARCHITECTURES, 3, "Teacher model (for class_centric)", epochs=30)
+        self.addParameter(QgsProcessingParameterString(
+            self.START_FROM, self.tr("Start from (efficientnet_lite0; empty = from scratch)"),
+            defaultValue="default", optional=True))
         self.addParameter(QgsProcessingParameterEnum(
             self.METHOD, self.tr("Method"), options=list(METHODS), defaultValue=1))
         self.add_device_parameter()
@@ -111,6 +122,7 @@ class TrainSceneClassifierAlgorithm(_ChipSourceAlgorithm):
             user_model_folder=self.user_model_folder(),
             output_model=output, **self.chip_source(parameters, context),
             method=METHODS[self.parameterAsEnum(parameters, self.METHOD, context)],
+            start_from=self.parameterAsString(parameters, self.START_FROM, context).strip() or None,
             **self.training_values(parameters, context, ARCHITECTURES))
         train_scene_classifier(request, engine_callbacks(feedback))
         return {self.OUTPUT_MODEL: output}

@@ -84,7 +84,7 @@ def test_classifier_training_on_a_missing_folder(geodistill_provider, out, tmp_p
 def test_classifier_evaluation_with_a_tampered_model(geodistill_provider, chip_folder, out, tmp_path):
     from geodistill.plugin.algorithms.base import BUNDLED_MODELS
 
-    model = tampered(BUNDLED_MODELS / "classification_aid_mobilenetv2.safetensors", tmp_path)
+    model = tampered(BUNDLED_MODELS / "classification_aid_efficientnet_lite0.safetensors", tmp_path)
     refused("geodistill:evaluate_scene_classifier", {
         "CHIPS_FOLDER": str(chip_folder), "MODEL": str(model), "DEVICE": "cpu",
         "OUTPUT_REPORT": str(out / "r.html")}, model.name, "sha256", folder=out)
