@@ -27,7 +27,6 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
-import torch
 from affine import Affine
 from common import OUT, ROOT, machine, require_shared, write_json
 
