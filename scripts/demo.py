@@ -91,8 +91,9 @@ def run_other_tools(processing, inputs, out: Path, feedback) -> dict[str, dict]:
         "segment": ("geodistill:segment", inputs.aerial,
                     {"OUTPUT": str(out / "land_cover.tif"), "OUTPUT_POLYGONS": str(out / "land_cover.gpkg")},
                     "OUTPUT"),
+        # cells of 128 px: the example scenes are smaller than the AID scene size on the ground
         "classify_scenes": ("geodistill:classify_scenes", inputs.aerial,
-                            {"OUTPUT": str(out / "scene_classes.gpkg")}, "OUTPUT"),
+                            {"OUTPUT": str(out / "scene_classes.gpkg"), "CHIP_SIZE": 128}, "OUTPUT"),
     }
     results = {}
     for tool, (algorithm, source, outputs, shown) in runs.items():
