@@ -74,7 +74,7 @@ class OnnxTileModel(TileModel):
         return self.backend.describe()
 
     def feeds(self, arrays: list[np.ndarray], windows: list[TileWindow]) -> dict[str, np.ndarray]:
-        """The session's inputs for a batch (checked)."""
+        """The graph's inputs for a batch (checked)."""
         for name, array in zip(self.input_names, arrays):
             self.check(name, array)
         return {name: np.ascontiguousarray(array, dtype=np.float32)
