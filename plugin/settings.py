@@ -3,7 +3,7 @@
 Last model per tool, tile size, device, the user's model folder, the results folder, and the
 folder the dependency installer puts Python packages in. Models and packages default to folders
 in the QGIS profile; results default to a folder beside the project (or in the user's home),
-where they last beyond the session.
+where they outlast QGIS being closed.
 """
 from __future__ import annotations
 
