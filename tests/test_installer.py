@@ -60,7 +60,7 @@ def test_packs_pin_onnxruntime_or_its_gpu_build_and_torch():
     assert installer.pack_requirements([deps.RUN_PACK], gpus)[0] == "onnxruntime-gpu==1.32.0"
     train = installer.pack_requirements([deps.TRAIN_PACK], gpus)
     assert train == ["onnxruntime-gpu==1.32.0", "rasterio>=1.3", "torch==2.13.0", "safetensors==0.8.0",
-                     "torchmetrics==1.9.0"]
+                     "torchmetrics==1.9.0", "onnx==1.23.2"]
     assert installer.cpu_fallback(train)[0] == "onnxruntime==1.32.0"
 
 
