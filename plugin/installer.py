@@ -274,10 +274,10 @@ if "torch-cuda" in checks:
 if "ort-cuda" in checks:
     import numpy, onnxruntime
     try:
-        session = onnxruntime.InferenceSession(sys.argv[4], providers=["CUDAExecutionProvider"])
-        if session.get_providers()[0] != "CUDAExecutionProvider":
-            raise RuntimeError("the CUDA provider did not load: " + ", ".join(session.get_providers()))
-        output = session.run(None, {"pan": numpy.zeros((1, 1, 64, 64), numpy.float32),
+        graph = onnxruntime.InferenceSession(sys.argv[4], providers=["CUDAExecutionProvider"])
+        if graph.get_providers()[0] != "CUDAExecutionProvider":
+            raise RuntimeError("the CUDA provider did not load: " + ", ".join(graph.get_providers()))
+        output = graph.run(None, {"pan": numpy.zeros((1, 1, 64, 64), numpy.float32),
                                     "ms": numpy.zeros((1, 4, 16, 16), numpy.float32)})[0]
         if output.shape != (1, 4, 64, 64):
             raise RuntimeError("the smoke test gave shape %r" % (output.shape,))

@@ -50,13 +50,9 @@ def _patch_size(wanted: int, ms: np.ndarray, multiple_of: int) -> int:
     return size
 
 
-def reduced_resolution_loss(model: nn.Module, ms: np.ndarray, pan: np.ndarray, ratio: int,
-                            sensor: str = "generic") -> float:
-    """Mean L1 between the net's output on the degraded scene and the original MS.
-
-    The whole scene (cropped to a size the net accepts) goes through the net at once: pass a
-    crop of a large scene.
-    """
+def _scene_tensors(model: nn.Module, ms: np.ndarray, pan: np.ndarray, ratio: int
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The MS and PAN cropped to a size the net accepts, as [1, C, H, W] tensors on its device."""
     _check_model_fits(model, ms, pan, ratio)
     multiple = model.config.multiple_of
     _patch_size(multiple, ms, multiple)
@@ -65,6 +61,17 @@ def reduced_resolution_loss(model: nn.Module, ms: np.ndarray, pan: np.ndarray, r
     target = torch.as_tensor(np.ascontiguousarray(ms[:, :rows, :cols], dtype=np.float32), device=device)[None]
     pan_crop = torch.as_tensor(np.ascontiguousarray(pan[:, :rows * ratio, :cols * ratio],
                                                     dtype=np.float32), device=device)[None]
+    return target, pan_crop
+
+
+def reduced_resolution_loss(model: nn.Module, ms: np.ndarray, pan: np.ndarray, ratio: int,
+                            sensor: str = "generic") -> float:
+    """Mean L1 between the net's output on the degraded scene and the original MS.
+
+    The whole scene (cropped to a size the net accepts) goes through the net at once: pass a
+    crop of a large scene.
+    """
+    target, pan_crop = _scene_tensors(model, ms, pan, ratio)
     ms_gains, pan_gain = sensor_gains(sensor, ms.shape[0])
     was_training = model.training
     model.eval()
@@ -82,14 +89,7 @@ def consistency_loss(model: nn.Module, ms: np.ndarray, pan: np.ndarray, ratio: i
     A fine-tuned net that lowers the reduced-resolution loss while this grows has learned
     something of the lower scale only (on small scenes that happened within 30 iterations).
     """
-    _check_model_fits(model, ms, pan, ratio)
-    multiple = model.config.multiple_of
-    _patch_size(multiple, ms, multiple)
-    rows, cols = (ms.shape[1] // multiple) * multiple, (ms.shape[2] // multiple) * multiple
-    device = next(model.parameters()).device
-    target = torch.as_tensor(np.ascontiguousarray(ms[:, :rows, :cols], dtype=np.float32), device=device)[None]
-    pan_crop = torch.as_tensor(np.ascontiguousarray(pan[:, :rows * ratio, :cols * ratio],
-                                                    dtype=np.float32), device=device)[None]
+    target, pan_crop = _scene_tensors(model, ms, pan, ratio)
     was_training = model.training
     model.eval()
     with torch.no_grad():
