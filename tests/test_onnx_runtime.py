@@ -162,6 +162,7 @@ def test_a_gpu_that_cannot_be_used_is_a_clear_error(monkeypatch):
 
 def test_operator_threads_leave_a_core_to_the_reader_and_writer():
     assert backends.intra_op_threads(8) == 7 and backends.intra_op_threads(1) == 1
+    assert backends.intra_op_threads(8, pipelined=False) == 8
 
 
 @pytest.mark.cuda

@@ -161,7 +161,8 @@ def resolve_backend(device: str = "auto", precision: str = "auto") -> Backend:
     return _cpu_backend()
 
 
-def intra_op_threads(cores: int | None = None) -> int:
-    """Threads for the model's operators: the cores, less what the reader and writer take."""
+def intra_op_threads(cores: int | None = None, pipelined: bool = True) -> int:
+    """Threads for the model's operators: the cores, less what the reader and writer take when
+    they run beside the model (`pipelined`, the tiled engine); all of them otherwise."""
     cores = cores or os.cpu_count() or 1
-    return max(1, cores - PIPELINE_THREADS)
+    return max(1, cores - PIPELINE_THREADS) if pipelined else cores

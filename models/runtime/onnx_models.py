@@ -20,12 +20,13 @@ GLOBAL_PART = "global"
 _OUT_OF_MEMORY = ("out of memory", "failed to allocate memory", "bfcarena")
 
 
-def make_session(graph: bytes, backend: Backend):
-    """An InferenceSession of `graph` on `backend`'s provider (with the CPU as fallback)."""
+def make_session(graph: bytes, backend: Backend, pipelined: bool = True):
+    """An InferenceSession of `graph` on `backend`'s provider (with the CPU as fallback), with
+    a core left to the reader and writer threads when they run beside it (`pipelined`)."""
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = intra_op_threads()
+    options.intra_op_num_threads = intra_op_threads(pipelined=pipelined)
     options.inter_op_num_threads = 1
     # idle operator threads sleep instead of spinning: the reader and writer need those cores
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
@@ -121,11 +122,12 @@ class OnnxGINetTileModel(OnnxTileModel):
 
 
 class OnnxClassifier:
-    """A packaged scene classifier: `logits(chips)` for float32 (N, bands, S, S) chips."""
+    """A packaged scene classifier: `logits(chips)` for float32 (N, bands, S, S) chips. Chips
+    are read between batches, not beside them, so the session uses every core."""
 
     def __init__(self, package: OnnxPackage, backend: Backend):
         self.backend = backend
-        self.session = make_session(package.graph, backend)
+        self.session = make_session(package.graph, backend, pipelined=False)
         self.input_name = package.runtime.inputs[0]
 
     def logits(self, chips: np.ndarray) -> np.ndarray:
