@@ -55,9 +55,11 @@ def accuracy_section(accuracy: dict) -> list[str]:
                                    f"{row.get('epochs', '?')} epochs", row))
     settings = accuracy.get("compare_settings") or {}
     if any(row["seeds"] for row in accuracy["methods"].values()):
-        lines += ["", f"### Methods, fine-tuned short runs ({settings.get('epochs', '?')} epochs, "
-                  f"blocks up to {settings.get('frozen_until', '?')} fixed, "
-                  f"{settings.get('input_size', '?')} px)", ""] + method_table(accuracy["methods"])
+        frozen = settings.get("frozen_until")
+        trained = f"blocks up to {frozen} fixed" if frozen else "every weight trained"
+        lines += ["", f"### Methods, fine-tuned short runs ({settings.get('epochs', '?')} epochs "
+                  f"planned, {trained}, {settings.get('input_size', '?')} px)", ""] + \
+            method_table(accuracy["methods"])
     if any(row["seeds"] for row in accuracy.get("frozen_methods", {}).values()):
         lines += ["", f"### Methods, heads on frozen ImageNet embeddings (Lite0 student, Lite2 "
                   f"teacher, {accuracy.get('frozen_input_size')} px)", ""] + \

@@ -184,7 +184,7 @@ def main() -> None:
     columns = 30
     previous = json.loads(Path(args.out).read_text()) if Path(args.out).exists() else {}
     data = {**previous, "machine": machine(), "validation_chips": int(len(labels)),
-            "accuracy": accuracy_table(results)}
+            "accuracy": accuracy_table(results), "notes": results.get("notes", [])}
     with tempfile.TemporaryDirectory() as temporary:
         folder = Path(temporary)
         mosaic = write_mosaic(folder / "mosaic.tif", chips[:columns * args.mosaic_rows], columns)
