@@ -194,8 +194,8 @@ def render(data: dict) -> str:
               f"- Per scene, fixed (64 x 64 PAN scenes, one process: model load, statistics, "
               f"files): **{r['per_scene_fixed_s']:.2f} s**.",
               f"- Per window of a split raster ({2 * PAN_SIZE} px PAN in {s['windows']} windows: "
-              f"{s['split_s']:.1f} s against {s['whole_s']:.1f} s whole; every window recomputes "
-              f"the whole-scene statistics and reads its overlap again): "
+              f"{s['split_s']:.1f} s against {s['whole_s']:.1f} s whole; every window loads the "
+              f"model and reads its overlap again, the first one also the whole-scene results): "
               f"**{s['per_window_extra_s']:.2f} s**.",
               f"- Local disk: write {r['disk']['write_bytes_per_s'] / 1e6:.0f} MB/s, read "
               f"{r['disk']['read_bytes_per_s'] / 1e6:.0f} MB/s; outputs take "

@@ -14,6 +14,7 @@ import pytest
 import rasterio
 
 from geodistill.models.cli.main import RunSummary, run
+from geodistill.models.errors import GeoDistillError
 from geodistill.models.cli.manifest import sha256_of
 from geodistill.models.cli.scenes import pair_scenes
 from geodistill.models.cli.windows import plan_windows
@@ -218,3 +219,63 @@ def test_every_task_runs_with_the_thread_count_asked(tmp_path):
         assert torch.get_num_threads() == 1  # as on a Dask worker given --threads 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_split_scene_computes_its_whole_scene_results_once(tmp_path, monkeypatch):
+    from geodistill.models.inference import raster_io
+    from geodistill.models.tasks import pansharpen_choice
+
+    calls = {"read": 0, "choice": 0}
+    real_read, real_choice = raster_io._read_decimated, pansharpen_choice.choose_method
+
+    def counted(name, function):
+        def wrapper(*args):
+            calls[name] += 1
+            return function(*args)
+        return wrapper
+
+    monkeypatch.setattr(raster_io, "_read_decimated", counted("read", real_read))
+    monkeypatch.setattr(pansharpen_choice, "choose_method", counted("choice", real_choice))
+    inputs = pair_folder(tmp_path / "in", ["big"], size=256)
+    auto = ["--method", "auto"]
+    assert run(["pansharpen", str(inputs), "--output-dir", str(tmp_path / "whole"), *auto]).done == ["big"]
+    whole = dict(calls)
+    calls.update(read=0, choice=0)
+    # METHOD auto: scaling, the scene sample and the model-or-MTF-GLP choice
+    assert run(["pansharpen", str(inputs), "--output-dir", str(tmp_path / "split"),
+                "--window-size", "128", *auto]).done == ["big"]
+    assert whole["choice"] == 1 and whole["read"] >= 1
+    assert calls == whole  # 4 windows, each whole-scene read and the choice made once
+    split, unsplit = (pixels(tmp_path / name / "big.tif").astype(int) for name in ("split", "whole"))
+    assert np.abs(split - unsplit).max() <= 1  # only the rounding of differently blended tiles
+    assert not list((tmp_path / "split").glob(".*"))  # the shared results went with the parts
+
+
+def test_rasters_inside_a_zip_run_by_their_gdal_virtual_paths(tmp_path):
+    import zipfile
+
+    rng = np.random.default_rng(9)
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    for name in ("a", "b"):
+        write_raster(plain / f"{name}.tif", (rng.random((3, 64, 64)) * 200 + 20).astype(np.uint8))
+    archive = tmp_path / "scenes.zip"
+    with zipfile.ZipFile(archive, "w") as packed:
+        for name in ("a", "b"):
+            packed.write(plain / f"{name}.tif", f"scenes/{name}.tif")
+    folder = f"/vsizip/{archive}/scenes"
+    reference = run(["dehaze", str(plain), "--output-dir", str(tmp_path / "from-files")])
+    summary = run(["dehaze", folder, "--output-dir", str(tmp_path / "from-zip")])
+    assert sorted(summary.done) == sorted(reference.done) == ["a", "b"]
+    for name in ("a", "b"):
+        np.testing.assert_array_equal(pixels(tmp_path / "from-zip" / f"{name}.tif"),
+                                      pixels(tmp_path / "from-files" / f"{name}.tif"))
+    entries = json.loads((tmp_path / "from-zip" / "manifest.json").read_text())["entries"]
+    assert {entry["inputs"][0]["path"] for entry in entries.values()} == {
+        f"{folder}/a.tif", f"{folder}/b.tif"}
+    again = run(["dehaze", f"{folder}/a.tif", "--output-dir", str(tmp_path / "from-zip")])
+    assert again.skipped == ["a"] and not again.done  # the manifest recognises the virtual input
+    with pytest.raises(GeoDistillError, match="GDAL cannot open that virtual path"):
+        run(["dehaze", f"{folder}/missing.tif", "--output-dir", str(tmp_path / "x")])
+    with pytest.raises(GeoDistillError, match="virtual paths .* are for inputs only"):
+        run(["dehaze", folder, "--output-dir", "/vsimem/out"])

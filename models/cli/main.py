@@ -20,6 +20,7 @@ from .planning import plan_run
 from .scene_tasks import Outcome, SceneJob
 from .scenes import pair_scenes, single_scenes
 from .tools import TOOLS, Option
+from .virtual_paths import is_virtual
 
 DEFAULT_WINDOW_SIZE = 4096
 BAR_WIDTH = 24
@@ -126,6 +127,10 @@ def run(argv: list[str] | None = None) -> RunSummary:
     values = {option.field: getattr(args, option.field) for option in tool.options
               if getattr(args, option.field) is not None}
     found = pair_scenes(args.inputs) if tool.pairs else single_scenes(args.inputs)
+    if is_virtual(str(args.output_dir)):
+        raise GeoDistillError(f"--output-dir {args.output_dir}: outputs are written to a folder on "
+                              f"a filesystem (a shared one for a cluster); GDAL virtual paths "
+                              f"(/vsi...) are for inputs only.")
     try:
         args.output_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:

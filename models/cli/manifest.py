@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..errors import InputError
+from .virtual_paths import is_virtual, virtual_stat
 
 FILE_NAME = "manifest.json"
 FORMAT = 1
@@ -26,7 +27,11 @@ def sha256_of(path: str | Path) -> str:
 
 
 def file_signature(path: str) -> dict:
-    """What identifies a file's version cheaply: its path, size and modification time."""
+    """What identifies a file's version cheaply: its path, size and modification time (GDAL's,
+    whole seconds, for a virtual path)."""
+    if is_virtual(path):
+        status = virtual_stat(path)
+        return {"path": path, "size": status.size, "mtime_ns": status.mtime * 10**9}
     status = os.stat(path)
     return {"path": path, "size": status.st_size, "mtime_ns": status.st_mtime_ns}
 

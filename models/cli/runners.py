@@ -39,7 +39,8 @@ def import_root() -> str:
 def run_on_dask(jobs: list[SceneJob], on_finish: FinishCallback, workers: int | None = None,
                 scheduler: str | None = None) -> None:
     """Run the jobs as Dask tasks: each whole scene is one task; a split scene is one task per
-    window plus one that assembles them. With `scheduler` an existing cluster is used, else a
+    window (the first before the others: it computes the whole-scene results they share) plus
+    one that assembles them. With `scheduler` an existing cluster is used, else a
     LocalCluster of `workers` single-threaded worker processes on the loopback interface."""
     from dask.distributed import Client, LocalCluster, as_completed
 
@@ -59,7 +60,10 @@ def run_on_dask(jobs: list[SceneJob], on_finish: FinishCallback, workers: int | 
         finals = {}
         for job in jobs:
             if job.windows:
-                parts = [client.submit(run_window, job, plan, pure=False) for plan in job.windows]
+                # the first window computes the whole-scene results the others load
+                first = client.submit(run_window, job, job.windows[0], pure=False)
+                parts = [first] + [client.submit(run_window, job, plan, first, pure=False)
+                                   for plan in job.windows[1:]]
                 finals[client.submit(assemble_windows, job, *parts, pure=False)] = job
             else:
                 finals[client.submit(run_scene, job, pure=False)] = job

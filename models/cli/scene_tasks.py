@@ -14,12 +14,15 @@ from pathlib import Path
 import rasterio
 
 from ..errors import GeoDistillError
+from ..inference.scene_memo import shared_scene_results
 from ..tasks.callbacks import Callbacks
 from .manifest import sha256_of
 from .scenes import Scene
 from .tools import TOOLS, window_area
 from .windows import WindowPlan, assemble, part_folder, part_path
 
+#: the sub-folder of a split scene's part folder that holds its shared whole-scene results
+SCENE_RESULTS = "scene"
 #: a child of Dask's logger, so that a `dask worker` logs which scenes it ran (silent elsewhere)
 LOG = logging.getLogger("distributed.geodistill")
 
@@ -97,8 +100,12 @@ def run_scene(job: SceneJob) -> Outcome:
         return Outcome(error=describe_error(error), workers=[worker_name()])
 
 
-def run_window(job: SceneJob, plan: WindowPlan) -> Outcome:
-    """Run the tool over one window's region of the scene and write the window's part file."""
+def run_window(job: SceneJob, plan: WindowPlan, after: Outcome | None = None) -> Outcome:
+    """Run the tool over one window's region of the scene and write the window's part file.
+
+    The whole-scene results every window needs (scaling statistics, global views, METHOD=auto's
+    choice) are kept in the scene's part folder: the first window computes them and the others
+    load them (`after`, the first window's outcome, only orders the tasks on a cluster)."""
     started = time.perf_counter()
     tool = TOOLS[job.tool]
     try:
@@ -106,7 +113,8 @@ def run_window(job: SceneJob, plan: WindowPlan) -> Outcome:
         part = part_path(Path(job.output), plan)
         part.parent.mkdir(exist_ok=True)
         area = window_area(tool.reference(job.scene), plan.region)
-        tool.run(tool.request(job.scene, part, job.values, area), str(part), Callbacks())
+        with shared_scene_results(part.parent / SCENE_RESULTS):
+            tool.run(tool.request(job.scene, part, job.values, area), str(part), Callbacks())
         LOG.info("geodistill %s: %s window %d done", job.tool, job.scene.name, plan.index + 1)
         return Outcome(workers=[worker_name()], seconds=time.perf_counter() - started,
                        megapixels=plan.core.height * plan.core.width / 1e6)

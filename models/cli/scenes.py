@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError
+from .virtual_paths import is_virtual, virtual_listing, virtual_stat
 
 RASTER_SUFFIXES = (".tif", ".tiff", ".vrt", ".jp2", ".img")
 #: name tokens that mark a multispectral and a panchromatic raster of a pair
@@ -35,11 +36,14 @@ class SceneList:
 
 def raster_files(inputs: list[str]) -> list[str]:
     """The rasters named by `inputs` (files, and the rasters of folders, not recursive), as
-    absolute paths that workers elsewhere can open on a shared filesystem."""
+    absolute paths that workers elsewhere can open on a shared filesystem, or as the GDAL
+    virtual paths given (/vsizip/..., /vsis3/...)."""
     found: list[str] = []
     for item in inputs:
         path = Path(item)
-        if path.is_dir():
+        if is_virtual(item):
+            found.extend(_virtual_rasters(item))
+        elif path.is_dir():
             found.extend(sorted(str(p.resolve()) for p in path.iterdir()
                                 if p.is_file() and p.suffix.lower() in RASTER_SUFFIXES))
         elif path.is_file():
@@ -47,6 +51,17 @@ def raster_files(inputs: list[str]) -> list[str]:
         else:
             raise InputError(f"Input {item} does not exist; give raster files or folders of rasters.")
     return found
+
+
+def _virtual_rasters(item: str) -> list[str]:
+    """The raster a GDAL virtual path names, or the rasters of the virtual folder it names."""
+    status = virtual_stat(item)
+    if status is None:
+        raise InputError(f"Input {item} does not exist (GDAL cannot open that virtual path); check "
+                         f"the path and, for object storage, the credentials GDAL reads.")
+    if status.IsDirectory():
+        return [path for path in virtual_listing(item) if Path(path).suffix.lower() in RASTER_SUFFIXES]
+    return [item]
 
 
 def stem(path: str) -> str:

@@ -71,8 +71,8 @@ def check_alignment(reference_path: str | Path, other_path: str | Path) -> int:
 
 def input_grid(reference_path: str | Path, other_path: str | Path) -> InputGrid:
     """`check_alignment` plus the pixel offset of the other input's origin."""
-    reference_path, other_path = Path(reference_path), Path(other_path)
     with rasterio.open(reference_path) as ref, rasterio.open(other_path) as other:
+        reference_path, other_path = Path(reference_path), Path(other_path)  # for the names
         if (ref.crs is None) != (other.crs is None) or (ref.crs is not None and ref.crs != other.crs):
             raise InputError(f"{other_path.name} ({other.crs or 'no CRS'}) is not in the CRS of "
                              f"{reference_path.name} ({ref.crs or 'no CRS'}); reproject it first.")

@@ -92,7 +92,7 @@ class _Batch:
 
 @dataclass
 class _Source:
-    path: Path
+    path: str
     bands: list[int]
     scaling: BandScaling
     grid: InputGrid
@@ -147,10 +147,10 @@ def _get(channel: queue.Queue, stop: threading.Event, producer: _Stage | None = 
 def _prepare_sources(inputs: list[RasterInput], region: Window | None) -> list[_Source]:
     if not inputs:
         raise InputError("No input raster was given.")
-    reference = Path(inputs[0].path)
+    reference = str(inputs[0].path)  # str: Path would spoil GDAL paths such as /vsizip//...
     sources = []
     for index, item in enumerate(inputs):
-        path = Path(item.path)
+        path = str(item.path)
         with open_raster(path) as dataset:
             bands = band_list(dataset, item.bands)
         grid = InputGrid(1, 0, 0) if index == 0 else input_grid(reference, path)
@@ -159,7 +159,7 @@ def _prepare_sources(inputs: list[RasterInput], region: Window | None) -> list[_
                              grid.col_offset + int(region.col_off) // grid.ratio, grid.shift)
         scaling = item.resolve_scaling()
         if scaling.band_count != len(bands):
-            raise InputError(f"The scaling of {path.name} has {scaling.band_count} band(s) but "
+            raise InputError(f"The scaling of {Path(path).name} has {scaling.band_count} band(s) but "
                              f"{len(bands)} band(s) are read; give one statistic per band.")
         sources.append(_Source(path, bands, scaling, grid))
     return sources

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from rasterio.enums import Resampling
 
-from .raster_io import band_list, decimated_shape, open_raster, valid_mask
+from .raster_io import scene_overview
 from .resampling import resize_bilinear
 from .scaling import BandScaling
 from .tiling import TileWindow
@@ -34,11 +34,7 @@ def read_global_view(path: str | Path, bands: list[int] | None, scaling: BandSca
 
     Nodata pixels are filled with 0 (the neutral value tiles get too) before resizing.
     """
-    with open_raster(path) as dataset:
-        indexes = band_list(dataset, bands)
-        shape = decimated_shape(dataset.height, dataset.width, global_size * OVERSAMPLING)
-        raw = dataset.read(indexes, out_shape=(len(indexes),) + shape, resampling=Resampling.average)
-        valid = valid_mask(dataset, raw, out_shape=shape)
+    raw, _, valid = scene_overview(path, bands, global_size * OVERSAMPLING, Resampling.average)
     image = scaling.normalize(raw)
     image[:, ~valid] = 0.0
     return resize_to_global_view(image, global_size)

@@ -15,6 +15,7 @@ from rasterio.windows import Window
 from ..errors import InputError
 from ..output_files import check_output_folder
 from .scaling import BandScaling
+from .scene_memo import file_state, remembered
 
 GEOTIFF_SUFFIXES = (".tif", ".tiff")
 
@@ -196,9 +197,22 @@ def read_decimated(path: str | Path, bands: list[int] | None = None, max_size: i
 
     GDAL serves the read from overviews when the file has them, so the cost stays bounded.
     """
-    with open_raster(path) as dataset:
-        array, transform, _ = _read_decimated(dataset, bands, max_size, resampling)
+    array, transform, _ = scene_overview(path, bands, max_size, resampling)
     return array, transform
+
+
+def scene_overview(path: str | Path, bands: list[int] | None, max_size: int,
+                   resampling: Resampling) -> tuple[np.ndarray, Affine, np.ndarray]:
+    """(array, transform, valid mask) of the whole scene read at most `max_size` pixels on its
+    longer side; shared by the windows of a split raster (see `scene_memo`)."""
+    def read() -> dict[str, np.ndarray]:
+        with open_raster(path) as dataset:
+            array, transform, valid = _read_decimated(dataset, bands, max_size, resampling)
+        return {"array": array, "transform": np.array(transform[:6]), "valid": valid}
+
+    key = file_state(path) + (None if bands is None else tuple(bands), max_size, resampling.name)
+    values = remembered("overview", key, read)
+    return values["array"], Affine(*values["transform"].tolist()), values["valid"]
 
 
 def _read_decimated(dataset, bands, max_size, resampling):
@@ -214,8 +228,7 @@ def scene_scaling(path: str | Path, bands: list[int] | None = None, mode: str = 
                   low_percentile: float | None = 1.0, high_percentile: float = 99.0,
                   max_size: int = 1024) -> BandScaling:
     """Scaling statistics (percentiles of valid pixels) from a decimated read of the scene."""
-    with open_raster(path) as dataset:
-        array, _, valid = _read_decimated(dataset, bands, max_size, Resampling.nearest)
+    array, _, valid = scene_overview(path, bands, max_size, Resampling.nearest)
     if not valid.any():
         raise InputError(f"{Path(path).name} has no valid pixels (everything is nodata).")
     return BandScaling.from_array(array, mode=mode, low_percentile=low_percentile,

@@ -27,6 +27,7 @@ from ..inference.engine import OutputSpec, RasterInput, RunReport, run_tiled
 from ..inference.raster_io import (band_list, band_names, check_raster_outputs, has_mask,
                                    input_notes, output_nodata, scene_scaling, valid_mask)
 from ..inference.scaling import BandScaling
+from ..inference.scene_memo import file_state, remembered
 from ..inference.tiling import TilingOptions
 from ..masks import nonzero_pixels
 from ..package import ModelCard, load_model, read_card
@@ -180,35 +181,34 @@ def read_scene_crop(request: PansharpenRequest, info: PairInfo, ms_scaling: Band
                     pan_scaling: BandScaling, max_ms_pixels: int = SCENE_SAMPLE_MS_PIXELS
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A normalized central crop of the pair, the MS at most `max_ms_pixels` a side, and which
-    of its MS pixels hold data: not masked, not the nodata value, and not 0 in every band (the
-    black fill of scenes without a nodata value; judged in float32 like the models see it: the
-    shared SpaceNet MS fills with float64 values of 1e-310)."""
+    MS pixels hold data: not masked, not nodata, not 0 in every band (the black fill of scenes
+    without a nodata value, judged in float32 as the models see it). Read once per scene."""
     ratio = info.ratio
     ms_rows = min(max_ms_pixels, info.pan_shape[0] // ratio)
     ms_cols = min(max_ms_pixels, info.pan_shape[1] // ratio)
     pan_row = (info.pan_shape[0] // ratio - ms_rows) // 2 * ratio
     pan_col = (info.pan_shape[1] // ratio - ms_cols) // 2 * ratio
-    with rasterio.open(request.pan_path) as pan:
-        pan_array = pan.read([info.pan_band], window=Window(pan_col, pan_row, ms_cols * ratio,
-                                                            ms_rows * ratio), boundless=True)
-    with rasterio.open(request.ms_path) as ms:
-        window = Window(info.ms_offset[1] + pan_col // ratio, info.ms_offset[0] + pan_row // ratio,
-                        ms_cols, ms_rows)
-        ms_array = ms.read(band_list(ms, None), window=window, boundless=True)  # 0 outside
-        valid = (valid_mask(ms, ms_array, window=window, boundless=True)
-                 & nonzero_pixels(ms_array.astype(np.float32)))
+
+    def read() -> dict[str, np.ndarray]:
+        with rasterio.open(request.pan_path) as pan:
+            pan_array = pan.read([info.pan_band], window=Window(pan_col, pan_row, ms_cols * ratio,
+                                                                ms_rows * ratio), boundless=True)
+        with rasterio.open(request.ms_path) as ms:
+            window = Window(info.ms_offset[1] + pan_col // ratio,
+                            info.ms_offset[0] + pan_row // ratio, ms_cols, ms_rows)
+            ms_array = ms.read(band_list(ms, None), window=window, boundless=True)  # 0 outside
+            valid = (valid_mask(ms, ms_array, window=window, boundless=True)
+                     & nonzero_pixels(ms_array.astype(np.float32)))
+        return {"ms": ms_array, "pan": pan_array, "valid": valid}
+
+    crop = remembered("pair_crop", file_state(request.ms_path) + file_state(request.pan_path)
+                      + (info.pan_band, max_ms_pixels, tuple(info.ms_offset)), read)
+    ms_array, pan_array, valid = crop["ms"], crop["pan"], crop["valid"]
     # NaN/Inf would spread through the filters: zero them and leave their MS pixels out
     pan_finite = np.isfinite(pan_array[0]).reshape(ms_rows, ratio, ms_cols, ratio).all(axis=(1, 3))
     valid &= pan_finite
     ms_array, pan_array = (np.where(np.isfinite(a), a, 0) for a in (ms_array, pan_array))
     return ms_scaling.normalize(ms_array), pan_scaling.normalize(pan_array), valid
-
-
-def read_scene_sample(request: PansharpenRequest, info: PairInfo, ms_scaling: BandScaling,
-                      pan_scaling: BandScaling, max_ms_pixels: int = SCENE_SAMPLE_MS_PIXELS
-                      ) -> tuple[np.ndarray, np.ndarray]:
-    """`read_scene_crop` without the valid-pixel mask."""
-    return read_scene_crop(request, info, ms_scaling, pan_scaling, max_ms_pixels)[:2]
 
 
 def pansharpen(request: PansharpenRequest, callbacks: Callbacks | None = None) -> PansharpenResult:
@@ -342,9 +342,9 @@ def _choose_method(prepared: _PreparedModel, info: PairInfo, sensor: str, callba
         callbacks.log("METHOD auto: comparing the model with MTF-GLP needs torch (the 'Train "
                       "models' pack); the model is used.")
         return "model"
-    from .pansharpen_choice import choose_method
+    from .pansharpen_choice import scene_choice
 
-    choice = choose_method(prepared.net, *prepared.check_sample, info.ratio, sensor)
+    choice = scene_choice(prepared.net, prepared.check_sample, prepared.card.sha256, info.ratio, sensor)
     callbacks.log(choice.sentence(prepared.card.name))
     prepared.notes.append(f"auto: {choice.method} (reduced-resolution ERGAS model "
                           f"{choice.model_ergas:.3f}, MTF-GLP {choice.mtf_glp_ergas:.3f})")

@@ -8,6 +8,7 @@ part counts (the adapted model trained on the rest).
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +16,7 @@ import torch
 
 from ..classical.pansharpen import mtf_glp
 from ..data.wald import degrade, sensor_gains
+from ..inference.scene_memo import remembered
 from ..masks import eroded
 from ..metrics.pansharpening import ergas
 
@@ -60,3 +62,19 @@ def choose_method(net: torch.nn.Module, ms: np.ndarray, pan: np.ndarray, valid: 
     model_score = ergas(reference, _fuse(net, ms_lr, pan_lr), ratio, mask)
     glp_score = ergas(reference, mtf_glp(ms_lr, pan_lr, ratio, sensor), ratio, mask)
     return MethodChoice("model" if model_score < glp_score else "mtf_glp", model_score, glp_score)
+
+
+def scene_choice(net: torch.nn.Module, sample: tuple, model_sha256: str, ratio: int,
+                 sensor: str) -> MethodChoice:
+    """`choose_method` on the scene's `sample` (ms, pan, valid), made once per scene for the
+    windows of a split raster (see `scene_memo`)."""
+    def compare() -> dict[str, np.ndarray]:
+        found = choose_method(net, *sample, ratio, sensor)
+        return {"method": np.array(found.method), "model_ergas": np.array(found.model_ergas),
+                "mtf_glp_ergas": np.array(found.mtf_glp_ergas)}
+
+    digest = hashlib.sha256(b"".join(np.ascontiguousarray(part).tobytes()
+                                     for part in sample if part is not None)).hexdigest()
+    stored = remembered("method_choice", (model_sha256, sensor, ratio, digest), compare)
+    return MethodChoice(str(stored["method"]), float(stored["model_ergas"]),
+                        float(stored["mtf_glp_ergas"]))

@@ -29,7 +29,8 @@ from ..package import ModelCard, load_model, training_sources
 from ..registry import resolve_model
 from .callbacks import Callbacks
 from .training_checks import check_architecture_and_teacher, check_patch_multiple
-from .pansharpen import TASK, PairInfo, PansharpenRequest, inspect_pair, pair_scaling, read_scene_sample
+from .pansharpen import (TASK, PairInfo, PansharpenRequest, inspect_pair, pair_scaling,
+                         read_scene_crop)
 
 ARCHITECTURES = ("lite", "psdnet")
 
@@ -88,7 +89,7 @@ def load_training_data(request: PansharpenTrainingRequest, callbacks: Callbacks)
         callbacks.raise_if_cancelled()
         ms_scaling, pan_scaling = pair_scaling(ms_path)
         sample_request = PansharpenRequest(ms_path, pan_path, "", pan_band=info.pan_band)
-        crops.append(read_scene_sample(sample_request, info, ms_scaling, pan_scaling))
+        crops.append(read_scene_crop(sample_request, info, ms_scaling, pan_scaling)[:2])
     largest = min(min(ms.shape[1:]) for ms, _ in crops) // ratio * ratio
     config_class = PSDNetConfig if request.architecture == "psdnet" else PansharpenLiteConfig
     step = math.lcm(ratio, config_class(ms_bands=infos[0].ms_bands, ratio=ratio).multiple_of)
