@@ -2,17 +2,14 @@
 from __future__ import annotations
 
 from qgis.core import Qgis, QgsApplication
-from qgis.PyQt.QtCore import QCoreApplication, Qt
+from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtGui import QIcon
 from qgis.PyQt.QtWidgets import QAction, QMenu
 
 from . import deps, settings
 from .algorithms.base import ICON_PATH
 from .provider import GeoDistillProvider
-
-
-def _tr(text: str) -> str:
-    return QCoreApplication.translate("GeoDistill", text)
+from .translation import tr as _tr
 
 
 class GeoDistillPlugin:

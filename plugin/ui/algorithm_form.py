@@ -19,7 +19,7 @@ from qgis.core import (
     QgsReferencedRectangle,
 )
 from qgis.gui import QgsExtentWidget, QgsMapLayerComboBox, QgsRasterBandComboBox
-from qgis.PyQt.QtCore import QCoreApplication, Qt
+from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -45,10 +45,7 @@ from .model_fit import LayerFacts, fit_problems
 from .model_picker import ModelPicker
 from .output_names import automatic_output
 from .parameter_widgets import DESTINATION_TYPES, is_model_output, parameter_widget
-
-
-def _tr(text: str) -> str:
-    return QCoreApplication.translate("GeoDistill", text)
+from ..translation import tr as _tr
 
 
 #: words in an algorithm id -> the model-card task of its MODEL parameter

@@ -5,14 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtWidgets import QComboBox, QHBoxLayout, QLabel, QWidget
 
 from .. import deps, settings
-
-
-def _tr(text: str) -> str:
-    return QCoreApplication.translate("GeoDistill", text)
+from ..translation import tr as _tr
 
 
 @dataclass(frozen=True)

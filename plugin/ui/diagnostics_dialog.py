@@ -5,7 +5,7 @@ import platform
 import sys
 
 from qgis.core import Qgis
-from qgis.PyQt.QtCore import QCoreApplication, PYQT_VERSION_STR, QT_VERSION_STR
+from qgis.PyQt.QtCore import PYQT_VERSION_STR, QT_VERSION_STR
 from qgis.PyQt.QtGui import QFontDatabase
 from qgis.PyQt.QtWidgets import QApplication, QDialog, QDialogButtonBox, QPlainTextEdit, QVBoxLayout
 
@@ -13,10 +13,7 @@ from .. import deps, installer, settings
 from ..algorithms.base import BUNDLED_MODELS, PLUGIN_ROOT, bundled_model_names
 from ...models.about import plugin_version
 from .device_line import compute_info
-
-
-def _tr(text: str) -> str:
-    return QCoreApplication.translate("GeoDistill", text)
+from ..translation import tr as _tr
 
 
 def gdal_version() -> str:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from qgis.core import Qgis, QgsApplication, QgsProject
 from qgis.gui import QgsDockWidget, QgsFileWidget, QgsMessageBar
-from qgis.PyQt.QtCore import QCoreApplication, Qt, pyqtSignal
+from qgis.PyQt.QtCore import Qt, pyqtSignal
 from qgis.PyQt.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -29,14 +29,11 @@ from .. import settings
 from .device_line import DeviceLine, short_summary
 from .runner import AlgorithmRunner, RunOutcome
 from .tool_pages import ToolPage, build_pages
+from ..translation import tr as _tr
 
 ID_ROLE = Qt.ItemDataRole.UserRole
 #: seconds a success, cancel or refusal message stays in the message bar (errors stay)
 MESSAGE_SECONDS = 10
-
-
-def _tr(text: str) -> str:
-    return QCoreApplication.translate("GeoDistill", text)
 
 
 class GeoDistillDock(QgsDockWidget):

@@ -5,15 +5,12 @@ from __future__ import annotations
 
 from qgis.core import QgsProject, QgsRasterLayer
 from qgis.gui import QgsCheckableComboBox
-from qgis.PyQt.QtCore import QCoreApplication, QRegularExpression, Qt
+from qgis.PyQt.QtCore import QRegularExpression, Qt
 from qgis.PyQt.QtGui import QRegularExpressionValidator
 from qgis.PyQt.QtWidgets import QComboBox, QLabel, QLineEdit, QWidget
 
 from ..algorithms.base import BAND_LIST_PATTERN, parse_band_list
-
-
-def _tr(text: str) -> str:
-    return QCoreApplication.translate("GeoDistill", text)
+from ..translation import tr as _tr
 
 
 #: characters a combo box keeps visible when the dock is narrow (longer items are elided)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qgis.PyQt.QtCore import QCoreApplication, QProcess, QProcessEnvironment, pyqtSignal
+from qgis.PyQt.QtCore import QProcess, QProcessEnvironment, pyqtSignal
 from qgis.PyQt.QtGui import QFontDatabase, QTextCursor
 from qgis.PyQt.QtWidgets import (
     QApplication,
@@ -31,10 +31,7 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from .. import deps, installer, settings
-
-
-def _tr(text: str) -> str:
-    return QCoreApplication.translate("GeoDistill", text)
+from ..translation import tr as _tr
 
 
 def requirements_to_install(statuses: list[deps.DependencyStatus], packs: list[str],

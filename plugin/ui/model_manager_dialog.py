@@ -9,7 +9,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from qgis.PyQt.QtCore import QCoreApplication, Qt
+from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -25,10 +25,7 @@ from qgis.PyQt.QtWidgets import (
 
 from .. import settings
 from .model_picker import card_html, list_models
-
-
-def _tr(text: str) -> str:
-    return QCoreApplication.translate("GeoDistill", text)
+from ..translation import tr as _tr
 
 
 def _package_files(path: Path) -> list[Path]:

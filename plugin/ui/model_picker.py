@@ -4,10 +4,11 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
-from qgis.PyQt.QtCore import QCoreApplication, pyqtSignal
+from qgis.PyQt.QtCore import pyqtSignal
 from qgis.PyQt.QtWidgets import QComboBox, QLabel, QVBoxLayout, QWidget
 
 from .. import settings
+from ..translation import tr as _tr
 
 DEFAULT_MODEL = "default"
 
@@ -27,10 +28,6 @@ CLASSICAL_METHODS = {
         "dark_channel_prior", "dark_channel_prior (classical, no model)",
         "He et al.'s dark channel prior: no model, any band count, slower than the lite model."),),
 }
-
-
-def _tr(text: str) -> str:
-    return QCoreApplication.translate("GeoDistill", text)
 
 
 def list_models(task: str | None):

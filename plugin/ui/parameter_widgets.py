@@ -5,11 +5,11 @@ from __future__ import annotations
 import qgis.utils
 from qgis.core import QgsMapLayerProxyModel, QgsProcessing, QgsProcessingParameterDefinition, QgsProject
 from qgis.gui import QgsExtentWidget, QgsFileWidget, QgsMapLayerComboBox, QgsRasterBandComboBox
-from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QLineEdit, QSpinBox, QWidget
 
 from .. import settings
 from .form_widgets import BandOrderEdit, LayerChecklist
+from ..translation import tr as _tr
 
 DESTINATION_TYPES = {"rasterDestination", "vectorDestination", "sink", "fileDestination",
                      "folderDestination"}
@@ -18,10 +18,6 @@ TILE_PARAMETER = "TILE_SIZE"
 #: the unit shown in a number field (the areas are measured in metres in any CRS)
 UNIT_SUFFIXES = {"TILE_SIZE": " px", "OVERLAP": " px", "CHIP_SIZE": " px", "STRIDE": " px",
                  "PATCH_SIZE": " px", "MIN_AREA": " m²"}
-
-
-def _tr(text: str) -> str:
-    return QCoreApplication.translate("GeoDistill", text)
 
 
 def is_model_output(definition) -> bool:

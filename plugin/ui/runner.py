@@ -19,15 +19,12 @@ from qgis.core import (
     QgsProject,
     QgsRasterLayer,
 )
-from qgis.PyQt.QtCore import QCoreApplication, QObject, pyqtSignal
+from qgis.PyQt.QtCore import QObject, pyqtSignal
 
 from ..styling import apply_display_style
+from ..translation import tr as _tr
 
 GROUP_NAME = "GeoDistill"
-
-
-def _tr(text: str) -> str:
-    return QCoreApplication.translate("GeoDistill", text)
 
 
 class BackgroundRun(QgsProcessingAlgRunnerTask):

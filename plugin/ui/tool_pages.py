@@ -10,15 +10,12 @@ import fnmatch
 from dataclasses import dataclass
 
 from qgis.core import QgsApplication
-from qgis.PyQt.QtCore import QCoreApplication, Qt
+from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtWidgets import QComboBox, QLabel, QStackedWidget, QVBoxLayout, QWidget
 
 from .algorithm_form import AlgorithmForm
 from .form_widgets import let_combos_shrink
-
-
-def _tr(text: str) -> str:
-    return QCoreApplication.translate("GeoDistill", text)
+from ..translation import tr as _tr
 
 
 @dataclass(frozen=True)
