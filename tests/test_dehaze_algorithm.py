@@ -11,23 +11,17 @@ from qgis import processing
 from qgis.core import QgsApplication, QgsProcessingException, QgsProject, QgsRasterLayer
 
 from dehaze_scenes import hazy_scene
+from packages import untrained_dehaze_lite
 from rasters import write_raster
 
-from geodistill.models import nets
 from geodistill.models.classical.dehaze import dark_channel
-from geodistill.models.package import ModelCard, save_package
 
 
 @pytest.fixture(scope="module")
 def lite_package(tmp_path_factory):
     """An (untrained) 3-band lite student packaged as a user would get it."""
-    torch.manual_seed(0)
-    net = nets.build("dehaze_lite", {"bands": 3})
-    card = ModelCard(name="lite_rgb_test", task="dehazing", architecture="dehaze_lite",
-                     config={"bands": 3})
-    path = tmp_path_factory.mktemp("models") / "lite_rgb_test.safetensors"
-    save_package(path, net.state_dict(), card)
-    return path
+    return untrained_dehaze_lite(tmp_path_factory.mktemp("models") / "lite_rgb_test.safetensors",
+                                 "lite_rgb_test")
 
 
 def run(input_path, output, **extra):

@@ -3,12 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
+from packages import untrained_dehaze_lite
 from rasters import pansharpening_scene, smooth_field, write_raster
-
-from geodistill.models import nets
-from geodistill.models.package import ModelCard, save_package
 
 
 @pytest.fixture(scope="module")
@@ -35,13 +32,17 @@ def pair(data):
 @pytest.fixture(scope="module")
 def dehaze_package(data):
     """An untrained 3-band lite dehazing student, packaged."""
-    torch.manual_seed(0)
-    net = nets.build("dehaze_lite", {"bands": 3})
-    card = ModelCard(name="hostile_dehaze", task="dehazing", architecture="dehaze_lite",
-                     config={"bands": 3})
-    return save_package_file(data / "hostile_dehaze.safetensors", net, card)
+    return untrained_dehaze_lite(data / "hostile_dehaze.safetensors", "hostile_dehaze")
 
 
-def save_package_file(path, net, card):
-    save_package(path, net.state_dict(), card)
-    return path
+@pytest.fixture(autouse=True)
+def _one_thread(one_torch_thread):
+    """Hostile runs train and run tiny nets: on one torch thread (see `one_torch_thread`)."""
+
+
+@pytest.fixture
+def out(tmp_path):
+    """An empty output folder."""
+    folder = tmp_path / "out"
+    folder.mkdir()
+    return folder

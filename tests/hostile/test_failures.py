@@ -17,15 +17,6 @@ from rasters import write_raster
 from geodistill.models.errors import Cancelled, InputError, PackageError, shorten, user_message
 from geodistill.plugin.algorithms.dehaze import DehazeAlgorithm
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-@pytest.fixture
-def out(tmp_path):
-    folder = tmp_path / "out"
-    folder.mkdir()
-    return folder
-
 
 def test_cancelled_dehaze_leaves_the_existing_output_byte_identical(geodistill_provider, rgb, out):
     existing = out / "dehazed.tif"

@@ -17,8 +17,6 @@ from geodistill.models.inference.engine import OutputSpec, RasterInput, run_tile
 from geodistill.models.inference.memory import TiledRunShape, check_tiled_run, tiled_run_bytes
 from geodistill.models.inference.scaling import BandScaling
 from geodistill.models.inference.tiling import TilingOptions
-
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
 UNIT = BandScaling([0.0] * 3, [255.0] * 3)
 
 

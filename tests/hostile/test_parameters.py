@@ -9,8 +9,6 @@ from qgis.core import QgsProject, QgsRasterLayer
 from .outcomes import refused
 from rasters import write_raster
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
 
 def dehaze_params(raster, out, **extra):
     return {"INPUT": str(raster), "MODEL": "dark_channel_prior", "DEVICE": "cpu", "TILE_SIZE": 128,
@@ -20,13 +18,6 @@ def dehaze_params(raster, out, **extra):
 def pansharpen_params(pair, out, **extra):
     return {"MS": str(pair.ms_path), "PAN": str(pair.pan_path), "METHOD": 0, "DEVICE": "cpu",
             "TILE_SIZE": 64, "OVERLAP": 8, "OUTPUT": str(out / "sharp.tif"), **extra}
-
-
-@pytest.fixture
-def out(tmp_path):
-    folder = tmp_path / "out"
-    folder.mkdir()
-    return folder
 
 
 def test_pan_band_zero_is_refused_with_the_valid_range(geodistill_provider, pair, out):

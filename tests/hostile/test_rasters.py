@@ -6,8 +6,6 @@ import pytest
 from .outcomes import refused
 from rasters import pansharpening_scene, write_raster
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
 
 def truncated(path, share=0.6):
     """`path` with its end cut off: the header reads, the last tiles do not."""
@@ -27,13 +25,6 @@ def tiled_raster(path, bands=3, size=256, dtype="uint8", pixel_size=1.0):
                        transform=from_origin(500000, 4500000, pixel_size, pixel_size)) as dataset:
         dataset.write(values)
     return path
-
-
-@pytest.fixture
-def out(tmp_path):
-    folder = tmp_path / "out"
-    folder.mkdir()
-    return folder
 
 
 @pytest.mark.parametrize("algorithm,extra", [

@@ -8,15 +8,6 @@ import pytest
 from .outcomes import refused, run
 from rasters import write_raster
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-@pytest.fixture
-def out(tmp_path):
-    folder = tmp_path / "out"
-    folder.mkdir()
-    return folder
-
 
 def tampered(source, folder):
     data = bytearray(source.read_bytes())
