@@ -21,24 +21,21 @@ from torch import nn
 
 from . import register
 from .backbones import EncoderSpec, MobileNetV2Encoder, ResNetEncoder
+from .classifier_config import ClassifierConfig
 
 
 @dataclass
-class ResNet18ClassifierConfig:
+class ResNet18ClassifierConfig(ClassifierConfig):
     """ResNet-18-class scene classifier."""
 
-    bands: int = 3
-    classes: int = 2
-    input_size: int = 96
+    dropout: float = 0.0
     width: int = 64
     """Channels of the stem and of layer1's blocks; layers 2-4 double it each time."""
     depths: tuple[int, ...] = (2, 2, 2, 2)
-    dropout: float = 0.0
 
     def __post_init__(self):
+        super().__post_init__()
         self.depths = tuple(self.depths)
-        if self.classes < 2:
-            raise ValueError(f"a classifier needs at least 2 classes, got {self.classes}")
 
     block = "basic"
 
@@ -53,19 +50,11 @@ class ResNet50ClassifierConfig(ResNet18ClassifierConfig):
 
 
 @dataclass
-class MobileNetV2ClassifierConfig:
+class MobileNetV2ClassifierConfig(ClassifierConfig):
     """MobileNetV2-class scene classifier."""
 
-    bands: int = 3
-    classes: int = 2
-    input_size: int = 96
     width_multiplier: float = 1.0
     last_channels: int = 1280
-    dropout: float = 0.2
-
-    def __post_init__(self):
-        if self.classes < 2:
-            raise ValueError(f"a classifier needs at least 2 classes, got {self.classes}")
 
 
 def _resnet_spec(config: ResNet18ClassifierConfig) -> EncoderSpec:

@@ -19,24 +19,21 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import register
+from .classifier_config import ClassifierConfig
 from .efficientnet_lite import VARIANTS, EfficientNetLiteEncoder
 
 STEM_KEY = "stem.conv.weight"
 
 
 @dataclass
-class EfficientNetLiteClassifierConfig:
+class EfficientNetLiteClassifierConfig(ClassifierConfig):
     """EfficientNet-Lite scene classifier."""
 
-    bands: int = 3
-    classes: int = 2
     input_size: int = 128
     variant: str = "lite0"
-    dropout: float = 0.2
 
     def __post_init__(self):
-        if self.classes < 2:
-            raise ValueError(f"a classifier needs at least 2 classes, got {self.classes}")
+        super().__post_init__()
         if self.variant not in VARIANTS:
             raise ValueError(f"unknown EfficientNet-Lite variant '{self.variant}' "
                              f"(known: {', '.join(VARIANTS)})")
