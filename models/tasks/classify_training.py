@@ -25,7 +25,9 @@ from ..output_files import MODEL_SUFFIXES, check_output_file
 from ..package import ModelCard, load_model
 from ..registry import resolve_model
 from .callbacks import Callbacks
-from .classify import TASK, check_card
+from .model_fit import check_fits
+from .requests import TrainingRequest
+from .classify import TASK, model_needs
 from .training_checks import check_several_classes
 
 BUNDLED_CLASSIFIER = "classification_aid_efficientnet_lite0"
@@ -40,7 +42,7 @@ FINE_TUNE_LEARNING_RATE = 1e-3
 
 
 @dataclass
-class ClassifierTrainingRequest:
+class ClassifierTrainingRequest(TrainingRequest):
     """Chips to learn from and how to train (plain values: no QGIS objects)."""
 
     output_model: str
@@ -50,7 +52,6 @@ class ClassifierTrainingRequest:
     class_field: str | None = None
     architecture: str = "efficientnet_lite0"
     method: str = "plain"
-    teacher: str | None = None
     epochs: int = 30
     chip_size: int = 0
     """Source chip side in pixels: cut size for vector labels (0 = 64); for a folder 0 keeps
@@ -64,11 +65,6 @@ class ClassifierTrainingRequest:
     patience: int = 10
     """Stop after this many epochs without a better validation loss."""
     minutes: float | None = None
-    device: str = "auto"
-    user_model_folder: str | None = None
-    seed: int = 0
-    description: str = ""
-    licence: str = "as the training data"
     start_from: str | None = "default"
     """EfficientNet-Lite architectures: the classification package whose encoder training starts
     from ("default" = the bundled classifier; None or "" = from scratch)."""
@@ -106,7 +102,7 @@ def _teacher(request: ClassifierTrainingRequest, bands: int):
         raise InputError("METHOD class_centric distils a teacher: give a TEACHER model package "
                          "(train one with ARCHITECTURE teacher first), or choose METHOD plain.")
     card, teacher = load_model(resolve_model(request.teacher, request.user_model_folder, task=TASK))
-    check_card(card, bands)
+    check_fits(card, model_needs(bands))
     return teacher, card.name
 
 

@@ -38,6 +38,7 @@ from ..output_files import MODEL_SUFFIXES, check_output_file
 from ..package import ModelCard, load_model, training_sources
 from ..registry import resolve_model
 from .callbacks import Callbacks
+from .requests import TrainingRequest
 from .training_checks import check_architecture_and_teacher, check_patch_multiple
 from .dehaze import TASK, model_scaling_from_array
 
@@ -63,7 +64,7 @@ def compact_teacher_config(bands: int) -> KTDNTeacherConfig:
 
 
 @dataclass
-class DehazeTrainingRequest:
+class DehazeTrainingRequest(TrainingRequest):
     """Images to learn from and how to train (plain values: no QGIS objects)."""
 
     output_model: str
@@ -71,16 +72,10 @@ class DehazeTrainingRequest:
     clear_folder: str | None = None
     pairs: list[tuple[str, str]] = field(default_factory=list)
     architecture: str = "lite"
-    teacher: str | None = None
     epochs: int = 30
     patch_size: int = 64
     samples: int = 512
-    device: str = "auto"
-    user_model_folder: str | None = None
     validation_fraction: float = 0.1
-    seed: int = 0
-    description: str = ""
-    licence: str = "as the training data"
 
 
 @dataclass

@@ -28,6 +28,7 @@ from ..output_files import MODEL_SUFFIXES, check_output_file
 from ..package import ModelCard, load_model, training_sources
 from ..registry import resolve_model
 from .callbacks import Callbacks
+from .requests import TrainingRequest
 from .training_checks import check_architecture_and_teacher, check_patch_multiple
 from .pansharpen import TASK, PairInfo, PansharpenRequest, inspect_pair, pair_scaling, read_scene_sample
 
@@ -35,24 +36,18 @@ ARCHITECTURES = ("lite", "psdnet")
 
 
 @dataclass
-class PansharpenTrainingRequest:
+class PansharpenTrainingRequest(TrainingRequest):
     """Pairs to learn from and how to train (plain values: no QGIS objects)."""
 
     pairs: list[tuple[str, str]]
     output_model: str
     architecture: str = "lite"
-    teacher: str | None = None
     sensor: str = "generic"
     epochs: int = 30
     patch_size: int = 64
     samples_per_pair: int = 256
     pan_band: int = 1
-    device: str = "auto"
-    user_model_folder: str | None = None
     validation_fraction: float = 0.1
-    seed: int = 0
-    description: str = ""
-    licence: str = "as the training data"
     training_data: str = ""
     """What the card says the model was trained on; empty = the training files' names."""
 

@@ -37,6 +37,7 @@ from ..output_files import MODEL_SUFFIXES, check_output_file
 from ..package import ModelCard, load_model, training_sources
 from ..registry import resolve_model
 from .callbacks import Callbacks
+from .requests import TrainingRequest
 from .training_checks import check_architecture_and_teacher, check_patch_multiple, check_several_classes
 from .segment import TASK, check_classes, choose_model
 
@@ -45,7 +46,7 @@ CONFIGS = {"ginet": GINetConfig, "lite": GINetLiteConfig, "efficientnet": GINetE
 
 
 @dataclass
-class SegmentationTrainingRequest:
+class SegmentationTrainingRequest(TrainingRequest):
     """Rasters and labels to learn from, and how to train (plain values: no QGIS objects).
 
     `net_overrides` changes fields of the architecture's config (e.g. smaller `widths`).
@@ -57,20 +58,14 @@ class SegmentationTrainingRequest:
     class_field: str | None = None
     ignore_value: float | None = None
     architecture: str = "bundled"
-    teacher: str | None = None
     epochs: int = 40
     tile_size: int = 256
     samples_per_raster: int = 200
     global_size: int = 256
     batch_size: int = 8
     use_global_view: bool = True
-    device: str = "auto"
-    user_model_folder: str | None = None
     validation_fraction: float = 0.15
-    seed: int = 0
     net_overrides: dict = field(default_factory=dict)
-    description: str = ""
-    licence: str = "as the training data"
 
 
 @dataclass
