@@ -32,12 +32,11 @@ from ..inference.memory import FLOAT_BYTES, check_memory
 from ..inference.raster_io import band_list, band_names, valid_mask
 from ..inference.scaling import BandScaling
 from ..nets.ktdn import KTDNConfig, KTDNTeacherConfig
-from ..output_files import MODEL_SUFFIXES, check_output_file
 from ..package import ModelCard, training_sources
 from .callbacks import Callbacks
 from .requests import TrainingRequest
 from .trained_models import load_teacher, trained_card, validation_metrics, write_trained_model
-from .training_checks import check_architecture_and_teacher, check_patch_multiple
+from .training_checks import check_patch_multiple, check_training_request
 from .dehaze import TASK, model_scaling_from_array
 
 ARCHITECTURES = ("lite", "ktdn")
@@ -274,8 +273,7 @@ def train_dehazing_model(request: DehazeTrainingRequest,
                          callbacks: Callbacks | None = None) -> ModelCard:
     """Train as `request` says and write the model package; return its card."""
     callbacks = callbacks or Callbacks()
-    check_output_file(request.output_model, MODEL_SUFFIXES, "model")
-    check_architecture_and_teacher(request.architecture, ARCHITECTURES, request.teacher, "ktdn")
+    check_training_request(request, ARCHITECTURES, "ktdn")
     data = load_training_data(request, callbacks.part(0, 5))
     big_name, big_net = _big_net(request, data.bands)
     config = train_config(request)

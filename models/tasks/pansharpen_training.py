@@ -22,12 +22,11 @@ from ..errors import InputError
 from ..inference.memory import FLOAT_BYTES, check_memory
 from ..nets.pansharpen_lite import PansharpenLiteConfig
 from ..nets.psdnet import PSDNetConfig
-from ..output_files import MODEL_SUFFIXES, check_output_file
 from ..package import ModelCard, training_sources
 from .callbacks import Callbacks
 from .requests import TrainingRequest
 from .trained_models import load_teacher, trained_card, validation_metrics, write_trained_model
-from .training_checks import check_architecture_and_teacher, check_patch_multiple
+from .training_checks import check_patch_multiple, check_training_request
 from .pansharpen import TASK, PairInfo, PansharpenRequest, inspect_pair, pair_scaling, read_scene_sample
 
 ARCHITECTURES = ("lite", "psdnet")
@@ -115,8 +114,7 @@ def train_pansharpening_model(request: PansharpenTrainingRequest,
                               callbacks: Callbacks | None = None) -> ModelCard:
     """Train as `request` says and write the model package; return its card."""
     callbacks = callbacks or Callbacks()
-    check_output_file(request.output_model, MODEL_SUFFIXES, "model")
-    check_architecture_and_teacher(request.architecture, ARCHITECTURES, request.teacher, "PSDNet")
+    check_training_request(request, ARCHITECTURES, "PSDNet")
     data = load_training_data(request, callbacks.part(0, 5))
     config = TrainConfig(epochs=request.epochs, device=request.device, seed=request.seed,
                          validation_fraction=request.validation_fraction)

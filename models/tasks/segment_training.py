@@ -31,12 +31,11 @@ from ..errors import InputError
 from ..inference.memory import FLOAT_BYTES, check_memory
 from ..inference.raster_io import band_list, band_names, open_raster
 from ..nets.ginet import GINetConfig, GINetEfficientConfig, GINetLiteConfig
-from ..output_files import MODEL_SUFFIXES, check_output_file
 from ..package import ModelCard, load_model, training_sources
 from .callbacks import Callbacks
 from .requests import TrainingRequest
 from .trained_models import load_teacher, trained_card, write_trained_model
-from .training_checks import check_architecture_and_teacher, check_patch_multiple, check_several_classes
+from .training_checks import check_patch_multiple, check_several_classes, check_training_request
 from .segment import TASK, check_classes, choose_model
 
 ARCHITECTURES = ("ginet", "lite", "efficientnet", "bundled")
@@ -208,8 +207,7 @@ def train_segmentation_model(request: SegmentationTrainingRequest,
                              callbacks: Callbacks | None = None) -> ModelCard:
     """Train as `request` says and write the model package; return its card."""
     callbacks = callbacks or Callbacks()
-    check_output_file(request.output_model, MODEL_SUFFIXES, "model")
-    check_architecture_and_teacher(request.architecture, ARCHITECTURES, request.teacher, "GINet")
+    check_training_request(request, ARCHITECTURES, "GINet")
     teacher, teacher_card = None, None
     if request.teacher:
         teacher_card, teacher = load_teacher(request, TASK)
