@@ -48,6 +48,7 @@ from models.tasks.dehaze_evaluation import (DARK_CHANNEL_NAME, HAZY_INPUT, dark_
 from models.tasks.dehaze_training import (DehazeTrainingRequest, card_for, compact_teacher_config,
                                           load_training_data, train_config)
 from models.package import load_model, read_card, save_package
+from models.tasks.trained_models import validation_metrics
 
 MODELS = OUT / "models"
 BUNDLED = ROOT / "resources" / "models" / "dehazing_lite_rgb.safetensors"
@@ -191,8 +192,7 @@ def main() -> None:
             + ("" if big_net is None else " and a reduced-width KTDN's outputs")),
         "lite_nokd": LITE_DESCRIPTION.format("trained without distillation")}
     for name, result in results.items():
-        metrics = {k if k.startswith("validation") else f"validation_{k}": float(v)
-                   for k, v in result.metrics.items()}
+        metrics = validation_metrics(result.metrics)
         if name in scores:
             metrics.update({"heldout_psnr": scores[name]["psnr"], "heldout_ssim": scores[name]["ssim"],
                             "heldout_dark_channel_psnr": scores[DARK_CHANNEL_NAME]["psnr"],

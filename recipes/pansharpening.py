@@ -50,6 +50,7 @@ from models.package import ModelCard, load_model, load_package, save_package  # 
 from models.tasks.pansharpen import PansharpenRequest, inspect_pair, pair_scaling, \
     read_scene_crop  # noqa: E402
 from models.tasks.pansharpen_evaluation import fuse_with_net  # noqa: E402
+from models.tasks.trained_models import validation_metrics  # noqa: E402
 
 RECIPE_OUT = OUT / "pansharpening_recipe"
 STUDENT = dict(width=16, depth=2, detail_input=True, glp_window=8)
@@ -146,8 +147,7 @@ def _card(name: str, result, item: ModelSet, teacher: str, training: str, licenc
                      config=result.config, input_bands={"ms": [f"Band {i + 1}" for i in range(item.bands)],
                                                         "pan": ["panchromatic"]},
                      gsd=0.5, ratio=4, teacher=teacher, training_data=training, licence=licence,
-                     metrics={k if k.startswith("validation") else f"validation_{k}": float(v)
-                              for k, v in result.metrics.items()},
+                     metrics=validation_metrics(result.metrics),
                      created_by=created_by(), description=item.description)
 
 

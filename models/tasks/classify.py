@@ -27,7 +27,7 @@ from affine import Affine
 
 from ..data.chips import pixel_size_metres
 from ..errors import InputError
-from ..inference.area import Area, raster_part
+from ..inference.area import raster_part
 from ..inference.backoff import softmax
 from ..inference.raster_io import (band_list, check_raster_outputs, display_transform,
                                    input_notes, open_raster, read_padded, scene_scaling)
@@ -35,10 +35,11 @@ from ..inference.raster_style import UNCERTAIN_NAME, as_card_classes, class_entr
 from ..inference.raster_writer import RasterDescription, RasterWriter, geotiff_profile
 from ..inference.resampling import resize_bilinear
 from ..inference.scaling import BandScaling
-from ..package import ModelCard, read_card
-from ..registry import choose_package
+from ..package import ModelCard
 from ..runtime.loader import open_for_inference
 from .callbacks import Callbacks
+from .model_fit import FitReasons, ModelNeeds, load_fitting_model
+from .requests import RunRequest
 
 TASK = "classification"
 NO_CLASS = 255
@@ -52,22 +53,16 @@ DEFAULT_MIN_CONFIDENCE = 0.4
 
 
 @dataclass
-class ClassifyRequest:
-    """What to classify and how (plain values: no QGIS objects)."""
+class ClassifyRequest(RunRequest):
+    """What to classify and how. With an `area`, the grid starts at its corner."""
 
     raster_path: str
-    model: str = "default"
-    user_model_folder: str | None = None
-    device: str = "auto"
     chip_size: int = 0
     """Chip side in raster pixels; 0 = from the model card (tile size and GSD)."""
     stride: int = 0
     """Grid cell side in raster pixels; 0 = the chip size."""
     output_raster_path: str | None = None
-    batch_size: int = 32
-    bands: list[int] | None = None
-    area: Area | None = None
-    """Part of the raster to grid and classify (in its CRS; the grid starts at its corner)."""
+    batch_size: int = field(default=32, kw_only=True)
     min_confidence: float = DEFAULT_MIN_CONFIDENCE
     """Cells whose best class has a lower probability are labelled "uncertain" (0 = never)."""
 
@@ -134,27 +129,18 @@ def mark_uncertain(top: np.ndarray, probabilities: np.ndarray, min_confidence: f
     return int(doubtful.sum())
 
 
-def card_bands(card: ModelCard) -> int:
-    """Band count a classification model reads."""
-    return int(card.config.get("bands", 3))
+FIT_REASONS = FitReasons(
+    wrong_task="Model '{name}' is a {task} model; choose a scene classification model.",
+    wrong_bands="Model '{name}' reads {model_bands}-band chips but the raster has {bands} band(s); "
+                "choose a model made for {bands} bands.",
+    none_bundled="No bundled scene classification model reads {bands}-band rasters. Train one "
+                 "with 'Train a scene classifier' and give it as MODEL, or choose the raster's "
+                 "bands.")
 
 
-def choose_model(model: str, user_folder: str | None, bands: int) -> Path:
-    """The package to use: the named one, or for "default" the bundled one reading `bands` bands."""
-    return choose_package(
-        model, TASK, user_folder, lambda card: card_bands(card) == bands,
-        f"No bundled scene classification model reads {bands}-band rasters. Train one with "
-        f"'Train a scene classifier' and give it as MODEL, or choose the raster's bands.")
-
-
-def check_card(card: ModelCard, bands: int) -> None:
-    """Raise InputError unless `card` is a classification model for `bands` bands."""
-    if card.task != TASK:
-        raise InputError(f"Model '{card.name}' is a {card.task} model; choose a scene "
-                         "classification model.")
-    if card_bands(card) != bands:
-        raise InputError(f"Model '{card.name}' reads {card_bands(card)}-band chips but the raster "
-                         f"has {bands} band(s); choose a model made for {bands} bands.")
+def model_needs(bands: int) -> ModelNeeds:
+    """What a raster of `bands` bands needs of a scene classification model."""
+    return ModelNeeds(TASK, bands, FIT_REASONS)
 
 
 def default_chip_size(card: ModelCard, raster_gsd: float | None) -> int:
@@ -227,9 +213,8 @@ def classify_scenes(request: ClassifyRequest, callbacks: Callbacks | None = None
             return classify_scenes(replace(request, raster_path=part, area=None), callbacks)
     with open_raster(request.raster_path) as dataset:
         bands = band_list(dataset, request.bands)
-    path = choose_model(request.model, request.user_model_folder, len(bands))
-    card = read_card(path)
-    check_card(card, len(bands))
+    path, card = load_fitting_model(model_needs(len(bands)), request.model,
+                                    request.user_model_folder)
     scaling = model_scaling(card, scene_scaling(request.raster_path, bands), callbacks.log)
     model = open_for_inference(path, request.device, log=callbacks.log)
     input_size = model.config_value("input_size")

@@ -25,7 +25,8 @@ from ..inference.raster_io import band_list, open_raster
 from ..metrics.classification import classification_scores
 from ..package import ModelCard, load_model
 from .callbacks import Callbacks
-from .classify import check_card, choose_model, model_scaling
+from .classify import model_needs, model_scaling
+from .model_fit import load_fitting_model
 from .report import Table, check_report_path, write_report
 
 
@@ -121,8 +122,8 @@ def evaluate_classifier(request: ClassifierEvaluationRequest,
     bands = _source_bands(request)
     for index, name in enumerate(request.models):
         callbacks.raise_if_cancelled()
-        card, model = load_model(choose_model(name, request.user_model_folder, bands))
-        check_card(card, bands)
+        path, _ = load_fitting_model(model_needs(bands), name, request.user_model_folder)
+        card, model = load_model(path)
         chips = _load_chips(request, card, callbacks)
         results[card.name] = score_model(card, model, chips, request.device, request.batch_size)
         callbacks.log(f"{card.name}: overall accuracy {results[card.name]['overall_accuracy']:.4f}, "

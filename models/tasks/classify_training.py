@@ -14,18 +14,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ..about import created_by
 from ..data.chips import ChipSet, chips_from_vector, load_chip_folder
 from ..training.train_classifier import ClassifierTrainConfig, ClassifierTrainResult, train_classifier
 from ..errors import InputError
 from ..nets.classifiers import ARCHITECTURES
 from ..nets.efficientnet_classifier import encoder_state
-from ..onnx_export import save_trained_package
 from ..output_files import MODEL_SUFFIXES, check_output_file
 from ..package import ModelCard, load_model
 from ..registry import resolve_model
 from .callbacks import Callbacks
-from .classify import TASK, check_card
+from .model_fit import check_fits
+from .requests import TrainingRequest
+from .classify import TASK, model_needs
+from .trained_models import load_teacher, trained_card, write_trained_model
 from .training_checks import check_several_classes
 
 BUNDLED_CLASSIFIER = "classification_aid_efficientnet_lite0"
@@ -40,7 +41,7 @@ FINE_TUNE_LEARNING_RATE = 1e-3
 
 
 @dataclass
-class ClassifierTrainingRequest:
+class ClassifierTrainingRequest(TrainingRequest):
     """Chips to learn from and how to train (plain values: no QGIS objects)."""
 
     output_model: str
@@ -50,7 +51,6 @@ class ClassifierTrainingRequest:
     class_field: str | None = None
     architecture: str = "efficientnet_lite0"
     method: str = "plain"
-    teacher: str | None = None
     epochs: int = 30
     chip_size: int = 0
     """Source chip side in pixels: cut size for vector labels (0 = 64); for a folder 0 keeps
@@ -64,11 +64,6 @@ class ClassifierTrainingRequest:
     patience: int = 10
     """Stop after this many epochs without a better validation loss."""
     minutes: float | None = None
-    device: str = "auto"
-    user_model_folder: str | None = None
-    seed: int = 0
-    description: str = ""
-    licence: str = "as the training data"
     start_from: str | None = "default"
     """EfficientNet-Lite architectures: the classification package whose encoder training starts
     from ("default" = the bundled classifier; None or "" = from scratch)."""
@@ -105,8 +100,8 @@ def _teacher(request: ClassifierTrainingRequest, bands: int):
     if not request.teacher:
         raise InputError("METHOD class_centric distils a teacher: give a TEACHER model package "
                          "(train one with ARCHITECTURE teacher first), or choose METHOD plain.")
-    card, teacher = load_model(resolve_model(request.teacher, request.user_model_folder, task=TASK))
-    check_card(card, bands)
+    card, teacher = load_teacher(request, TASK)
+    check_fits(card, model_needs(bands))
     return teacher, card.name
 
 
@@ -159,12 +154,11 @@ def train_scene_classifier(request: ClassifierTrainingRequest,
     result = train_classifier(chips, architecture, net_options, config,
                               teacher, teacher_name, callbacks.part(5, 100).progress,
                               callbacks.is_cancelled, callbacks.log, backbone=backbone)
-    card = save_trained_package(request.output_model, result.model.state_dict(),
-                        card_for(result, chips, source, request))
-    callbacks.log(f"Model written to {request.output_model} (validation overall accuracy "
-                  f"{card.metrics['validation_overall_accuracy']:.3f}, kappa "
-                  f"{card.metrics['validation_kappa']:.3f}).")
-    return card
+    return write_trained_model(request, result, card_for(result, chips, source, request),
+                               callbacks.log, lambda metrics: (
+                                   f"validation overall accuracy "
+                                   f"{metrics['validation_overall_accuracy']:.3f}, kappa "
+                                   f"{metrics['validation_kappa']:.3f}"))
 
 
 def card_for(result: ClassifierTrainResult, chips: ChipSet, source: str,
@@ -172,13 +166,11 @@ def card_for(result: ClassifierTrainResult, chips: ChipSet, source: str,
     """The model card of a freshly trained scene classifier."""
     metrics = {f"validation_{k}": float(v) for k, v in result.metrics.items()}
     metrics["training_seconds"] = round(result.seconds, 1)
-    return ModelCard(
-        name=Path(request.output_model).stem, task=TASK, architecture=result.architecture,
-        config=result.config, input_bands={"image": chips.band_names},
+    return trained_card(
+        result, request, TASK, input_bands={"image": chips.band_names},
         scaling={"image": result.scaling.to_dict()}, gsd=chips.gsd, classes=result.classes,
         tile_size=chips.chip_size, overlap=0, teacher=result.distilled_from or "",
-        training_data=source, licence=request.licence, metrics=metrics,
-        created_by=created_by(), description=request.description or
+        training_data=source, metrics=metrics, description=request.description or
         f"{request.architecture} scene classifier ({request.method}) for "
         f"{len(result.classes)} classes, chips of {chips.chip_size} pixels resized to "
         f"{result.config['input_size']}.")

@@ -14,7 +14,7 @@ and high the 99.9th percentile (`dark_channel_scaling`).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,17 +22,17 @@ from rasterio.windows import Window
 
 from ..data.haze import MODEL_SCALING
 from ..errors import InputError
-from ..inference.area import Area, area_region, raster_part
+from ..inference.area import area_region, raster_part
 from ..inference.engine import OutputSpec, RasterInput, RunReport, run_tiled
 from ..inference.raster_io import (band_list, band_names, check_raster_outputs, has_mask,
                                    input_notes, open_raster, output_nodata, read_decimated,
                                    scene_scaling, valid_mask)
 from ..inference.scaling import BandScaling
 from ..inference.tiling import TilingOptions
-from ..package import ModelCard, read_card
-from ..registry import choose_package
 from ..runtime.loader import open_for_inference, require_torch
 from .callbacks import Callbacks
+from .model_fit import FitReasons, ModelNeeds, load_fitting_model
+from .requests import RunResult, TiledRequest
 
 TASK = "dehazing"
 DARK_CHANNEL = "dark_channel_prior"
@@ -43,21 +43,12 @@ DARK_CHANNEL_MIN_OVERLAP = 48
 
 
 @dataclass
-class DehazeRequest:
-    """What to dehaze, with which model, and where to write it (plain values: no QGIS objects)."""
+class DehazeRequest(TiledRequest):
+    """What to dehaze, with which model, and where to write it; `bands` are the bands to
+    dehaze (the output has these)."""
 
     input_path: str
     output_path: str
-    model: str = "default"
-    user_model_folder: str | None = None
-    device: str = "auto"
-    tile_size: int = 512
-    overlap: int = 32
-    batch_size: int = 4
-    area: Area | None = None
-    """Part of the raster to dehaze (in its CRS); None = all of it."""
-    bands: list[int] | None = None
-    """Bands to dehaze (1-based; the output has these); None = the data bands."""
 
 
 @dataclass
@@ -72,18 +63,6 @@ class SceneInfo:
     name: str
     masked: bool = False
     """whether an alpha or mask band says which pixels have data"""
-
-
-@dataclass
-class DehazeResult:
-    """Where the result went and how it was made."""
-
-    output_path: Path
-    model_name: str
-    device: str
-    seconds: float
-    megapixels_per_second: float
-    notes: list[str] = field(default_factory=list)
 
 
 def inspect_scene(path: str) -> SceneInfo:
@@ -110,26 +89,20 @@ def inspect_scene(path: str) -> SceneInfo:
     return info
 
 
-def choose_model(info: SceneInfo, model: str, user_folder: str | None) -> Path:
-    """The package to use: the named one, or for "default" the bundled one fitting the scene."""
-    return choose_package(
-        model, TASK, user_folder, lambda card: card_fits(card, info) is None,
-        f"No bundled dehazing model fits a {info.bands}-band image. Use MODEL {DARK_CHANNEL} (no "
-        f"model needed), or train a model for these bands with 'Train a dehazing model' and give "
-        f"it as MODEL.")
+FIT_REASONS = FitReasons(
+    wrong_task="Model '{name}' is a {task} model, not a dehazing model; choose a dehazing model "
+               "or MODEL " + DARK_CHANNEL + ".",
+    wrong_bands="Model '{name}' dehazes {model_bands}-band images but {layer} has {bands} bands. "
+                "Choose a model trained for {bands} bands (train one with 'Train a dehazing "
+                "model'), or MODEL " + DARK_CHANNEL + ".",
+    none_bundled="No bundled dehazing model fits a {bands}-band image. Use MODEL " + DARK_CHANNEL
+                 + " (no model needed), or train a model for these bands with 'Train a dehazing "
+                 "model' and give it as MODEL.")
 
 
-def card_fits(card: ModelCard, info: SceneInfo) -> str | None:
-    """None when the model can dehaze the scene, else a sentence saying why not."""
-    if card.task != TASK:
-        return (f"Model '{card.name}' is a {card.task} model, not a dehazing model; choose a "
-                f"dehazing model or MODEL {DARK_CHANNEL}.")
-    bands = card.config.get("bands")
-    if bands != info.bands:
-        return (f"Model '{card.name}' dehazes {bands}-band images but {info.name} has "
-                f"{info.bands} bands. Choose a model trained for {info.bands} bands (train one "
-                f"with 'Train a dehazing model'), or MODEL {DARK_CHANNEL}.")
-    return None
+def model_needs(info: SceneInfo) -> ModelNeeds:
+    """What the scene needs of a dehazing model: its band count."""
+    return ModelNeeds(TASK, info.bands, FIT_REASONS, layer=info.name)
 
 
 def is_dark_channel(model: str) -> bool:
@@ -162,7 +135,7 @@ def dark_channel_module(path: str, scaling: BandScaling):
     return DarkChannelModule(estimate_airlight(normalized))
 
 
-def dehaze(request: DehazeRequest, callbacks: Callbacks | None = None) -> DehazeResult:
+def dehaze(request: DehazeRequest, callbacks: Callbacks | None = None) -> RunResult:
     """Dehaze the scene as `request` says; write the result; report how it went."""
     callbacks = callbacks or Callbacks()
     check_raster_outputs([request.input_path], [request.output_path])
@@ -187,11 +160,7 @@ def dehaze(request: DehazeRequest, callbacks: Callbacks | None = None) -> Dehaze
             notes.append(f"overlap raised to {overlap} px for the dark channel prior's filters")
         callbacks.log(f"Dark channel prior, airlight {np.round(network.airlight.flatten().tolist(), 3).tolist()}.")
     else:
-        path = choose_model(info, request.model, request.user_model_folder)
-        card = read_card(path)
-        problem = card_fits(card, info)
-        if problem:
-            raise InputError(problem)
+        path, card = load_fitting_model(model_needs(info), request.model, request.user_model_folder)
         model = open_for_inference(path, request.device, log=callbacks.log)
         callbacks.log(f"Model: {card.name} ({card.architecture}) from {path} on {model.describe()}")
         network, multiple_of = model.tile_model(), model.multiple_of
@@ -206,8 +175,7 @@ def dehaze(request: DehazeRequest, callbacks: Callbacks | None = None) -> Dehaze
         multiple_of=max(1, multiple_of)), region, callbacks)
     for note in notes:
         callbacks.log(note)
-    return DehazeResult(report.output_path, model_name, report.device_description, report.seconds,
-                        report.megapixels_per_second, notes + report.backoff_events)
+    return RunResult.from_report(report, model_name, notes)
 
 
 def _run_engine(network, request: DehazeRequest, info: SceneInfo,

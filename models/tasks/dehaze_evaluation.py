@@ -26,10 +26,10 @@ from ..errors import InputError
 from ..metrics.dehazing import dehazing_scores
 from ..package import load_model
 from .callbacks import Callbacks
-from .dehaze import (SceneInfo, card_fits, choose_model, dark_channel_scaling_from_array,
-                     model_scaling_from_array)
+from .dehaze import SceneInfo, dark_channel_scaling_from_array, model_needs, model_scaling_from_array
 from .dehaze_training import (PATCH_MULTIPLE, clear_image_list, read_central, read_clear_image,
                               unit_scaling, valid_central_crop)
+from .model_fit import load_fitting_model
 from .report import Table, check_report_path, write_report
 
 Dehazer = Callable[[np.ndarray], np.ndarray]
@@ -159,10 +159,8 @@ def dehazers(request: DehazeEvaluationRequest, bands: int, callbacks: Callbacks)
     info = SceneInfo(bands=bands, dtype="float32", nodata=None, descriptions=[],
                      name="the evaluation images")
     for model in request.models:
-        card, net = load_model(choose_model(info, model, request.user_model_folder))
-        problem = card_fits(card, info)
-        if problem:
-            raise InputError(problem)
+        path, _ = load_fitting_model(model_needs(info), model, request.user_model_folder)
+        card, net = load_model(path)
         callbacks.log(f"Model {card.name} ({card.architecture})")
         methods[card.name] = model_dehazer(net, request.device)
     return methods

@@ -23,7 +23,6 @@ import numpy as np
 import rasterio
 from rasterio.windows import Window
 
-from ..about import created_by
 from ..data.chips import pixel_size_metres
 from ..data.haze import DehazeSamples, make_dehaze_pairs
 from ..training.train_dehaze import TrainConfig, train_dehazer, train_student, train_teacher
@@ -33,12 +32,11 @@ from ..inference.memory import FLOAT_BYTES, check_memory
 from ..inference.raster_io import band_list, band_names, valid_mask
 from ..inference.scaling import BandScaling
 from ..nets.ktdn import KTDNConfig, KTDNTeacherConfig
-from ..onnx_export import save_trained_package
-from ..output_files import MODEL_SUFFIXES, check_output_file
-from ..package import ModelCard, load_model, training_sources
-from ..registry import resolve_model
+from ..package import ModelCard, training_sources
 from .callbacks import Callbacks
-from .training_checks import check_architecture_and_teacher, check_patch_multiple
+from .requests import TrainingRequest
+from .trained_models import load_teacher, trained_card, validation_metrics, write_trained_model
+from .training_checks import check_patch_multiple, check_training_request
 from .dehaze import TASK, model_scaling_from_array
 
 ARCHITECTURES = ("lite", "ktdn")
@@ -63,7 +61,7 @@ def compact_teacher_config(bands: int) -> KTDNTeacherConfig:
 
 
 @dataclass
-class DehazeTrainingRequest:
+class DehazeTrainingRequest(TrainingRequest):
     """Images to learn from and how to train (plain values: no QGIS objects)."""
 
     output_model: str
@@ -71,16 +69,10 @@ class DehazeTrainingRequest:
     clear_folder: str | None = None
     pairs: list[tuple[str, str]] = field(default_factory=list)
     architecture: str = "lite"
-    teacher: str | None = None
     epochs: int = 30
     patch_size: int = 64
     samples: int = 512
-    device: str = "auto"
-    user_model_folder: str | None = None
     validation_fraction: float = 0.1
-    seed: int = 0
-    description: str = ""
-    licence: str = "as the training data"
 
 
 @dataclass
@@ -269,8 +261,7 @@ def _big_net(request: DehazeTrainingRequest, bands: int):
     """The "ktdn" package given as `teacher` (its outputs are distilled), or (None, None)."""
     if not request.teacher:
         return None, None
-    path = resolve_model(request.teacher, request.user_model_folder, task=TASK)
-    card, net = load_model(path)
+    card, net = load_teacher(request, TASK)
     if card.architecture != "ktdn" or card.config.get("bands") != bands:
         raise InputError(f"The teacher '{card.name}' is a {card.config.get('bands')}-band "
                          f"'{card.architecture}' model; a teacher must be a 'ktdn' dehazing model "
@@ -282,8 +273,7 @@ def train_dehazing_model(request: DehazeTrainingRequest,
                          callbacks: Callbacks | None = None) -> ModelCard:
     """Train as `request` says and write the model package; return its card."""
     callbacks = callbacks or Callbacks()
-    check_output_file(request.output_model, MODEL_SUFFIXES, "model")
-    check_architecture_and_teacher(request.architecture, ARCHITECTURES, request.teacher, "ktdn")
+    check_training_request(request, ARCHITECTURES, "ktdn")
     data = load_training_data(request, callbacks.part(0, 5))
     big_name, big_net = _big_net(request, data.bands)
     config = train_config(request)
@@ -312,25 +302,19 @@ def train_dehazing_model(request: DehazeTrainingRequest,
     sources = [s for s, used in ((f"ktdn_teacher trained in the same run "
                                   f"({teacher_config.bottleneck_width}-channel bottleneck)", teacher),
                                  (big_name, big_net)) if used is not None]
-    card = card_for(result, data, request, " + ".join(sources))
-    card = save_trained_package(request.output_model, result.model.state_dict(), card)
-    callbacks.log(f"Model written to {request.output_model} (validation: "
-                  + ", ".join(f"{k} {v:.4g}" for k, v in card.metrics.items()) + ").")
-    return card
+    return write_trained_model(request, result, card_for(result, data, request, " + ".join(sources)),
+                               callbacks.log)
 
 
 def card_for(result: TrainResult, data: TrainingData, request: DehazeTrainingRequest,
              teacher_name: str, metrics: dict | None = None) -> ModelCard:
     """The model card of a freshly trained dehazing model (`metrics` replace the validation
     metrics of the training run when given, e.g. scores on held-out images)."""
-    validation = {k if k.startswith("validation") else f"validation_{k}": float(v)
-                  for k, v in result.metrics.items()}
-    return ModelCard(
-        name=Path(request.output_model).stem, task=TASK, architecture=result.architecture,
-        config=result.config, input_bands={"image": data.band_names}, scaling=None,
+    return trained_card(
+        result, request, TASK, input_bands={"image": data.band_names}, scaling=None,
         gsd=data.gsd, tile_size=512, overlap=32, teacher=teacher_name,
-        training_data=training_sources(data.names), licence=request.licence,
-        metrics=metrics if metrics is not None else validation, created_by=created_by(),
+        training_data=training_sources(data.names),
+        metrics=metrics if metrics is not None else validation_metrics(result.metrics),
         description=request.description or
         f"{result.architecture} trained on {len(data.names)} image(s) with synthetic haze, "
         f"{data.patch_size}-pixel patches; input scaled by the hazy scene's 99.5th percentile "

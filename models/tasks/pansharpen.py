@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +22,7 @@ from ..crs_units import pixel_size_text
 from ..data.wald import SENSORS
 from ..errors import InputError
 from ..inference.alignment import input_grid
-from ..inference.area import Area, View, area_region, raster_part, view_rasters
+from ..inference.area import View, area_region, raster_part, view_rasters
 from ..inference.engine import OutputSpec, RasterInput, RunReport, run_tiled
 from ..inference.raster_io import (band_list, band_names, check_raster_outputs, has_mask,
                                    input_notes, output_nodata, scene_scaling, valid_mask)
@@ -30,12 +30,13 @@ from ..inference.scaling import BandScaling
 from ..inference.scene_memo import file_state, remembered
 from ..inference.tiling import TilingOptions
 from ..masks import nonzero_pixels
-from ..package import ModelCard, load_model, read_card
-from ..registry import choose_package
+from ..package import ModelCard, load_model
 from ..runtime.backends import torch_installed
 from ..runtime.loader import open_for_inference, require_torch
 from .band_order import band_order_warning
 from .callbacks import Callbacks
+from .model_fit import FitReasons, ModelNeeds, load_fitting_model
+from .requests import RunResult, TiledRequest
 
 METHODS = ("model", "mtf_glp", "brovey", "auto")
 ADAPT_TIME_LIMIT = 60.0
@@ -50,26 +51,17 @@ MS_SHIFT_TOLERANCE = 0.25
 
 
 @dataclass
-class PansharpenRequest:
-    """What to sharpen, how, and where to write it (plain values: no QGIS objects)."""
+class PansharpenRequest(TiledRequest):
+    """What to sharpen, how, and where to write it. `area` is in the PAN's CRS; `bands` are MS
+    bands, in the model's order."""
 
     ms_path: str
     pan_path: str
     output_path: str
     pan_band: int | None = 1
     method: str = "model"
-    model: str = "default"
-    user_model_folder: str | None = None
     adapt_iterations: int = 0
     sensor: str = "generic"
-    device: str = "auto"
-    tile_size: int = 512
-    overlap: int = 32
-    batch_size: int = 4
-    area: Area | None = None
-    """Part of the scene to sharpen (in the PAN's CRS); None = all of the PAN."""
-    bands: list[int] | None = None
-    """MS bands to sharpen, in the model's order (1-based); None = the MS's data bands."""
 
 
 @dataclass
@@ -90,17 +82,11 @@ class PairInfo:
     """whether an alpha or mask band of the MS says which pixels have data"""
 
 
-@dataclass
-class PansharpenResult:
-    """Where the result went and how it was made."""
+@dataclass(kw_only=True)
+class PansharpenResult(RunResult):
+    """Where the result went, the method that made it, and how fast."""
 
-    output_path: Path
     method: str
-    model_name: str | None
-    device: str
-    seconds: float
-    megapixels_per_second: float
-    notes: list[str] = field(default_factory=list)
 
 
 def inspect_pair(ms_path: str, pan_path: str, pan_band: int | None) -> PairInfo:
@@ -129,27 +115,21 @@ def inspect_pair(ms_path: str, pan_path: str, pan_band: int | None) -> PairInfo:
                     **info)
 
 
-def choose_model(info: PairInfo, model: str, user_folder: str | None) -> Path:
-    """The package to use: the named one, or for "default" the bundled one fitting the pair."""
-    return choose_package(
-        model, TASK, user_folder, lambda card: card_fits(card, info) is None,
-        f"No bundled pansharpening model fits a {info.ms_bands}-band MS at ratio {info.ratio}. "
-        f"Use METHOD mtf_glp (no model needed), or train a model for this sensor with 'Train a "
-        f"pansharpening model' and give it as MODEL.")
+FIT_REASONS = FitReasons(
+    wrong_task="Model '{name}' is a {task} model, not a pansharpening model; choose a "
+               "pansharpening model, or METHOD mtf_glp.",
+    wrong_bands="Model '{name}' expects a {model_bands}-band MS but this MS has {bands} bands. "
+                "Choose a model made for {bands} bands, or METHOD mtf_glp.",
+    wrong_ratio="Model '{name}' was made for a PAN/MS resolution ratio of {model_ratio}, but this "
+                "pair has ratio {ratio}. Choose a model for ratio {ratio}, or METHOD mtf_glp.",
+    none_bundled="No bundled pansharpening model fits a {bands}-band MS at ratio {ratio}. Use "
+                 "METHOD mtf_glp (no model needed), or train a model for this sensor with 'Train "
+                 "a pansharpening model' and give it as MODEL.")
 
 
-def card_fits(card: ModelCard, info: PairInfo) -> str | None:
-    """None when the model fits the pair, else a sentence saying why not."""
-    bands = card.config.get("ms_bands")
-    ratio = card.ratio or card.config.get("ratio")
-    if bands != info.ms_bands:
-        return (f"Model '{card.name}' expects a {bands}-band MS but this MS has {info.ms_bands} "
-                f"bands. Choose a model made for {info.ms_bands} bands, or METHOD mtf_glp.")
-    if ratio != info.ratio:
-        return (f"Model '{card.name}' was made for a PAN/MS resolution ratio of {ratio}, but "
-                f"this pair has ratio {info.ratio}. Choose a model for ratio {info.ratio}, or "
-                f"METHOD mtf_glp.")
-    return None
+def model_needs(info: PairInfo) -> ModelNeeds:
+    """What the pair needs of a pansharpening model: its MS band count and ratio."""
+    return ModelNeeds(TASK, info.ms_bands, FIT_REASONS, ratio=info.ratio)
 
 
 def pair_scaling(ms_path: str) -> tuple[BandScaling, BandScaling]:
@@ -267,9 +247,7 @@ def pansharpen(request: PansharpenRequest, callbacks: Callbacks | None = None) -
     # an area runs with the scaling, gains and adaptation of the whole scene, as a whole run
     report = _run_engine(network, request, info, ms_scaling, pan_scaling,
                          multiple_of, region, engine_callbacks)
-    return PansharpenResult(report.output_path, method, model_name,
-                            report.device_description, report.seconds,
-                            report.megapixels_per_second, notes + report.backoff_events)
+    return PansharpenResult.from_report(report, model_name, notes, method=method)
 
 
 @dataclass
@@ -290,16 +268,12 @@ def _prepare_model(request, info, sample, callbacks) -> _PreparedModel | None:
     else run on the inference backend. None when METHOD is auto with the default model and no
     bundled model fits the pair (MTF-GLP is used)."""
     try:
-        path = choose_model(info, request.model, request.user_model_folder)
+        path, card = load_fitting_model(model_needs(info), request.model, request.user_model_folder)
     except InputError as error:
         if request.method != "auto" or request.model != "default":
             raise
         callbacks.log(f"{error} METHOD auto uses MTF-GLP.")
         return None
-    card = read_card(path)
-    problem = card_fits(card, info)
-    if problem:
-        raise InputError(problem)
     order_warning = band_order_warning(card.input_bands.get("ms", []), info.ms_descriptions)
     if order_warning:
         callbacks.log(order_warning)
@@ -396,5 +370,6 @@ def _run_brovey(request: PansharpenRequest, info: PairInfo, callbacks: Callbacks
     seconds = time.perf_counter() - started
     megapixels = info.pan_shape[0] * info.pan_shape[1] / 1e6
     callbacks.log(f"GDAL Brovey finished in {seconds:.1f} s.")
-    return PansharpenResult(Path(request.output_path), "brovey", None, "CPU (GDAL)", seconds,
-                            megapixels / max(seconds, 1e-9))
+    return PansharpenResult(output_path=Path(request.output_path), method="brovey", model_name=None,
+                            device="CPU (GDAL)", seconds=seconds,
+                            megapixels_per_second=megapixels / max(seconds, 1e-9))

@@ -20,12 +20,12 @@ import torch.nn.functional as F
 
 from ..classical.pansharpen import brovey_gdal_arrays, mtf_glp, upsample_bicubic
 from ..training.scene_adaptation import adapt_to_scene
-from ..errors import InputError
 from ..inference.device import resolve_device
 from ..metrics.evaluation import full_resolution_scores, reduced_resolution_scores
 from ..package import load_model
 from .callbacks import Callbacks
-from .pansharpen import (PansharpenRequest, card_fits, choose_model, inspect_pair, pair_scaling,
+from .model_fit import load_fitting_model
+from .pansharpen import (PansharpenRequest, inspect_pair, model_needs, pair_scaling,
                          read_scene_crop)
 from .report import Table, check_report_path, write_report
 
@@ -88,10 +88,8 @@ def sharpeners(request: PansharpenEvaluationRequest, info, callbacks: Callbacks)
         "mtf_glp": lambda ms, pan: mtf_glp(ms, pan, ratio, request.sensor),
     }
     for model in request.models:
-        card, net = load_model(choose_model(info, model, request.user_model_folder))
-        problem = card_fits(card, info)
-        if problem:
-            raise InputError(problem)
+        path, _ = load_fitting_model(model_needs(info), model, request.user_model_folder)
+        card, net = load_model(path)
         callbacks.log(f"Model {card.name} ({card.architecture})")
         methods[card.name] = _net_sharpener(net, ratio, request, adapt=False)
         if request.adapt_iterations > 0:

@@ -15,7 +15,6 @@ import math
 import numpy as np
 import rasterio
 
-from ..about import created_by
 from ..data.chips import pixel_size_metres
 from ..data.wald import SENSORS, PansharpenSamples, make_training_pairs
 from ..training.train_pansharpen import TrainConfig, TrainResult, train_student, train_teacher
@@ -23,12 +22,11 @@ from ..errors import InputError
 from ..inference.memory import FLOAT_BYTES, check_memory
 from ..nets.pansharpen_lite import PansharpenLiteConfig
 from ..nets.psdnet import PSDNetConfig
-from ..onnx_export import save_trained_package
-from ..output_files import MODEL_SUFFIXES, check_output_file
-from ..package import ModelCard, load_model, training_sources
-from ..registry import resolve_model
+from ..package import ModelCard, training_sources
 from .callbacks import Callbacks
-from .training_checks import check_architecture_and_teacher, check_patch_multiple
+from .requests import TrainingRequest
+from .trained_models import load_teacher, trained_card, validation_metrics, write_trained_model
+from .training_checks import check_patch_multiple, check_training_request
 from .pansharpen import (TASK, PairInfo, PansharpenRequest, inspect_pair, pair_scaling,
                          read_scene_crop)
 
@@ -36,24 +34,18 @@ ARCHITECTURES = ("lite", "psdnet")
 
 
 @dataclass
-class PansharpenTrainingRequest:
+class PansharpenTrainingRequest(TrainingRequest):
     """Pairs to learn from and how to train (plain values: no QGIS objects)."""
 
     pairs: list[tuple[str, str]]
     output_model: str
     architecture: str = "lite"
-    teacher: str | None = None
     sensor: str = "generic"
     epochs: int = 30
     patch_size: int = 64
     samples_per_pair: int = 256
     pan_band: int = 1
-    device: str = "auto"
-    user_model_folder: str | None = None
     validation_fraction: float = 0.1
-    seed: int = 0
-    description: str = ""
-    licence: str = "as the training data"
     training_data: str = ""
     """What the card says the model was trained on; empty = the training files' names."""
 
@@ -123,8 +115,7 @@ def train_pansharpening_model(request: PansharpenTrainingRequest,
                               callbacks: Callbacks | None = None) -> ModelCard:
     """Train as `request` says and write the model package; return its card."""
     callbacks = callbacks or Callbacks()
-    check_output_file(request.output_model, MODEL_SUFFIXES, "model")
-    check_architecture_and_teacher(request.architecture, ARCHITECTURES, request.teacher, "PSDNet")
+    check_training_request(request, ARCHITECTURES, "PSDNet")
     data = load_training_data(request, callbacks.part(0, 5))
     config = TrainConfig(epochs=request.epochs, device=request.device, seed=request.seed,
                          validation_fraction=request.validation_fraction)
@@ -136,8 +127,7 @@ def train_pansharpening_model(request: PansharpenTrainingRequest,
     else:
         teacher = None
         if request.teacher:
-            teacher_path = resolve_model(request.teacher, request.user_model_folder, task=TASK)
-            teacher_card, teacher = load_model(teacher_path)
+            teacher_card, teacher = load_teacher(request, TASK)
             if (teacher_card.config.get("ms_bands"), teacher_card.ratio) != (data.bands, data.ratio):
                 raise InputError(f"The teacher '{teacher_card.name}' is for {teacher_card.config.get('ms_bands')} "
                                  f"bands at ratio {teacher_card.ratio}; the training pairs have "
@@ -145,22 +135,16 @@ def train_pansharpening_model(request: PansharpenTrainingRequest,
             teacher_name = teacher_card.name
         result = train_student(data.samples, config, teacher, progress.progress,
                                callbacks.is_cancelled, callbacks.log)
-    card = card_for(result, data, request, teacher_name)
-    card = save_trained_package(request.output_model, result.model.state_dict(), card)
-    callbacks.log(f"Model written to {request.output_model} (validation: "
-                  + ", ".join(f"{k} {v:.4g}" for k, v in card.metrics.items()) + ").")
-    return card
+    return write_trained_model(request, result, card_for(result, data, request, teacher_name),
+                               callbacks.log)
 
 
 def card_for(result: TrainResult, data: TrainingData, request: PansharpenTrainingRequest,
              teacher_name: str | None) -> ModelCard:
     """The model card of a freshly trained pansharpening model."""
-    return ModelCard(
-        name=Path(request.output_model).stem, task=TASK, architecture=result.architecture,
-        config=result.config, input_bands={"ms": data.band_names, "pan": ["panchromatic"]},
+    return trained_card(
+        result, request, TASK, input_bands={"ms": data.band_names, "pan": ["panchromatic"]},
         scaling=None, gsd=data.gsd, ratio=data.ratio, tile_size=512, overlap=32,
         teacher=teacher_name or "", training_data=request.training_data or training_sources(data.names),
-        licence=request.licence, metrics={k if k.startswith("validation") else f"validation_{k}": float(v)
-                                      for k, v in result.metrics.items()},
-        created_by=created_by(), description=request.description or
+        metrics=validation_metrics(result.metrics), description=request.description or
         f"{result.architecture} trained on {len(data.names)} pair(s) with sensor MTF '{request.sensor}'.")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ..data.polygons import PolygonSummary, check_output_path, polygonize_classes
 from ..errors import InputError
-from ..inference.area import Area, area_region, raster_part
+from ..inference.area import area_region, raster_part
 from ..inference.engine import OutputSpec, RasterInput, run_tiled
 from ..inference.global_context import read_global_view
 from ..inference.raster_io import (band_list, check_raster_outputs, input_notes, open_raster,
@@ -28,11 +28,12 @@ from ..inference.raster_style import as_card_classes, class_entries, uncertain_c
 from ..inference.scaling import BandScaling
 from ..inference.tiling import TilingOptions
 from ..output_files import check_output_folder
-from ..package import ModelCard, read_card
-from ..registry import choose_package
+from ..package import ModelCard
 from ..runtime.loader import open_for_inference
 from .callbacks import Callbacks
+from .model_fit import FitReasons, ModelNeeds, choose_fitting_package, load_fitting_model
 from .partial_outputs import removed_on_failure
+from .requests import RunResult, TiledRequest
 
 TASK = "segmentation"
 NODATA = 255
@@ -40,42 +41,27 @@ CLASSES_TAG = "GEODISTILL_CLASSES"
 
 
 @dataclass
-class SegmentRequest:
-    """What to segment, with which model, and where the outputs go (plain values)."""
+class SegmentRequest(TiledRequest):
+    """What to segment, with which model, and where the outputs go. With an `area`, the global
+    view and the scaling still come from the whole raster, so the part matches a whole run."""
 
     input_path: str
     output_path: str
-    model: str = "default"
-    user_model_folder: str | None = None
-    device: str = "auto"
-    tile_size: int = 512
-    overlap: int = 64
-    batch_size: int = 4
+    overlap: int = field(default=64, kw_only=True)
     probabilities_path: str | None = None
     polygons_path: str | None = None
     min_area: float = 0.0
-    area: Area | None = None
-    """Part of the raster to segment (in its CRS); None = all. The global view and the scaling
-    still come from the whole raster, so the part matches a whole run."""
-    bands: list[int] | None = None
-    """Bands to read, in the model's order (1-based); None = the data bands."""
     min_confidence: float = 0.0
     """Pixels whose top class probability is below this (0-1) are written as "uncertain"."""
 
 
-@dataclass
-class SegmentResult:
+@dataclass(kw_only=True)
+class SegmentResult(RunResult):
     """Where the outputs went, the classes they hold, and how the run went."""
 
-    output_path: Path
     classes: list[dict]
-    model_name: str
-    device: str
-    seconds: float
-    megapixels_per_second: float
     probabilities_path: Path | None = None
     polygons: PolygonSummary | None = None
-    notes: list[str] = field(default_factory=list)
 
 
 def check_classes(classes: list[dict], source: str) -> None:
@@ -89,24 +75,23 @@ def check_classes(classes: list[dict], source: str) -> None:
                          f"({NODATA} marks nodata). Relabel with values in that range.")
 
 
-def card_fits(card: ModelCard, bands: int) -> str | None:
-    """None when the model can segment a raster of `bands` bands, else a sentence why not."""
-    if card.task != TASK:
-        return (f"Model '{card.name}' is a {card.task} model; choose a segmentation model.")
-    expected = card.config.get("bands")
-    if expected != bands:
-        return (f"Model '{card.name}' reads {expected}-band images but this raster has {bands} "
-                f"band(s). Choose a model made for {bands} bands, or train one with 'Train a "
-                "segmentation model'.")
-    return None
+FIT_REASONS = FitReasons(
+    wrong_task="Model '{name}' is a {task} model; choose a segmentation model.",
+    wrong_bands="Model '{name}' reads {model_bands}-band images but this raster has {bands} "
+                "band(s). Choose a model made for {bands} bands, or train one with 'Train a "
+                "segmentation model'.",
+    none_bundled="No bundled segmentation model reads {bands}-band images. Train one with 'Train "
+                 "a segmentation model' and give it as MODEL.")
+
+
+def model_needs(bands: int) -> ModelNeeds:
+    """What a raster of `bands` bands needs of a segmentation model."""
+    return ModelNeeds(TASK, bands, FIT_REASONS)
 
 
 def choose_model(bands: int, model: str, user_folder: str | None) -> Path:
     """The package to use: the named one, or for "default" the bundled one fitting the bands."""
-    return choose_package(
-        model, TASK, user_folder, lambda card: card_fits(card, bands) is None,
-        f"No bundled segmentation model reads {bands}-band images. Train one with 'Train a "
-        f"segmentation model' and give it as MODEL.")
+    return choose_fitting_package(model_needs(bands), model, user_folder)
 
 
 def model_scaling(card: ModelCard, input_path: str) -> BandScaling:
@@ -140,11 +125,7 @@ def segment(request: SegmentRequest, callbacks: Callbacks | None = None) -> Segm
     if request.polygons_path:
         check_output_path(request.polygons_path)
         check_output_folder(request.polygons_path, "polygon output")
-    path = choose_model(bands, request.model, request.user_model_folder)
-    card = read_card(path)
-    problem = card_fits(card, bands)
-    if problem:
-        raise InputError(problem)
+    path, card = load_fitting_model(model_needs(bands), request.model, request.user_model_folder)
     check_classes(card.classes, path.name)
     model = open_for_inference(path, request.device, log=callbacks.log)
     callbacks.log(f"Model: {card.name} ({card.architecture}, {len(card.classes)} classes) from "
@@ -186,6 +167,6 @@ def segment(request: SegmentRequest, callbacks: Callbacks | None = None) -> Segm
         callbacks.log(f"{polygons.features} polygon(s) written, {polygons.dropped} smaller than "
                       f"MIN_AREA dropped.")
     callbacks.progress(100.0)
-    return SegmentResult(output, classes, card.name, report.device_description, report.seconds,
-                         report.megapixels_per_second, report.probabilities_path, polygons,
-                         list(report.backoff_events))
+    return SegmentResult.from_report(report, card.name, [], classes=classes,
+                                     probabilities_path=report.probabilities_path,
+                                     polygons=polygons)

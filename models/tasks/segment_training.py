@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 import rasterio
 
-from ..about import created_by
 from ..data.chips import pixel_size_metres
 from ..data.labels import (IGNORE_INDEX, LabelledScene, align_label_raster, make_classes,
                            rasterize_polygons)
@@ -32,12 +31,11 @@ from ..errors import InputError
 from ..inference.memory import FLOAT_BYTES, check_memory
 from ..inference.raster_io import band_list, band_names, open_raster
 from ..nets.ginet import GINetConfig, GINetEfficientConfig, GINetLiteConfig
-from ..onnx_export import save_trained_package
-from ..output_files import MODEL_SUFFIXES, check_output_file
 from ..package import ModelCard, load_model, training_sources
-from ..registry import resolve_model
 from .callbacks import Callbacks
-from .training_checks import check_architecture_and_teacher, check_patch_multiple, check_several_classes
+from .requests import TrainingRequest
+from .trained_models import load_teacher, trained_card, write_trained_model
+from .training_checks import check_patch_multiple, check_several_classes, check_training_request
 from .segment import TASK, check_classes, choose_model
 
 ARCHITECTURES = ("ginet", "lite", "efficientnet", "bundled")
@@ -45,7 +43,7 @@ CONFIGS = {"ginet": GINetConfig, "lite": GINetLiteConfig, "efficientnet": GINetE
 
 
 @dataclass
-class SegmentationTrainingRequest:
+class SegmentationTrainingRequest(TrainingRequest):
     """Rasters and labels to learn from, and how to train (plain values: no QGIS objects).
 
     `net_overrides` changes fields of the architecture's config (e.g. smaller `widths`).
@@ -57,20 +55,14 @@ class SegmentationTrainingRequest:
     class_field: str | None = None
     ignore_value: float | None = None
     architecture: str = "bundled"
-    teacher: str | None = None
     epochs: int = 40
     tile_size: int = 256
     samples_per_raster: int = 200
     global_size: int = 256
     batch_size: int = 8
     use_global_view: bool = True
-    device: str = "auto"
-    user_model_folder: str | None = None
     validation_fraction: float = 0.15
-    seed: int = 0
     net_overrides: dict = field(default_factory=dict)
-    description: str = ""
-    licence: str = "as the training data"
 
 
 @dataclass
@@ -215,12 +207,10 @@ def train_segmentation_model(request: SegmentationTrainingRequest,
                              callbacks: Callbacks | None = None) -> ModelCard:
     """Train as `request` says and write the model package; return its card."""
     callbacks = callbacks or Callbacks()
-    check_output_file(request.output_model, MODEL_SUFFIXES, "model")
-    check_architecture_and_teacher(request.architecture, ARCHITECTURES, request.teacher, "GINet")
+    check_training_request(request, ARCHITECTURES, "GINet")
     teacher, teacher_card = None, None
     if request.teacher:
-        teacher_card, teacher = load_model(resolve_model(request.teacher, request.user_model_folder,
-                                                         task=TASK))
+        teacher_card, teacher = load_teacher(request, TASK)
         if teacher_card.task != TASK:
             raise InputError(f"The teacher '{teacher_card.name}' is a {teacher_card.task} model; "
                              "give a segmentation model as TEACHER.")
@@ -251,12 +241,9 @@ def train_segmentation_model(request: SegmentationTrainingRequest,
     result = train_segmentation(data.train, config, teacher, callbacks.part(5, 100).progress,
                                 callbacks.is_cancelled, callbacks.log, net_config=net_config,
                                 validation=data.validation, initial_state=start.state)
-    card = save_trained_package(request.output_model, result.model.state_dict(),
-                                card_for(result, data, request,
-                                         teacher_card.name if teacher_card else "", start.source))
-    callbacks.log(f"Model written to {request.output_model} (held-out mIoU "
-                  f"{card.metrics.get('validation_miou', float('nan')):.3f}).")
-    return card
+    card = card_for(result, data, request, teacher_card.name if teacher_card else "", start.source)
+    return write_trained_model(request, result, card, callbacks.log, lambda metrics: (
+        f"held-out mIoU {metrics.get('validation_miou', float('nan')):.3f}"))
 
 
 def card_metrics(scores: dict, classes: list[dict], prefix: str = "validation_") -> dict:
@@ -275,11 +262,10 @@ def card_for(result: SegmentationTrainResult, data: SegmentationData,
     metrics["validation_patches"] = float(len(data.validation))
     kind = {"ginet": "GINet", "ginet_efficientnet": "GINet on EfficientNet-Lite"}.get(
         result.architecture, "Lite GINet student") + (f" fine-tuned from {source}" if source else "")
-    return ModelCard(
-        name=Path(request.output_model).stem, task=TASK, architecture=result.architecture,
-        config=result.config, input_bands={"image": data.band_names}, scaling=None, gsd=data.gsd,
+    return trained_card(
+        result, request, TASK, input_bands={"image": data.band_names}, scaling=None, gsd=data.gsd,
         classes=data.classes, tile_size=512, overlap=64, teacher=teacher_name,
-        training_data=training_sources(data.names), licence=request.licence, metrics=metrics,
-        created_by=created_by(), description=request.description or
+        training_data=training_sources(data.names), metrics=metrics,
+        description=request.description or
         f"{kind} for {len(data.classes)} classes trained on {len(data.names)} raster(s); metrics on "
         f"a held-out block of each raster.")

@@ -1,14 +1,16 @@
-"""Checks every training pipeline makes on the architecture and teacher it is asked for."""
+"""Checks every training pipeline makes on its request and its training data."""
 from __future__ import annotations
 
 from ..errors import InputError
+from ..output_files import MODEL_SUFFIXES, check_output_file
 
 
-def check_architecture_and_teacher(architecture: str, architectures: tuple[str, ...],
-                                   teacher: str | None, big_net: str) -> None:
-    """Raise InputError for an unknown architecture, or a teacher given to anything but the
-    lite student (the only one distilled from a teacher package); `big_net` names the
-    paper-sized net in the message."""
+def check_training_request(request, architectures: tuple[str, ...], big_net: str) -> None:
+    """Raise InputError before any data is read: for an output model file that cannot be
+    written, an unknown architecture, or a teacher given to anything but the lite student (the
+    only one distilled from a teacher package); `big_net` names the paper-sized net."""
+    check_output_file(request.output_model, MODEL_SUFFIXES, "model")
+    architecture, teacher = request.architecture, request.teacher
     if architecture not in architectures:
         raise InputError(f"Unknown ARCHITECTURE '{architecture}': use "
                          f"{' or '.join(architectures)}.")

@@ -19,7 +19,6 @@ these units) of the net and of the untouched hazy input.
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,8 +32,8 @@ from ..metrics.dehazing import dehazing_scores
 from ..nets.ktdn import KTDN, DehazeLiteConfig, KTDNConfig, KTDNTeacherConfig
 from .dehaze_losses import colour_loss, knowledge_transfer_loss, laplacian_pyramid_loss
 from .losses import FeatureAdapter, output_distillation_loss
-from .training import CancelCheck, LogCallback, ProgressCallback, ProgressSpan, TrainResult, fit, \
-    cosine_schedule, frozen_copy, split_train_validation
+from .training import (CancelCheck, LogCallback, ProgressCallback, ProgressSpan, TrainResult,
+                       fit_l1_validated, frozen_copy)
 
 ARCHITECTURES = {KTDNConfig: "ktdn", KTDNTeacherConfig: "ktdn_teacher", DehazeLiteConfig: "dehaze_lite"}
 
@@ -187,21 +186,11 @@ def _train(pairs: _PairSet, net_config: KTDNConfig, config: TrainConfig, *, teac
             pairs.check_fits(other.config, role)
     model = KTDN(net_config).to(device)
     objective = DehazingObjective(model, config, device, teacher, big_net)
-    train_indices, val_indices = split_train_validation(len(pairs), config.validation_fraction,
-                                                        config.seed)
-    optimizer = torch.optim.Adam(list(model.parameters()) + objective.parameters,
-                                 lr=config.learning_rate)
-    scheduler = cosine_schedule(optimizer, config.epochs)
-
-    def validation_loss() -> float:
-        output, target, _ = _predict(model, pairs, val_indices, config.batch_size)
-        return float((output - target).abs().mean())
-
-    outcome = fit(model, optimizer, lambda idx: objective(*pairs.batch(idx, augment=True)),
-                  validation_loss, train_indices, epochs=config.epochs,
-                  batch_size=config.batch_size, patience=config.patience, seed=config.seed,
-                  span=ProgressSpan(progress), is_cancelled=is_cancelled, log=log,
-                  scheduler=scheduler, phase=phase)
+    outcome, val_indices = fit_l1_validated(
+        model, objective.parameters, config.learning_rate, config,
+        lambda idx: objective(*pairs.batch(idx, augment=True)),
+        lambda idx: _predict(model, pairs, idx, config.batch_size), len(pairs),
+        span=ProgressSpan(progress), is_cancelled=is_cancelled, log=log, phase=phase)
     with torch.no_grad():
         output, target, x = _predict(model, pairs, val_indices, config.batch_size)
     # patches are in the hazy scene's scaling, where clear values span more than [0, 1]
@@ -212,11 +201,8 @@ def _train(pairs: _PairSet, net_config: KTDNConfig, config: TrainConfig, *, teac
                         for name, value in dehazing_scores(x, target, data_range).items()})
     metrics["l1"] = float((output - target).abs().mean())
     metrics["validation_samples"] = len(val_indices)
-    return TrainResult(model=model.cpu().eval(), best_val_loss=outcome.best_val_loss,
-                       history=outcome.history, metrics=metrics,
-                       architecture=_architecture(net_config),
-                       config=dataclasses.asdict(net_config), distilled_from=distilled_from,
-                       train_config=dataclasses.asdict(config))
+    return TrainResult.from_loop(model, outcome, metrics, _architecture(net_config), net_config,
+                                 config, distilled_from)
 
 
 def train_teacher(clear: np.ndarray, config: TrainConfig,

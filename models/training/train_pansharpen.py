@@ -37,8 +37,8 @@ from ..nets.pansharpen_lite import PansharpenLite, PansharpenLiteConfig
 from ..nets.psdnet import PSDNet, PSDNetConfig
 from .losses import FeatureAdapter, feature_distillation_loss, output_distillation_loss, \
     stage_l1_loss
-from .training import CancelCheck, LogCallback, ProgressCallback, ProgressSpan, TrainResult, fit, \
-    cosine_schedule, frozen_copy, split_train_validation
+from .training import (CancelCheck, LogCallback, ProgressCallback, ProgressSpan, TrainResult,
+                       fit_l1_validated, frozen_copy)
 
 PSDNET_FEATURE_WEIGHT = 1e-6
 """Feature-distillation weight of the PSDNet paper's official code."""
@@ -180,34 +180,37 @@ def validation_metrics(fused: torch.Tensor, target: torch.Tensor, bicubic: torch
     return metrics
 
 
+def _seeded_patches(samples: PansharpenSamples, config: TrainConfig) -> tuple[torch.device, _PatchSet]:
+    """The training device, with torch seeded from the config, and the samples on it."""
+    device = resolve_device(config.device)
+    torch.manual_seed(config.seed)
+    return device, _PatchSet(samples, device, config.augment, config.seed, config.spectral_jitter)
+
+
+def _new_net(net_class, net_config, patches: _PatchSet, device: torch.device) -> nn.Module:
+    """A fresh net of `net_config`, checked to fit the samples, on `device`."""
+    patches.check_fits(net_config.ms_bands, net_config.ratio, net_config.multiple_of)
+    return net_class(net_config).to(device)
+
+
 def _run(model: nn.Module, patches: _PatchSet, config: TrainConfig, loss_of_batch,
          extra_parameters: list[nn.Parameter], span: ProgressSpan, is_cancelled, log,
          phase: str, architecture: str, distilled_from: str | None) -> TrainResult:
     """Shared body of every training phase: split, optimize with `fit`, measure, package."""
-    train_indices, val_indices = split_train_validation(len(patches), config.validation_fraction,
-                                                        config.seed)
     rate = config.learning_rate or (LITE_LEARNING_RATE if architecture == "pansharpen_lite"
                                     else PSDNET_LEARNING_RATE)
-    optimizer = torch.optim.Adam(list(model.parameters()) + extra_parameters, lr=rate)
-    scheduler = cosine_schedule(optimizer, config.epochs)
-
-    def validation_loss() -> float:
-        fused, target, _ = _evaluate(model, patches, val_indices, config.batch_size)
-        return float((fused - target).abs().mean())
-
-    outcome = fit(model, optimizer, lambda idx: loss_of_batch(*patches.batch(idx, augment=True)),
-                  validation_loss, train_indices, epochs=config.epochs,
-                  batch_size=config.batch_size, patience=config.patience, seed=config.seed,
-                  span=span, is_cancelled=is_cancelled, log=log, scheduler=scheduler, phase=phase,
-                  deadline=None if config.time_limit is None else time.monotonic() + config.time_limit)
+    outcome, val_indices = fit_l1_validated(
+        model, extra_parameters, rate, config,
+        lambda idx: loss_of_batch(*patches.batch(idx, augment=True)),
+        lambda idx: _evaluate(model, patches, idx, config.batch_size), len(patches),
+        span=span, is_cancelled=is_cancelled, log=log, phase=phase,
+        deadline=None if config.time_limit is None else time.monotonic() + config.time_limit)
     with torch.no_grad():
         metrics = validation_metrics(*_evaluate(model, patches, val_indices, config.batch_size),
                                      ratio=patches.ratio)
     metrics["validation_samples"] = len(val_indices)
-    return TrainResult(model=model.cpu().eval(), best_val_loss=outcome.best_val_loss,
-                       history=outcome.history, metrics=metrics, architecture=architecture,
-                       config=dataclasses.asdict(model.config), distilled_from=distilled_from,
-                       train_config=dataclasses.asdict(config))
+    return TrainResult.from_loop(model, outcome, metrics, architecture, model.config, config,
+                                 distilled_from)
 
 
 def train_psdnet(samples: PansharpenSamples, config: TrainConfig, *,
@@ -221,13 +224,10 @@ def train_psdnet(samples: PansharpenSamples, config: TrainConfig, *,
     flag to train the privileged teacher itself. `span` (instead of `progress`) places this
     phase inside a longer progress bar.
     """
-    device = resolve_device(config.device)
-    torch.manual_seed(config.seed)
-    patches = _PatchSet(samples, device, config.augment, config.seed, config.spectral_jitter)
+    device, patches = _seeded_patches(samples, config)
     net_config = net_config or PSDNetConfig(ms_bands=patches.bands, ratio=patches.ratio,
                                             glp_window=GLP_WINDOW)
-    patches.check_fits(net_config.ms_bands, net_config.ratio, net_config.multiple_of)
-    model = PSDNet(net_config).to(device)
+    model = _new_net(PSDNet, net_config, patches, device)
     weight = PSDNET_FEATURE_WEIGHT if config.feature_weight is None else config.feature_weight
     if teacher is not None:
         teacher = frozen_copy(teacher, device)
@@ -281,13 +281,10 @@ def train_student(samples: PansharpenSamples, config: TrainConfig, teacher: nn.M
     Loss: L1 to the target + kd_weight * L1 to the teacher's fused image + feature_weight *
     MSE between the adapted student features and the teacher's stage-3 features.
     """
-    device = resolve_device(config.device)
-    torch.manual_seed(config.seed)
-    patches = _PatchSet(samples, device, config.augment, config.seed, config.spectral_jitter)
+    device, patches = _seeded_patches(samples, config)
     net_config = net_config or PansharpenLiteConfig(ms_bands=patches.bands, ratio=patches.ratio,
                                                     glp_window=GLP_WINDOW)
-    patches.check_fits(net_config.ms_bands, net_config.ratio, net_config.multiple_of)
-    model = PansharpenLite(net_config).to(device)
+    model = _new_net(PansharpenLite, net_config, patches, device)
     weight = LITE_FEATURE_WEIGHT if config.feature_weight is None else config.feature_weight
     adapter_parameters: list[nn.Parameter] = []
     if teacher is not None:
@@ -329,9 +326,7 @@ def fine_tune_teacher(samples: PansharpenSamples, config: TrainConfig, teacher: 
     It starts from the pretrained weights and learns the samples' scaling, MTF and sensors;
     `config.learning_rate` defaults to PUBLISHED_TEACHER_LEARNING_RATE.
     """
-    device = resolve_device(config.device)
-    torch.manual_seed(config.seed)
-    patches = _PatchSet(samples, device, config.augment, config.seed, config.spectral_jitter)
+    device, patches = _seeded_patches(samples, config)
     patches.check_fits(teacher.config.ms_bands, teacher.config.ratio, teacher.config.multiple_of)
     model = copy.deepcopy(teacher).to(device).train()
     for parameter in model.parameters():

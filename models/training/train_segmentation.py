@@ -21,7 +21,6 @@ started again with the same path goes on from the last saved epoch.
 """
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,10 +83,10 @@ class TrainConfig:
     augment_ranges: AugmentRanges | None = field(default_factory=AugmentRanges)
     """Colour, brightness, haze and scale augmentation (None = flips only)."""
     frozen_layers: int = 1
+    """Encoder layers (after the stem, also frozen) left untrained in EfficientNet-Lite nets."""
     encoder_learning_rate: float | None = None
     """Learning rate of the encoders (None = learning_rate): pretrained encoders keep their
     general features better at a tenth of the decoder's rate."""
-    """Encoder layers (after the stem, also frozen) left untrained in EfficientNet-Lite nets."""
     checkpoint_path: str | None = None
     minutes: float | None = None
     """Time box: stop after the epoch that ends past this many minutes (None = no limit)."""
@@ -315,8 +314,7 @@ def train_segmentation(samples: "SegmentationSamples", config: TrainConfig,
         _, matrix = _validate(model, held_out, val_indices, config.batch_size, net_config.classes)
     metrics = scores_from_confusion(matrix)
     metrics["validation_samples"] = len(val_indices)
-    return SegmentationTrainResult(
-        model=model.cpu().eval(), best_val_loss=outcome.best_val_loss, history=outcome.history,
-        metrics=metrics, architecture=architecture_name(net_config), config=dataclasses.asdict(net_config),
-        distilled_from=architecture_name(teacher.config) if teacher is not None else None,
-        train_config=dataclasses.asdict(config), classes=data.classes, ignore_index=data.ignore_index)
+    return SegmentationTrainResult.from_loop(
+        model, outcome, metrics, architecture_name(net_config), net_config, config,
+        architecture_name(teacher.config) if teacher is not None else None,
+        classes=data.classes, ignore_index=data.ignore_index)

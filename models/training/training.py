@@ -207,6 +207,17 @@ class TrainResult:
     distilled_from: str | None = None
     train_config: dict = field(default_factory=dict)
 
+    @classmethod
+    def from_loop(cls, model: nn.Module, outcome: LoopOutcome, metrics: dict[str, float],
+                  architecture: str, net_config, train_config, distilled_from: str | None,
+                  **extra) -> "TrainResult":
+        """The result of a `fit` run: the model moved to the CPU in eval mode, the loop's best
+        loss and history, and the net and training configs as dicts."""
+        return cls(model=model.cpu().eval(), best_val_loss=outcome.best_val_loss,
+                   history=outcome.history, metrics=metrics, architecture=architecture,
+                   config=dataclasses.asdict(net_config), distilled_from=distilled_from,
+                   train_config=dataclasses.asdict(train_config), **extra)
+
 
 def frozen_copy(model: nn.Module, device: torch.device) -> nn.Module:
     """A frozen eval-mode copy of `model` on `device` (a teacher; the caller's model is untouched)."""
@@ -222,3 +233,30 @@ def cosine_schedule(optimizer: torch.optim.Optimizer, epochs: int,
     (its first group's) to `final_fraction` of it."""
     floor = optimizer.param_groups[0]["lr"] * final_fraction
     return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs, eta_min=floor)
+
+
+def fit_l1_validated(model: nn.Module, extra_parameters: list[nn.Parameter], learning_rate: float,
+                     config, batch_loss: Callable[[torch.Tensor], torch.Tensor],
+                     predict: Callable[[torch.Tensor], tuple], sample_count: int, *,
+                     span: ProgressSpan, is_cancelled: CancelCheck | None,
+                     log: LogCallback | None, phase: str,
+                     deadline: float | None = None) -> tuple[LoopOutcome, torch.Tensor]:
+    """Split `sample_count` samples into training and validation, and `fit` the model (with
+    `extra_parameters`, e.g. a feature adapter) by Adam at `learning_rate` on a cosine schedule,
+    validated by the mean L1 between the outputs and targets `predict(indices)` returns first.
+    `config` gives validation_fraction, seed, epochs, batch_size and patience. Returns the
+    loop's outcome and the validation indices."""
+    train_indices, val_indices = split_train_validation(sample_count, config.validation_fraction,
+                                                        config.seed)
+    optimizer = torch.optim.Adam(list(model.parameters()) + list(extra_parameters), lr=learning_rate)
+    scheduler = cosine_schedule(optimizer, config.epochs)
+
+    def validation_loss() -> float:
+        output, target = predict(val_indices)[:2]
+        return float((output - target).abs().mean())
+
+    outcome = fit(model, optimizer, batch_loss, validation_loss, train_indices, epochs=config.epochs,
+                  batch_size=config.batch_size, patience=config.patience, seed=config.seed,
+                  span=span, is_cancelled=is_cancelled, log=log, scheduler=scheduler, phase=phase,
+                  deadline=deadline)
+    return outcome, val_indices
