@@ -285,7 +285,7 @@ def test_layer_fit_checks_use_pixel_size_in_metres():
     from geodistill.plugin.ui.model_fit import LayerFacts, fit_problems
 
     card = ModelCard(name="seg", task="segmentation", architecture="x", gsd=0.5,
-                     input_bands={"image": ["r", "g", "b"]})
+                     config={"bands": 3})
     fine = LayerFacts("INPUT", "ortho", 3, 0.5, True)
     coarse = LayerFacts("INPUT", "ortho", 3, 10.0, True)
     degrees = LayerFacts("INPUT", "ortho", 3, 0.0001, False)
@@ -295,6 +295,14 @@ def test_layer_fit_checks_use_pixel_size_in_metres():
         "(resample the layer or pick a model made for this resolution)."]
     assert "expects 3 band(s)" in fit_problems(card, [LayerFacts("INPUT", "ortho", 4, 0.5, True)])[0]
     assert np.isclose(len(fit_problems(card, [])), 0)
+    sharpener = ModelCard(name="ms4", task="pansharpening", architecture="x",
+                          config={"ms_bands": 4, "ratio": 4})
+    pair = [LayerFacts("MS", "ms", 8, 2.0, True), LayerFacts("PAN", "pan", 1, 0.5, True)]
+    assert fit_problems(sharpener, pair) == [
+        "'ms4' expects 4 band(s) for MS; 'ms' has 8. Choose another model or layer."]
+    wrong_ratio = [LayerFacts("MS", "ms", 4, 1.5, True), LayerFacts("PAN", "pan", 1, 0.5, True)]
+    assert fit_problems(sharpener, wrong_ratio) == [
+        "'ms4' sharpens by a ratio of 4; the pixel sizes of 'ms' and 'pan' differ by 3.00."]
 
 
 @pytest.mark.parametrize("crs, size, origin, expected", [

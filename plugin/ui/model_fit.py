@@ -1,7 +1,11 @@
-"""Does a model fit the chosen layers? Plain checks (no Qt) behind the dock's warning line."""
+"""Does a model fit the chosen layers? Plain checks (no Qt) behind the dock's warning line: the
+band count and ratio as the tools read them from the card (`models.tasks.model_fit`), and the
+pixel size against the card's gsd."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from ...models.tasks.model_fit import card_bands, card_ratio
 
 #: a pixel size this many times larger or smaller than the model's is worth a warning
 GSD_TOLERANCE = 2.0
@@ -21,14 +25,14 @@ class LayerFacts:
 
 
 def _expected_bands(card, layers: list[LayerFacts]) -> dict[str, int]:
-    """Parameter name -> band count the card expects for it."""
-    inputs = {key.lower(): len(bands) for key, bands in (card.input_bands or {}).items()
-              if isinstance(bands, list)}
-    expected = {layer.parameter: inputs[layer.parameter.lower()]
-                for layer in layers if layer.parameter.lower() in inputs}
-    if not expected and len(layers) == 1 and len(inputs) == 1:
-        expected[layers[0].parameter] = next(iter(inputs.values()))
-    return expected
+    """Parameter name -> band count the model reads from it, by the rule the tools apply
+    (`card_bands`): the MS of a pansharpening model, else the one raster input."""
+    bands = card_bands(card)
+    if bands is None or not layers:
+        return {}
+    if card.task == "pansharpening":
+        return {layer.parameter: bands for layer in layers if layer.parameter == "MS"}
+    return {layers[0].parameter: bands}
 
 
 def fit_problems(card, layers: list[LayerFacts]) -> list[str]:
@@ -40,10 +44,11 @@ def fit_problems(card, layers: list[LayerFacts]) -> list[str]:
             problems.append(f"'{card.name}' expects {wanted} band(s) for {layer.parameter}; "
                             f"'{layer.name}' has {layer.band_count}. Choose another model or layer.")
     by_size = sorted(layers, key=lambda layer: layer.pixel_size)
-    if card.ratio and len(by_size) >= 2 and by_size[0].pixel_size > 0:
+    model_ratio = card_ratio(card)
+    if model_ratio and len(by_size) >= 2 and by_size[0].pixel_size > 0:
         ratio = by_size[-1].pixel_size / by_size[0].pixel_size
-        if abs(ratio - card.ratio) > RATIO_TOLERANCE * card.ratio:
-            problems.append(f"'{card.name}' sharpens by a ratio of {card.ratio}; the pixel sizes of "
+        if abs(ratio - model_ratio) > RATIO_TOLERANCE * model_ratio:
+            problems.append(f"'{card.name}' sharpens by a ratio of {model_ratio}; the pixel sizes of "
                             f"'{by_size[-1].name}' and '{by_size[0].name}' differ by {ratio:.2f}.")
     if card.gsd and by_size and by_size[0].metres and by_size[0].pixel_size > 0:
         finest = by_size[0]
