@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from .choices import DEFAULT_ADAPT_ITERATIONS, DEFAULT_MIN_CONFIDENCE, PANSHARPEN_METHODS, SENSORS
 from .parameters import (Kind, Parameter, Task, area_parameter, bands_parameter, device_parameter,
-                         model_parameter, tiling_parameters)
+                         model_parameter, runs, tiling_parameters)
 
 
 def input_raster(name: str, label: str, field: str) -> Parameter:
     """A required raster layer whose file fills `field`."""
     return Parameter(name, Kind.RASTER, label, field=field)
+
+
+def model_run_parameters(input_label: str, input_field: str,
+                         model_task: str) -> tuple[Parameter, ...]:
+    """INPUT, BANDS, EXTENT, MODEL and DEVICE of a task that runs a model over one raster."""
+    return (input_raster("INPUT", input_label, input_field), bands_parameter("INPUT"),
+            area_parameter("INPUT"), model_parameter(model_task), device_parameter())
 
 
 def adapt_iterations_parameter() -> Parameter:
@@ -27,7 +34,8 @@ def sensor_parameter() -> Parameter:
                      cli="sensor whose MTF the degradations follow")
 
 
-PANSHARPEN = Task("pansharpen", "Pansharpen", "Pansharpening", (
+PANSHARPEN = Task("pansharpen", "Pansharpen", "Pansharpening", **runs(
+    "pansharpen", "PansharpenRequest", "pansharpen"), parameters=(
     input_raster("MS", "Multispectral (MS) raster", "ms_path"),
     input_raster("PAN", "Panchromatic (PAN) raster", "pan_path"),
     Parameter("PAN_BAND", Kind.BAND, "PAN band", default=1, parent="PAN", optional=True,
@@ -44,22 +52,16 @@ PANSHARPEN = Task("pansharpen", "Pansharpen", "Pansharpening", (
     Parameter("OUTPUT", Kind.RASTER_OUTPUT, "Pansharpened", field="output_path"),
 ))
 
-DEHAZE = Task("dehaze", "Dehaze", "Dehazing", (
-    input_raster("INPUT", "Hazy raster", "input_path"),
-    bands_parameter("INPUT"),
-    area_parameter("INPUT"),
-    model_parameter("dehazing"),
-    device_parameter(),
+DEHAZE = Task("dehaze", "Dehaze", "Dehazing", **runs(
+    "dehaze", "DehazeRequest", "dehaze"), parameters=(
+    *model_run_parameters("Hazy raster", "input_path", "dehazing"),
     *tiling_parameters(tile_size=512, overlap=32),
     Parameter("OUTPUT", Kind.RASTER_OUTPUT, "Dehazed", field="output_path"),
 ))
 
-SEGMENT = Task("segment", "Segment land cover", "Segmentation", (
-    input_raster("INPUT", "Input raster", "input_path"),
-    bands_parameter("INPUT"),
-    area_parameter("INPUT"),
-    model_parameter("segmentation"),
-    device_parameter(),
+SEGMENT = Task("segment", "Segment land cover", "Segmentation", **runs(
+    "segment", "SegmentRequest", "segment"), parameters=(
+    *model_run_parameters("Input raster", "input_path", "segmentation"),
     *tiling_parameters(tile_size=512, overlap=64),
     Parameter("OUTPUT", Kind.RASTER_OUTPUT, "Classes", field="output_path"),
     Parameter("OUTPUT_PROBABILITIES", Kind.RASTER_OUTPUT, "Class probabilities", optional=True,
@@ -72,12 +74,9 @@ SEGMENT = Task("segment", "Segment land cover", "Segmentation", (
               optional=True, minimum=0.0, maximum=0.99, field="min_confidence"),
 ))
 
-CLASSIFY_SCENES = Task("classify_scenes", "Classify scenes", "Scene classification", (
-    input_raster("INPUT", "Input raster", "raster_path"),
-    bands_parameter("INPUT"),
-    area_parameter("INPUT"),
-    model_parameter("classification"),
-    device_parameter(),
+CLASSIFY_SCENES = Task("classify_scenes", "Classify scenes", "Scene classification", **runs(
+    "classify", "ClassifyRequest", "classify_scenes"), parameters=(
+    *model_run_parameters("Input raster", "raster_path", "classification"),
     Parameter("CHIP_SIZE", Kind.INT, "Chip size (pixels, 0 = from the model)", default=0,
               minimum=0, maximum=8192, field="chip_size",
               help="Side of the chip each cell is classified from.",

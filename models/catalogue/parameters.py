@@ -6,6 +6,7 @@ to, and the request field its value fills.
 """
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,8 +119,9 @@ def bands_parameter(layer: str, on_command_line: bool = True) -> Parameter:
                           "image for an RGB model).")
 
 
-def model_parameter(model_task: str, field: str | None = "model") -> Parameter:
-    """MODEL: 'default', a bundled model name ({models} lists them) or a package path."""
+def model_parameter(model_task: str, field: str = "model") -> Parameter:
+    """MODEL: 'default', a bundled model name ({models} lists them) or a package path; filling
+    `models` (an evaluation's), it gives a list of that one model."""
     return Parameter("MODEL", Kind.MODEL, "Model", default="default", model_task=model_task,
                      field=field, cli="'default', a model name or a .safetensors package",
                      help="'default' picks the bundled model that fits the input; or a bundled "
@@ -151,19 +153,38 @@ def report_outputs() -> tuple[Parameter, Parameter]:
             Parameter("OUTPUT_JSON", Kind.OUTPUT_FILE, "Scores (JSON)"))
 
 
+def runs(module: str, request: str, function: str) -> dict:
+    """The `request` and `function` of a Task whose request and function are in tasks.<module>."""
+    return {"request": f"tasks.{module}.{request}", "function": f"tasks.{module}.{function}"}
+
+
 #: command line options common to the tools, listed first in this order
 SHARED_OPTIONS = ("MODEL", "DEVICE", "TILE_SIZE", "OVERLAP", "BANDS")
 
 
 @dataclass(frozen=True)
 class Task:
-    """One task (a Processing algorithm): its id, the name shown, its toolbox group and its
-    parameters, in the order the dialog shows them."""
+    """One task (a Processing algorithm): its id, the name shown, its toolbox group, its
+    parameters in the order the dialog shows them, and the request dataclass and function
+    that run it (dotted paths inside `models`, "tasks.dehaze.DehazeRequest", imported only
+    when the task runs)."""
 
     name: str
     display_name: str
     group: str
     parameters: tuple[Parameter, ...]
+    request: str = ""
+    function: str = ""
+
+    def engine(self) -> tuple[type, Any]:
+        """The request dataclass and the function that runs it (imports the task's module,
+        and with it torch or ONNX Runtime)."""
+        models = __name__.rsplit(".", 2)[0]
+        found = []
+        for path in (self.request, self.function):
+            module, name = path.rsplit(".", 1)
+            found.append(getattr(importlib.import_module(f"{models}.{module}"), name))
+        return found[0], found[1]
 
     def parameter(self, name: str) -> Parameter:
         """The parameter called `name` (KeyError when the task has none)."""

@@ -5,7 +5,7 @@ from .choices import (CLASSIFIER_ARCHITECTURES, CLASSIFIER_METHODS, DEHAZE_ARCHI
                       PANSHARPEN_ARCHITECTURES, SEGMENTATION_ARCHITECTURES)
 from .inference import adapt_iterations_parameter, input_raster, sensor_parameter
 from .parameters import (Kind, Parameter, Task, device_parameter, model_parameter,
-                         output_model_parameter, report_outputs, training_parameters)
+                         output_model_parameter, report_outputs, runs, training_parameters)
 
 
 def rasters(name: str, label: str, optional: bool = False, field: str | None = None) -> Parameter:
@@ -62,17 +62,17 @@ TRAIN_PANSHARPEN = Task("train_pansharpen", "Train a pansharpening model", "Pans
     patch_size_parameter("Patch size (pixels)", minimum=16),
     device_parameter(),
     output_model_parameter(),
-))
+), **runs("pansharpen_training", "PansharpenTrainingRequest", "train_pansharpening_model"))
 
 EVALUATE_PANSHARPEN = Task("evaluate_pansharpen", "Evaluate pansharpening", "Pansharpening", (
     input_raster("MS", "Multispectral (MS) raster", "ms_path"),
     input_raster("PAN", "Panchromatic (PAN) raster", "pan_path"),
-    model_parameter("pansharpening", field=None),
+    model_parameter("pansharpening", field="models"),
     adapt_iterations_parameter(),
     sensor_parameter(),
     device_parameter(),
     *report_outputs(),
-))
+), **runs("pansharpen_evaluation", "PansharpenEvaluationRequest", "evaluate_pansharpening"))
 
 TRAIN_DEHAZE = Task("train_dehaze", "Train a dehazing model", "Dehazing", (
     *hazy_clear_parameters(),
@@ -83,14 +83,14 @@ TRAIN_DEHAZE = Task("train_dehaze", "Train a dehazing model", "Dehazing", (
               field="samples"),
     device_parameter(),
     output_model_parameter(),
-))
+), **runs("dehaze_training", "DehazeTrainingRequest", "train_dehazing_model"))
 
 EVALUATE_DEHAZE = Task("evaluate_dehaze", "Evaluate dehazing", "Dehazing", (
     *hazy_clear_parameters(),
-    model_parameter("dehazing", field=None),
+    model_parameter("dehazing", field="models"),
     device_parameter(),
     *report_outputs(),
-))
+), **runs("dehaze_evaluation", "DehazeEvaluationRequest", "evaluate_dehazing"))
 
 TRAIN_SEGMENTATION = Task("train_segmentation", "Train a segmentation model", "Segmentation", (
     rasters("INPUT", "Input rasters", field="rasters"),
@@ -102,14 +102,14 @@ TRAIN_SEGMENTATION = Task("train_segmentation", "Train a segmentation model", "S
               minimum=32, maximum=2048, field="tile_size"),
     device_parameter(),
     output_model_parameter(),
-))
+), **runs("segment_training", "SegmentationTrainingRequest", "train_segmentation_model"))
 
 EVALUATE_SEGMENTATION = Task("evaluate_segmentation", "Evaluate segmentation", "Segmentation", (
     input_raster("PREDICTION", "Prediction (class raster)", "prediction_path"),
     Parameter("REFERENCE", Kind.LAYER, "Reference (label raster or polygons)"),
     *label_parameters(),
     *report_outputs(),
-))
+), **runs("segment_evaluation", "SegmentationEvaluationRequest", "evaluate_segmentation"))
 
 TRAIN_SCENE_CLASSIFIER = Task(
     "train_scene_classifier", "Train a scene classifier", "Scene classification", (
@@ -122,12 +122,12 @@ TRAIN_SCENE_CLASSIFIER = Task(
                   field="method"),
         device_parameter(),
         output_model_parameter(),
-    ))
+    ), **runs("classify_training", "ClassifierTrainingRequest", "train_scene_classifier"))
 
 EVALUATE_SCENE_CLASSIFIER = Task(
     "evaluate_scene_classifier", "Evaluate a scene classifier", "Scene classification", (
         *chip_source_parameters("Chip size (pixels, 0 = from the model)"),
-        model_parameter("classification", field=None),
+        model_parameter("classification", field="models"),
         device_parameter(),
         *report_outputs(),
-    ))
+    ), **runs("classify_evaluation", "ClassifierEvaluationRequest", "evaluate_classifier"))

@@ -1,9 +1,10 @@
 """The base class every GeoDistill Processing algorithm derives from.
 
-It holds what the algorithms share: the parameters, declared from the algorithm's task catalogue
-entry and read back into request values (`task_parameters`), the provider icon and help, the dependency check of the algorithm's pack (with an
-install message when a package is missing), the bridge from QGIS `feedback` to the engine's progress/cancel callbacks, and
-the mapping of `models` errors to `QgsProcessingException`. Subclasses only say what is special
+It holds what the algorithms share: the parameters, declared from the algorithm's task
+catalogue entry and read back into its request (`task_parameters`), the provider icon and
+help, the dependency check of the algorithm's pack (with an install message when a package is
+missing), the bridge from QGIS `feedback` to the engine's progress/cancel callbacks, and the
+mapping of `models` errors to `QgsProcessingException`. Subclasses only say what is special
 about them.
 """
 from __future__ import annotations
@@ -258,11 +259,16 @@ class GeoDistillAlgorithm(TaskParameters, QgsProcessingAlgorithm):
         raise QgsProcessingException(message)
 
     def run_algorithm(self, parameters, context, feedback) -> dict:
-        """The algorithm's work (its dependency pack is importable here); subclasses implement it.
+        """The algorithm's work (its dependency pack is importable here): by default the task
+        is run and the model package it trained, or the report it wrote, is returned;
+        algorithms with other outputs override this.
 
         (Not `run`: QgsProcessingAlgorithm.run is the public entry point QGIS calls.)
         """
-        raise NotImplementedError
+        request, _ = self.run_task(parameters, context, feedback)
+        if hasattr(request, "report_path"):
+            return self.report_results(request.report_path)
+        return {self.OUTPUT_MODEL: request.output_model}
 
     def check_dependencies(self) -> None:
         """Stop the algorithm with a message saying how to install what its pack lacks

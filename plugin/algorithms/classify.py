@@ -18,7 +18,7 @@ from qgis.PyQt.QtCore import QVariant
 from .. import deps
 from ...models.catalogue import CLASSIFY_SCENES
 from ..styling import ClassStyle, save_style_in_geopackage
-from .base import GeoDistillAlgorithm, engine_callbacks
+from .base import GeoDistillAlgorithm
 
 #: (name, type) of the grid layer's fields
 GRID_FIELDS = (("class_id", QVariant.Int), ("class_name", QVariant.String),
@@ -67,16 +67,13 @@ class ClassifyScenesAlgorithm(GeoDistillAlgorithm):
 
     def run_algorithm(self, parameters, context, feedback):
         from ...models.output_files import check_output_folder
-        from ...models.tasks.classify import ClassifyRequest, classify_scenes
 
         layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
         grid_output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context) or ""
         if Path(grid_output.split("|")[0]).suffix:  # a file, not a memory or database layer
             check_output_folder(grid_output.split("|")[0], "scene grid")
-        request = ClassifyRequest(user_model_folder=self.user_model_folder(),
-                                  **self.request_values(parameters, context))
+        request, result = self.run_task(parameters, context, feedback)
         raster_output = request.output_raster_path
-        result = classify_scenes(request, engine_callbacks(feedback))
         sink, dest_id = self.parameterAsSink(parameters, self.OUTPUT, context, grid_fields(),
                                              QgsWkbTypes.Polygon, layer.crs())
         if sink is None:

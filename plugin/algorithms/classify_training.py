@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ...models.catalogue import EVALUATE_SCENE_CLASSIFIER, TRAIN_SCENE_CLASSIFIER
-from .base import GeoDistillAlgorithm, engine_callbacks
+from .base import GeoDistillAlgorithm
 
 SOURCE_HELP = (
     "<b>Chips folder</b>: a folder with one sub-folder of image chips per class, named after "
@@ -21,7 +21,7 @@ class _ChipSourceAlgorithm(GeoDistillAlgorithm):
     CLASS_FIELD = "CLASS_FIELD"
     CHIP_SIZE = "CHIP_SIZE"
 
-    def chip_source(self, parameters, context) -> dict:
+    def extra_values(self, parameters, context) -> dict:
         """The request fields naming the labelled chips."""
         folder = self.parameterAsFile(parameters, self.CHIPS_FOLDER, context) or None
         source = {"chips_folder": folder, "chip_size": self.parameterAsInt(parameters, self.CHIP_SIZE, context)}
@@ -63,15 +63,6 @@ class TrainSceneClassifierAlgorithm(_ChipSourceAlgorithm):
         "on the chips held out of training, also shown in the log); use "
         "it as MODEL in 'Classify scenes'.")
 
-    def run_algorithm(self, parameters, context, feedback):
-        from ...models.tasks.classify_training import ClassifierTrainingRequest, train_scene_classifier
-
-        request = ClassifierTrainingRequest(
-            user_model_folder=self.user_model_folder(), **self.chip_source(parameters, context),
-            **self.request_values(parameters, context))
-        train_scene_classifier(request, engine_callbacks(feedback))
-        return {self.OUTPUT_MODEL: request.output_model}
-
 
 class EvaluateSceneClassifierAlgorithm(_ChipSourceAlgorithm):
     """Scores a scene classifier on labelled chips."""
@@ -84,13 +75,3 @@ class EvaluateSceneClassifierAlgorithm(_ChipSourceAlgorithm):
         "<b>Model</b>: 'default' or a model package; the chips' class names must be among its "
         "classes.<br><b>Output report</b>: an HTML page; a JSON file with the same numbers is "
         "written beside it.")
-
-    def run_algorithm(self, parameters, context, feedback):
-        from ...models.tasks.classify_evaluation import ClassifierEvaluationRequest, evaluate_classifier
-
-        request = ClassifierEvaluationRequest(
-            user_model_folder=self.user_model_folder(), **self.chip_source(parameters, context),
-            models=[self.parameterAsString(parameters, self.MODEL, context)],
-            **self.request_values(parameters, context))
-        evaluate_classifier(request, engine_callbacks(feedback))
-        return self.report_results(request.report_path)

@@ -1,20 +1,14 @@
 """geodistill:dehaze - remove haze from a raster with a distilled net or the dark channel prior."""
 from __future__ import annotations
 
-from .. import deps
 from ...models.catalogue import DEHAZE
-from ..styling import RgbStyle, layer_display_bands
-from .base import GeoDistillAlgorithm, engine_callbacks
+from .image_output import ImageOutputAlgorithm
 
 
-class DehazeAlgorithm(GeoDistillAlgorithm):
+class DehazeAlgorithm(ImageOutputAlgorithm):
     """Hazy raster -> dehazed raster on the same grid, with the same data type and bands."""
 
-    INPUT = "INPUT"
-    OUTPUT = "OUTPUT"
-
     task = DEHAZE
-    dependency_pack = deps.RUN_PACK
     help_text = (
         "Removes haze (thin cloud, smog, aerosol veils) from an image, including haze that "
         "varies across the scene.<br><b>Input</b>: the hazy raster (any data type: uint8, "
@@ -32,19 +26,3 @@ class DehazeAlgorithm(GeoDistillAlgorithm):
         "which pieces the model runs.<br><b>Output</b>: a GeoTIFF with the input's grid (or the "
         "area's part of it), CRS, data type, bands (or the chosen ones) and nodata, shown like "
         "the input.")
-
-    def prepareAlgorithm(self, parameters, context, feedback):  # noqa: N802 (main thread)
-        self._display_bands = layer_display_bands(
-            self.parameterAsRasterLayer(parameters, self.INPUT, context))
-        return super().prepareAlgorithm(parameters, context, feedback)
-
-    def run_algorithm(self, parameters, context, feedback):
-        from ...models.tasks.dehaze import DehazeRequest, dehaze
-
-        request = DehazeRequest(user_model_folder=self.user_model_folder(),
-                                **self.request_values(parameters, context))
-        result = dehaze(request, engine_callbacks(feedback))
-        bands = getattr(self, "_display_bands", None)
-        if bands:
-            self.style_on_load(context, request.output_path, RgbStyle(bands))
-        return {self.OUTPUT: str(result.output_path)}

@@ -4,7 +4,7 @@ from __future__ import annotations
 from qgis.core import QgsProcessingException
 
 from ...models.catalogue import EVALUATE_DEHAZE, TRAIN_DEHAZE
-from .base import GeoDistillAlgorithm, engine_callbacks
+from .base import GeoDistillAlgorithm
 
 DATA_HELP = (
     "<b>Clear images</b> and/or <b>Clear images folder</b>: haze-free images (every image "
@@ -20,7 +20,7 @@ class _DehazeDataAlgorithm(GeoDistillAlgorithm):
     HAZY_LAYERS = "HAZY_LAYERS"
     CLEAR_LAYERS = "CLEAR_LAYERS"
 
-    def hazy_clear_pairs(self, parameters, context) -> list[tuple[str, str]]:
+    def extra_values(self, parameters, context) -> dict:
         """The (hazy, clear) path pairs of HAZY_LAYERS and CLEAR_LAYERS."""
         hazy = self.raster_paths(parameters, self.HAZY_LAYERS, context)
         clear = self.raster_paths(parameters, self.CLEAR_LAYERS, context)
@@ -28,7 +28,7 @@ class _DehazeDataAlgorithm(GeoDistillAlgorithm):
             raise QgsProcessingException(self.tr(
                 f"Give as many clear layers as hazy layers ({len(hazy)} hazy, {len(clear)} "
                 "clear): the n-th hazy layer is paired with the n-th clear layer."))
-        return list(zip(hazy, clear))
+        return {"pairs": list(zip(hazy, clear))}
 
 
 class TrainDehazeAlgorithm(_DehazeDataAlgorithm):
@@ -50,16 +50,6 @@ class TrainDehazeAlgorithm(_DehazeDataAlgorithm):
         "<b>Output model</b>: the .safetensors model package (its model card records the data "
         "and validation metrics); use it as MODEL in 'Dehaze'.")
 
-    def run_algorithm(self, parameters, context, feedback):
-        from ...models.tasks.dehaze_training import DehazeTrainingRequest, train_dehazing_model
-
-        request = DehazeTrainingRequest(
-            user_model_folder=self.user_model_folder(),
-            pairs=self.hazy_clear_pairs(parameters, context),
-            **self.request_values(parameters, context))
-        train_dehazing_model(request, engine_callbacks(feedback))
-        return {self.OUTPUT_MODEL: request.output_model}
-
 
 class EvaluateDehazeAlgorithm(_DehazeDataAlgorithm):
     """Scores a dehazing model against the dark channel prior (PSNR, SSIM)."""
@@ -73,14 +63,3 @@ class EvaluateDehazeAlgorithm(_DehazeDataAlgorithm):
         "pixels a side of each image is scored.<br><b>Model</b>: 'default' or a model package."
         "<br><b>Output report</b>: an HTML page; a JSON file with the same numbers is written "
         "beside it.")
-
-    def run_algorithm(self, parameters, context, feedback):
-        from ...models.tasks.dehaze_evaluation import DehazeEvaluationRequest, evaluate_dehazing
-
-        request = DehazeEvaluationRequest(
-            user_model_folder=self.user_model_folder(),
-            pairs=self.hazy_clear_pairs(parameters, context),
-            models=[self.parameterAsString(parameters, self.MODEL, context)],
-            **self.request_values(parameters, context))
-        evaluate_dehazing(request, engine_callbacks(feedback))
-        return self.report_results(request.report_path)

@@ -1,20 +1,15 @@
 """geodistill:pansharpen - sharpen a multispectral raster with a panchromatic one."""
 from __future__ import annotations
 
-from .. import deps
 from ...models.catalogue import PANSHARPEN
-from ..styling import RgbStyle, layer_display_bands
-from .base import GeoDistillAlgorithm, engine_callbacks
+from .image_output import ImageOutputAlgorithm
 
 
-class PansharpenAlgorithm(GeoDistillAlgorithm):
+class PansharpenAlgorithm(ImageOutputAlgorithm):
     """MS + PAN -> MS at the PAN's resolution, by a distilled net, MTF-GLP or GDAL Brovey."""
 
-    MS = "MS"
-    OUTPUT = "OUTPUT"
-
     task = PANSHARPEN
-    dependency_pack = deps.RUN_PACK
+    display_layer = "MS"
     help_text = (
         "Sharpens a multispectral (MS) raster to the resolution of a panchromatic (PAN) raster "
         "of the same area.<br><b>MS</b>: the multispectral raster (any data type).<br>"
@@ -40,18 +35,3 @@ class PansharpenAlgorithm(GeoDistillAlgorithm):
         "<b>Tile size</b>, <b>Tile overlap</b>: where and in which pieces the model runs.<br>"
         "<b>Output</b>: a GeoTIFF on the PAN grid (or the area's part of it) with the MS bands, "
         "data type and value range.")
-
-    def prepareAlgorithm(self, parameters, context, feedback):  # noqa: N802 (main thread)
-        self._display_bands = layer_display_bands(self.parameterAsRasterLayer(parameters, self.MS, context))
-        return super().prepareAlgorithm(parameters, context, feedback)
-
-    def run_algorithm(self, parameters, context, feedback):
-        from ...models.tasks.pansharpen import PansharpenRequest, pansharpen
-
-        request = PansharpenRequest(user_model_folder=self.user_model_folder(),
-                                    **self.request_values(parameters, context))
-        result = pansharpen(request, engine_callbacks(feedback))
-        bands = getattr(self, "_display_bands", None)
-        if bands:
-            self.style_on_load(context, request.output_path, RgbStyle(bands))
-        return {self.OUTPUT: str(result.output_path)}

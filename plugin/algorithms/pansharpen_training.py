@@ -4,7 +4,7 @@ from __future__ import annotations
 from qgis.core import QgsProcessingException
 
 from ...models.catalogue import EVALUATE_PANSHARPEN, TRAIN_PANSHARPEN
-from .base import GeoDistillAlgorithm, engine_callbacks
+from .base import GeoDistillAlgorithm
 
 
 class TrainPansharpenAlgorithm(GeoDistillAlgorithm):
@@ -28,20 +28,15 @@ class TrainPansharpenAlgorithm(GeoDistillAlgorithm):
         "the .safetensors model package (with a model card recording the data and validation "
         "metrics); use it as MODEL in 'Pansharpen'.")
 
-    def run_algorithm(self, parameters, context, feedback):
-        from ...models.tasks.pansharpen_training import PansharpenTrainingRequest, train_pansharpening_model
-
+    def extra_values(self, parameters, context) -> dict:
+        """The MS + PAN pairs, the n-th MS layer with the n-th PAN layer."""
         ms_paths = self.raster_paths(parameters, self.MS_LAYERS, context)
         pan_paths = self.raster_paths(parameters, self.PAN_LAYERS, context)
         if len(ms_paths) != len(pan_paths):
             raise QgsProcessingException(self.tr(
                 f"Give as many PAN layers as MS layers ({len(ms_paths)} MS, {len(pan_paths)} PAN): "
                 "the n-th MS is sharpened with the n-th PAN."))
-        request = PansharpenTrainingRequest(
-            user_model_folder=self.user_model_folder(), pairs=list(zip(ms_paths, pan_paths)),
-            **self.request_values(parameters, context))
-        train_pansharpening_model(request, engine_callbacks(feedback))
-        return {self.OUTPUT_MODEL: request.output_model}
+        return {"pairs": list(zip(ms_paths, pan_paths))}
 
 
 class EvaluatePansharpenAlgorithm(GeoDistillAlgorithm):
@@ -60,14 +55,3 @@ class EvaluatePansharpenAlgorithm(GeoDistillAlgorithm):
         "adapting to the scene.<br><b>Sensor</b>: sets the MTF filters of the Wald degradation "
         "and of MTF-GLP.<br><b>Output report</b>: an HTML page; a JSON file with the "
         "same numbers is written beside it.")
-
-    def run_algorithm(self, parameters, context, feedback):
-        from ...models.tasks.pansharpen_evaluation import (PansharpenEvaluationRequest,
-                                                           evaluate_pansharpening)
-
-        request = PansharpenEvaluationRequest(
-            user_model_folder=self.user_model_folder(),
-            models=[self.parameterAsString(parameters, self.MODEL, context)],
-            **self.request_values(parameters, context))
-        evaluate_pansharpening(request, engine_callbacks(feedback))
-        return self.report_results(request.report_path)

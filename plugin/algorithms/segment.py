@@ -4,7 +4,7 @@ from __future__ import annotations
 from .. import deps
 from ...models.catalogue import SEGMENT
 from ..styling import ClassStyle
-from .base import GeoDistillAlgorithm, engine_callbacks
+from .base import GeoDistillAlgorithm
 
 
 class SegmentAlgorithm(GeoDistillAlgorithm):
@@ -39,11 +39,7 @@ class SegmentAlgorithm(GeoDistillAlgorithm):
         "getting a class the model is unsure of; try 0.5 on imagery unlike the training data.")
 
     def run_algorithm(self, parameters, context, feedback):
-        from ...models.tasks.segment import SegmentRequest, segment
-
-        request = SegmentRequest(user_model_folder=self.user_model_folder(),
-                                 **self.request_values(parameters, context))
-        result = segment(request, engine_callbacks(feedback))
+        request, result = self.run_task(parameters, context, feedback)
         for path in (request.output_path, request.polygons_path):
             self.style_on_load(context, path, ClassStyle(result.classes))
         return {self.OUTPUT: str(result.output_path),

@@ -12,11 +12,20 @@ from qgis.core import (
 )
 
 from ...models.catalogue import EVALUATE_SEGMENTATION, TRAIN_SEGMENTATION
-from .base import GeoDistillAlgorithm, engine_callbacks
+from .base import GeoDistillAlgorithm
 
 
 class _LabelsMixin:
-    """Reads a labels layer: a raster file, or polygons (exported when needed)."""
+    """Reads a labels layer (LABELS, or REFERENCE): a raster file, or polygons (exported
+    when needed)."""
+
+    #: the labels parameter and the request field its file fills
+    labels_parameter = ("LABELS", "labels")
+
+    def extra_values(self, parameters, context) -> dict:
+        """The labels layer's file."""
+        name, field = self.labels_parameter
+        return {field: self.layer_file(parameters, name, context)}
 
     def layer_file(self, parameters, name: str, context) -> str:
         """A file the models can read for a raster or vector layer parameter.
@@ -48,8 +57,6 @@ class _LabelsMixin:
 class TrainSegmentationAlgorithm(_LabelsMixin, GeoDistillAlgorithm):
     """Trains (or distils) a land-cover segmentation model on the user's rasters and labels."""
 
-    LABELS = "LABELS"
-
     task = TRAIN_SEGMENTATION
     help_text = (
         "Trains a land-cover segmentation model on your rasters and labels.<br><b>Input "
@@ -69,24 +76,12 @@ class TrainSegmentationAlgorithm(_LabelsMixin, GeoDistillAlgorithm):
         "mIoU and per-class IoU on them.<br><b>Output model</b>: the .safetensors model package "
         "with its classes, names and colours; use it as MODEL in 'Segment land cover'.")
 
-    def run_algorithm(self, parameters, context, feedback):
-        from ...models.tasks.segment_training import (SegmentationTrainingRequest,
-                                                      train_segmentation_model)
-
-        request = SegmentationTrainingRequest(
-            user_model_folder=self.user_model_folder(),
-            labels=self.layer_file(parameters, self.LABELS, context),
-            **self.request_values(parameters, context))
-        train_segmentation_model(request, engine_callbacks(feedback))
-        return {self.OUTPUT_MODEL: request.output_model}
-
 
 class EvaluateSegmentationAlgorithm(_LabelsMixin, GeoDistillAlgorithm):
     """Scores a class raster against reference labels: mIoU, per-class IoU, confusion matrix."""
 
-    REFERENCE = "REFERENCE"
-
     task = EVALUATE_SEGMENTATION
+    labels_parameter = ("REFERENCE", "reference_path")
     help_text = (
         "Scores a class raster (e.g. from 'Segment land cover') against reference labels.<br>"
         "<b>Prediction</b>: the class raster.<br><b>Reference</b>: a label raster (any grid: it "
@@ -96,13 +91,3 @@ class EvaluateSegmentationAlgorithm(_LabelsMixin, GeoDistillAlgorithm):
         "unlabelled pixels.<br><b>Output report</b>: an HTML page with the mIoU, overall "
         "accuracy, kappa, the IoU of each class and the confusion matrix; a JSON file with the "
         "same numbers is written beside it.")
-
-    def run_algorithm(self, parameters, context, feedback):
-        from ...models.tasks.segment_evaluation import (SegmentationEvaluationRequest,
-                                                        evaluate_segmentation)
-
-        request = SegmentationEvaluationRequest(
-            reference_path=self.layer_file(parameters, self.REFERENCE, context),
-            **self.request_values(parameters, context))
-        evaluate_segmentation(request, engine_callbacks(feedback))
-        return self.report_results(request.report_path)

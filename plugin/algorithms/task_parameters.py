@@ -3,9 +3,12 @@ keyword values of the task's request.
 
 `processing_definition` turns a catalogue `Parameter` into its QgsProcessingParameter (or,
 for a result-only kind, its QgsProcessingOutput); `TaskParameters` is the mixin of the base
-algorithm that adds a task's parameters and reads the ones that fill request fields.
+algorithm that adds a task's parameters, reads the ones that fill request fields, and runs
+the task's request.
 """
 from __future__ import annotations
+
+import dataclasses
 
 from qgis.core import (
     QgsProcessing,
@@ -60,7 +63,8 @@ def processing_definition(parameter: Parameter, label: str):
                                            optional=optional)
     if kind == Kind.BAND:
         return QgsProcessingParameterBand(name, label, defaultValue=parameter.default,
-                                          parentLayerParameterName=parameter.parent, optional=optional)
+                                          parentLayerParameterName=parameter.parent,
+                                          optional=optional)
     if kind == Kind.BANDS:
         return QgsProcessingParameterBand(name, label, None, parameter.parent, optional=optional,
                                           allowMultiple=True)
@@ -123,6 +127,23 @@ class TaskParameters:
                 definition.setHelp(self.tr(help_text))
             self.addParameter(definition)
 
+    def run_task(self, parameters, context, feedback):
+        """Build the task's request from the parameters (and `extra_values`) and run it with
+        `feedback` as its progress, cancel and log; returns (request, result)."""
+        from .base import engine_callbacks
+
+        request_class, run = self.task.engine()
+        values = {**self.request_values(parameters, context), **self.extra_values(parameters, context)}
+        if "user_model_folder" in {field.name for field in dataclasses.fields(request_class)}:
+            values["user_model_folder"] = self.user_model_folder()
+        request = request_class(**values)
+        return request, run(request, engine_callbacks(feedback))
+
+    def extra_values(self, parameters, context) -> dict:
+        """Request values no catalogue parameter fills alone (pairs of layers, labels ...);
+        algorithms that have some override this."""
+        return {}
+
     def request_values(self, parameters, context) -> dict:
         """The request fields the task's parameters fill, by field name."""
         return {p.field: self.parameter_value(p, parameters, context)
@@ -143,7 +164,8 @@ class TaskParameters:
         if kind == Kind.DEVICE:
             return self.device_value(parameters, context)
         if kind == Kind.MODEL:
-            return self.parameterAsString(parameters, name, context)
+            model = self.parameterAsString(parameters, name, context)
+            return [model] if parameter.field == "models" else model
         if kind == Kind.TEXT:
             return self.parameterAsString(parameters, name, context).strip() or None
         if kind == Kind.ENUM:
