@@ -165,9 +165,10 @@ SHARED_OPTIONS = ("MODEL", "DEVICE", "TILE_SIZE", "OVERLAP", "BANDS")
 @dataclass(frozen=True)
 class Task:
     """One task (a Processing algorithm): its id, the name shown, its toolbox group, its
-    parameters in the order the dialog shows them, and the request dataclass and function
-    that run it (dotted paths inside `models`, "tasks.dehaze.DehazeRequest", imported only
-    when the task runs)."""
+    parameters in the order the dialog shows them, the request dataclass and function that
+    run it (dotted paths inside `models`, "tasks.dehaze.DehazeRequest", imported only when
+    the task runs), and `pairs`: two RASTERS parameters whose n-th layers go together into
+    the request's `pairs`."""
 
     name: str
     display_name: str
@@ -175,6 +176,7 @@ class Task:
     parameters: tuple[Parameter, ...]
     request: str = ""
     function: str = ""
+    pairs: tuple[str, str] | tuple[()] = ()
 
     def engine(self) -> tuple[type, Any]:
         """The request dataclass and the function that runs it (imports the task's module,

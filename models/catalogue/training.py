@@ -62,7 +62,8 @@ TRAIN_PANSHARPEN = Task("train_pansharpen", "Train a pansharpening model", "Pans
     patch_size_parameter("Patch size (pixels)", minimum=16),
     device_parameter(),
     output_model_parameter(),
-), **runs("pansharpen_training", "PansharpenTrainingRequest", "train_pansharpening_model"))
+), pairs=("MS_LAYERS", "PAN_LAYERS"),
+    **runs("pansharpen_training", "PansharpenTrainingRequest", "train_pansharpening_model"))
 
 EVALUATE_PANSHARPEN = Task("evaluate_pansharpen", "Evaluate pansharpening", "Pansharpening", (
     input_raster("MS", "Multispectral (MS) raster", "ms_path"),
@@ -83,14 +84,16 @@ TRAIN_DEHAZE = Task("train_dehaze", "Train a dehazing model", "Dehazing", (
               field="samples"),
     device_parameter(),
     output_model_parameter(),
-), **runs("dehaze_training", "DehazeTrainingRequest", "train_dehazing_model"))
+), pairs=("HAZY_LAYERS", "CLEAR_LAYERS"),
+    **runs("dehaze_training", "DehazeTrainingRequest", "train_dehazing_model"))
 
 EVALUATE_DEHAZE = Task("evaluate_dehaze", "Evaluate dehazing", "Dehazing", (
     *hazy_clear_parameters(),
     model_parameter("dehazing", field="models"),
     device_parameter(),
     *report_outputs(),
-), **runs("dehaze_evaluation", "DehazeEvaluationRequest", "evaluate_dehazing"))
+), pairs=("HAZY_LAYERS", "CLEAR_LAYERS"),
+    **runs("dehaze_evaluation", "DehazeEvaluationRequest", "evaluate_dehazing"))
 
 TRAIN_SEGMENTATION = Task("train_segmentation", "Train a segmentation model", "Segmentation", (
     rasters("INPUT", "Input rasters", field="rasters"),

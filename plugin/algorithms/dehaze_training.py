@@ -1,8 +1,6 @@
 """geodistill:train_dehaze and geodistill:evaluate_dehaze."""
 from __future__ import annotations
 
-from qgis.core import QgsProcessingException
-
 from ...models.catalogue import EVALUATE_DEHAZE, TRAIN_DEHAZE
 from .base import GeoDistillAlgorithm
 
@@ -12,29 +10,15 @@ DATA_HELP = (
     "laid over them. <b>Hazy layers</b> and <b>Clear layers</b>: optional real pairs, the n-th "
     "hazy layer showing the same pixels as the n-th clear layer. All images need the same band "
     "count.<br>")
+PAIR_MISMATCH = ("Give as many clear layers as hazy layers ({first} hazy, {second} clear): the "
+                 "n-th hazy layer is paired with the n-th clear layer.")
 
 
-class _DehazeDataAlgorithm(GeoDistillAlgorithm):
-    """Reads the real hazy/clear pairs, which the training and the evaluation both take."""
-
-    HAZY_LAYERS = "HAZY_LAYERS"
-    CLEAR_LAYERS = "CLEAR_LAYERS"
-
-    def extra_values(self, parameters, context) -> dict:
-        """The (hazy, clear) path pairs of HAZY_LAYERS and CLEAR_LAYERS."""
-        hazy = self.raster_paths(parameters, self.HAZY_LAYERS, context)
-        clear = self.raster_paths(parameters, self.CLEAR_LAYERS, context)
-        if len(hazy) != len(clear):
-            raise QgsProcessingException(self.tr(
-                f"Give as many clear layers as hazy layers ({len(hazy)} hazy, {len(clear)} "
-                "clear): the n-th hazy layer is paired with the n-th clear layer."))
-        return {"pairs": list(zip(hazy, clear))}
-
-
-class TrainDehazeAlgorithm(_DehazeDataAlgorithm):
+class TrainDehazeAlgorithm(GeoDistillAlgorithm):
     """Trains (and distils) a dehazing model on the user's clear images and hazy/clear pairs."""
 
     task = TRAIN_DEHAZE
+    pair_mismatch = PAIR_MISMATCH
     help_text = (
         "Trains a dehazing model on your own imagery: no hazy image is needed, synthetic haze "
         "is laid over clear images (real hazy/clear pairs can be added).<br>" + DATA_HELP +
@@ -51,10 +35,11 @@ class TrainDehazeAlgorithm(_DehazeDataAlgorithm):
         "and validation metrics); use it as MODEL in 'Dehaze'.")
 
 
-class EvaluateDehazeAlgorithm(_DehazeDataAlgorithm):
+class EvaluateDehazeAlgorithm(GeoDistillAlgorithm):
     """Scores a dehazing model against the dark channel prior (PSNR, SSIM)."""
 
     task = EVALUATE_DEHAZE
+    pair_mismatch = PAIR_MISMATCH
     help_text = (
         "Compares a dehazing model with the dark channel prior (He et al.) and with the "
         "untouched hazy image, on images with a known clear version: PSNR (dB) and SSIM, per "

@@ -1,8 +1,6 @@
 """geodistill:train_pansharpen and geodistill:evaluate_pansharpen."""
 from __future__ import annotations
 
-from qgis.core import QgsProcessingException
-
 from ...models.catalogue import EVALUATE_PANSHARPEN, TRAIN_PANSHARPEN
 from .base import GeoDistillAlgorithm
 
@@ -10,10 +8,9 @@ from .base import GeoDistillAlgorithm
 class TrainPansharpenAlgorithm(GeoDistillAlgorithm):
     """Trains (or distils) a pansharpening model on the user's MS + PAN pairs."""
 
-    MS_LAYERS = "MS_LAYERS"
-    PAN_LAYERS = "PAN_LAYERS"
-
     task = TRAIN_PANSHARPEN
+    pair_mismatch = ("Give as many PAN layers as MS layers ({first} MS, {second} PAN): the n-th "
+                     "MS is sharpened with the n-th PAN.")
     help_text = (
         "Trains a pansharpening model on your own imagery, with no ground truth needed: each MS "
         "+ PAN pair is degraded by the resolution ratio (Wald's protocol, with the sensor's MTF) "
@@ -28,15 +25,6 @@ class TrainPansharpenAlgorithm(GeoDistillAlgorithm):
         "the .safetensors model package (with a model card recording the data and validation "
         "metrics); use it as MODEL in 'Pansharpen'.")
 
-    def extra_values(self, parameters, context) -> dict:
-        """The MS + PAN pairs, the n-th MS layer with the n-th PAN layer."""
-        ms_paths = self.raster_paths(parameters, self.MS_LAYERS, context)
-        pan_paths = self.raster_paths(parameters, self.PAN_LAYERS, context)
-        if len(ms_paths) != len(pan_paths):
-            raise QgsProcessingException(self.tr(
-                f"Give as many PAN layers as MS layers ({len(ms_paths)} MS, {len(pan_paths)} PAN): "
-                "the n-th MS is sharpened with the n-th PAN."))
-        return {"pairs": list(zip(ms_paths, pan_paths))}
 
 
 class EvaluatePansharpenAlgorithm(GeoDistillAlgorithm):

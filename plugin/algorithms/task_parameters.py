@@ -12,6 +12,7 @@ import dataclasses
 
 from qgis.core import (
     QgsProcessing,
+    QgsProcessingException,
     QgsProcessingOutputFile,
     QgsProcessingOutputString,
     QgsProcessingParameterBand,
@@ -139,10 +140,22 @@ class TaskParameters:
         request = request_class(**values)
         return request, run(request, engine_callbacks(feedback))
 
+    #: the error when the task's `pairs` parameters hold different numbers of layers
+    #: ({first} and {second} are the counts)
+    pair_mismatch = "Give as many layers in each list ({first} and {second})."
+
     def extra_values(self, parameters, context) -> dict:
-        """Request values no catalogue parameter fills alone (pairs of layers, labels ...);
-        algorithms that have some override this."""
-        return {}
+        """Request values no catalogue parameter fills alone: the task's layer `pairs`;
+        algorithms with others (labels, chips) override this."""
+        if not self.task.pairs:
+            return {}
+        first, second = self.task.pairs
+        firsts = self.raster_paths(parameters, first, context)
+        seconds = self.raster_paths(parameters, second, context)
+        if len(firsts) != len(seconds):
+            raise QgsProcessingException(self.tr(self.pair_mismatch.format(
+                first=len(firsts), second=len(seconds))))
+        return {"pairs": list(zip(firsts, seconds))}
 
     def request_values(self, parameters, context) -> dict:
         """The request fields the task's parameters fill, by field name."""
