@@ -24,6 +24,7 @@ import rasterio
 from rasterio.windows import Window
 
 from ..about import created_by
+from ..catalogue import DEHAZE_ARCHITECTURES
 from ..data.chips import pixel_size_metres
 from ..data.haze import DehazeSamples, make_dehaze_pairs
 from ..training.train_dehaze import TrainConfig, train_dehazer, train_student, train_teacher
@@ -41,7 +42,6 @@ from .callbacks import Callbacks
 from .training_checks import check_architecture_and_teacher, check_patch_multiple
 from .dehaze import TASK, model_scaling_from_array
 
-ARCHITECTURES = ("lite", "ktdn")
 IMAGE_SUFFIXES = (".tif", ".tiff", ".jpg", ".jpeg", ".png", ".jp2", ".img", ".vrt")
 #: the side of the central crop read from each image (bounds memory on large scenes)
 MAX_IMAGE_SIDE = 1024
@@ -283,7 +283,7 @@ def train_dehazing_model(request: DehazeTrainingRequest,
     """Train as `request` says and write the model package; return its card."""
     callbacks = callbacks or Callbacks()
     check_output_file(request.output_model, MODEL_SUFFIXES, "model")
-    check_architecture_and_teacher(request.architecture, ARCHITECTURES, request.teacher, "ktdn")
+    check_architecture_and_teacher(request.architecture, DEHAZE_ARCHITECTURES, request.teacher, "ktdn")
     data = load_training_data(request, callbacks.part(0, 5))
     big_name, big_net = _big_net(request, data.bands)
     config = train_config(request)

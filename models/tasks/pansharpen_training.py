@@ -16,6 +16,7 @@ import numpy as np
 import rasterio
 
 from ..about import created_by
+from ..catalogue import PANSHARPEN_ARCHITECTURES
 from ..data.chips import pixel_size_metres
 from ..data.wald import SENSORS, PansharpenSamples, make_training_pairs
 from ..training.train_pansharpen import TrainConfig, TrainResult, train_student, train_teacher
@@ -31,7 +32,6 @@ from .callbacks import Callbacks
 from .training_checks import check_architecture_and_teacher, check_patch_multiple
 from .pansharpen import TASK, PairInfo, PansharpenRequest, inspect_pair, pair_scaling, read_scene_sample
 
-ARCHITECTURES = ("lite", "psdnet")
 
 
 @dataclass
@@ -123,7 +123,7 @@ def train_pansharpening_model(request: PansharpenTrainingRequest,
     """Train as `request` says and write the model package; return its card."""
     callbacks = callbacks or Callbacks()
     check_output_file(request.output_model, MODEL_SUFFIXES, "model")
-    check_architecture_and_teacher(request.architecture, ARCHITECTURES, request.teacher, "PSDNet")
+    check_architecture_and_teacher(request.architecture, PANSHARPEN_ARCHITECTURES, request.teacher, "PSDNet")
     data = load_training_data(request, callbacks.part(0, 5))
     config = TrainConfig(epochs=request.epochs, device=request.device, seed=request.seed,
                          validation_fraction=request.validation_fraction)

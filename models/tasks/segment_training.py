@@ -22,6 +22,7 @@ import numpy as np
 import rasterio
 
 from ..about import created_by
+from ..catalogue import SEGMENTATION_ARCHITECTURES
 from ..data.chips import pixel_size_metres
 from ..data.labels import (IGNORE_INDEX, LabelledScene, align_label_raster, make_classes,
                            rasterize_polygons)
@@ -40,7 +41,6 @@ from .callbacks import Callbacks
 from .training_checks import check_architecture_and_teacher, check_patch_multiple, check_several_classes
 from .segment import TASK, check_classes, choose_model
 
-ARCHITECTURES = ("ginet", "lite", "efficientnet", "bundled")
 CONFIGS = {"ginet": GINetConfig, "lite": GINetLiteConfig, "efficientnet": GINetEfficientConfig}
 
 
@@ -216,7 +216,7 @@ def train_segmentation_model(request: SegmentationTrainingRequest,
     """Train as `request` says and write the model package; return its card."""
     callbacks = callbacks or Callbacks()
     check_output_file(request.output_model, MODEL_SUFFIXES, "model")
-    check_architecture_and_teacher(request.architecture, ARCHITECTURES, request.teacher, "GINet")
+    check_architecture_and_teacher(request.architecture, SEGMENTATION_ARCHITECTURES, request.teacher, "GINet")
     teacher, teacher_card = None, None
     if request.teacher:
         teacher_card, teacher = load_model(resolve_model(request.teacher, request.user_model_folder,
