@@ -25,5 +25,8 @@ CLASSIFIER_ARCHITECTURES = ("teacher", "resnet18", "mobilenetv2", "efficientnet_
 #: how a scene classifier is trained (class_centric distils a teacher)
 CLASSIFIER_METHODS = ("class_centric", "class_aware", "plain")
 
+#: the classical dehazing method a dehaze MODEL may name instead of a package
+DARK_CHANNEL_PRIOR = "dark_channel_prior"
+
 #: probability below which a scene cell is labelled uncertain
 DEFAULT_MIN_CONFIDENCE = 0.4

@@ -8,6 +8,7 @@ from qgis.PyQt.QtCore import QCoreApplication, pyqtSignal
 from qgis.PyQt.QtWidgets import QComboBox, QLabel, QVBoxLayout, QWidget
 
 from .. import settings
+from ...models.catalogue import DARK_CHANNEL_PRIOR
 
 DEFAULT_MODEL = "default"
 
@@ -24,7 +25,7 @@ class ClassicalMethod:
 #: task -> the classical methods its MODEL parameter accepts besides packages
 CLASSICAL_METHODS = {
     "dehazing": (ClassicalMethod(
-        "dark_channel_prior", "dark_channel_prior (classical, no model)",
+        DARK_CHANNEL_PRIOR, f"{DARK_CHANNEL_PRIOR} (classical, no model)",
         "He et al.'s dark channel prior: no model, any band count, slower than the lite model."),),
 }
 
