@@ -156,7 +156,7 @@ def main() -> int:
 
 
 def sensor_index(sensor: str) -> int:
-    from geodistill.plugin.algorithms.pansharpen import SENSORS
+    from geodistill.models.catalogue import SENSORS
 
     return SENSORS.index(sensor)
 

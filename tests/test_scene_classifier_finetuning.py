@@ -95,9 +95,9 @@ def test_mark_uncertain_relabels_cells_below_the_threshold():
 
 
 def test_plugin_default_minimum_confidence_is_the_engines():
-    from geodistill.plugin.algorithms.classify import MIN_CONFIDENCE_DEFAULT
+    from geodistill.models.catalogue import CLASSIFY_SCENES
 
-    assert MIN_CONFIDENCE_DEFAULT == DEFAULT_MIN_CONFIDENCE
+    assert CLASSIFY_SCENES.parameter("MIN_CONFIDENCE").default == DEFAULT_MIN_CONFIDENCE
 
 
 def test_fine_tuning_starts_from_the_bundled_classifier(chip_folder, tmp_path):

@@ -1,6 +1,6 @@
-"""The command line's tools: their options (named as the Processing parameters, so
-`--tile-size` is TILE_SIZE) and how one scene, or one window of it, is run through the same
-task functions the Processing algorithms call."""
+"""The command line's tools: their options, generated from the task catalogue (named as the
+Processing parameters, so `--tile-size` is TILE_SIZE), and how one scene, or one window of it,
+is run through the same task request and function the Processing algorithms use."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -9,6 +9,7 @@ from pathlib import Path
 
 from rasterio.windows import Window
 
+from ..catalogue import CLASSIFY_SCENES, DEHAZE, PANSHARPEN, SEGMENT, Kind, Task
 from ..inference.area import Area
 from ..inference.raster_io import open_raster
 from ..tasks.callbacks import Callbacks
@@ -40,27 +41,52 @@ class Option:
         return self.name.lower()
 
 
-MODEL = Option("MODEL", "text", "'default', a model name or a .safetensors package")
-DEVICE = Option("DEVICE", "text", "auto, cpu, cuda or cuda:N")
-TILE_SIZE = Option("TILE_SIZE", "int", "tile side in pixels")
-OVERLAP = Option("OVERLAP", "int", "overlap between tiles in pixels (also the context around "
-                                   "each window of a split raster)")
-BANDS = Option("BANDS", "bands", "bands to use, e.g. 3,2,1 (default: all but an alpha band)")
+#: the option kind of each catalogue parameter kind read from the command line (else "text")
+OPTION_KINDS = {Kind.INT: "int", Kind.BAND: "int", Kind.FLOAT: "float", Kind.BANDS: "bands"}
+
+
+def task_options(task: Task) -> tuple[Option, ...]:
+    """The command line options of a catalogue task: its parameters that have command line
+    help, the shared ones first."""
+    return tuple(Option(p.name, OPTION_KINDS.get(p.kind, "text"), p.cli)
+                 for p in task.command_line_parameters())
 
 
 @dataclass(frozen=True)
 class Tool:
-    """A command line tool: its options, its output suffix, how its task request is built
-    (`build(scene, output, values)`) and run (`run(request, output, callbacks)`), whether it
-    takes MS/PAN pairs, and whether large rasters may be split into windows."""
+    """A command line tool: the catalogue task it runs, its output suffix, whether it takes
+    MS/PAN pairs, whether large rasters may be split into windows, and `write(result, output)`
+    for a task that does not write its output itself."""
 
     name: str
-    options: tuple[Option, ...]
+    task: Task
     suffix: str
-    build: Callable[[Scene, str, dict], object]
-    run: Callable[[object, str, Callbacks], None]
     pairs: bool = False
     windowed: bool = True
+    write: Callable[[object, str], None] | None = None
+
+    @property
+    def options(self) -> tuple[Option, ...]:
+        """The tool's options, from its catalogue entry."""
+        return task_options(self.task)
+
+    def build(self, scene: Scene, output: str, values: dict):
+        """The task request reading the scene's rasters (in the order of the task's raster
+        parameters) and writing `output`, with `values` for the options given."""
+        request_class, _ = self.task.engine()
+        inputs = [p.field for p in self.task.parameters if p.kind == Kind.RASTER]
+        fields = dict(zip(inputs, scene.inputs))
+        destination = self.task.parameter("OUTPUT").field
+        if destination:
+            fields[destination] = output
+        return request_class(**fields, **values)
+
+    def run(self, request, output: str, callbacks: Callbacks) -> None:
+        """Run the task's request (and write its result to `output` when the task does not)."""
+        _, run = self.task.engine()
+        result = run(request, callbacks)
+        if self.write is not None:
+            self.write(result, output)
 
     def request(self, scene: Scene, output: str | Path, values: dict, area: Area | None = None):
         """The task request for `scene` written to `output` (only `area` of it when given)."""
@@ -80,73 +106,17 @@ class Tool:
         return scene.inputs[-1]
 
 
-def _pansharpen_request(scene, output, values):
-    from ..tasks.pansharpen import PansharpenRequest
-
-    return PansharpenRequest(ms_path=scene.inputs[0], pan_path=scene.inputs[1],
-                             output_path=output, **values)
-
-
-def _pansharpen(request, output, callbacks):
-    from ..tasks.pansharpen import pansharpen
-
-    pansharpen(request, callbacks)
-
-
-def _dehaze_request(scene, output, values):
-    from ..tasks.dehaze import DehazeRequest
-
-    return DehazeRequest(input_path=scene.inputs[0], output_path=output, **values)
-
-
-def _dehaze(request, output, callbacks):
-    from ..tasks.dehaze import dehaze
-
-    dehaze(request, callbacks)
-
-
-def _segment_request(scene, output, values):
-    from ..tasks.segment import SegmentRequest
-
-    return SegmentRequest(input_path=scene.inputs[0], output_path=output, **values)
-
-
-def _segment(request, output, callbacks):
-    from ..tasks.segment import segment
-
-    segment(request, callbacks)
-
-
-def _classify_request(scene, output, values):
-    from ..tasks.classify import ClassifyRequest
-
-    return ClassifyRequest(raster_path=scene.inputs[0], **values)
-
-
-def _classify(request, output, callbacks):
-    from ..tasks.classify import classify_scenes
+def _write_grid(result, output: str) -> None:
     from .grid_layer import write_grid_layer
 
-    write_grid_layer(classify_scenes(request, callbacks), output)
+    write_grid_layer(result, output)
 
 
 TOOLS = {
-    "pansharpen": Tool("pansharpen", (
-        MODEL, DEVICE, TILE_SIZE, OVERLAP,
-        Option("PAN_BAND", "int", "band of the PAN raster to use"),
-        Option("METHOD", "text", "model, mtf_glp or brovey"),
-        Option("ADAPT_ITERATIONS", "int", "iterations of adaptation to each scene (0 = none)"),
-        Option("SENSOR", "text", "sensor whose MTF the degradations follow")),
-        ".tif", _pansharpen_request, _pansharpen, pairs=True),
-    "dehaze": Tool("dehaze", (MODEL, DEVICE, TILE_SIZE, OVERLAP, BANDS), ".tif",
-                   _dehaze_request, _dehaze),
-    "segment": Tool("segment", (MODEL, DEVICE, TILE_SIZE, OVERLAP, BANDS), ".tif",
-                    _segment_request, _segment),
-    "classify": Tool("classify", (
-        MODEL, DEVICE, BANDS,
-        Option("CHIP_SIZE", "int", "chip side in pixels (0 = from the model)"),
-        Option("STRIDE", "int", "grid cell side in pixels (0 = the chip size)")),
-        ".gpkg", _classify_request, _classify, windowed=False),
+    "pansharpen": Tool("pansharpen", PANSHARPEN, ".tif", pairs=True),
+    "dehaze": Tool("dehaze", DEHAZE, ".tif"),
+    "segment": Tool("segment", SEGMENT, ".tif"),
+    "classify": Tool("classify", CLASSIFY_SCENES, ".gpkg", windowed=False, write=_write_grid),
 }
 
 

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..catalogue import DEVICE_PATTERN
 from ..errors import DeviceError
 
 ORT = "onnxruntime"
@@ -25,7 +26,7 @@ CUDA_PROVIDER = "CUDAExecutionProvider"
 PLATFORM_PROVIDERS = {"Windows": "DmlExecutionProvider", "Darwin": "CoreMLExecutionProvider"}
 PIPELINE_THREADS = 1
 """Cores the engine's reader and writer threads take together (both mostly wait on GDAL)."""
-_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+_DEVICE = re.compile(DEVICE_PATTERN)
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 from affine import Affine
 
+from ..catalogue import DEFAULT_MIN_CONFIDENCE
 from ..data.chips import pixel_size_metres
 from ..errors import InputError
 from ..inference.area import raster_part
@@ -49,7 +50,6 @@ MIN_CHIP_SIZE = 8
 #: the card's statistics are used unless the scene's range differs from them by this factor
 SCALING_RANGE_TOLERANCE = 4.0
 #: cells whose best class is less likely than this are labelled "uncertain"
-DEFAULT_MIN_CONFIDENCE = 0.4
 
 
 @dataclass

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from rasterio.windows import Window
 
+from ..catalogue import DARK_CHANNEL_PRIOR as DARK_CHANNEL
 from ..data.haze import MODEL_SCALING
 from ..errors import InputError
 from ..inference.area import area_region, raster_part
@@ -35,7 +36,6 @@ from .model_fit import FitReasons, ModelNeeds, load_fitting_model
 from .requests import RunResult, TiledRequest
 
 TASK = "dehazing"
-DARK_CHANNEL = "dark_channel_prior"
 #: the dark channel prior's common scaling: low 0, high this percentile of all bands
 DARK_CHANNEL_HIGH_PERCENTILE = 99.9
 #: the guided filter radius plus half the dark channel patch: the overlap the prior needs

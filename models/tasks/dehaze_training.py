@@ -23,6 +23,7 @@ import numpy as np
 import rasterio
 from rasterio.windows import Window
 
+from ..catalogue import DEHAZE_ARCHITECTURES
 from ..data.chips import pixel_size_metres
 from ..data.haze import DehazeSamples, make_dehaze_pairs
 from ..training.train_dehaze import TrainConfig, train_dehazer, train_student, train_teacher
@@ -39,7 +40,6 @@ from .trained_models import load_teacher, trained_card, validation_metrics, writ
 from .training_checks import check_patch_multiple, check_training_request
 from .dehaze import TASK, model_scaling_from_array
 
-ARCHITECTURES = ("lite", "ktdn")
 IMAGE_SUFFIXES = (".tif", ".tiff", ".jpg", ".jpeg", ".png", ".jp2", ".img", ".vrt")
 #: the side of the central crop read from each image (bounds memory on large scenes)
 MAX_IMAGE_SIDE = 1024
@@ -273,7 +273,7 @@ def train_dehazing_model(request: DehazeTrainingRequest,
                          callbacks: Callbacks | None = None) -> ModelCard:
     """Train as `request` says and write the model package; return its card."""
     callbacks = callbacks or Callbacks()
-    check_training_request(request, ARCHITECTURES, "ktdn")
+    check_training_request(request, DEHAZE_ARCHITECTURES, "ktdn")
     data = load_training_data(request, callbacks.part(0, 5))
     big_name, big_net = _big_net(request, data.bands)
     config = train_config(request)

@@ -18,6 +18,7 @@ import numpy as np
 import rasterio
 from rasterio.windows import Window
 
+from ..catalogue import PANSHARPEN_METHODS
 from ..crs_units import pixel_size_text
 from ..data.wald import SENSORS
 from ..errors import InputError
@@ -38,7 +39,6 @@ from .callbacks import Callbacks
 from .model_fit import FitReasons, ModelNeeds, load_fitting_model
 from .requests import RunResult, TiledRequest
 
-METHODS = ("model", "mtf_glp", "brovey", "auto")
 ADAPT_TIME_LIMIT = 60.0
 """Seconds after which scene adaptation stops and keeps its best weights so far."""
 TASK = "pansharpening"
@@ -194,8 +194,9 @@ def read_scene_crop(request: PansharpenRequest, info: PairInfo, ms_scaling: Band
 def pansharpen(request: PansharpenRequest, callbacks: Callbacks | None = None) -> PansharpenResult:
     """Sharpen the MS with the PAN as `request` says; write the result; report how it went."""
     callbacks = callbacks or Callbacks()
-    if request.method not in METHODS:
-        raise InputError(f"Unknown METHOD '{request.method}': use one of {', '.join(METHODS)}.")
+    if request.method not in PANSHARPEN_METHODS:
+        raise InputError(f"Unknown METHOD '{request.method}': use one of "
+                         f"{', '.join(PANSHARPEN_METHODS)}.")
     if request.sensor not in SENSORS:
         raise InputError(f"Unknown SENSOR '{request.sensor}': use one of {', '.join(SENSORS)}.")
     check_raster_outputs([request.ms_path, request.pan_path], [request.output_path])

@@ -15,6 +15,7 @@ import math
 import numpy as np
 import rasterio
 
+from ..catalogue import PANSHARPEN_ARCHITECTURES
 from ..data.chips import pixel_size_metres
 from ..data.wald import SENSORS, PansharpenSamples, make_training_pairs
 from ..training.train_pansharpen import TrainConfig, TrainResult, train_student, train_teacher
@@ -30,7 +31,6 @@ from .training_checks import check_patch_multiple, check_training_request
 from .pansharpen import (TASK, PairInfo, PansharpenRequest, inspect_pair, pair_scaling,
                          read_scene_crop)
 
-ARCHITECTURES = ("lite", "psdnet")
 
 
 @dataclass
@@ -115,7 +115,7 @@ def train_pansharpening_model(request: PansharpenTrainingRequest,
                               callbacks: Callbacks | None = None) -> ModelCard:
     """Train as `request` says and write the model package; return its card."""
     callbacks = callbacks or Callbacks()
-    check_training_request(request, ARCHITECTURES, "PSDNet")
+    check_training_request(request, PANSHARPEN_ARCHITECTURES, "PSDNet")
     data = load_training_data(request, callbacks.part(0, 5))
     config = TrainConfig(epochs=request.epochs, device=request.device, seed=request.seed,
                          validation_fraction=request.validation_fraction)

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import rasterio
 
+from ..catalogue import SEGMENTATION_ARCHITECTURES
 from ..data.chips import pixel_size_metres
 from ..data.labels import (IGNORE_INDEX, LabelledScene, align_label_raster, make_classes,
                            rasterize_polygons)
@@ -38,7 +39,6 @@ from .trained_models import load_teacher, trained_card, write_trained_model
 from .training_checks import check_patch_multiple, check_several_classes, check_training_request
 from .segment import TASK, check_classes, choose_model
 
-ARCHITECTURES = ("ginet", "lite", "efficientnet", "bundled")
 CONFIGS = {"ginet": GINetConfig, "lite": GINetLiteConfig, "efficientnet": GINetEfficientConfig}
 
 
@@ -207,7 +207,7 @@ def train_segmentation_model(request: SegmentationTrainingRequest,
                              callbacks: Callbacks | None = None) -> ModelCard:
     """Train as `request` says and write the model package; return its card."""
     callbacks = callbacks or Callbacks()
-    check_training_request(request, ARCHITECTURES, "GINet")
+    check_training_request(request, SEGMENTATION_ARCHITECTURES, "GINet")
     teacher, teacher_card = None, None
     if request.teacher:
         teacher_card, teacher = load_teacher(request, TASK)

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..catalogue import CLASSIFIER_METHODS
 from ..data.chips import ChipSet, chip_scaling, resize_chips
 from ..errors import InputError
 from ..inference.device import resolve_device
@@ -39,7 +40,6 @@ from .losses import logit_distillation_loss
 from .training import (CancelCheck, LogCallback, ProgressCallback, ProgressSpan, TrainResult, fit,
                        split_train_validation)
 
-METHODS = ("plain", "class_centric", "class_aware")
 SYMMETRIES = 8
 """The turns and flips of the square (`dihedral` codes 0-7)."""
 
@@ -85,8 +85,9 @@ class ClassifierTrainConfig:
     """Brightness, contrast and saturation each scaled by a random factor in 1 +- this."""
 
     def __post_init__(self):
-        if self.method not in METHODS:
-            raise InputError(f"Unknown METHOD '{self.method}': use one of {', '.join(METHODS)}.")
+        if self.method not in CLASSIFIER_METHODS:
+            raise InputError(f"Unknown METHOD '{self.method}': use one of "
+                             f"{', '.join(CLASSIFIER_METHODS)}.")
         if self.per_class < 1 or self.kd_weight < 0 or self.temperature <= 0:
             raise InputError(f"per_class must be at least 1 (got {self.per_class}), kd_weight at "
                              f"least 0 (got {self.kd_weight}) and temperature above 0 (got "

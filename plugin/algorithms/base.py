@@ -1,9 +1,10 @@
 """The base class every GeoDistill Processing algorithm derives from.
 
-It holds what the algorithms share: the DEVICE / TILE_SIZE / OVERLAP / MODEL / EXTENT / BANDS
-parameters, the provider icon and help, the dependency check of the algorithm's pack (with an
-install message when a package is missing), the bridge from QGIS `feedback` to the engine's progress/cancel callbacks, and
-the mapping of `models` errors to `QgsProcessingException`. Subclasses only say what is special
+It holds what the algorithms share: the parameters, declared from the algorithm's task
+catalogue entry and read back into its request (`task_parameters`), the provider icon and
+help, the dependency check of the algorithm's pack (with an install message when a package is
+missing), the bridge from QGIS `feedback` to the engine's progress/cancel callbacks, and the
+mapping of `models` errors to `QgsProcessingException`. Subclasses only say what is special
 about them.
 """
 from __future__ import annotations
@@ -14,25 +15,14 @@ import re
 import traceback
 from pathlib import Path
 
-from qgis.core import (
-    Qgis,
-    QgsProcessingAlgorithm,
-    QgsProcessingOutputFile,
-    QgsProcessingParameterBand,
-    QgsProcessingParameterEnum,
-    QgsProcessingParameterExtent,
-    QgsProcessingParameterFile,
-    QgsProcessingParameterFileDestination,
-    QgsProcessingException,
-    QgsProcessingParameterNumber,
-    QgsProcessingParameterString,
-    QgsProviderRegistry,
-)
-from qgis.PyQt.QtCore import QCoreApplication
+from qgis.core import Qgis, QgsProcessingAlgorithm, QgsProcessingException, QgsProviderRegistry
 from qgis.PyQt.QtGui import QIcon
 
 from .. import deps
+from ...models.catalogue import DEVICE_PATTERN
 from ...models.errors import shorten
+from .task_parameters import TaskParameters
+from ..translation import tr
 
 PLUGIN_ROOT = Path(__file__).resolve().parents[2]
 ICON_PATH = PLUGIN_ROOT / "resources" / "icons" / "geodistill.svg"
@@ -41,7 +31,7 @@ BUNDLED_MODELS = PLUGIN_ROOT / "resources" / "models"
 COMPLEX_TYPES = (Qgis.CInt16, Qgis.CInt32, Qgis.CFloat32, Qgis.CFloat64)
 #: longest log line passed on to QGIS
 LOG_LINE_LIMIT = 2000
-_DEVICE_PATTERN = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+_DEVICE_PATTERN = re.compile(DEVICE_PATTERN)
 #: band numbers typed as text: "5,3,2", "5 3 2" or "5;3;2"
 BAND_LIST_PATTERN = re.compile(r"[\d\s,;]*")
 
@@ -90,7 +80,7 @@ def bundled_model_names(task: str | None = None) -> list[str]:
     return [n for n in names if task is None or n.startswith(f"{task}_")]
 
 
-class GeoDistillAlgorithm(QgsProcessingAlgorithm):
+class GeoDistillAlgorithm(TaskParameters, QgsProcessingAlgorithm):
     """Shared plumbing for GeoDistill algorithms (see the module docstring)."""
 
     dependency_pack = deps.TRAIN_PACK
@@ -103,40 +93,36 @@ class GeoDistillAlgorithm(QgsProcessingAlgorithm):
     BANDS = "BANDS"
     OUTPUT_REPORT = "OUTPUT_REPORT"
     OUTPUT_JSON = "OUTPUT_JSON"
-    ARCHITECTURE = "ARCHITECTURE"
-    TEACHER = "TEACHER"
-    EPOCHS = "EPOCHS"
+    OUTPUT_MODEL = "OUTPUT_MODEL"
 
     #: post-processors by output, kept here: QGIS runs a copy of the algorithm that is deleted
     #: before the layer is loaded and styled, so a reference held by the copy dies too early
     _post_processors: dict = {}
 
-    #: stable id (`name()`), name shown (`displayName()`) and Processing toolbox group;
-    #: subclasses set them
-    algorithm_name = ""
-    display_name = ""
-    group_name = "Tools"
+    #: the algorithm's catalogue entry (`models.catalogue.Task`): its id (`name()`), the name
+    #: shown (`displayName()`), its toolbox group and its parameters; subclasses set it
+    task = None
     #: one paragraph of help; subclasses set it (parameters are described in their own help)
     help_text = ""
 
     # -- QgsProcessingAlgorithm boilerplate shared by all ---------------------------------
     def tr(self, text: str) -> str:
-        return QCoreApplication.translate("GeoDistill", text)
+        return tr(text)
 
     def createInstance(self):  # noqa: N802 (QGIS API)
         return type(self)()
 
     def name(self) -> str:
-        return self.algorithm_name
+        return self.task.name
 
     def displayName(self) -> str:  # noqa: N802
-        return self.tr(self.display_name)
+        return self.tr(self.task.display_name)
 
     def group(self) -> str:
-        return self.tr(self.group_name)
+        return self.tr(self.task.group)
 
     def groupId(self) -> str:  # noqa: N802
-        return self.group_name.lower().replace(" ", "_")
+        return self.task.group.lower().replace(" ", "_")
 
     def icon(self) -> QIcon:
         return QIcon(str(ICON_PATH))
@@ -148,47 +134,9 @@ class GeoDistillAlgorithm(QgsProcessingAlgorithm):
             text += f"<br><b>{device.description()}</b>: {device.help()}"
         return text
 
-    # -- shared parameters --------------------------------------------------------------
-    def add_device_parameter(self) -> None:
-        """DEVICE: auto (CUDA when available, else CPU), cpu, cuda or cuda:N."""
-        param = QgsProcessingParameterString(
-            self.DEVICE, self.tr("Device (auto, cpu, cuda or cuda:N)"), defaultValue="auto")
-        param.setHelp(self.tr("Where the model runs. 'auto' uses the first CUDA GPU when one "
-                              "is available and the CPU otherwise."))
-        self.addParameter(param)
-
-    def add_tiling_parameters(self, tile_size: int = 512, overlap: int = 32) -> None:
-        """TILE_SIZE and OVERLAP, in output pixels."""
-        tile = QgsProcessingParameterNumber(
-            self.TILE_SIZE, self.tr("Tile size (pixels)"), QgsProcessingParameterNumber.Integer,
-            defaultValue=tile_size, minValue=32, maxValue=8192)
-        tile.setHelp(self.tr("Side of the square tiles the raster is processed in. Larger "
-                             "tiles are faster on a GPU but need more memory."))
-        overlap_param = QgsProcessingParameterNumber(
-            self.OVERLAP, self.tr("Tile overlap (pixels)"), QgsProcessingParameterNumber.Integer,
-            defaultValue=overlap, minValue=0, maxValue=1024)
-        overlap_param.setHelp(self.tr("Overlap between neighbouring tiles; overlapping "
-                                      "predictions are blended smoothly so no seams appear."))
-        self.addParameter(tile)
-        self.addParameter(overlap_param)
-
-    def add_area_parameter(self) -> None:
-        """EXTENT: the optional area to process (any CRS; empty = the whole raster)."""
-        param = QgsProcessingParameterExtent(self.EXTENT, self.tr("Area to process"), optional=True)
-        param.setHelp(self.tr("Empty: the whole raster. Else only the pixels under this extent "
-                              "(the map canvas extent, a layer's extent or a drawn rectangle, in "
-                              "any CRS) are processed, and the output covers just them, on the "
-                              "input's grid."))
-        self.addParameter(param)
-
-    def add_bands_parameter(self, layer_parameter: str) -> None:
-        """BANDS: the bands of `layer_parameter` to use, in the model's order (empty = all)."""
-        param = QgsProcessingParameterBand(self.BANDS, self.tr("Bands to use"), None, layer_parameter,
-                                           optional=True, allowMultiple=True)
-        param.setHelp(self.tr("Empty: every band but an alpha band. Else the bands to read, in "
-                              "the order the model expects (e.g. red, green, blue of a "
-                              "multispectral image for an RGB model)."))
-        self.addParameter(param)
+    def initAlgorithm(self, config=None):  # noqa: N802
+        """The parameters of the algorithm's catalogue entry."""
+        self.add_task_parameters()
 
     def bands_value(self, parameters, context) -> list[int] | None:
         """BANDS as 1-based band numbers, or None for all data bands. Text such as "5,3,2"
@@ -213,42 +161,6 @@ class GeoDistillAlgorithm(QgsProcessingAlgorithm):
         if extent.isNull():
             return None
         return Area(extent.xMinimum(), extent.yMinimum(), extent.xMaximum(), extent.yMaximum())
-
-    def add_model_parameter(self, task: str, default: str = "default") -> None:
-        """MODEL: a bundled package name, 'default', or a path to a .safetensors package."""
-        names = bundled_model_names(task)
-        listing = ", ".join(names) if names else "none installed"
-        param = QgsProcessingParameterString(self.MODEL, self.tr("Model"), defaultValue=default)
-        param.setHelp(self.tr("'default' picks the bundled model that fits the input; or a "
-                              f"bundled model name ({listing}); or the path of a .safetensors "
-                              "model package."))
-        self.addParameter(param)
-
-    def add_training_parameters(self, architectures: tuple[str, ...], default_architecture: int,
-                                teacher_label: str, epochs: int) -> None:
-        """ARCHITECTURE (one of `architectures`), an optional TEACHER package, and EPOCHS."""
-        self.addParameter(QgsProcessingParameterEnum(
-            self.ARCHITECTURE, self.tr("Architecture"), options=list(architectures),
-            defaultValue=default_architecture))
-        self.addParameter(QgsProcessingParameterFile(
-            self.TEACHER, self.tr(teacher_label), extension="safetensors", optional=True))
-        self.addParameter(QgsProcessingParameterNumber(
-            self.EPOCHS, self.tr("Epochs"), QgsProcessingParameterNumber.Integer,
-            defaultValue=epochs, minValue=1, maxValue=10000))
-
-    def training_values(self, parameters, context, architectures: tuple[str, ...]) -> dict:
-        """architecture, teacher, epochs and device of a training algorithm, for its request."""
-        return dict(
-            architecture=architectures[self.parameterAsEnum(parameters, self.ARCHITECTURE, context)],
-            teacher=self.parameterAsFile(parameters, self.TEACHER, context) or None,
-            epochs=self.parameterAsInt(parameters, self.EPOCHS, context),
-            device=self.device_value(parameters, context))
-
-    def add_report_outputs(self) -> None:
-        """OUTPUT_REPORT (an HTML file to write) and OUTPUT_JSON (the same numbers, beside it)."""
-        self.addParameter(QgsProcessingParameterFileDestination(
-            self.OUTPUT_REPORT, self.tr("Output report"), fileFilter="HTML (*.html)"))
-        self.addOutput(QgsProcessingOutputFile(self.OUTPUT_JSON, self.tr("Scores (JSON)")))
 
     def report_results(self, report: str) -> dict:
         """The results dict of an evaluation algorithm that wrote `report` (and its JSON)."""
@@ -347,11 +259,16 @@ class GeoDistillAlgorithm(QgsProcessingAlgorithm):
         raise QgsProcessingException(message)
 
     def run_algorithm(self, parameters, context, feedback) -> dict:
-        """The algorithm's work (its dependency pack is importable here); subclasses implement it.
+        """The algorithm's work (its dependency pack is importable here): by default the task
+        is run and the model package it trained, or the report it wrote, is returned;
+        algorithms with other outputs override this.
 
         (Not `run`: QgsProcessingAlgorithm.run is the public entry point QGIS calls.)
         """
-        raise NotImplementedError
+        request, _ = self.run_task(parameters, context, feedback)
+        if hasattr(request, "report_path"):
+            return self.report_results(request.report_path)
+        return {self.OUTPUT_MODEL: request.output_model}
 
     def check_dependencies(self) -> None:
         """Stop the algorithm with a message saying how to install what its pack lacks

@@ -10,28 +10,21 @@ from qgis.core import (
     QgsFields,
     QgsGeometry,
     QgsPointXY,
-    QgsProcessing,
     QgsProcessingException,
-    QgsProcessingParameterFeatureSink,
-    QgsProcessingParameterNumber,
-    QgsProcessingParameterRasterDestination,
-    QgsProcessingParameterRasterLayer,
     QgsWkbTypes,
 )
 from qgis.PyQt.QtCore import QVariant
 
 from .. import deps
+from ...models.catalogue import CLASSIFY_SCENES
 from ..styling import ClassStyle, save_style_in_geopackage
-from .base import GeoDistillAlgorithm, engine_callbacks
+from .base import GeoDistillAlgorithm
 
 #: (name, type) of the grid layer's fields
 GRID_FIELDS = (("class_id", QVariant.Int), ("class_name", QVariant.String),
                ("confidence", QVariant.Double), ("class2_id", QVariant.Int),
                ("class2_name", QVariant.String), ("confidence2", QVariant.Double),
                ("cell_row", QVariant.Int), ("cell_col", QVariant.Int))
-
-#: the engine's DEFAULT_MIN_CONFIDENCE (kept here so the dialog does not import torch)
-MIN_CONFIDENCE_DEFAULT = 0.4
 
 
 def grid_fields() -> QgsFields:
@@ -46,13 +39,10 @@ class ClassifyScenesAlgorithm(GeoDistillAlgorithm):
     """Raster -> polygon grid with one scene class (and the runner-up) per cell."""
 
     INPUT = "INPUT"
-    CHIP_SIZE = "CHIP_SIZE"
-    STRIDE = "STRIDE"
-    MIN_CONFIDENCE = "MIN_CONFIDENCE"
     OUTPUT = "OUTPUT"
     OUTPUT_RASTER = "OUTPUT_RASTER"
 
-    group_name = "Scene classification"
+    task = CLASSIFY_SCENES
     dependency_pack = deps.RUN_PACK
     help_text = (
         "Classifies a raster by scenes: the raster is divided into a grid of square cells and "
@@ -75,59 +65,15 @@ class ClassifyScenesAlgorithm(GeoDistillAlgorithm):
         "styled with the model's class colours.<br><b>Output raster</b> (optional): one pixel "
         "per cell holding its class id.")
 
-    algorithm_name = "classify_scenes"
-    display_name = "Classify scenes"
-
-    def initAlgorithm(self, config=None):  # noqa: N802
-        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Input raster")))
-        self.add_bands_parameter(self.INPUT)
-        self.add_area_parameter()
-        self.add_model_parameter("classification")
-        self.add_device_parameter()
-        chip = QgsProcessingParameterNumber(
-            self.CHIP_SIZE, self.tr("Chip size (pixels, 0 = from the model)"),
-            QgsProcessingParameterNumber.Integer, defaultValue=0, minValue=0, maxValue=8192)
-        chip.setHelp(self.tr("Side of the chip each cell is classified from."))
-        self.addParameter(chip)
-        stride = QgsProcessingParameterNumber(
-            self.STRIDE, self.tr("Stride / cell size (pixels, 0 = chip size)"),
-            QgsProcessingParameterNumber.Integer, defaultValue=0, minValue=0, maxValue=8192)
-        stride.setHelp(self.tr("Side of the grid cells."))
-        self.addParameter(stride)
-        confidence = QgsProcessingParameterNumber(
-            self.MIN_CONFIDENCE, self.tr("Minimum confidence (below it: uncertain)"),
-            QgsProcessingParameterNumber.Double, defaultValue=MIN_CONFIDENCE_DEFAULT, minValue=0.0,
-            maxValue=0.99)
-        confidence.setHelp(self.tr("Cells whose best class is less likely than this are labelled "
-                                   "uncertain."))
-        self.addParameter(confidence)
-        self.addParameter(QgsProcessingParameterFeatureSink(
-            self.OUTPUT, self.tr("Scene classes"), QgsProcessing.TypeVectorPolygon))
-        self.addParameter(QgsProcessingParameterRasterDestination(
-            self.OUTPUT_RASTER, self.tr("Scene classes raster (one pixel per cell)"),
-            optional=True, createByDefault=False))
-
     def run_algorithm(self, parameters, context, feedback):
         from ...models.output_files import check_output_folder
-        from ...models.tasks.classify import ClassifyRequest, classify_scenes
 
         layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
-        raster_output = self.parameterAsOutputLayer(parameters, self.OUTPUT_RASTER, context) or None
         grid_output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context) or ""
         if Path(grid_output.split("|")[0]).suffix:  # a file, not a memory or database layer
             check_output_folder(grid_output.split("|")[0], "scene grid")
-        request = ClassifyRequest(
-            user_model_folder=self.user_model_folder(),
-            raster_path=self.raster_path(parameters, self.INPUT, context),
-            model=self.parameterAsString(parameters, self.MODEL, context),
-            device=self.device_value(parameters, context),
-            chip_size=self.parameterAsInt(parameters, self.CHIP_SIZE, context),
-            stride=self.parameterAsInt(parameters, self.STRIDE, context),
-            min_confidence=self.parameterAsDouble(parameters, self.MIN_CONFIDENCE, context),
-            output_raster_path=raster_output,
-            area=self.area_value(parameters, context, self.INPUT),
-            bands=self.bands_value(parameters, context))
-        result = classify_scenes(request, engine_callbacks(feedback))
+        request, result = self.run_task(parameters, context, feedback)
+        raster_output = request.output_raster_path
         sink, dest_id = self.parameterAsSink(parameters, self.OUTPUT, context, grid_fields(),
                                              QgsWkbTypes.Polygon, layer.crs())
         if sink is None:

@@ -1,21 +1,14 @@
 """geodistill:dehaze - remove haze from a raster with a distilled net or the dark channel prior."""
 from __future__ import annotations
 
-from qgis.core import QgsProcessingParameterRasterDestination, QgsProcessingParameterRasterLayer
-
-from .. import deps
-from ..styling import RgbStyle, layer_display_bands
-from .base import GeoDistillAlgorithm, engine_callbacks
+from ...models.catalogue import DEHAZE
+from .image_output import ImageOutputAlgorithm
 
 
-class DehazeAlgorithm(GeoDistillAlgorithm):
+class DehazeAlgorithm(ImageOutputAlgorithm):
     """Hazy raster -> dehazed raster on the same grid, with the same data type and bands."""
 
-    INPUT = "INPUT"
-    OUTPUT = "OUTPUT"
-
-    group_name = "Dehazing"
-    dependency_pack = deps.RUN_PACK
+    task = DEHAZE
     help_text = (
         "Removes haze (thin cloud, smog, aerosol veils) from an image, including haze that "
         "varies across the scene.<br><b>Input</b>: the hazy raster (any data type: uint8, "
@@ -33,41 +26,3 @@ class DehazeAlgorithm(GeoDistillAlgorithm):
         "which pieces the model runs.<br><b>Output</b>: a GeoTIFF with the input's grid (or the "
         "area's part of it), CRS, data type, bands (or the chosen ones) and nodata, shown like "
         "the input.")
-
-    algorithm_name = "dehaze"
-    display_name = "Dehaze"
-
-    def initAlgorithm(self, config=None):  # noqa: N802
-        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, self.tr("Hazy raster")))
-        self.add_bands_parameter(self.INPUT)
-        self.add_area_parameter()
-        self.add_model_parameter("dehazing")
-        self.add_device_parameter()
-        self.add_tiling_parameters(tile_size=512, overlap=32)
-        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, self.tr("Dehazed")))
-
-    def prepareAlgorithm(self, parameters, context, feedback):  # noqa: N802 (main thread)
-        self._display_bands = layer_display_bands(
-            self.parameterAsRasterLayer(parameters, self.INPUT, context))
-        return super().prepareAlgorithm(parameters, context, feedback)
-
-    def run_algorithm(self, parameters, context, feedback):
-        from ...models.tasks.dehaze import DehazeRequest, dehaze
-
-        output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
-        request = DehazeRequest(
-            user_model_folder=self.user_model_folder(),
-            input_path=self.raster_path(parameters, self.INPUT, context),
-            output_path=output,
-            model=self.parameterAsString(parameters, self.MODEL, context),
-            device=self.device_value(parameters, context),
-            tile_size=self.parameterAsInt(parameters, self.TILE_SIZE, context),
-            overlap=self.parameterAsInt(parameters, self.OVERLAP, context),
-            area=self.area_value(parameters, context, self.INPUT),
-            bands=self.bands_value(parameters, context),
-        )
-        result = dehaze(request, engine_callbacks(feedback))
-        bands = getattr(self, "_display_bands", None)
-        if bands:
-            self.style_on_load(context, output, RgbStyle(bands))
-        return {self.OUTPUT: str(result.output_path)}

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import platform
 
-from qgis.core import Qgis, QgsProcessingOutputString
+from qgis.core import Qgis
 
 from .. import deps
+from ...models.catalogue import DIAGNOSTICS
 from .base import BUNDLED_MODELS, GeoDistillAlgorithm, bundled_model_names
 
 
@@ -13,20 +14,13 @@ class DiagnosticsAlgorithm(GeoDistillAlgorithm):
     """Reports QGIS, Python and package versions and the backend GeoDistill would use."""
 
     REPORT = "REPORT"
-    group_name = "Utilities"
+    task = DIAGNOSTICS
     dependency_pack = deps.RUN_PACK
     help_text = ("Lists the versions of QGIS, Python, ONNX Runtime, torch (optional: training), "
                  "rasterio and safetensors, the backend and provider the models would run on "
                  "(and why a GPU cannot be used when it cannot), and the bundled models. "
                  "DEVICE: the device to check (auto, cpu, cuda or cuda:N). "
                  "Output: REPORT, the same text as the log, to paste into a bug report.")
-
-    algorithm_name = "diagnostics"
-    display_name = "Diagnostics (versions and device)"
-
-    def initAlgorithm(self, config=None):  # noqa: N802
-        self.add_device_parameter()
-        self.addOutput(QgsProcessingOutputString(self.REPORT, self.tr("Report")))
 
     def run_algorithm(self, parameters, context, feedback):
         import rasterio

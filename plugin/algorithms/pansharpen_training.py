@@ -1,33 +1,16 @@
 """geodistill:train_pansharpen and geodistill:evaluate_pansharpen."""
 from __future__ import annotations
 
-
-from qgis.core import (
-    QgsProcessing,
-    QgsProcessingException,
-    QgsProcessingParameterEnum,
-    QgsProcessingParameterFileDestination,
-    QgsProcessingParameterMultipleLayers,
-    QgsProcessingParameterNumber,
-    QgsProcessingParameterRasterLayer,
-)
-
-from .base import GeoDistillAlgorithm, engine_callbacks
-from .pansharpen import DEFAULT_ADAPT_ITERATIONS, SENSORS
-
-ARCHITECTURES = ("lite", "psdnet")
+from ...models.catalogue import EVALUATE_PANSHARPEN, TRAIN_PANSHARPEN
+from .base import GeoDistillAlgorithm
 
 
 class TrainPansharpenAlgorithm(GeoDistillAlgorithm):
     """Trains (or distils) a pansharpening model on the user's MS + PAN pairs."""
 
-    MS_LAYERS = "MS_LAYERS"
-    PAN_LAYERS = "PAN_LAYERS"
-    SENSOR = "SENSOR"
-    PATCH_SIZE = "PATCH_SIZE"
-    OUTPUT_MODEL = "OUTPUT_MODEL"
-
-    group_name = "Pansharpening"
+    task = TRAIN_PANSHARPEN
+    pair_mismatch = ("Give as many PAN layers as MS layers ({first} MS, {second} PAN): the n-th "
+                     "MS is sharpened with the n-th PAN.")
     help_text = (
         "Trains a pansharpening model on your own imagery, with no ground truth needed: each MS "
         "+ PAN pair is degraded by the resolution ratio (Wald's protocol, with the sensor's MTF) "
@@ -42,54 +25,12 @@ class TrainPansharpenAlgorithm(GeoDistillAlgorithm):
         "the .safetensors model package (with a model card recording the data and validation "
         "metrics); use it as MODEL in 'Pansharpen'.")
 
-    algorithm_name = "train_pansharpen"
-    display_name = "Train a pansharpening model"
-
-    def initAlgorithm(self, config=None):  # noqa: N802
-        self.addParameter(QgsProcessingParameterMultipleLayers(
-            self.MS_LAYERS, self.tr("MS layers"), QgsProcessing.TypeRaster))
-        self.addParameter(QgsProcessingParameterMultipleLayers(
-            self.PAN_LAYERS, self.tr("PAN layers (same order as the MS layers)"), QgsProcessing.TypeRaster))
-        self.addParameter(QgsProcessingParameterEnum(
-            self.SENSOR, self.tr("Sensor (MTF filters)"), options=list(SENSORS), defaultValue=0))
-        self.add_training_parameters(ARCHITECTURES, 0, "Teacher model to distil from (PSDNet package)",
-                                     epochs=30)
-        self.addParameter(QgsProcessingParameterNumber(
-            self.PATCH_SIZE, self.tr("Patch size (pixels)"), QgsProcessingParameterNumber.Integer,
-            defaultValue=64, minValue=16, maxValue=1024))
-        self.add_device_parameter()
-        self.addParameter(QgsProcessingParameterFileDestination(
-            self.OUTPUT_MODEL, self.tr("Output model"), fileFilter="Model package (*.safetensors)"))
-
-    def run_algorithm(self, parameters, context, feedback):
-        from ...models.tasks.pansharpen_training import PansharpenTrainingRequest, train_pansharpening_model
-
-        ms_paths = self.raster_paths(parameters, self.MS_LAYERS, context)
-        pan_paths = self.raster_paths(parameters, self.PAN_LAYERS, context)
-        if len(ms_paths) != len(pan_paths):
-            raise QgsProcessingException(self.tr(
-                f"Give as many PAN layers as MS layers ({len(ms_paths)} MS, {len(pan_paths)} PAN): "
-                "the n-th MS is sharpened with the n-th PAN."))
-        output = self.parameterAsFileOutput(parameters, self.OUTPUT_MODEL, context)
-        request = PansharpenTrainingRequest(
-            user_model_folder=self.user_model_folder(),
-            pairs=list(zip(ms_paths, pan_paths)), output_model=output,
-            sensor=SENSORS[self.parameterAsEnum(parameters, self.SENSOR, context)],
-            patch_size=self.parameterAsInt(parameters, self.PATCH_SIZE, context),
-            **self.training_values(parameters, context, ARCHITECTURES))
-        train_pansharpening_model(request, engine_callbacks(feedback))
-        return {self.OUTPUT_MODEL: output}
 
 
 class EvaluatePansharpenAlgorithm(GeoDistillAlgorithm):
     """Scores a model against bicubic, GDAL Brovey and MTF-GLP on one scene."""
 
-    MS = "MS"
-    PAN = "PAN"
-    ADAPT_ITERATIONS = "ADAPT_ITERATIONS"
-    SENSOR = "SENSOR"
-
-    group_name = "Pansharpening"
+    task = EVALUATE_PANSHARPEN
     help_text = (
         "Compares a pansharpening model with bicubic upsampling, GDAL's Brovey and MTF-GLP on "
         "one scene (a central crop of up to 256 MS pixels a side).<br>Reduced resolution "
@@ -102,35 +43,3 @@ class EvaluatePansharpenAlgorithm(GeoDistillAlgorithm):
         "adapting to the scene.<br><b>Sensor</b>: sets the MTF filters of the Wald degradation "
         "and of MTF-GLP.<br><b>Output report</b>: an HTML page; a JSON file with the "
         "same numbers is written beside it.")
-
-    algorithm_name = "evaluate_pansharpen"
-    display_name = "Evaluate pansharpening"
-
-    def initAlgorithm(self, config=None):  # noqa: N802
-        self.addParameter(QgsProcessingParameterRasterLayer(self.MS, self.tr("Multispectral (MS) raster")))
-        self.addParameter(QgsProcessingParameterRasterLayer(self.PAN, self.tr("Panchromatic (PAN) raster")))
-        self.add_model_parameter("pansharpening")
-        self.addParameter(QgsProcessingParameterNumber(
-            self.ADAPT_ITERATIONS, self.tr("Scene adaptation iterations (0 = off)"),
-            QgsProcessingParameterNumber.Integer, defaultValue=DEFAULT_ADAPT_ITERATIONS,
-            minValue=0, maxValue=100000))
-        self.addParameter(QgsProcessingParameterEnum(
-            self.SENSOR, self.tr("Sensor (MTF filters)"), options=list(SENSORS), defaultValue=0))
-        self.add_device_parameter()
-        self.add_report_outputs()
-
-    def run_algorithm(self, parameters, context, feedback):
-        from ...models.tasks.pansharpen_evaluation import (PansharpenEvaluationRequest,
-                                                           evaluate_pansharpening)
-
-        report = self.parameterAsFileOutput(parameters, self.OUTPUT_REPORT, context)
-        request = PansharpenEvaluationRequest(
-            user_model_folder=self.user_model_folder(),
-            ms_path=self.raster_path(parameters, self.MS, context),
-            pan_path=self.raster_path(parameters, self.PAN, context), report_path=report,
-            models=[self.parameterAsString(parameters, self.MODEL, context)],
-            adapt_iterations=self.parameterAsInt(parameters, self.ADAPT_ITERATIONS, context),
-            sensor=SENSORS[self.parameterAsEnum(parameters, self.SENSOR, context)],
-            device=self.device_value(parameters, context))
-        evaluate_pansharpening(request, engine_callbacks(feedback))
-        return self.report_results(report)

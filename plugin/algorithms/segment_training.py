@@ -5,42 +5,27 @@ from pathlib import Path
 
 from qgis.core import (
     QgsMapLayer,
-    QgsProcessing,
     QgsProcessingException,
-    QgsProcessingParameterFileDestination,
-    QgsProcessingParameterMapLayer,
-    QgsProcessingParameterMultipleLayers,
-    QgsProcessingParameterNumber,
-    QgsProcessingParameterRasterLayer,
-    QgsProcessingParameterString,
     QgsProcessingUtils,
     QgsProviderRegistry,
     QgsVectorFileWriter,
 )
 
-from .base import GeoDistillAlgorithm, engine_callbacks
-
-ARCHITECTURES = ("ginet", "lite", "efficientnet", "bundled")
+from ...models.catalogue import EVALUATE_SEGMENTATION, TRAIN_SEGMENTATION
+from .base import GeoDistillAlgorithm
 
 
 class _LabelsMixin:
-    """Shared handling of a labels layer: a raster file, or polygons (exported when needed)."""
+    """Reads a labels layer (LABELS, or REFERENCE): a raster file, or polygons (exported
+    when needed)."""
 
-    CLASS_FIELD = "CLASS_FIELD"
-    IGNORE_VALUE = "IGNORE_VALUE"
+    #: the labels parameter and the request field its file fills
+    labels_parameter = ("LABELS", "labels")
 
-    def add_label_parameters(self) -> None:
-        self.addParameter(QgsProcessingParameterString(
-            self.CLASS_FIELD, self.tr("Class field (polygon labels)"), optional=True))
-        self.addParameter(QgsProcessingParameterNumber(
-            self.IGNORE_VALUE, self.tr("Ignore value (label raster)"),
-            QgsProcessingParameterNumber.Double, optional=True))
-
-    def label_options(self, parameters, context) -> dict:
-        ignore = parameters.get(self.IGNORE_VALUE)
-        return {"class_field": self.parameterAsString(parameters, self.CLASS_FIELD, context).strip() or None,
-                "ignore_value": None if ignore in (None, "") else
-                self.parameterAsDouble(parameters, self.IGNORE_VALUE, context)}
+    def extra_values(self, parameters, context) -> dict:
+        """The labels layer's file."""
+        name, field = self.labels_parameter
+        return {field: self.layer_file(parameters, name, context)}
 
     def layer_file(self, parameters, name: str, context) -> str:
         """A file the models can read for a raster or vector layer parameter.
@@ -72,11 +57,7 @@ class _LabelsMixin:
 class TrainSegmentationAlgorithm(_LabelsMixin, GeoDistillAlgorithm):
     """Trains (or distils) a land-cover segmentation model on the user's rasters and labels."""
 
-    INPUT = "INPUT"
-    LABELS = "LABELS"
-    OUTPUT_MODEL = "OUTPUT_MODEL"
-
-    group_name = "Segmentation"
+    task = TRAIN_SEGMENTATION
     help_text = (
         "Trains a land-cover segmentation model on your rasters and labels.<br><b>Input "
         "rasters</b>: the images (all with the same bands).<br><b>Labels</b>: polygons with a "
@@ -95,47 +76,12 @@ class TrainSegmentationAlgorithm(_LabelsMixin, GeoDistillAlgorithm):
         "mIoU and per-class IoU on them.<br><b>Output model</b>: the .safetensors model package "
         "with its classes, names and colours; use it as MODEL in 'Segment land cover'.")
 
-    algorithm_name = "train_segmentation"
-    display_name = "Train a segmentation model"
-
-    def initAlgorithm(self, config=None):  # noqa: N802
-        self.addParameter(QgsProcessingParameterMultipleLayers(
-            self.INPUT, self.tr("Input rasters"), QgsProcessing.TypeRaster))
-        self.addParameter(QgsProcessingParameterMapLayer(
-            self.LABELS, self.tr("Labels (polygons or label raster)")))
-        self.add_label_parameters()
-        self.add_training_parameters(ARCHITECTURES, 3, "Teacher model to distil from (GINet package)",
-                                     epochs=40)
-        self.addParameter(QgsProcessingParameterNumber(
-            self.TILE_SIZE, self.tr("Tile size (training patch, pixels)"),
-            QgsProcessingParameterNumber.Integer, defaultValue=256, minValue=32, maxValue=2048))
-        self.add_device_parameter()
-        self.addParameter(QgsProcessingParameterFileDestination(
-            self.OUTPUT_MODEL, self.tr("Output model"), fileFilter="Model package (*.safetensors)"))
-
-    def run_algorithm(self, parameters, context, feedback):
-        from ...models.tasks.segment_training import (SegmentationTrainingRequest,
-                                                      train_segmentation_model)
-
-        output = self.parameterAsFileOutput(parameters, self.OUTPUT_MODEL, context)
-        request = SegmentationTrainingRequest(
-            user_model_folder=self.user_model_folder(),
-            rasters=self.raster_paths(parameters, self.INPUT, context),
-            labels=self.layer_file(parameters, self.LABELS, context), output_model=output,
-            tile_size=self.parameterAsInt(parameters, self.TILE_SIZE, context),
-            **self.training_values(parameters, context, ARCHITECTURES),
-            **self.label_options(parameters, context))
-        train_segmentation_model(request, engine_callbacks(feedback))
-        return {self.OUTPUT_MODEL: output}
-
 
 class EvaluateSegmentationAlgorithm(_LabelsMixin, GeoDistillAlgorithm):
     """Scores a class raster against reference labels: mIoU, per-class IoU, confusion matrix."""
 
-    PREDICTION = "PREDICTION"
-    REFERENCE = "REFERENCE"
-
-    group_name = "Segmentation"
+    task = EVALUATE_SEGMENTATION
+    labels_parameter = ("REFERENCE", "reference_path")
     help_text = (
         "Scores a class raster (e.g. from 'Segment land cover') against reference labels.<br>"
         "<b>Prediction</b>: the class raster.<br><b>Reference</b>: a label raster (any grid: it "
@@ -145,25 +91,3 @@ class EvaluateSegmentationAlgorithm(_LabelsMixin, GeoDistillAlgorithm):
         "unlabelled pixels.<br><b>Output report</b>: an HTML page with the mIoU, overall "
         "accuracy, kappa, the IoU of each class and the confusion matrix; a JSON file with the "
         "same numbers is written beside it.")
-
-    algorithm_name = "evaluate_segmentation"
-    display_name = "Evaluate segmentation"
-
-    def initAlgorithm(self, config=None):  # noqa: N802
-        self.addParameter(QgsProcessingParameterRasterLayer(self.PREDICTION, self.tr("Prediction (class raster)")))
-        self.addParameter(QgsProcessingParameterMapLayer(
-            self.REFERENCE, self.tr("Reference (label raster or polygons)")))
-        self.add_label_parameters()
-        self.add_report_outputs()
-
-    def run_algorithm(self, parameters, context, feedback):
-        from ...models.tasks.segment_evaluation import (SegmentationEvaluationRequest,
-                                                        evaluate_segmentation)
-
-        report = self.parameterAsFileOutput(parameters, self.OUTPUT_REPORT, context)
-        request = SegmentationEvaluationRequest(
-            prediction_path=self.raster_path(parameters, self.PREDICTION, context),
-            reference_path=self.layer_file(parameters, self.REFERENCE, context),
-            report_path=report, **self.label_options(parameters, context))
-        evaluate_segmentation(request, engine_callbacks(feedback))
-        return self.report_results(report)

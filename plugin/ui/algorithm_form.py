@@ -32,6 +32,7 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from .. import settings
+from ...models.catalogue import TASKS, Kind
 from .form_widgets import (
     BandOrderEdit,
     NAME_SCORE,
@@ -48,9 +49,6 @@ from .parameter_widgets import DESTINATION_TYPES, is_model_output, parameter_wid
 from ..translation import tr as _tr
 
 
-#: words in an algorithm id -> the model-card task of its MODEL parameter
-TASK_WORDS = (("pansharpen", "pansharpening"), ("dehaze", "dehazing"),
-              ("segment", "segmentation"), ("classif", "classification"))
 LAYER_DESTINATIONS = {"rasterDestination", "vectorDestination", "sink"}
 #: parameters the page fills itself, not from a widget
 DEVICE_PARAMETER = "DEVICE"
@@ -58,9 +56,11 @@ MODEL_PARAMETER = "MODEL"
 
 
 def task_of(algorithm_id: str) -> str | None:
-    """The model-card task an algorithm works on, from its id ("geodistill:segment" -> segmentation)."""
-    name = algorithm_id.partition(":")[2]
-    return next((task for word, task in TASK_WORDS if word in name), None)
+    """The model-card task of an algorithm's MODEL parameter, from its catalogue entry
+    ("geodistill:segment" -> segmentation); None without one."""
+    task = TASKS.get(algorithm_id.partition(":")[2])
+    models = [p.model_task for p in task.parameters if p.kind == Kind.MODEL] if task else []
+    return models[0] if models else None
 
 
 class AlgorithmForm(QWidget):

@@ -8,6 +8,7 @@ from qgis.PyQt.QtCore import pyqtSignal
 from qgis.PyQt.QtWidgets import QComboBox, QLabel, QVBoxLayout, QWidget
 
 from .. import settings
+from ...models.catalogue import DARK_CHANNEL_PRIOR
 from ..translation import tr as _tr
 
 DEFAULT_MODEL = "default"
@@ -25,7 +26,7 @@ class ClassicalMethod:
 #: task -> the classical methods its MODEL parameter accepts besides packages
 CLASSICAL_METHODS = {
     "dehazing": (ClassicalMethod(
-        "dark_channel_prior", "dark_channel_prior (classical, no model)",
+        DARK_CHANNEL_PRIOR, f"{DARK_CHANNEL_PRIOR} (classical, no model)",
         "He et al.'s dark channel prior: no model, any band count, slower than the lite model."),),
 }
 
