@@ -14,6 +14,7 @@ from ..algorithms.base import BUNDLED_MODELS, PLUGIN_ROOT, bundled_model_names
 from ...models.about import plugin_version
 from .device_line import compute_info
 from ..translation import tr as _tr
+from .dialog_frame import frame_dialog
 
 
 def gdal_version() -> str:
@@ -54,9 +55,7 @@ class DiagnosticsDialog(QDialog):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.setWindowTitle(_tr("GeoDistill: about / diagnostics"))
-        self.setObjectName("GeoDistillDiagnosticsDialog")
-        self.resize(760, 420)
+        frame_dialog(self, _tr("about / diagnostics"), "GeoDistillDiagnosticsDialog", 760, 420)
         layout = QVBoxLayout(self)
         self.text = QPlainTextEdit(self)
         self.text.setReadOnly(True)

@@ -32,6 +32,7 @@ from qgis.PyQt.QtWidgets import (
 
 from .. import deps, installer, settings
 from ..translation import tr as _tr
+from .dialog_frame import frame_dialog
 
 
 def requirements_to_install(statuses: list[deps.DependencyStatus], packs: list[str],
@@ -54,9 +55,7 @@ class InstallerDialog(QDialog):
     def __init__(self, target: str | Path, statuses: list[deps.DependencyStatus] | None = None,
                  gpus: list[installer.GpuInfo] | None = None, parent=None):
         super().__init__(parent)
-        self.setWindowTitle(_tr("GeoDistill: install dependencies"))
-        self.setObjectName("GeoDistillInstallerDialog")
-        self.resize(720, 520)
+        frame_dialog(self, _tr("install dependencies"), "GeoDistillInstallerDialog", 720, 520)
         self.target = Path(target)
         self.statuses = deps.dependency_statuses() if statuses is None else statuses
         self.gpus = installer.detect_nvidia_gpus() if gpus is None else gpus

@@ -26,6 +26,7 @@ from qgis.PyQt.QtWidgets import (
 from .. import settings
 from .model_picker import card_html, list_models
 from ..translation import tr as _tr
+from .dialog_frame import frame_dialog
 
 
 def _package_files(path: Path) -> list[Path]:
@@ -90,9 +91,7 @@ class ModelManagerDialog(QDialog):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.setWindowTitle(_tr("GeoDistill: model manager"))
-        self.setObjectName("GeoDistillModelManager")
-        self.resize(820, 480)
+        frame_dialog(self, _tr("model manager"), "GeoDistillModelManager", 820, 480)
         self.entries = []
         layout = QVBoxLayout(self)
         self.folder_label = QLabel(self)
