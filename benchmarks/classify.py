@@ -50,7 +50,7 @@ def load_validation(work: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
 
     stored = np.load(work / "chips.npz", allow_pickle=False)
     labels = stored["labels"]
-    _, validation = _stratified_split(labels, RecipeSettings.validation_fraction, SPLIT_SEED)
+    _, validation = _stratified_split(labels, RecipeSettings().validation_fraction, SPLIT_SEED)
     index = np.sort(validation.numpy())
     return stored["images"][index], labels[index], [c["name"] for c in json.loads(str(stored["classes"]))]
 

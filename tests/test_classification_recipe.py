@@ -1,5 +1,6 @@
 """The classification recipe's offline ImageNet weights and its ship stage."""
 import dataclasses
+from dataclasses import replace
 import importlib.util
 import json
 
@@ -12,7 +13,7 @@ from models.data.labels import make_classes
 from models.nets import build
 from models.package import load_package, save_package
 from models.training.train_classifier import ChipBatches, ClassifierTrainResult
-from recipes.classification import (ARCHITECTURE, SHIPPED, Recipe, RecipeSettings, aid_card,
+from recipes.classification import (ARCHITECTURE, SHIPPED, TRAINING, Recipe, RecipeSettings, aid_card,
                                     imagenet_backbone, save_imagenet_encoders)
 
 
@@ -75,7 +76,7 @@ def test_ship_scores_every_student_here_and_ships_the_best_as_float16(tmp_path):
     (tmp_path / "results.json").write_text(json.dumps({"student_plain": {"method": "plain"}}))
     _package(tmp_path / "student_plain.safetensors", chips, fitted=True)
     _package(tmp_path / "student_untrained.safetensors", chips, fitted=False)
-    recipe = Recipe(tmp_path, RecipeSettings(validation_fraction=0.25), ship_to=tmp_path)
+    recipe = Recipe(tmp_path, RecipeSettings(training=replace(TRAINING, validation_fraction=0.25)), ship_to=tmp_path)
     trained = recipe.score(tmp_path / "student_plain.safetensors")["overall_accuracy"]
     untrained = recipe.score(tmp_path / "student_untrained.safetensors")["overall_accuracy"]
     assert trained > 0.9 and untrained == pytest.approx(1 / 3)
