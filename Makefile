@@ -3,13 +3,17 @@
 PYTHON := .venv/bin/python
 export QT_QPA_PLATFORM ?= offscreen
 
-.PHONY: env test demo screenshots zip repo benchmarks clean
+.PHONY: env test test-fast demo screenshots zip repo benchmarks clean
 
 env:
 	@bash scripts/setup_env.sh
 
 test: env
 	$(PYTHON) -m pytest -q
+
+# the suite without the tests marked slow (training runs, clusters, real QGIS windows)
+test-fast: env
+	$(PYTHON) -m pytest -q -m "not slow"
 
 demo: env
 	$(PYTHON) scripts/demo.py --out demo_out

@@ -59,8 +59,10 @@ def current() -> Replicas | None:
 
 
 def stop() -> None:
-    """Leave the process group (at the end of a training script)."""
+    """Leave the process group (at the end of a training script) once every process is done
+    with it: a process that tears gloo down while another still talks to it can abort."""
     if dist.is_available() and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
 
 

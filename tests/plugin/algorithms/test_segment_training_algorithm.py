@@ -35,6 +35,7 @@ def train(scene, tmp_path, **extra):
     return processing.run("geodistill:train_segmentation", values)
 
 
+@pytest.mark.slow
 def test_polygons_in_another_crs_train_a_package_with_classes(geodistill_provider, scene, tmp_path):
     result = train(scene, tmp_path)
     card, weights = load_package(result["OUTPUT_MODEL"])
@@ -46,6 +47,7 @@ def test_polygons_in_another_crs_train_a_package_with_classes(geodistill_provide
     assert weights and len(card.sha256) == 64
 
 
+@pytest.mark.slow
 def test_layers_inside_zip_archives_train_like_their_files(geodistill_provider, scene, tmp_path):
     archive = tmp_path / "data.zip"
     with zipfile.ZipFile(archive, "w") as zipped:
@@ -58,6 +60,7 @@ def test_layers_inside_zip_archives_train_like_their_files(geodistill_provider, 
     assert [c["name"] for c in card.classes] == CLASS_NAMES and card.training_data == "scene.tif"
 
 
+@pytest.mark.slow
 def test_label_raster_on_another_grid_keeps_its_class_values(geodistill_provider, scene, tmp_path):
     with rasterio.open(scene.label_raster) as labels:
         fine = labels.read(1)

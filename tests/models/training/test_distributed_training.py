@@ -16,8 +16,9 @@ import torch
 from ddp_training import loss_history
 from geodistill.models.training.distributed import Replicas, shard
 from geodistill.models.errors import InputError
+from support import ROOT
 
-TESTS = Path(__file__).resolve().parent
+TESTS = ROOT / "tests"
 
 
 def test_each_process_takes_its_share_of_the_global_batch():
@@ -34,6 +35,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_cpu_processes_give_the_one_process_loss_curve(tmp_path):
     torch.set_num_threads(1)
     single = loss_history()

@@ -77,6 +77,7 @@ def _start(command: list[str], folder: Path, name: str) -> subprocess.Popen:
     return subprocess.Popen(command, cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
+@pytest.mark.slow
 def test_existing_scheduler_with_two_workers_runs_and_resumes(one_process, tmp_path):
     inputs, reference = one_process
     dask = str(Path(sys.executable).parent / "dask")

@@ -21,8 +21,9 @@ from rasters import pansharpening_scene
 from geodistill.models import nets
 from geodistill.models.classical.pansharpen import upsample_bicubic
 from geodistill.models.package import ModelCard, save_package
+from support import ROOT
 
-EXAMPLE_MODEL = (Path(__file__).resolve().parents[1] / "resources" / "models" / "examples"
+EXAMPLE_MODEL = (ROOT / "resources" / "models" / "examples"
                  / "dehaze_segment_polygons.model3")
 CLASSES = [{"id": 10, "name": "field", "color": "#e3c16f"},
            {"id": 20, "name": "forest", "color": "#2f7d32"},

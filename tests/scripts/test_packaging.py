@@ -40,7 +40,7 @@ def test_zip_follows_repository_rules(plugin_zip):
         names = archive.namelist()
         metadata_text = archive.read("geodistill/metadata.txt").decode()
     assert plugin_zip.stat().st_size < 25 * 1024 * 1024
-    bundled = sorted((Path(__file__).parents[1] / "resources" / "models").glob("*.safetensors"))
+    bundled = sorted((ROOT / "resources" / "models").glob("*.safetensors"))
     assert all(f"geodistill/resources/models/{p.stem}.onnx" in names for p in bundled)
     assert {n.split("/")[0] for n in names} == {"geodistill"}
     assert "geodistill".isidentifier()

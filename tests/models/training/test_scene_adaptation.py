@@ -39,6 +39,7 @@ def test_adaptation_that_only_hurts_keeps_the_original_weights():
     assert "in 100 iterations" in lines[0]  # stopped after PATIENCE_CHECKS scores
 
 
+@pytest.mark.slow
 def test_adaptation_stops_early_and_improves_the_held_back_part():
     torch.manual_seed(0)
     net = PansharpenLite(TINY_LITE)

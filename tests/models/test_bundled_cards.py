@@ -3,15 +3,14 @@ the factor at which the model-fit check warns), and the pansharpening ones match
 training scenes' PAN pixel size where the shared data is present."""
 import importlib.util
 import sys
-from pathlib import Path
 
 import pytest
 import rasterio
 
 from geodistill.models.package import read_card
 from geodistill.plugin.ui.model_fit import GSD_TOLERANCE
+from support import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 BUNDLED = sorted((ROOT / "resources" / "models").glob("*.safetensors"))
 SHARED = ROOT.parent / "shared" / "data"
 

@@ -1,7 +1,6 @@
 """Class rasters and scene grids carry their legend: read back from fresh files (GDAL for the
 rasters, a new QGIS layer for the styles), each class with its name and its own colour."""
 import sqlite3
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,8 +11,9 @@ from qgis.core import QgsCategorizedSymbolRenderer, QgsPalettedRasterRenderer, Q
 from rasters import write_raster
 
 from geodistill.models.package import read_card
+from support import ROOT
 
-RESOURCES = Path(__file__).resolve().parents[1] / "resources" / "models"
+RESOURCES = ROOT / "resources" / "models"
 
 
 @pytest.fixture

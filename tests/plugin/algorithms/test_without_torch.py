@@ -12,12 +12,12 @@ import onnxruntime
 import pytest
 import rasterio
 
-from support import qgis_process_runner
+from support import ROOT, qgis_process_runner
 from hazy_scenes import clear_scene
 from inference_runs import run_all
 from rasters import pansharpening_scene, write_raster
 
-TESTS = Path(__file__).resolve().parent
+TESTS = ROOT / "tests"
 
 
 @pytest.fixture(scope="module")

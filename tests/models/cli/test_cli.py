@@ -22,8 +22,8 @@ from geodistill.models.tasks.classify import ClassifyRequest, classify_scenes
 from geodistill.models.tasks.dehaze import DehazeRequest, dehaze
 from geodistill.models.tasks.pansharpen import PansharpenRequest, pansharpen
 from rasters import pansharpening_scene, write_raster
+from support import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def pixels(path) -> np.ndarray:

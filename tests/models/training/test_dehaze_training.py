@@ -129,6 +129,7 @@ def test_teacher_learns_to_reconstruct_clear_patches(teacher):
     assert teacher.metrics["l1"] == pytest.approx(teacher.best_val_loss)
 
 
+@pytest.mark.slow
 def test_short_training_lowers_the_validation_loss_with_and_without_transfer(pairs, teacher):
     progress = []
     with_transfer = train_dehazer(pairs, _config(), teacher.model, progress=progress.append,
@@ -147,6 +148,7 @@ def test_short_training_lowers_the_validation_loss_with_and_without_transfer(pai
     rebuilt.load_state_dict(with_transfer.model.state_dict())
 
 
+@pytest.mark.slow
 def test_lite_student_is_distilled_from_teacher_and_big_net(pairs, teacher):
     big = train_dehazer(pairs, _config(epochs=2), teacher.model, net_config=TINY_KTDN)
     student = train_student(pairs, _config(), teacher.model, big.model)

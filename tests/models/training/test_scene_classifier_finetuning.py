@@ -100,6 +100,7 @@ def test_plugin_default_minimum_confidence_is_the_engines():
     assert CLASSIFY_SCENES.parameter("MIN_CONFIDENCE").default == DEFAULT_MIN_CONFIDENCE
 
 
+@pytest.mark.slow
 def test_fine_tuning_starts_from_the_bundled_classifier(chip_folder, tmp_path):
     bundled_card, bundled = load_model(resolve_model(BUNDLED_CLASSIFIER, task="classification"))
     lines = []
