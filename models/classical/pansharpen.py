@@ -254,7 +254,7 @@ def brovey_gdal(ms_path: str | os.PathLike, pan_path: str | os.PathLike, out_pat
     Streams `block_size` windows of the pansharpened VRT (`brovey_vrt_xml`) through the same
     atomic writer as the tiled engine, so a failed or cancelled run (`cancel()` true between
     windows) leaves no output. The result has the PAN grid and CRS, the MS data type, nodata and
-    band descriptions. `progress` gets percentages 0-100, as every other pipeline step does.
+    band descriptions. `progress` gets the fraction done (0-1), as every other pipeline step does.
     """
     xml = brovey_vrt_xml(ms_path, pan_path, pan_band, ms_bands, weights, resampling)
     with rasterio.open(ms_path) as ms:
@@ -274,7 +274,7 @@ def brovey_gdal(ms_path: str | os.PathLike, pan_path: str | os.PathLike, out_pat
                     raise Cancelled("pansharpening was cancelled; the partial output was removed")
                 out.write(vrt.read(window=window), window.row_off, window.col_off)
                 if progress is not None:
-                    progress(100.0 * done / len(windows))
+                    progress(done / len(windows))
             out.build_overviews(Resampling.average)
             return out.commit()
 

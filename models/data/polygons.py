@@ -186,7 +186,7 @@ def polygonize_classes(class_path: str | Path, output_path: str | Path, classes:
                     else:
                         writer.add(polygon, int(value))
                 if progress is not None:
-                    progress(90.0 * (top + rows) / dataset.height)
+                    progress(0.9 * (top + rows) / dataset.height)
             for class_id, pieces in border.items():
                 collection = ogr.Geometry(ogr.wkbMultiPolygon)
                 for piece in pieces:
@@ -198,5 +198,5 @@ def polygonize_classes(class_path: str | Path, output_path: str | Path, classes:
             writer.discard()
             raise
     if progress is not None:
-        progress(100.0)
+        progress(1.0)
     return PolygonSummary(output_path, writer.features, writer.dropped)

@@ -34,7 +34,7 @@ from .scaling import BandScaling
 from .tiling import Tile, TileGrid, TilingOptions
 
 QUEUE_DEPTH = 2
-TILE_PROGRESS_SHARE = 90.0
+TILE_PROGRESS_SHARE = 0.9
 # GDAL's block cache defaults to 5 % of RAM and would grow with the raster; blocks are written
 # whole and read about once, so a small cache loses nothing.
 GDAL_CACHE_BYTES = 64 * 2**20
@@ -230,7 +230,7 @@ def run_tiled(model, inputs: list[RasterInput], output: OutputSpec,
     `region` (a window of the reference grid whose offsets are multiples of every input's
     ratio) limits the run and the output to that part; the model sees tile windows relative
     to it.
-    `progress` receives floats 0-100, monotonic, ending at 100; `is_cancelled` is checked
+    `progress` receives the fraction done, 0-1, monotonic, ending at 1; `is_cancelled` is checked
     between batches and a cancelled run raises Cancelled, leaving no output file.
     """
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES):
@@ -300,7 +300,7 @@ def _run(model: TileModel, inputs, output, options, device, precision, report_pr
         writer.discard()
         raise
     reader.join()
-    report_progress(100.0)
+    report_progress(1.0)
     seconds = time.perf_counter() - started
     return RunReport(
         output_path=Path(output.path),

@@ -1,4 +1,9 @@
-"""The callbacks every pipeline takes: progress (0-100), cancel check and log lines."""
+"""The callbacks every pipeline takes: progress, cancel check and log lines.
+
+The progress contract of all of `models`: a callback receives the fraction done, 0 to 1, and
+a part of a run reports through `part(first, last)`, which maps its own 0-1 onto [first, last]
+of the whole (parts nest). Only the edges turn fractions into percent (QGIS feedback).
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -17,7 +22,8 @@ def _never() -> bool:
 
 @dataclass
 class Callbacks:
-    """Progress in percent, a cancel check polled between steps, and informative log lines."""
+    """Progress (the fraction done, 0-1), a cancel check polled between steps, and informative
+    log lines."""
 
     progress: Callable[[float], None] = _ignore
     is_cancelled: Callable[[], bool] = _never
@@ -28,7 +34,7 @@ class Callbacks:
         if self.is_cancelled():
             raise Cancelled(message)
 
-    def part(self, start: float, end: float) -> "Callbacks":
-        """Callbacks whose progress 0-100 maps onto [start, end] of this one's."""
-        return Callbacks(lambda percent: self.progress(start + (end - start) * percent / 100.0),
+    def part(self, first: float, last: float) -> "Callbacks":
+        """Callbacks whose progress 0-1 maps onto [first, last] of this one's."""
+        return Callbacks(lambda fraction: self.progress(first + (last - first) * fraction),
                          self.is_cancelled, self.log)

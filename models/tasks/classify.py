@@ -244,7 +244,7 @@ def classify_scenes(request: ClassifyRequest, callbacks: Callbacks | None = None
     if request.output_raster_path:
         result.output_raster_path = write_cell_raster(result, request.output_raster_path, crs)
     result.seconds = time.perf_counter() - started
-    callbacks.progress(100.0)
+    callbacks.progress(1.0)
     callbacks.log(f"Classified {grid.rows * grid.cols} cells in {result.seconds:.1f} s "
                   f"({result.chips_per_second:.0f} chips/s on the model).")
     return result
@@ -279,7 +279,7 @@ def _classify_cells(logits_of, size: int, dataset, bands, grid: _Grid, scaling: 
             rows, cols = (np.array(v) for v in zip(*chosen))
             top[rows, cols] = best
             probabilities[rows, cols] = np.take_along_axis(scores, best, axis=1)
-        callbacks.progress(95.0 * min(start + batch_size, len(cells)) / len(cells))
+        callbacks.progress(0.95 * min(start + batch_size, len(cells)) / len(cells))
     callbacks.raise_if_cancelled("The run was cancelled; no output was written.")
     return top, probabilities, compute
 

@@ -128,7 +128,7 @@ def evaluate_classifier(request: ClassifierEvaluationRequest,
         results[card.name] = score_model(card, model, chips, request.device, request.batch_size)
         callbacks.log(f"{card.name}: overall accuracy {results[card.name]['overall_accuracy']:.4f}, "
                       f"kappa {results[card.name]['kappa']:.4f} on {len(chips)} chips")
-        callbacks.progress(100.0 * (index + 1) / len(request.models))
+        callbacks.progress((index + 1) / len(request.models))
     source = request.chips_folder or f"{request.raster_path} + {request.labels_path}"
     data = {"source": str(source), "models": results}
     write_report(request.report_path, f"Scene classification evaluation: {Path(str(source)).name}",

@@ -143,7 +143,7 @@ def train_scene_classifier(request: ClassifierTrainingRequest,
         callbacks.log(f"Starting from the encoder of '{start_card.name}'.")
     if start_card is not None and not (request.input_size or request.chip_size):
         request = replace(request, input_size=int(start_card.config["input_size"]))
-    chips, source = load_training_chips(request, callbacks.part(0, 5))
+    chips, source = load_training_chips(request, callbacks.part(0.0, 0.05))
     teacher, teacher_name = _teacher(request, chips.bands)
     net_options = {"input_size": chips.images.shape[-1], **request.net_options}
     if request.architecture in EFFICIENTNET_VARIANTS:
@@ -152,7 +152,7 @@ def train_scene_classifier(request: ClassifierTrainingRequest,
     else:
         architecture = ARCHITECTURES[request.architecture]
     result = train_classifier(chips, architecture, net_options, config,
-                              teacher, teacher_name, callbacks.part(5, 100).progress,
+                              teacher, teacher_name, callbacks.part(0.05, 1.0).progress,
                               callbacks.is_cancelled, callbacks.log, backbone=backbone)
     return write_trained_model(request, result, card_for(result, chips, source, request),
                                callbacks.log, lambda metrics: (

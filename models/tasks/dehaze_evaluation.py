@@ -148,7 +148,7 @@ def score_methods(cases: list[EvaluationCase], methods: dict[str, Dehazer],
         results[name]["megapixels_per_second"] = pixels / 1e6 / max(seconds, 1e-9)
         results[name]["per_image"] = per_image
         callbacks.log(f"{name}: PSNR {results[name]['psnr']:.2f} dB, SSIM {results[name]['ssim']:.4f}")
-        callbacks.progress(100.0 * (index + 1) / len(methods))
+        callbacks.progress((index + 1) / len(methods))
     return results
 
 
@@ -181,8 +181,8 @@ def evaluate_dehazing(request: DehazeEvaluationRequest, callbacks: Callbacks | N
         if case.hazy.shape[0] != bands:
             raise InputError(f"{case.name} has {case.hazy.shape[0]} band(s) but {cases[0].name} "
                              f"has {bands}: evaluate images with the same bands.")
-    results = score_methods(cases, dehazers(request, bands, callbacks.part(0, 5)),
-                            callbacks.part(5, 100))
+    results = score_methods(cases, dehazers(request, bands, callbacks.part(0.0, 0.05)),
+                            callbacks.part(0.05, 1.0))
     data = {"images": [case.name for case in cases], "synthetic_haze": len(paths),
             "real_pairs": len(request.pairs), "crop_size": request.crop_size,
             "seed": request.seed, "methods": results}

@@ -274,14 +274,14 @@ def train_dehazing_model(request: DehazeTrainingRequest,
     """Train as `request` says and write the model package; return its card."""
     callbacks = callbacks or Callbacks()
     check_training_request(request, DEHAZE_ARCHITECTURES, "ktdn")
-    data = load_training_data(request, callbacks.part(0, 5))
+    data = load_training_data(request, callbacks.part(0.0, 0.05))
     big_name, big_net = _big_net(request, data.bands)
     config = train_config(request)
     distil = len(data.samples) >= MIN_DISTILLATION_SAMPLES
     teacher_config = (compact_teacher_config(data.bands) if request.architecture == "lite"
                       else KTDNTeacherConfig(bands=data.bands))
-    teacher_part, student_part = (callbacks.part(5, 35), callbacks.part(35, 100)) if distil else \
-        (None, callbacks.part(5, 100))
+    teacher_part, student_part = (callbacks.part(0.05, 0.35), callbacks.part(0.35, 1.0)) if distil else \
+        (None, callbacks.part(0.05, 1.0))
     teacher = None
     if distil:
         callbacks.log(f"Training the teacher autoencoder ({teacher_config.bottleneck_width}-channel "

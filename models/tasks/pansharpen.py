@@ -239,7 +239,7 @@ def pansharpen(request: PansharpenRequest, callbacks: Callbacks | None = None) -
             network, notes, multiple_of = prepared.engine_model, prepared.notes, prepared.multiple_of
             model_name = prepared.card.name
             if request.adapt_iterations > 0:
-                engine_callbacks = callbacks.part(30, 100)
+                engine_callbacks = callbacks.part(0.3, 1.0)
             if method == "auto":
                 method = _choose_method(prepared, info, request.sensor, callbacks)
     if method == "mtf_glp":
@@ -299,7 +299,7 @@ def _prepare_model(request, info, sample, callbacks) -> _PreparedModel | None:
     callbacks.log(f"Adapting the model to this scene: at most {request.adapt_iterations} "
                   f"iterations at reduced resolution, stopped early on a held-back part.")
     network = adapt_to_scene(network, ms, pan, info.ratio, request.adapt_iterations,
-                             sensor=request.sensor, progress=callbacks.part(0, 30).progress,
+                             sensor=request.sensor, progress=callbacks.part(0.0, 0.3).progress,
                              is_cancelled=callbacks.is_cancelled, device=request.device,
                              time_limit=ADAPT_TIME_LIMIT, log=callbacks.log)
     _, (held_ms, held_pan) = split_held_back(ms, pan, info.ratio, network.config.multiple_of)

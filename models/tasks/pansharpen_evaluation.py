@@ -122,7 +122,7 @@ def evaluate_pansharpening(request: PansharpenEvaluationRequest,
                          "megapixels_per_second": pan.shape[1] * pan.shape[2] / 1e6 / max(seconds, 1e-9)}
         callbacks.log(f"{name}: ERGAS {reduced['ergas']:.3f}, SAM {reduced['sam']:.3f}, "
                       f"QNR {full['qnr']:.4f}")
-        callbacks.progress(100.0 * (index + 1) / len(methods))
+        callbacks.progress((index + 1) / len(methods))
     data = {"ms": str(request.ms_path), "pan": str(request.pan_path), "ratio": info.ratio,
             "sensor": request.sensor, "crop_ms_pixels": list(ms.shape[1:]),
             "scored_fraction": round(float(valid.mean()), 4), "methods": results}

@@ -116,11 +116,11 @@ def train_pansharpening_model(request: PansharpenTrainingRequest,
     """Train as `request` says and write the model package; return its card."""
     callbacks = callbacks or Callbacks()
     check_training_request(request, PANSHARPEN_ARCHITECTURES, "PSDNet")
-    data = load_training_data(request, callbacks.part(0, 5))
+    data = load_training_data(request, callbacks.part(0.0, 0.05))
     config = TrainConfig(epochs=request.epochs, device=request.device, seed=request.seed,
                          validation_fraction=request.validation_fraction)
     teacher_name = None
-    progress = callbacks.part(5, 100)
+    progress = callbacks.part(0.05, 1.0)
     if request.architecture == "psdnet":
         result = train_teacher(data.samples, config, progress.progress, callbacks.is_cancelled,
                                callbacks.log)

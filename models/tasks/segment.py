@@ -150,10 +150,10 @@ def segment(request: SegmentRequest, callbacks: Callbacks | None = None) -> Segm
                       tags={CLASSES_TAG: json.dumps(classes)}, min_confidence=request.min_confidence)
     options = TilingOptions(tile_size=request.tile_size, overlap=request.overlap,
                             batch_size=request.batch_size, multiple_of=model.multiple_of)
-    polygons_share = 85 if request.polygons_path else 100
+    polygons_share = 0.85 if request.polygons_path else 1.0
     report = run_tiled(tile_model, [RasterInput(request.input_path, scaling=scaling)], spec,
                        options, device=request.device,
-                       progress=callbacks.part(0, polygons_share - 5).progress,
+                       progress=callbacks.part(0.0, polygons_share - 0.05).progress,
                        is_cancelled=callbacks.is_cancelled, region=region)
     callbacks.log(f"Segmented on {report.device_description} in {report.seconds:.1f} s "
                   f"({report.megapixels_per_second:.2f} Mpx/s).")
@@ -163,10 +163,10 @@ def segment(request: SegmentRequest, callbacks: Callbacks | None = None) -> Segm
         with removed_on_failure(output, request.probabilities_path, request.polygons_path):
             callbacks.raise_if_cancelled()
             polygons = polygonize_classes(output, request.polygons_path, classes, request.min_area,
-                                          progress=callbacks.part(polygons_share, 100).progress)
+                                          progress=callbacks.part(polygons_share, 1.0).progress)
         callbacks.log(f"{polygons.features} polygon(s) written, {polygons.dropped} smaller than "
                       f"MIN_AREA dropped.")
-    callbacks.progress(100.0)
+    callbacks.progress(1.0)
     return SegmentResult.from_report(report, card.name, [], classes=classes,
                                      probabilities_path=report.probabilities_path,
                                      polygons=polygons)

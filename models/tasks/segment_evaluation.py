@@ -71,9 +71,9 @@ def evaluate_segmentation(request: SegmentationEvaluationRequest,
         predicted = dataset.read(1).astype(np.int64)
         if dataset.nodata is not None:
             predicted[predicted == int(dataset.nodata)] = UNLABELLED
-    callbacks.progress(20)
+    callbacks.progress(0.2)
     truth = reference_ids(request, table)
-    callbacks.progress(70)
+    callbacks.progress(0.7)
     named = {int(c["id"]): c["name"] for c in table or []}
     ids = sorted(set(named) | set(np.unique(truth[truth >= 0]).tolist())
                  | set(np.unique(predicted[predicted >= 0]).tolist()))
@@ -105,7 +105,7 @@ def evaluate_segmentation(request: SegmentationEvaluationRequest,
                   f"over {data['pixels']} pixels.")
     write_report(request.report_path, f"Segmentation evaluation: {Path(request.prediction_path).name}",
                  _summary(data), _tables(data, names), data)
-    callbacks.progress(100)
+    callbacks.progress(1.0)
     return data
 
 

@@ -238,7 +238,7 @@ def train_segmentation_model(request: SegmentationTrainingRequest,
                          **({} if request.use_global_view else {"global_weight": 0.0, "lad_weight": 0.0}))
     callbacks.log(f"{len(data.train)} training and {len(data.validation)} held-out patches of "
                   f"{data.train.images.shape[2]} px, {len(data.classes)} classes.")
-    result = train_segmentation(data.train, config, teacher, callbacks.part(5, 100).progress,
+    result = train_segmentation(data.train, config, teacher, callbacks.part(0.05, 1.0).progress,
                                 callbacks.is_cancelled, callbacks.log, net_config=net_config,
                                 validation=data.validation, initial_state=start.state)
     card = card_for(result, data, request, teacher_card.name if teacher_card else "", start.source)

@@ -2,7 +2,8 @@
 
 Task-specific code (which net, which loss, how a batch is made) comes in as callables, so the
 pansharpening, dehazing and segmentation trainers share this one loop. Nothing here prints;
-messages go to the optional `log` callback and progress to `progress` (0-100, never backwards).
+messages go to the optional `log` callback and progress to `progress` (the fraction done, 0-1,
+never backwards).
 """
 from __future__ import annotations
 
@@ -33,13 +34,14 @@ def raise_if_cancelled(is_cancelled: CancelCheck | None,
 
 
 class ProgressSpan:
-    """Maps a sub-task's progress fraction (0-1) onto [start, end] of a 0-100 progress bar.
+    """Maps a sub-task's progress fraction (0-1) onto [start, end] of its callback's 0-1 (the
+    contract of `models.tasks.callbacks`).
 
     Reports never go backwards, so phases can be chained (`span.part(0, 0.5)` then
     `span.part(0.5, 1)`) and still give a monotonic bar.
     """
 
-    def __init__(self, progress: ProgressCallback | None, start: float = 0.0, end: float = 100.0,
+    def __init__(self, progress: ProgressCallback | None, start: float = 0.0, end: float = 1.0,
                  _last: list[float] | None = None):
         self.progress, self.start, self.end = progress, start, end
         self._last = _last if _last is not None else [start]

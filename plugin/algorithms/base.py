@@ -49,7 +49,7 @@ def engine_callbacks(feedback):
     (each line on one line and of bounded length: a pasted name never floods the log)."""
     from ...models.tasks.callbacks import Callbacks
 
-    return Callbacks(progress=feedback.setProgress, is_cancelled=feedback.isCanceled,
+    return Callbacks(progress=lambda fraction: feedback.setProgress(100.0 * fraction), is_cancelled=feedback.isCanceled,
                      log=lambda text: feedback.pushInfo(shorten(text, LOG_LINE_LIMIT)))
 
 

@@ -173,7 +173,7 @@ def test_brovey_gdal_writes_a_tiled_compressed_geotiff(raster_pair, tmp_path):
         assert dataset.crs.to_epsg() == 32633
         np.testing.assert_allclose(dataset.read(), brovey(np.broadcast_to(ms[:, :1, :1], (3, 24, 24)), pan),
                                    rtol=1e-5)
-    assert fractions == [25.0, 50.0, 75.0, 100.0]
+    assert fractions == [0.25, 0.5, 0.75, 1.0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ms.tif", "pan.tif", "sharp.tif"]
 
 

@@ -269,12 +269,12 @@ def test_class_output_is_argmax_of_blended_probabilities(tmp_path):
     np.testing.assert_allclose(probs[1, 0, 0], 1 / (1 + np.exp(4.0)), rtol=1e-5)
 
 
-def test_progress_is_monotonic_and_reaches_100(uint16_raster, tmp_path):
+def test_progress_is_monotonic_and_reaches_1(uint16_raster, tmp_path):
     values = []
     run_tiled(Identity(), [RasterInput(uint16_raster)], OutputSpec(tmp_path / "out.tif", 3),
               TilingOptions(tile_size=64, overlap=16, batch_size=2), device="cpu",
               progress=values.append)
-    assert values[-1] == 100.0 and len(values) == 14 + 1  # one per batch, then 100
+    assert values[-1] == 1.0 and len(values) == 14 + 1  # one per batch, then 1
     assert all(b >= a for a, b in zip(values, values[1:])) and values[0] > 0
 
 

@@ -143,7 +143,7 @@ def test_short_training_lowers_the_validation_loss_with_and_without_transfer(pai
         assert result.architecture == "ktdn" and not result.model.training
     assert with_transfer.distilled_from == "ktdn_teacher (knowledge transfer)"
     assert alone.distilled_from is None
-    assert progress == sorted(progress) and progress[-1] == 100.0
+    assert progress == sorted(progress) and progress[-1] == 1.0
     rebuilt = build(with_transfer.architecture, with_transfer.config)
     rebuilt.load_state_dict(with_transfer.model.state_dict())
 

@@ -97,7 +97,7 @@ def test_output_losses_sum_stages_and_detach_the_teacher():
 
 # --- loop helpers ---------------------------------------------------------------------------
 
-def test_progress_spans_chain_monotonically_to_100():
+def test_progress_spans_chain_monotonically_to_1():
     seen = []
     span = ProgressSpan(seen.append)
     first, second = span.part(0.0, 0.5), span.part(0.5, 1.0)
@@ -105,7 +105,7 @@ def test_progress_spans_chain_monotonically_to_100():
         first.report(fraction)
     for fraction in (0.5, 1.0):
         second.report(fraction)
-    assert seen == [0.0, 25.0, 50.0, 75.0, 100.0]
+    assert seen == [0.0, 0.25, 0.5, 0.75, 1.0]
 
 
 def test_validation_split_is_disjoint_seeded_and_never_empty():
@@ -155,7 +155,7 @@ def test_short_student_training_lowers_the_validation_loss_below_bicubic(student
     assert result.metrics["ergas"] < result.metrics["bicubic_ergas"]
     assert result.metrics["bicubic_q2n"] < result.metrics["q2n"] < 1.0
     assert result.metrics["validation_samples"] == 24
-    assert progress == sorted(progress) and progress[-1] == 100.0
+    assert progress == sorted(progress) and progress[-1] == 1.0
     assert len(messages) == 30 and messages[0].startswith("student epoch 1/30: train loss")
     assert result.architecture == "pansharpen_lite" and result.distilled_from is None
     assert result.config == {"ms_bands": 4, "ratio": 4, "width": 8, "depth": 1, "detail_input": True,
@@ -239,7 +239,7 @@ def test_adaptation_never_raises_the_reduced_resolution_loss_and_leaves_the_mode
     assert adapted is not net and not adapted.training
     assert all(torch.equal(original[k], v) for k, v in net.state_dict().items())
     assert reduced_resolution_loss(net, ms, pan, 4) == before
-    assert seen == sorted(seen) and seen[-1] == 100.0
+    assert seen == sorted(seen) and seen[-1] == 1.0
 
 
 def test_adaptation_can_be_cancelled_and_refuses_teachers():
