@@ -43,7 +43,8 @@ PANSHARPEN = Task("pansharpen", "Pansharpen", "Pansharpening", **runs(
     bands_parameter("MS", on_command_line=False),
     area_parameter("PAN"),
     Parameter("METHOD", Kind.ENUM, "Method", choices=PANSHARPEN_METHODS, default="auto",
-              field="method", cli="model, mtf_glp or brovey"),
+              field="method", cli="auto (the model or MTF-GLP, whichever is better on the "
+                                   "scene), model, mtf_glp or brovey"),
     model_parameter("pansharpening"),
     adapt_iterations_parameter(),
     sensor_parameter(),

@@ -59,7 +59,7 @@ class PansharpenRequest(TiledRequest):
     pan_path: str
     output_path: str
     pan_band: int | None = 1
-    method: str = "model"
+    method: str = "auto"
     adapt_iterations: int = 0
     sensor: str = "generic"
 

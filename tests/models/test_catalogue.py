@@ -103,3 +103,15 @@ def test_command_line_flags_come_from_the_catalogue():
     for tool in TOOLS.values():
         for option in tool.options:
             assert option.field == tool.task.parameter(option.name).field
+
+
+def test_the_command_line_and_the_task_functions_default_as_the_processing_tools_do():
+    from geodistill.models.cli.tools import TOOLS
+
+    for tool in TOOLS.values():
+        request_class, _ = tool.task.engine()
+        defaults = {field.name: field.default for field in dataclasses.fields(request_class)
+                    if field.default is not dataclasses.MISSING}
+        for parameter in tool.task.parameters:
+            if parameter.field in defaults and parameter.default is not None:
+                assert defaults[parameter.field] == parameter.default, (tool.name, parameter.name)
