@@ -121,7 +121,7 @@ TRAIN_SCENE_CLASSIFIER = Task(
                              "Teacher model (for class_centric)", epochs=30),
         Parameter("START_FROM", Kind.TEXT, "Start from (efficientnet_lite0; empty = from scratch)",
                   default="default", optional=True, field="start_from"),
-        Parameter("METHOD", Kind.ENUM, "Method", choices=CLASSIFIER_METHODS, default="class_aware",
+        Parameter("METHOD", Kind.ENUM, "Method", choices=CLASSIFIER_METHODS, default="plain",
                   field="method"),
         device_parameter(),
         output_model_parameter(),
