@@ -33,11 +33,16 @@ def shared_scene_results(folder: str | Path) -> Iterator[None]:
 
 
 def file_state(path: str | Path) -> tuple:
-    """What a result computed from the file at `path` depends on: the path, and for a local
-    file its size and modification time."""
+    """What a result computed from the file at `path` depends on: the path, its size and its
+    modification time (GDAL's, whole seconds, for a virtual path such as /vsizip/...)."""
+    if str(path).startswith("/vsi"):
+        from osgeo import gdal
+
+        status = gdal.VSIStatL(str(path))
+        return (str(path),) if status is None else (str(path), status.size, status.mtime)
     try:
         status = os.stat(path)
-    except OSError:  # a GDAL virtual path (/vsizip/..., /vsis3/...)
+    except OSError:  # a subdataset name (GPKG:...), or no file: the read says what is wrong
         return (str(path),)
     return (str(path), status.st_size, status.st_mtime_ns)
 
