@@ -31,6 +31,7 @@ from .engine_output import OutputSpec, OutputWriter
 from .memory import TiledRunShape, check_tiled_run, widest_layer
 from .raster_io import band_list, display_transform, open_raster, read_padded, scene_scaling
 from .scaling import BandScaling
+from .scene import Scene
 from .tiling import Tile, TileGrid, TilingOptions
 
 QUEUE_DEPTH = 2
@@ -45,7 +46,8 @@ class RasterInput:
     """One input raster: which bands (1-based, all when None) and how to scale them.
 
     With `scaling` None the statistics are computed from a decimated read of the scene with
-    `scaling_mode` and the two percentiles (`low_percentile` None pins low to 0).
+    `scaling_mode` and the two percentiles (`low_percentile` None pins low to 0). An input
+    made `from_scene` takes its bands and grid from the open Scene instead of the file.
     """
 
     path: str | Path
@@ -54,6 +56,12 @@ class RasterInput:
     scaling_mode: str = "per_band"
     low_percentile: float | None = 1.0
     high_percentile: float = 99.0
+    scene: Scene | None = None
+
+    @classmethod
+    def from_scene(cls, scene: Scene, scaling: BandScaling) -> "RasterInput":
+        """The bands of `scene` in use, scaled with `scaling`."""
+        return cls(scene.path, bands=scene.bands, scaling=scaling, scene=scene)
 
     def resolve_scaling(self) -> BandScaling:
         """`scaling`, or statistics computed from the scene."""
@@ -151,8 +159,11 @@ def _prepare_sources(inputs: list[RasterInput], region: Window | None) -> list[_
     sources = []
     for index, item in enumerate(inputs):
         path = str(item.path)
-        with open_raster(path) as dataset:
-            bands = band_list(dataset, item.bands)
+        if item.scene is not None:
+            bands = item.scene.bands
+        else:
+            with open_raster(path) as dataset:
+                bands = band_list(dataset, item.bands)
         grid = InputGrid(1, 0, 0) if index == 0 else input_grid(reference, path)
         if region is not None:  # tile windows are on the region's grid
             grid = InputGrid(grid.ratio, grid.row_offset + int(region.row_off) // grid.ratio,
@@ -163,6 +174,14 @@ def _prepare_sources(inputs: list[RasterInput], region: Window | None) -> list[_
                              f"{len(bands)} band(s) are read; give one statistic per band.")
         sources.append(_Source(path, bands, scaling, grid))
     return sources
+
+
+def _reference_grid(reference: RasterInput) -> tuple[tuple[int, int], object, object]:
+    """(rows, columns), CRS and display transform of the input that defines the output grid."""
+    if reference.scene is not None:
+        return reference.scene.shape, reference.scene.crs, reference.scene.transform
+    with open_raster(str(reference.path)) as dataset:
+        return dataset.shape, dataset.crs, display_transform(dataset)
 
 
 def _tile_buffer(count: int, side: int, bands: int, channels_last: bool) -> np.ndarray:
@@ -243,12 +262,10 @@ def _run(model: TileModel, inputs, output, options, device, precision, report_pr
          cancelled, region) -> RunReport:
     started = time.perf_counter()
     sources = _prepare_sources(inputs, region)
-    with open_raster(sources[0].path) as reference:
-        height, width, crs = reference.height, reference.width, reference.crs
-        transform = display_transform(reference)
-        if region is not None:
-            height, width = int(region.height), int(region.width)
-            transform = window_transform(region, transform)
+    (height, width), crs, transform = _reference_grid(inputs[0])
+    if region is not None:
+        height, width = int(region.height), int(region.width)
+        transform = window_transform(region, transform)
     align = math.lcm(*[s.grid.ratio for s in sources])
     # output blocks must divide the output stride and be multiples of 16 (GeoTIFF)
     grid = TileGrid(height, width, options, align=align,

@@ -1,0 +1,87 @@
+"""A run opens its input raster once for the Scene and once for the engine's reader, and gives
+the pixels of the engine run over the input with the whole-scene statistics of the path-based
+helpers (what the tasks composed before the Scene)."""
+from contextlib import contextmanager
+
+import numpy as np
+import pytest
+import rasterio
+
+from dehaze_scenes import hazy_scene
+from rasters import ORIGIN
+
+from geodistill.models.data.haze import MODEL_SCALING
+from geodistill.models.inference import raster_io
+from geodistill.models.inference.area import Area
+from geodistill.models.inference.engine import OutputSpec, RasterInput, run_tiled
+from geodistill.models.inference.scene import open_scene
+from geodistill.models.inference.tiling import TilingOptions
+from geodistill.models.runtime.loader import open_for_inference
+from geodistill.models.tasks.dehaze import DehazeRequest, dehaze, model_needs
+from geodistill.models.tasks.model_fit import load_fitting_model
+
+X0, Y0 = ORIGIN
+
+
+@contextmanager
+def counted_opens(monkeypatch):
+    """A list that gets the path of every rasterio.open within the block."""
+    opened, real_open = [], rasterio.open
+
+    def counting(path, *args, **kwargs):
+        opened.append(str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(rasterio, "open", counting)
+    yield opened
+    monkeypatch.setattr(rasterio, "open", real_open)
+
+
+def pixels(path) -> np.ndarray:
+    with rasterio.open(path) as dataset:
+        return dataset.read()
+
+
+@pytest.fixture
+def hazy(tmp_path):
+    return hazy_scene(tmp_path, size=160).path
+
+
+def test_a_dehaze_run_opens_its_input_twice(hazy, tmp_path, monkeypatch):
+    with counted_opens(monkeypatch) as opened:
+        dehaze(DehazeRequest(str(hazy), str(tmp_path / "out.tif"), device="cpu", tile_size=64,
+                             overlap=16))
+    assert opened.count(str(hazy)) == 2
+
+
+def test_a_dehaze_run_over_an_area_opens_its_input_twice(hazy, tmp_path, monkeypatch):
+    area = Area(X0 + 10, Y0 - 120, X0 + 130, Y0 - 20)
+    with counted_opens(monkeypatch) as opened:
+        dehaze(DehazeRequest(str(hazy), str(tmp_path / "out.tif"), device="cpu", tile_size=64,
+                             overlap=16, area=area))
+    assert opened.count(str(hazy)) == 2
+
+
+def test_dehazed_pixels_are_those_of_the_engine_with_the_scene_statistics(hazy, tmp_path):
+    result = dehaze(DehazeRequest(str(hazy), str(tmp_path / "out.tif"), device="cpu",
+                                  tile_size=64, overlap=16))
+    path, _ = load_fitting_model(model_needs(3, hazy.name), "default", None)
+    model = open_for_inference(path, "cpu")
+    scaling = raster_io.scene_scaling(hazy, **MODEL_SCALING)
+    reference = run_tiled(model.tile_model(), [RasterInput(hazy, scaling=scaling)],
+                          OutputSpec(tmp_path / "reference.tif", band_count=3, dtype="uint8",
+                                     kind="continuous", scaling=scaling),
+                          TilingOptions(tile_size=64, overlap=16, multiple_of=model.multiple_of),
+                          device="cpu")
+    assert np.array_equal(pixels(result.output_path), pixels(reference.output_path))
+
+
+def test_the_scene_reads_the_whole_raster_small_once(hazy, monkeypatch):
+    with open_scene(hazy) as scene:
+        calls = []
+        real_read = raster_io._read_decimated
+        monkeypatch.setattr(raster_io, "_read_decimated",
+                            lambda *args: calls.append(args) or real_read(*args))
+        first, again = scene.scaling(), scene.scaling()
+        assert first == again and len(calls) == 1
+        assert first == raster_io.scene_scaling(hazy)
