@@ -14,11 +14,15 @@ from geodistill.models.data.haze import MODEL_SCALING
 from geodistill.models.inference import raster_io
 from geodistill.models.inference.area import Area
 from geodistill.models.inference.engine import OutputSpec, RasterInput, run_tiled
+from geodistill.models.inference.global_context import read_global_view
+from geodistill.models.inference.raster_style import class_entries
 from geodistill.models.inference.scene import open_scene
 from geodistill.models.inference.tiling import TilingOptions
 from geodistill.models.runtime.loader import open_for_inference
 from geodistill.models.tasks.dehaze import DehazeRequest, dehaze, model_needs
 from geodistill.models.tasks.model_fit import load_fitting_model
+from geodistill.models.tasks.segment import SegmentRequest, segment
+from geodistill.models.tasks.segment import model_needs as segmentation_needs
 
 X0, Y0 = ORIGIN
 
@@ -47,6 +51,12 @@ def hazy(tmp_path):
     return hazy_scene(tmp_path, size=160).path
 
 
+@pytest.fixture
+def landscape(tmp_path):
+    """A 3-band uint16 raster of 128 x 128 pixels."""
+    return hazy_scene(tmp_path, "uint16", size=128, name="landscape.tif").path
+
+
 def test_a_dehaze_run_opens_its_input_twice(hazy, tmp_path, monkeypatch):
     with counted_opens(monkeypatch) as opened:
         dehaze(DehazeRequest(str(hazy), str(tmp_path / "out.tif"), device="cpu", tile_size=64,
@@ -71,6 +81,31 @@ def test_dehazed_pixels_are_those_of_the_engine_with_the_scene_statistics(hazy, 
     reference = run_tiled(model.tile_model(), [RasterInput(hazy, scaling=scaling)],
                           OutputSpec(tmp_path / "reference.tif", band_count=3, dtype="uint8",
                                      kind="continuous", scaling=scaling),
+                          TilingOptions(tile_size=64, overlap=16, multiple_of=model.multiple_of),
+                          device="cpu")
+    assert np.array_equal(pixels(result.output_path), pixels(reference.output_path))
+
+
+def test_a_segment_run_opens_its_input_twice(landscape, tmp_path, monkeypatch):
+    with counted_opens(monkeypatch) as opened:
+        segment(SegmentRequest(str(landscape), str(tmp_path / "classes.tif"), device="cpu",
+                               tile_size=64, overlap=16,
+                               area=Area(X0 + 8, Y0 - 100, X0 + 120, Y0 - 10)))
+    assert opened.count(str(landscape)) == 2
+
+
+def test_segmented_classes_are_those_of_the_engine_with_the_scene_statistics(landscape, tmp_path):
+    result = segment(SegmentRequest(str(landscape), str(tmp_path / "classes.tif"), device="cpu",
+                                    tile_size=64, overlap=16))
+    path, card = load_fitting_model(segmentation_needs(3), "default", None)
+    model = open_for_inference(path, "cpu")
+    scaling = raster_io.scene_scaling(landscape)
+    view = read_global_view(landscape, None, scaling, model.config_value("global_size"))
+    reference = run_tiled(model.ginet_tile_model(view, (128, 128), (0, 0)),
+                          [RasterInput(landscape, scaling=scaling)],
+                          OutputSpec(tmp_path / "reference.tif", band_count=len(card.classes),
+                                     kind="classes", nodata=255,
+                                     classes=class_entries(card.classes)),
                           TilingOptions(tile_size=64, overlap=16, multiple_of=model.multiple_of),
                           device="cpu")
     assert np.array_equal(pixels(result.output_path), pixels(reference.output_path))
