@@ -1,6 +1,7 @@
-"""A run opens its input raster once for the Scene and once for the engine's reader, and gives
-the pixels of the engine run over the input with the whole-scene statistics of the path-based
-helpers (what the tasks composed before the Scene)."""
+"""A run opens its input raster once for the Scene and once for the engine's reader (a scene
+classification, which reads its chips itself, only once), and gives the pixels of the engine
+run over the input with the whole-scene statistics of the path-based helpers (what the tasks
+composed before the Scene)."""
 from contextlib import contextmanager
 
 import numpy as np
@@ -19,6 +20,7 @@ from geodistill.models.inference.raster_style import class_entries
 from geodistill.models.inference.scene import open_scene
 from geodistill.models.inference.tiling import TilingOptions
 from geodistill.models.runtime.loader import open_for_inference
+from geodistill.models.tasks.classify import ClassifyRequest, classify_scenes
 from geodistill.models.tasks.dehaze import DehazeRequest, dehaze, model_needs
 from geodistill.models.tasks.model_fit import load_fitting_model
 from geodistill.models.tasks.segment import SegmentRequest, segment
@@ -109,6 +111,12 @@ def test_segmented_classes_are_those_of_the_engine_with_the_scene_statistics(lan
                           TilingOptions(tile_size=64, overlap=16, multiple_of=model.multiple_of),
                           device="cpu")
     assert np.array_equal(pixels(result.output_path), pixels(reference.output_path))
+
+
+def test_a_scene_classification_reads_its_chips_from_the_scene(hazy, monkeypatch):
+    with counted_opens(monkeypatch) as opened:
+        classify_scenes(ClassifyRequest(str(hazy), chip_size=32, device="cpu"))
+    assert opened.count(str(hazy)) == 1
 
 
 def test_the_scene_reads_the_whole_raster_small_once(hazy, monkeypatch):
