@@ -59,9 +59,12 @@ class RasterInput:
     scene: Scene | None = None
 
     @classmethod
-    def from_scene(cls, scene: Scene, scaling: BandScaling) -> "RasterInput":
-        """The bands of `scene` in use, scaled with `scaling`."""
-        return cls(scene.path, bands=scene.bands, scaling=scaling, scene=scene)
+    def from_scene(cls, scene: Scene, scaling: BandScaling,
+                   bands: list[int] | None = None) -> "RasterInput":
+        """`bands` of `scene` (None = the bands in use; others checked by the caller), scaled
+        with `scaling`."""
+        return cls(scene.path, bands=scene.bands if bands is None else bands, scaling=scaling,
+                   scene=scene)
 
     def resolve_scaling(self) -> BandScaling:
         """`scaling`, or statistics computed from the scene."""
@@ -155,16 +158,15 @@ def _get(channel: queue.Queue, stop: threading.Event, producer: _Stage | None = 
 def _prepare_sources(inputs: list[RasterInput], region: Window | None) -> list[_Source]:
     if not inputs:
         raise InputError("No input raster was given.")
-    reference = str(inputs[0].path)  # str: Path would spoil GDAL paths such as /vsizip//...
     sources = []
     for index, item in enumerate(inputs):
         path = str(item.path)
         if item.scene is not None:
-            bands = item.scene.bands
+            bands = item.bands
         else:
             with open_raster(path) as dataset:
                 bands = band_list(dataset, item.bands)
-        grid = InputGrid(1, 0, 0) if index == 0 else input_grid(reference, path)
+        grid = InputGrid(1, 0, 0) if index == 0 else _input_grid(inputs[0], item)
         if region is not None:  # tile windows are on the region's grid
             grid = InputGrid(grid.ratio, grid.row_offset + int(region.row_off) // grid.ratio,
                              grid.col_offset + int(region.col_off) // grid.ratio, grid.shift)
@@ -174,6 +176,13 @@ def _prepare_sources(inputs: list[RasterInput], region: Window | None) -> list[_
                              f"{len(bands)} band(s) are read; give one statistic per band.")
         sources.append(_Source(path, bands, scaling, grid))
     return sources
+
+
+def _input_grid(reference: RasterInput, item: RasterInput) -> InputGrid:
+    """How `item` is read window-aligned with the reference (from the Scenes when both have one)."""
+    if reference.scene is not None and item.scene is not None:
+        return reference.scene.grid_of(item.scene)
+    return input_grid(str(reference.path), str(item.path))
 
 
 def _reference_grid(reference: RasterInput) -> tuple[tuple[int, int], object, object]:

@@ -21,6 +21,7 @@ from rasterio.crs import CRS
 from rasterio.enums import Resampling
 from rasterio.windows import Window
 
+from .alignment import InputGrid, aligned_grid
 from .area import Area, logged_window, window_of_area
 from .global_context import OVERSAMPLING, global_view_of
 from .raster_io import (band_list, band_names, dataset_notes, display_transform, has_mask,
@@ -102,14 +103,25 @@ class Scene:
         return global_view_of(overview.array, overview.valid, scaling, global_size)
 
 
+    def grid_of(self, other: "Scene") -> InputGrid:
+        """How `other`'s pixels relate to this scene's grid (see `input_grid`)."""
+        return aligned_grid(self.dataset, other.dataset, Path(self.path), Path(other.path))
+
+
 @contextmanager
 def open_scene(path: str | Path, bands: list[int] | None = None,
                area: Area | None = None) -> Iterator[Scene]:
     """The raster at `path` as a Scene, open for the block; `bands` (None = the data bands) are
     checked against it. InputError when it cannot be read or a band does not exist."""
     with open_raster(path) as dataset:
-        yield Scene(path=str(path), name=Path(str(path)).name, shape=dataset.shape,
-                    count=dataset.count, dtype=dataset.dtypes[0], nodata=dataset.nodata,
-                    bands=band_list(dataset, bands), descriptions=band_names(dataset, bands),
-                    crs=dataset.crs, transform=display_transform(dataset),
-                    masked=has_mask(dataset), area=area, dataset=dataset)
+        yield scene_of(dataset, path, bands, area)
+
+
+def scene_of(dataset, path: str | Path, bands: list[int] | None = None,
+             area: Area | None = None) -> Scene:
+    """The Scene of `dataset`, the raster at `path` opened by the caller (see `open_scene`)."""
+    return Scene(path=str(path), name=Path(str(path)).name, shape=dataset.shape,
+                 count=dataset.count, dtype=dataset.dtypes[0], nodata=dataset.nodata,
+                 bands=band_list(dataset, bands), descriptions=band_names(dataset, bands),
+                 crs=dataset.crs, transform=display_transform(dataset),
+                 masked=has_mask(dataset), area=area, dataset=dataset)

@@ -1,4 +1,4 @@
-"""A run opens its input raster once for the Scene and once for the engine's reader (a scene
+"""A run opens each input raster once for its Scene and once for the engine's reader (a scene
 classification, which reads its chips itself, only once), and gives the pixels of the engine
 run over the input with the whole-scene statistics of the path-based helpers (what the tasks
 composed before the Scene)."""
@@ -9,7 +9,7 @@ import pytest
 import rasterio
 
 from dehaze_scenes import hazy_scene
-from rasters import ORIGIN
+from rasters import ORIGIN, pansharpening_scene
 
 from geodistill.models.data.haze import MODEL_SCALING
 from geodistill.models.inference import raster_io
@@ -23,6 +23,7 @@ from geodistill.models.runtime.loader import open_for_inference
 from geodistill.models.tasks.classify import ClassifyRequest, classify_scenes
 from geodistill.models.tasks.dehaze import DehazeRequest, dehaze, model_needs
 from geodistill.models.tasks.model_fit import load_fitting_model
+from geodistill.models.tasks.pansharpen import PansharpenRequest, pansharpen
 from geodistill.models.tasks.segment import SegmentRequest, segment
 from geodistill.models.tasks.segment import model_needs as segmentation_needs
 
@@ -117,6 +118,16 @@ def test_a_scene_classification_reads_its_chips_from_the_scene(hazy, monkeypatch
     with counted_opens(monkeypatch) as opened:
         classify_scenes(ClassifyRequest(str(hazy), chip_size=32, device="cpu"))
     assert opened.count(str(hazy)) == 1
+
+
+def test_a_pansharpen_run_opens_each_input_twice(tmp_path, monkeypatch):
+    pair = pansharpening_scene(tmp_path)
+    with counted_opens(monkeypatch) as opened:
+        pansharpen(PansharpenRequest(str(pair.ms_path), str(pair.pan_path),
+                                     str(tmp_path / "out.tif"), device="cpu", tile_size=64,
+                                     overlap=16,
+                                     area=Area(X0 + 8, Y0 - 100, X0 + 120, Y0 - 16)))
+    assert (opened.count(str(pair.ms_path)), opened.count(str(pair.pan_path))) == (2, 2)
 
 
 def test_the_scene_reads_the_whole_raster_small_once(hazy, monkeypatch):
