@@ -72,30 +72,34 @@ def check_alignment(reference_path: str | Path, other_path: str | Path) -> int:
 def input_grid(reference_path: str | Path, other_path: str | Path) -> InputGrid:
     """`check_alignment` plus the pixel offset of the other input's origin."""
     with rasterio.open(reference_path) as ref, rasterio.open(other_path) as other:
-        reference_path, other_path = Path(reference_path), Path(other_path)  # for the names
-        if (ref.crs is None) != (other.crs is None) or (ref.crs is not None and ref.crs != other.crs):
-            raise InputError(f"{other_path.name} ({other.crs or 'no CRS'}) is not in the CRS of "
-                             f"{reference_path.name} ({ref.crs or 'no CRS'}); reproject it first.")
-        ref_transform, other_transform = grid_transforms(ref, other)
-        ref_x, ref_y = _pixel_size(ref_transform, reference_path)
-        other_x, other_y = _pixel_size(other_transform, other_path)
-        ratio_x, ratio_y = other_x / ref_x, other_y / ref_y
-        ratio = round(ratio_x)
-        if (ratio < 1 or abs(ratio_x - ratio) > RATIO_TOLERANCE * ratio
-                or abs(ratio_y - ratio) > RATIO_TOLERANCE * ratio):
-            raise InputError(
-                f"The pixel size of {other_path.name} ({other_x:g} x {other_y:g}) is not an integer "
-                f"multiple of that of {reference_path.name} ({ref_x:g} x {ref_y:g}): ratio "
-                f"{ratio_x:.3f} x {ratio_y:.3f}. Give the highest-resolution raster first and "
-                f"resample the other one to an exact multiple of its pixel size.")
-        rb = array_bounds(ref.height, ref.width, ref_transform)
-        ob = array_bounds(other.height, other.width, other_transform)
-        if min(rb[2], ob[2]) <= max(rb[0], ob[0]) or min(rb[3], ob[3]) <= max(rb[1], ob[1]):
-            raise InputError(f"{other_path.name} does not overlap {reference_path.name}; "
-                             f"choose rasters that cover the same area.")
-        col_exact = (ref_transform.c - other_transform.c) / other_transform.a
-        row_exact = (ref_transform.f - other_transform.f) / other_transform.e
-        col_offset, row_offset = round(col_exact), round(row_exact)
-        return InputGrid(ratio=ratio, row_offset=row_offset, col_offset=col_offset,
-                         shift=((row_exact - row_offset) * ratio + 0.0,  # + 0.0: no -0.0
-                                (col_exact - col_offset) * ratio + 0.0))
+        return aligned_grid(ref, other, Path(reference_path), Path(other_path))
+
+
+def aligned_grid(ref, other, reference_path: Path, other_path: Path) -> InputGrid:
+    """`input_grid` of two open datasets (the paths name them in errors)."""
+    if (ref.crs is None) != (other.crs is None) or (ref.crs is not None and ref.crs != other.crs):
+        raise InputError(f"{other_path.name} ({other.crs or 'no CRS'}) is not in the CRS of "
+                         f"{reference_path.name} ({ref.crs or 'no CRS'}); reproject it first.")
+    ref_transform, other_transform = grid_transforms(ref, other)
+    ref_x, ref_y = _pixel_size(ref_transform, reference_path)
+    other_x, other_y = _pixel_size(other_transform, other_path)
+    ratio_x, ratio_y = other_x / ref_x, other_y / ref_y
+    ratio = round(ratio_x)
+    if (ratio < 1 or abs(ratio_x - ratio) > RATIO_TOLERANCE * ratio
+            or abs(ratio_y - ratio) > RATIO_TOLERANCE * ratio):
+        raise InputError(
+            f"The pixel size of {other_path.name} ({other_x:g} x {other_y:g}) is not an integer "
+            f"multiple of that of {reference_path.name} ({ref_x:g} x {ref_y:g}): ratio "
+            f"{ratio_x:.3f} x {ratio_y:.3f}. Give the highest-resolution raster first and "
+            f"resample the other one to an exact multiple of its pixel size.")
+    rb = array_bounds(ref.height, ref.width, ref_transform)
+    ob = array_bounds(other.height, other.width, other_transform)
+    if min(rb[2], ob[2]) <= max(rb[0], ob[0]) or min(rb[3], ob[3]) <= max(rb[1], ob[1]):
+        raise InputError(f"{other_path.name} does not overlap {reference_path.name}; "
+                         f"choose rasters that cover the same area.")
+    col_exact = (ref_transform.c - other_transform.c) / other_transform.a
+    row_exact = (ref_transform.f - other_transform.f) / other_transform.e
+    col_offset, row_offset = round(col_exact), round(row_exact)
+    return InputGrid(ratio=ratio, row_offset=row_offset, col_offset=col_offset,
+                     shift=((row_exact - row_offset) * ratio + 0.0,  # + 0.0: no -0.0
+                            (col_exact - col_offset) * ratio + 0.0))

@@ -45,9 +45,15 @@ def area_window(path: str | Path, area: Area, multiple: int = 1) -> Window:
     """The pixels of the raster that `area` touches, widened outwards to multiples of `multiple`
     pixels from the raster's origin and clipped to the raster; InputError when they miss it."""
     with open_raster(path) as dataset:
-        window = from_bounds(area.left, area.bottom, area.right, area.top,
-                             display_transform(dataset))
-        height, width = dataset.height, dataset.width
+        return window_of_area(area, display_transform(dataset), dataset.shape,
+                              Path(path).name, multiple)
+
+
+def window_of_area(area: Area, transform, shape: tuple[int, int], name: str,
+                   multiple: int = 1) -> Window:
+    """`area_window` of the raster `name` of `shape` (rows, columns) drawn with `transform`."""
+    window = from_bounds(area.left, area.bottom, area.right, area.top, transform)
+    height, width = shape
     first_col = _outward(window.col_off, multiple, math.floor)
     first_row = _outward(window.row_off, multiple, math.floor)
     last_col = _outward(window.col_off + window.width, multiple, math.ceil)
@@ -55,7 +61,7 @@ def area_window(path: str | Path, area: Area, multiple: int = 1) -> Window:
     first_col, first_row = max(first_col, 0), max(first_row, 0)
     last_col, last_row = min(last_col, width), min(last_row, height)
     if last_col <= first_col or last_row <= first_row:
-        raise InputError(f"The area to process does not overlap {Path(path).name}; choose an "
+        raise InputError(f"The area to process does not overlap {name}; choose an "
                          f"area over the raster (or leave it empty for the whole raster).")
     return Window(first_col, first_row, last_col - first_col, last_row - first_row)
 
@@ -120,10 +126,14 @@ def area_region(path: str | Path, area: Area | None, log=None, multiple: int = 1
     """The window `area` covers (see `area_window`), logged with `log`; None without an area."""
     if area is None:
         return None
-    window = area_window(path, area, multiple)
+    return logged_window(area_window(path, area, multiple), Path(str(path)).name, log, unit)
+
+
+def logged_window(window: Window, name: str, log=None, unit: str = "pixels") -> Window:
+    """`window` of the raster `name`, said with `log` as the area to process."""
     if log is not None:
         log(f"Area to process: {int(window.width)} x {int(window.height)} {unit} of "
-            f"{Path(str(path)).name} (from column {int(window.col_off)}, row {int(window.row_off)}).")
+            f"{name} (from column {int(window.col_off)}, row {int(window.row_off)}).")
     return window
 
 

@@ -31,6 +31,7 @@ from .engine_output import OutputSpec, OutputWriter
 from .memory import TiledRunShape, check_tiled_run, widest_layer
 from .raster_io import band_list, display_transform, open_raster, read_padded, scene_scaling
 from .scaling import BandScaling
+from .scene import Scene
 from .tiling import Tile, TileGrid, TilingOptions
 
 QUEUE_DEPTH = 2
@@ -45,7 +46,8 @@ class RasterInput:
     """One input raster: which bands (1-based, all when None) and how to scale them.
 
     With `scaling` None the statistics are computed from a decimated read of the scene with
-    `scaling_mode` and the two percentiles (`low_percentile` None pins low to 0).
+    `scaling_mode` and the two percentiles (`low_percentile` None pins low to 0). An input
+    made `from_scene` takes its bands and grid from the open Scene instead of the file.
     """
 
     path: str | Path
@@ -54,6 +56,15 @@ class RasterInput:
     scaling_mode: str = "per_band"
     low_percentile: float | None = 1.0
     high_percentile: float = 99.0
+    scene: Scene | None = None
+
+    @classmethod
+    def from_scene(cls, scene: Scene, scaling: BandScaling,
+                   bands: list[int] | None = None) -> "RasterInput":
+        """`bands` of `scene` (None = the bands in use; others checked by the caller), scaled
+        with `scaling`."""
+        return cls(scene.path, bands=scene.bands if bands is None else bands, scaling=scaling,
+                   scene=scene)
 
     def resolve_scaling(self) -> BandScaling:
         """`scaling`, or statistics computed from the scene."""
@@ -147,13 +158,15 @@ def _get(channel: queue.Queue, stop: threading.Event, producer: _Stage | None = 
 def _prepare_sources(inputs: list[RasterInput], region: Window | None) -> list[_Source]:
     if not inputs:
         raise InputError("No input raster was given.")
-    reference = str(inputs[0].path)  # str: Path would spoil GDAL paths such as /vsizip//...
     sources = []
     for index, item in enumerate(inputs):
         path = str(item.path)
-        with open_raster(path) as dataset:
-            bands = band_list(dataset, item.bands)
-        grid = InputGrid(1, 0, 0) if index == 0 else input_grid(reference, path)
+        if item.scene is not None:
+            bands = item.bands
+        else:
+            with open_raster(path) as dataset:
+                bands = band_list(dataset, item.bands)
+        grid = InputGrid(1, 0, 0) if index == 0 else _input_grid(inputs[0], item)
         if region is not None:  # tile windows are on the region's grid
             grid = InputGrid(grid.ratio, grid.row_offset + int(region.row_off) // grid.ratio,
                              grid.col_offset + int(region.col_off) // grid.ratio, grid.shift)
@@ -163,6 +176,21 @@ def _prepare_sources(inputs: list[RasterInput], region: Window | None) -> list[_
                              f"{len(bands)} band(s) are read; give one statistic per band.")
         sources.append(_Source(path, bands, scaling, grid))
     return sources
+
+
+def _input_grid(reference: RasterInput, item: RasterInput) -> InputGrid:
+    """How `item` is read window-aligned with the reference (from the Scenes when both have one)."""
+    if reference.scene is not None and item.scene is not None:
+        return reference.scene.grid_of(item.scene)
+    return input_grid(str(reference.path), str(item.path))
+
+
+def _reference_grid(reference: RasterInput) -> tuple[tuple[int, int], object, object]:
+    """(rows, columns), CRS and display transform of the input that defines the output grid."""
+    if reference.scene is not None:
+        return reference.scene.shape, reference.scene.crs, reference.scene.transform
+    with open_raster(str(reference.path)) as dataset:
+        return dataset.shape, dataset.crs, display_transform(dataset)
 
 
 def _tile_buffer(count: int, side: int, bands: int, channels_last: bool) -> np.ndarray:
@@ -243,12 +271,10 @@ def _run(model: TileModel, inputs, output, options, device, precision, report_pr
          cancelled, region) -> RunReport:
     started = time.perf_counter()
     sources = _prepare_sources(inputs, region)
-    with open_raster(sources[0].path) as reference:
-        height, width, crs = reference.height, reference.width, reference.crs
-        transform = display_transform(reference)
-        if region is not None:
-            height, width = int(region.height), int(region.width)
-            transform = window_transform(region, transform)
+    (height, width), crs, transform = _reference_grid(inputs[0])
+    if region is not None:
+        height, width = int(region.height), int(region.width)
+        transform = window_transform(region, transform)
     align = math.lcm(*[s.grid.ratio for s in sources])
     # output blocks must divide the output stride and be multiples of 16 (GeoTIFF)
     grid = TileGrid(height, width, options, align=align,

@@ -35,6 +35,12 @@ def read_global_view(path: str | Path, bands: list[int] | None, scaling: BandSca
     Nodata pixels are filled with 0 (the neutral value tiles get too) before resizing.
     """
     raw, _, valid = scene_overview(path, bands, global_size * OVERSAMPLING, Resampling.average)
+    return global_view_of(raw, valid, scaling, global_size)
+
+
+def global_view_of(raw: np.ndarray, valid: np.ndarray, scaling: BandScaling,
+                   global_size: int) -> np.ndarray:
+    """GINet's normalized global view of a decimated read `raw` whose `valid` pixels have data."""
     image = scaling.normalize(raw)
     image[:, ~valid] = 0.0
     return resize_to_global_view(image, global_size)

@@ -4,6 +4,7 @@ reads, and the checks of output names (the writer is `raster_writer`).
 from __future__ import annotations
 
 import os
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -144,14 +145,20 @@ def non_finite_count(dataset, rows_per_read: int = 1024) -> int:
 
 
 def input_notes(path: str | Path) -> list[str]:
-    """Log lines about what of an input raster is not used as its tags suggest: a band tagged
-    alpha used as data, and non-finite values (NaN, +-Inf) treated as nodata."""
+    """Log lines about what of an input raster is not used as its tags suggest (see
+    `dataset_notes`)."""
     with open_raster(path) as dataset:
-        notes = [alpha_note(dataset)]
-        bad = non_finite_count(dataset)
-        if bad:
-            notes.append(f"{bad} pixel(s) of {Path(str(path)).name} hold NaN or infinite values; "
-                         f"they are treated as nodata (left out, and nodata in the output).")
+        return dataset_notes(dataset, Path(str(path)).name)
+
+
+def dataset_notes(dataset, name: str) -> list[str]:
+    """Log lines about the open raster `name`: a band tagged alpha used as data, and non-finite
+    values (NaN, +-Inf) treated as nodata."""
+    notes = [alpha_note(dataset)]
+    bad = non_finite_count(dataset)
+    if bad:
+        notes.append(f"{bad} pixel(s) of {name} hold NaN or infinite values; "
+                     f"they are treated as nodata (left out, and nodata in the output).")
     return [note for note in notes if note]
 
 
@@ -202,12 +209,13 @@ def read_decimated(path: str | Path, bands: list[int] | None = None, max_size: i
 
 
 def scene_overview(path: str | Path, bands: list[int] | None, max_size: int,
-                   resampling: Resampling) -> tuple[np.ndarray, Affine, np.ndarray]:
+                   resampling: Resampling, dataset=None) -> tuple[np.ndarray, Affine, np.ndarray]:
     """(array, transform, valid mask) of the whole scene read at most `max_size` pixels on its
-    longer side; shared by the windows of a split raster (see `scene_memo`)."""
+    longer side; shared by the windows of a split raster (see `scene_memo`). `dataset` is the
+    raster at `path` when it is already open (else it is opened for the read)."""
     def read() -> dict[str, np.ndarray]:
-        with open_raster(path) as dataset:
-            array, transform, valid = _read_decimated(dataset, bands, max_size, resampling)
+        with open_raster(path) if dataset is None else nullcontext(dataset) as source:
+            array, transform, valid = _read_decimated(source, bands, max_size, resampling)
         return {"array": array, "transform": np.array(transform[:6]), "valid": valid}
 
     key = file_state(path) + (None if bands is None else tuple(bands), max_size, resampling.name)
@@ -229,8 +237,14 @@ def scene_scaling(path: str | Path, bands: list[int] | None = None, mode: str = 
                   max_size: int = 1024) -> BandScaling:
     """Scaling statistics (percentiles of valid pixels) from a decimated read of the scene."""
     array, _, valid = scene_overview(path, bands, max_size, Resampling.nearest)
+    return overview_scaling(array, valid, Path(path).name, mode, low_percentile, high_percentile)
+
+
+def overview_scaling(array: np.ndarray, valid: np.ndarray, name: str, mode: str,
+                     low_percentile: float | None, high_percentile: float) -> BandScaling:
+    """Scaling statistics of the valid pixels of a decimated read of the raster `name`."""
     if not valid.any():
-        raise InputError(f"{Path(path).name} has no valid pixels (everything is nodata).")
+        raise InputError(f"{name} has no valid pixels (everything is nodata).")
     return BandScaling.from_array(array, mode=mode, low_percentile=low_percentile,
                                   high_percentile=high_percentile, valid=valid)
 

@@ -30,12 +30,12 @@ from ..data.chips import pixel_size_metres
 from ..errors import InputError
 from ..inference.area import raster_part
 from ..inference.backoff import softmax
-from ..inference.raster_io import (band_list, check_raster_outputs, display_transform,
-                                   input_notes, open_raster, read_padded, scene_scaling)
+from ..inference.raster_io import check_raster_outputs, read_padded
 from ..inference.raster_style import UNCERTAIN_NAME, as_card_classes, class_entries, uncertain_class
 from ..inference.raster_writer import RasterDescription, RasterWriter, geotiff_profile
 from ..inference.resampling import resize_bilinear
 from ..inference.scaling import BandScaling
+from ..inference.scene import open_scene
 from ..package import ModelCard
 from ..runtime.loader import open_for_inference
 from .callbacks import Callbacks
@@ -211,26 +211,23 @@ def classify_scenes(request: ClassifyRequest, callbacks: Callbacks | None = None
     if request.area is not None:
         with raster_part(request.raster_path, request.area, log=callbacks.log) as part:
             return classify_scenes(replace(request, raster_path=part, area=None), callbacks)
-    with open_raster(request.raster_path) as dataset:
-        bands = band_list(dataset, request.bands)
-    path, card = load_fitting_model(model_needs(len(bands)), request.model,
-                                    request.user_model_folder)
-    scaling = model_scaling(card, scene_scaling(request.raster_path, bands), callbacks.log)
-    model = open_for_inference(path, request.device, log=callbacks.log)
-    input_size = model.config_value("input_size")
-    callbacks.log(f"Model: {card.name} ({card.architecture}, {len(card.classes)} classes) on "
-                  f"{model.describe()}")
-    for note in input_notes(request.raster_path):
-        callbacks.log(note)
-    with open_raster(request.raster_path) as dataset:
-        grid = _grid(card, request, dataset)
+    with open_scene(request.raster_path, request.bands) as scene:
+        path, card = load_fitting_model(model_needs(len(scene.bands)), request.model,
+                                        request.user_model_folder)
+        scaling = model_scaling(card, scene.scaling(), callbacks.log)
+        model = open_for_inference(path, request.device, log=callbacks.log)
+        input_size = model.config_value("input_size")
+        callbacks.log(f"Model: {card.name} ({card.architecture}, {len(card.classes)} classes) on "
+                      f"{model.describe()}")
+        for note in scene.notes:
+            callbacks.log(note)
+        grid = _grid(card, request, scene.dataset)
         callbacks.log(f"{grid.rows} x {grid.cols} cells of {grid.stride} pixels, chips of "
                       f"{grid.chip} pixels resized to {input_size}.")
-        top, probabilities, compute = _classify_cells(model.classifier(), input_size, dataset, bands,
-                                                      grid, scaling, request.batch_size, callbacks)
-        shape, transform = (dataset.height, dataset.width), display_transform(dataset)
-        crs_wkt = dataset.crs.to_wkt() if dataset.crs else None
-        crs = dataset.crs
+        top, probabilities, compute = _classify_cells(model.classifier(), input_size, scene.dataset,
+                                                      scene.bands, grid, scaling,
+                                                      request.batch_size, callbacks)
+    crs_wkt = scene.crs.to_wkt() if scene.crs else None
     classes = list(card.classes)
     if request.min_confidence > 0:
         doubtful = mark_uncertain(top, probabilities, request.min_confidence, len(classes))
@@ -239,10 +236,10 @@ def classify_scenes(request: ClassifyRequest, callbacks: Callbacks | None = None
                       f"confidence {request.min_confidence:g}: labelled '{UNCERTAIN_NAME}'.")
     result = GridClassification(
         as_card_classes(class_entries(classes)), top, probabilities, grid.chip, grid.stride,
-        shape, transform, crs_wkt, card.name, model.backend.device, 0.0,
+        scene.shape, scene.transform, crs_wkt, card.name, model.backend.device, 0.0,
         grid.rows * grid.cols / max(compute, 1e-9))
     if request.output_raster_path:
-        result.output_raster_path = write_cell_raster(result, request.output_raster_path, crs)
+        result.output_raster_path = write_cell_raster(result, request.output_raster_path, scene.crs)
     result.seconds = time.perf_counter() - started
     callbacks.progress(1.0)
     callbacks.log(f"Classified {grid.rows * grid.cols} cells in {result.seconds:.1f} s "

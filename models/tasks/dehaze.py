@@ -15,20 +15,19 @@ and high the 99.9th percentile (`dark_channel_scaling`).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import numpy as np
+from rasterio.enums import Resampling
 from rasterio.windows import Window
 
 from ..catalogue import DARK_CHANNEL_PRIOR as DARK_CHANNEL
 from ..data.haze import MODEL_SCALING
 from ..errors import InputError
-from ..inference.area import area_region, raster_part
-from ..inference.engine import OutputSpec, RasterInput, RunReport, run_tiled
-from ..inference.raster_io import (band_list, band_names, check_raster_outputs, has_mask,
-                                   input_notes, open_raster, output_nodata, read_decimated,
-                                   scene_scaling, valid_mask)
+from ..inference.area import raster_part
+from ..inference.engine import OutputSpec, RasterInput, run_tiled
+from ..inference.raster_io import check_raster_outputs, output_nodata
 from ..inference.scaling import BandScaling
+from ..inference.scene import Scene, open_scene
 from ..inference.tiling import TilingOptions
 from ..runtime.loader import open_for_inference, require_torch
 from .callbacks import Callbacks
@@ -51,42 +50,20 @@ class DehazeRequest(TiledRequest):
     output_path: str
 
 
-@dataclass
-class SceneInfo:
-    """What the checks found out about the hazy scene."""
-
-    bands: int
-    """data bands (an alpha band is the mask, not data)"""
-    dtype: str
-    nodata: float | None
-    descriptions: list[str]
-    name: str
-    masked: bool = False
-    """whether an alpha or mask band says which pixels have data"""
-
-
-def inspect_scene(path: str) -> SceneInfo:
+def check_scene(scene: Scene) -> None:
     """Check that the scene can be dehazed; raise InputError saying what to fix.
 
     Refused: a scene with no valid pixel (all nodata) and a scene whose every band is constant
     over its valid pixels (there is no contrast to restore).
     """
-    name = Path(path).name
-    with open_raster(path) as dataset:
-        info = SceneInfo(bands=len(band_list(dataset, None)), dtype=dataset.dtypes[0],
-                         nodata=dataset.nodata, descriptions=band_names(dataset), name=name,
-                         masked=has_mask(dataset))
-    array, _ = read_decimated(path)
-    with open_raster(path) as dataset:
-        valid = valid_mask(dataset, array, out_shape=array.shape[1:])
-    if not valid.any():
-        raise InputError(f"{name} has no valid pixels: every pixel is nodata. Check the layer's "
-                         f"nodata value, or choose a raster that covers the area.")
-    values = array[:, valid].astype(np.float64)
+    overview = scene.overview(resampling=Resampling.average)
+    if not overview.valid.any():
+        raise InputError(f"{scene.name} has no valid pixels: every pixel is nodata. Check the "
+                         f"layer's nodata value, or choose a raster that covers the area.")
+    values = overview.array[:, overview.valid].astype(np.float64)
     if np.all(values.max(axis=1) == values.min(axis=1)):
-        raise InputError(f"{name} is a constant image (every band holds a single value), so "
+        raise InputError(f"{scene.name} is a constant image (every band holds a single value), so "
                          f"there is no haze to remove; choose the hazy image itself.")
-    return info
 
 
 FIT_REASONS = FitReasons(
@@ -100,9 +77,9 @@ FIT_REASONS = FitReasons(
                  "model' and give it as MODEL.")
 
 
-def model_needs(info: SceneInfo) -> ModelNeeds:
-    """What the scene needs of a dehazing model: its band count."""
-    return ModelNeeds(TASK, info.bands, FIT_REASONS, layer=info.name)
+def model_needs(bands: int, layer: str) -> ModelNeeds:
+    """What a scene of `bands` bands (the layer named `layer`) needs of a dehazing model."""
+    return ModelNeeds(TASK, bands, FIT_REASONS, layer=layer)
 
 
 def is_dark_channel(model: str) -> bool:
@@ -121,17 +98,15 @@ def dark_channel_scaling_from_array(hazy: np.ndarray, valid: np.ndarray | None =
                                   high_percentile=DARK_CHANNEL_HIGH_PERCENTILE, valid=valid)
 
 
-def dark_channel_module(path: str, scaling: BandScaling):
+def dark_channel_module(scene: Scene, scaling: BandScaling):
     """The dark channel prior (a torch module) with the airlight estimated once from a
     decimated read of the scene."""
     require_torch("The dark channel prior")
     from ..classical.dehaze import DarkChannelModule, estimate_airlight
 
-    array, _ = read_decimated(path)
-    with open_raster(path) as dataset:
-        valid = valid_mask(dataset, array, out_shape=array.shape[1:])
-    normalized = scaling.normalize(array)
-    normalized[:, ~valid] = 0.0  # nodata never wins the brightest-dark-channel search
+    overview = scene.overview(resampling=Resampling.average)
+    normalized = scaling.normalize(overview.array)
+    normalized[:, ~overview.valid] = 0.0  # nodata never wins the brightest-dark-channel search
     return DarkChannelModule(estimate_airlight(normalized))
 
 
@@ -142,52 +117,51 @@ def dehaze(request: DehazeRequest, callbacks: Callbacks | None = None) -> RunRes
     if request.bands is not None:
         with raster_part(request.input_path, bands=request.bands, log=callbacks.log) as part:
             return dehaze(replace(request, input_path=part, bands=None), callbacks)
-    info = inspect_scene(request.input_path)
-    for note in input_notes(request.input_path):
-        callbacks.log(note)
-    # an area runs with the scaling (and airlight) of the whole raster, as in a whole run
-    region = area_region(request.input_path, request.area, callbacks.log)
-    callbacks.log(f"{info.name}: {info.bands} band(s) ({info.dtype}).")
+    with open_scene(request.input_path, area=request.area) as scene:
+        check_scene(scene)
+        for note in scene.notes:
+            callbacks.log(note)
+        # an area runs with the scaling (and airlight) of the whole raster, as in a whole run
+        region = scene.region(callbacks.log)
+        callbacks.log(f"{scene.name}: {len(scene.bands)} band(s) ({scene.dtype}).")
+        return _dehaze_scene(scene, region, request, callbacks)
+
+
+def _dehaze_scene(scene: Scene, region: Window | None, request: DehazeRequest,
+                  callbacks: Callbacks) -> RunResult:
     notes: list[str] = []
     overlap = request.overlap
     if is_dark_channel(request.model):
-        scaling = scene_scaling(request.input_path, mode="common", low_percentile=None,
+        scaling = scene.scaling(mode="common", low_percentile=None,
                                 high_percentile=DARK_CHANNEL_HIGH_PERCENTILE)
-        network = dark_channel_module(request.input_path, scaling)
+        network = dark_channel_module(scene, scaling)
         model_name, multiple_of = DARK_CHANNEL, 1
         if overlap < DARK_CHANNEL_MIN_OVERLAP:
             overlap = DARK_CHANNEL_MIN_OVERLAP
             notes.append(f"overlap raised to {overlap} px for the dark channel prior's filters")
         callbacks.log(f"Dark channel prior, airlight {np.round(network.airlight.flatten().tolist(), 3).tolist()}.")
     else:
-        path, card = load_fitting_model(model_needs(info), request.model, request.user_model_folder)
+        path, card = load_fitting_model(model_needs(len(scene.bands), scene.name), request.model,
+                                        request.user_model_folder)
         model = open_for_inference(path, request.device, log=callbacks.log)
         callbacks.log(f"Model: {card.name} ({card.architecture}) from {path} on {model.describe()}")
         network, multiple_of = model.tile_model(), model.multiple_of
         notes += model.notes
-        scaling = scene_scaling(request.input_path, **MODEL_SCALING)
+        scaling = scene.scaling(**MODEL_SCALING)
         model_name = card.name
     tile_size = max(request.tile_size, 4 * overlap)
     if tile_size != request.tile_size:
         notes.append(f"tile size raised to {tile_size} px to fit the overlap")
-    report = _run_engine(network, request, info, scaling, TilingOptions(
+    output = OutputSpec(request.output_path, band_count=len(scene.bands), dtype=scene.dtype,
+                        nodata=output_nodata(scene.dtype, scene.nodata),
+                        band_descriptions=scene.descriptions, kind="continuous", scaling=scaling,
+                        mask=scene.masked and scene.nodata is None)
+    report = run_tiled(network, [RasterInput.from_scene(scene, scaling)], output, TilingOptions(
         tile_size=tile_size, overlap=overlap, batch_size=request.batch_size,
-        multiple_of=max(1, multiple_of)), region, callbacks)
+        multiple_of=max(1, multiple_of)), device=request.device, progress=callbacks.progress,
+        is_cancelled=callbacks.is_cancelled, region=region)
+    callbacks.log(f"Dehazed on {report.device_description} in {report.seconds:.1f} s "
+                  f"({report.megapixels_per_second:.2f} Mpx/s).")
     for note in notes:
         callbacks.log(note)
     return RunResult.from_report(report, model_name, notes)
-
-
-def _run_engine(network, request: DehazeRequest, info: SceneInfo,
-                scaling: BandScaling, options: TilingOptions, region: Window | None,
-                callbacks: Callbacks) -> RunReport:
-    inputs = [RasterInput(request.input_path, scaling=scaling)]
-    output = OutputSpec(request.output_path, band_count=info.bands, dtype=info.dtype,
-                        nodata=output_nodata(info.dtype, info.nodata), band_descriptions=info.descriptions,
-                        kind="continuous", scaling=scaling, mask=info.masked and info.nodata is None)
-    report = run_tiled(network, inputs, output, options, device=request.device,
-                       progress=callbacks.progress, is_cancelled=callbacks.is_cancelled,
-                       region=region)
-    callbacks.log(f"Dehazed on {report.device_description} in {report.seconds:.1f} s "
-                  f"({report.megapixels_per_second:.2f} Mpx/s).")
-    return report

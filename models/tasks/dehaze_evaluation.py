@@ -26,7 +26,7 @@ from ..errors import InputError
 from ..metrics.dehazing import dehazing_scores
 from ..package import load_model
 from .callbacks import Callbacks
-from .dehaze import SceneInfo, dark_channel_scaling_from_array, model_needs, model_scaling_from_array
+from .dehaze import dark_channel_scaling_from_array, model_needs, model_scaling_from_array
 from .dehaze_training import (PATCH_MULTIPLE, clear_image_list, read_central, read_clear_image,
                               unit_scaling, valid_central_crop)
 from .model_fit import load_fitting_model
@@ -156,10 +156,9 @@ def dehazers(request: DehazeEvaluationRequest, bands: int, callbacks: Callbacks)
     """Every method to compare: the hazy input, the dark channel prior and each model."""
     methods: dict[str, Dehazer] = {HAZY_INPUT: lambda hazy: hazy,
                                    DARK_CHANNEL_NAME: dark_channel_dehazer}
-    info = SceneInfo(bands=bands, dtype="float32", nodata=None, descriptions=[],
-                     name="the evaluation images")
     for model in request.models:
-        path, _ = load_fitting_model(model_needs(info), model, request.user_model_folder)
+        path, _ = load_fitting_model(model_needs(bands, "the evaluation images"), model,
+                                     request.user_model_folder)
         card, net = load_model(path)
         callbacks.log(f"Model {card.name} ({card.architecture})")
         methods[card.name] = model_dehazer(net, request.device)

@@ -9,8 +9,8 @@ reduced-resolution sample of the scene: `pansharpen_choice`). The output keeps t
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -22,12 +22,11 @@ from ..catalogue import PANSHARPEN_METHODS
 from ..crs_units import pixel_size_text
 from ..data.wald import SENSORS
 from ..errors import InputError
-from ..inference.alignment import input_grid
-from ..inference.area import View, area_region, raster_part, view_rasters
+from ..inference.area import Area, View, raster_part, view_rasters
 from ..inference.engine import OutputSpec, RasterInput, RunReport, run_tiled
-from ..inference.raster_io import (band_list, band_names, check_raster_outputs, has_mask,
-                                   input_notes, output_nodata, scene_scaling, valid_mask)
+from ..inference.raster_io import check_raster_outputs, output_nodata, valid_mask
 from ..inference.scaling import BandScaling
+from ..inference.scene import Scene, open_scene, scene_of
 from ..inference.scene_memo import file_state, remembered
 from ..inference.tiling import TilingOptions
 from ..masks import nonzero_pixels
@@ -91,28 +90,39 @@ class PansharpenResult(RunResult):
 
 def inspect_pair(ms_path: str, pan_path: str, pan_band: int | None) -> PairInfo:
     """Check that MS and PAN can be sharpened together; raise InputError saying what to fix."""
+    with open_pair(ms_path, pan_path) as (ms, pan):
+        return check_pair(ms, pan, pan_band)
+
+
+@contextmanager
+def open_pair(ms_path: str, pan_path: str, area: Area | None = None) -> Iterator[tuple[Scene, Scene]]:
+    """The MS and the PAN (with the area to process, in its CRS) as Scenes, open for the block."""
     with rasterio.open(pan_path) as pan, rasterio.open(ms_path) as ms:
-        if pan.count > 1 and pan_band is None:
-            raise InputError(f"The PAN raster {Path(pan_path).name} has {pan.count} bands: choose "
-                             f"the panchromatic band with PAN_BAND.")
-        band = 1 if pan_band is None else pan_band
-        if not 1 <= band <= pan.count:
-            raise InputError(f"PAN_BAND {band} does not exist: {Path(pan_path).name} has "
-                             f"{pan.count} band(s); choose a band from 1 to {pan.count}.")
-        if abs(ms.res[0]) < abs(pan.res[0]) * 0.99:
-            raise InputError(f"The MS raster ({pixel_size_text(ms.res[0], ms.crs)} pixels) is finer "
-                             f"than the PAN ({pixel_size_text(pan.res[0], pan.crs)}): the MS and PAN "
-                             f"inputs look swapped.")
-        info = dict(ms_bands=len(band_list(ms, None)), ms_dtype=ms.dtypes[0], ms_nodata=ms.nodata,
-                    ms_descriptions=band_names(ms), ms_masked=has_mask(ms),
-                    pan_shape=(pan.height, pan.width))
-    grid = input_grid(pan_path, ms_path)
+        yield scene_of(ms, ms_path), scene_of(pan, pan_path, area=area)
+
+
+def check_pair(ms: Scene, pan: Scene, pan_band: int | None) -> PairInfo:
+    """`inspect_pair` of the open pair."""
+    if pan.count > 1 and pan_band is None:
+        raise InputError(f"The PAN raster {pan.name} has {pan.count} bands: choose "
+                         f"the panchromatic band with PAN_BAND.")
+    band = 1 if pan_band is None else pan_band
+    if not 1 <= band <= pan.count:
+        raise InputError(f"PAN_BAND {band} does not exist: {pan.name} has "
+                         f"{pan.count} band(s); choose a band from 1 to {pan.count}.")
+    ms_size, pan_size = ms.dataset.res[0], pan.dataset.res[0]
+    if abs(ms_size) < abs(pan_size) * 0.99:
+        raise InputError(f"The MS raster ({pixel_size_text(ms_size, ms.crs)} pixels) is finer "
+                         f"than the PAN ({pixel_size_text(pan_size, pan.crs)}): the MS and PAN "
+                         f"inputs look swapped.")
+    grid = pan.grid_of(ms)
     if grid.ratio < 2:
         raise InputError("MS and PAN have the same pixel size; pansharpening needs a PAN that is "
                          "2 or more times finer than the MS.")
     return PairInfo(ratio=grid.ratio, pan_band=band, ms_offset=(grid.row_offset, grid.col_offset),
-                    ms_shift=grid.shift,
-                    **info)
+                    ms_shift=grid.shift, ms_bands=len(ms.bands), ms_dtype=ms.dtype,
+                    ms_nodata=ms.nodata, ms_descriptions=ms.descriptions, ms_masked=ms.masked,
+                    pan_shape=pan.shape)
 
 
 FIT_REASONS = FitReasons(
@@ -134,14 +144,15 @@ def model_needs(info: PairInfo) -> ModelNeeds:
 
 def pair_scaling(ms_path: str) -> tuple[BandScaling, BandScaling]:
     """The common MS/PAN scaling (low 0, high = 99.9th percentile of all MS bands)."""
-    ms_scaling = scene_scaling(ms_path, mode="common", low_percentile=None,
-                               high_percentile=SCALING_HIGH_PERCENTILE)
+    with open_scene(ms_path) as ms:
+        return scene_pair_scaling(ms)
+
+
+def scene_pair_scaling(ms: Scene) -> tuple[BandScaling, BandScaling]:
+    """`pair_scaling` of the open MS."""
+    ms_scaling = ms.scaling(mode="common", low_percentile=None,
+                            high_percentile=SCALING_HIGH_PERCENTILE)
     return ms_scaling, BandScaling(low=[0.0], high=[ms_scaling.high[0]])
-
-
-def pan_region(request: PansharpenRequest, info: PairInfo, log: Callable[[str], None]) -> Window | None:
-    """The PAN window `request.area` covers, widened to whole MS pixels (None without an area)."""
-    return area_region(request.pan_path, request.area, log, multiple=info.ratio, unit="PAN pixels")
 
 
 @contextmanager
@@ -158,11 +169,13 @@ def pair_views(request: PansharpenRequest, info: PairInfo, pan_window: Window
 
 
 def read_scene_crop(request: PansharpenRequest, info: PairInfo, ms_scaling: BandScaling,
-                    pan_scaling: BandScaling, max_ms_pixels: int = SCENE_SAMPLE_MS_PIXELS
+                    pan_scaling: BandScaling, max_ms_pixels: int = SCENE_SAMPLE_MS_PIXELS,
+                    pair: tuple[Scene, Scene] | None = None
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A normalized central crop of the pair, the MS at most `max_ms_pixels` a side, and which
     MS pixels hold data: not masked, not nodata, not 0 in every band (the black fill of scenes
-    without a nodata value, judged in float32 as the models see it). Read once per scene."""
+    without a nodata value, judged in float32 as the models see it). Read once per scene, from
+    the open (MS, PAN) `pair` when given."""
     ratio = info.ratio
     ms_rows = min(max_ms_pixels, info.pan_shape[0] // ratio)
     ms_cols = min(max_ms_pixels, info.pan_shape[1] // ratio)
@@ -170,14 +183,13 @@ def read_scene_crop(request: PansharpenRequest, info: PairInfo, ms_scaling: Band
     pan_col = (info.pan_shape[1] // ratio - ms_cols) // 2 * ratio
 
     def read() -> dict[str, np.ndarray]:
-        with rasterio.open(request.pan_path) as pan:
-            pan_array = pan.read([info.pan_band], window=Window(pan_col, pan_row, ms_cols * ratio,
-                                                                ms_rows * ratio), boundless=True)
-        with rasterio.open(request.ms_path) as ms:
+        with nullcontext(pair) if pair else open_pair(request.ms_path, request.pan_path) as (ms, pan):
+            pan_array = pan.dataset.read([info.pan_band], boundless=True, window=Window(
+                pan_col, pan_row, ms_cols * ratio, ms_rows * ratio))
             window = Window(info.ms_offset[1] + pan_col // ratio,
                             info.ms_offset[0] + pan_row // ratio, ms_cols, ms_rows)
-            ms_array = ms.read(band_list(ms, None), window=window, boundless=True)  # 0 outside
-            valid = (valid_mask(ms, ms_array, window=window, boundless=True)
+            ms_array = ms.dataset.read(ms.bands, window=window, boundless=True)  # 0 outside
+            valid = (valid_mask(ms.dataset, ms_array, window=window, boundless=True)
                      & nonzero_pixels(ms_array.astype(np.float32)))
         return {"ms": ms_array, "pan": pan_array, "valid": valid}
 
@@ -203,12 +215,18 @@ def pansharpen(request: PansharpenRequest, callbacks: Callbacks | None = None) -
     if request.bands is not None:
         with raster_part(request.ms_path, bands=request.bands, log=callbacks.log) as part:
             return pansharpen(replace(request, ms_path=part, bands=None), callbacks)
-    info = inspect_pair(request.ms_path, request.pan_path, request.pan_band)
-    for note in input_notes(request.ms_path) + input_notes(request.pan_path):
+    with open_pair(request.ms_path, request.pan_path, request.area) as (ms, pan):
+        return _sharpen_pair(ms, pan, request, callbacks)
+
+
+def _sharpen_pair(ms: Scene, pan: Scene, request: PansharpenRequest,
+                  callbacks: Callbacks) -> PansharpenResult:
+    info = check_pair(ms, pan, request.pan_band)
+    for note in ms.notes + pan.notes:
         callbacks.log(note)
     callbacks.log(f"PAN/MS resolution ratio {info.ratio}, {info.ms_bands} MS bands "
                   f"({info.ms_dtype}).")
-    region = pan_region(request, info, callbacks.log)
+    region = pan.region(callbacks.log, multiple=info.ratio, unit="PAN pixels")
     if request.method == "brovey":
         if region is None:
             return _run_brovey(request, info, callbacks)
@@ -224,8 +242,8 @@ def pansharpen(request: PansharpenRequest, callbacks: Callbacks | None = None) -
                       f"edges. For a clean result resample the MS onto a grid aligned with the "
                       f"PAN (e.g. GDAL Warp with the PAN's extent and {info.ratio} times its pixel size).")
 
-    ms_scaling, pan_scaling = pair_scaling(request.ms_path)
-    sample = read_scene_crop(request, info, ms_scaling, pan_scaling)
+    ms_scaling, pan_scaling = scene_pair_scaling(ms)
+    sample = read_scene_crop(request, info, ms_scaling, pan_scaling, pair=(ms, pan))
     notes: list[str] = []
     model_name = None
     multiple_of = 1
@@ -246,8 +264,9 @@ def pansharpen(request: PansharpenRequest, callbacks: Callbacks | None = None) -
         network, model_name, multiple_of = _mtf_glp_model(sample, info, request.sensor), None, 1
 
     # an area runs with the scaling, gains and adaptation of the whole scene, as a whole run
-    report = _run_engine(network, request, info, ms_scaling, pan_scaling,
-                         multiple_of, region, engine_callbacks)
+    inputs = [RasterInput.from_scene(pan, pan_scaling, bands=[info.pan_band]),
+              RasterInput.from_scene(ms, ms_scaling)]
+    report = _run_engine(network, inputs, request, info, multiple_of, region, engine_callbacks)
     return PansharpenResult.from_report(report, model_name, notes, method=method)
 
 
@@ -337,13 +356,12 @@ def _mtf_glp_model(sample, info: PairInfo, sensor: str):
     return TorchTileModel(PanFirst(MtfGlpModule(gains, info.ratio, lowpass_gain(sensor, info.ms_bands))))
 
 
-def _run_engine(module, request, info, ms_scaling, pan_scaling, multiple_of, region,
+def _run_engine(module, inputs: list[RasterInput], request, info, multiple_of, region,
                 callbacks) -> RunReport:
-    inputs = [RasterInput(request.pan_path, bands=[info.pan_band], scaling=pan_scaling),
-              RasterInput(request.ms_path, scaling=ms_scaling)]
+    """Run `module` over the (PAN, MS) `inputs`."""
     output = OutputSpec(request.output_path, band_count=info.ms_bands, dtype=info.ms_dtype,
                         nodata=output_nodata(info.ms_dtype, info.ms_nodata), band_descriptions=info.ms_descriptions,
-                        kind="continuous", scaling=ms_scaling,
+                        kind="continuous", scaling=inputs[1].scaling,
                         mask=info.ms_masked and info.ms_nodata is None)
     # the lite student is convolutional: smaller tiles only move tile borders, which the
     # overlap covers (held-out SpaceNet pair 3: 0.02 % RMS change); PSDNet's channel attention

@@ -19,13 +19,12 @@ from pathlib import Path
 
 from ..data.polygons import PolygonSummary, check_output_path, polygonize_classes
 from ..errors import InputError
-from ..inference.area import area_region, raster_part
+from ..inference.area import raster_part
 from ..inference.engine import OutputSpec, RasterInput, run_tiled
-from ..inference.global_context import read_global_view
-from ..inference.raster_io import (band_list, check_raster_outputs, input_notes, open_raster,
-                                   scene_scaling)
+from ..inference.raster_io import check_raster_outputs, open_raster
 from ..inference.raster_style import as_card_classes, class_entries, uncertain_class
 from ..inference.scaling import BandScaling
+from ..inference.scene import Scene, open_scene
 from ..inference.tiling import TilingOptions
 from ..output_files import check_output_folder
 from ..package import ModelCard
@@ -94,11 +93,11 @@ def choose_model(bands: int, model: str, user_folder: str | None) -> Path:
     return choose_fitting_package(model_needs(bands), model, user_folder)
 
 
-def model_scaling(card: ModelCard, input_path: str) -> BandScaling:
+def model_scaling(card: ModelCard, scene: Scene) -> BandScaling:
     """The card's input statistics, or (as in training) percentiles of this scene."""
     if card.scaling and "image" in card.scaling:
         return BandScaling(low=list(card.scaling["image"]["low"]), high=list(card.scaling["image"]["high"]))
-    return scene_scaling(input_path)
+    return scene.scaling()
 
 
 def read_class_table(path: str | Path) -> list[dict] | None:
@@ -111,32 +110,36 @@ def read_class_table(path: str | Path) -> list[dict] | None:
 def segment(request: SegmentRequest, callbacks: Callbacks | None = None) -> SegmentResult:
     """Segment the raster as `request` says; write the class raster (and the optional outputs)."""
     callbacks = callbacks or Callbacks()
-    with open_raster(request.input_path) as dataset:
-        bands, shape = len(band_list(dataset, None)), dataset.shape
-    if request.min_area < 0:
-        raise InputError(f"MIN_AREA must be 0 or more, got {request.min_area}.")
-    if not 0 <= request.min_confidence < 1:
-        raise InputError(f"MIN_CONFIDENCE must be at least 0 and below 1 (0 = off), got "
-                         f"{request.min_confidence}.")
-    check_raster_outputs([request.input_path], [request.output_path, request.probabilities_path])
-    if request.bands is not None:
-        with raster_part(request.input_path, bands=request.bands, log=callbacks.log) as part:
-            return segment(replace(request, input_path=part, bands=None), callbacks)
-    if request.polygons_path:
-        check_output_path(request.polygons_path)
-        check_output_folder(request.polygons_path, "polygon output")
-    path, card = load_fitting_model(model_needs(bands), request.model, request.user_model_folder)
+    with open_scene(request.input_path, area=request.area) as scene:
+        if request.min_area < 0:
+            raise InputError(f"MIN_AREA must be 0 or more, got {request.min_area}.")
+        if not 0 <= request.min_confidence < 1:
+            raise InputError(f"MIN_CONFIDENCE must be at least 0 and below 1 (0 = off), got "
+                             f"{request.min_confidence}.")
+        check_raster_outputs([request.input_path], [request.output_path, request.probabilities_path])
+        if request.bands is not None:
+            with raster_part(request.input_path, bands=request.bands, log=callbacks.log) as part:
+                return segment(replace(request, input_path=part, bands=None), callbacks)
+        if request.polygons_path:
+            check_output_path(request.polygons_path)
+            check_output_folder(request.polygons_path, "polygon output")
+        return _segment_scene(scene, request, callbacks)
+
+
+def _segment_scene(scene: Scene, request: SegmentRequest, callbacks: Callbacks) -> SegmentResult:
+    path, card = load_fitting_model(model_needs(len(scene.bands)), request.model,
+                                    request.user_model_folder)
     check_classes(card.classes, path.name)
     model = open_for_inference(path, request.device, log=callbacks.log)
     callbacks.log(f"Model: {card.name} ({card.architecture}, {len(card.classes)} classes) from "
                   f"{path} on {model.describe()}")
-    for note in input_notes(request.input_path):
+    for note in scene.notes:
         callbacks.log(note)
-    scaling = model_scaling(card, request.input_path)
+    scaling = model_scaling(card, scene)
     # an area runs with the statistics and the global view of the whole raster, as in a whole run
-    region = area_region(request.input_path, request.area, callbacks.log)
-    view = read_global_view(request.input_path, None, scaling, model.config_value("global_size"))
-    tile_model = model.ginet_tile_model(view, shape, (int(region.row_off), int(region.col_off))
+    region = scene.region(callbacks.log)
+    view = scene.global_view(scaling, model.config_value("global_size"))
+    tile_model = model.ginet_tile_model(view, scene.shape, (int(region.row_off), int(region.col_off))
                                         if region else (0, 0))
     if request.min_confidence > 0 and len(card.classes) >= NODATA:
         raise InputError("The model uses every class value, so no pixel can be marked uncertain; "
@@ -151,7 +154,7 @@ def segment(request: SegmentRequest, callbacks: Callbacks | None = None) -> Segm
     options = TilingOptions(tile_size=request.tile_size, overlap=request.overlap,
                             batch_size=request.batch_size, multiple_of=model.multiple_of)
     polygons_share = 0.85 if request.polygons_path else 1.0
-    report = run_tiled(tile_model, [RasterInput(request.input_path, scaling=scaling)], spec,
+    report = run_tiled(tile_model, [RasterInput.from_scene(scene, scaling)], spec,
                        options, device=request.device,
                        progress=callbacks.part(0.0, polygons_share - 0.05).progress,
                        is_cancelled=callbacks.is_cancelled, region=region)
