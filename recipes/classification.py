@@ -53,7 +53,7 @@ for path in (ROOT, ROOT / "recipes"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-from models.data.chips import ChipSet, chip_scaling, load_chip_folder  # noqa: E402
+from models.data.chips import ChipSet, chip_scaling  # noqa: E402
 from models.inference.device import resolve_device  # noqa: E402
 from models.inference.scaling import BandScaling  # noqa: E402
 from models.metrics.classification import classification_scores  # noqa: E402
@@ -179,6 +179,8 @@ class Recipe:
         target = self.work / "chips.npz"
         if target.exists():
             return
+        from models.data.chip_files import load_chip_folder  # rasterio: not needed past this stage
+
         sets = [load_chip_folder(DATA / source, 150, log=self.log) for source in SOURCES]
         names = [name for chip_set in sets for name in chip_set.names]
         classes = sets[0].classes

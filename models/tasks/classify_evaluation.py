@@ -16,7 +16,8 @@ import numpy as np
 import rasterio
 import torch
 
-from ..data.chips import ChipSet, chip_scaling, chips_from_vector, class_folders, load_chip_folder
+from ..data.chip_files import chips_from_vector, class_folders, load_chip_folder
+from ..data.chips import ChipSet, chip_scaling
 from ..data.labels import IMAGE_SUFFIXES
 from ..training.train_classifier import ChipBatches, predict_chips
 from ..errors import InputError

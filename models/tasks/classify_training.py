@@ -14,7 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ..data.chips import ChipSet, chips_from_vector, load_chip_folder
+from ..data.chip_files import chips_from_vector, load_chip_folder
+from ..data.chips import ChipSet
 from ..training.train_classifier import ClassifierTrainConfig, ClassifierTrainResult, train_classifier
 from ..errors import InputError
 from ..nets.classifiers import ARCHITECTURES

@@ -91,3 +91,17 @@ def test_ship_scores_every_student_here_and_ships_the_best_as_float16(tmp_path):
     assert results["student"]["shipped_from"] == "student_plain"
     assert results["student"]["method"] == "plain"
     assert results["student"]["overall_accuracy"] == trained
+
+
+def test_the_training_stages_import_without_rasterio():
+    """A GPU machine with torch but no GDAL can run the teacher, targets and student stages."""
+    import subprocess
+    import sys
+
+    from support import ROOT
+
+    code = ("import sys; sys.modules['rasterio'] = sys.modules['osgeo'] = None; "
+            "sys.path.insert(0, 'recipes'); import classification, classification_frozen; "
+            "from models.training.train_classifier import train_classifier")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]

@@ -7,7 +7,8 @@ import torch
 from classification_scenes import (CLASS_LOOKS, block_centre, scene_chip, write_block_mosaic,
                                    write_chip, write_chip_folder, write_points)
 
-from geodistill.models.data.chips import chip_scaling, chips_from_vector, load_chip_folder
+from geodistill.models.data.chip_files import chips_from_vector, load_chip_folder
+from geodistill.models.data.chips import chip_scaling
 from geodistill.models.training.train_classifier import (ChipBatches, ClassifierTrainConfig, teacher_targets,
                                                         train_classifier)
 from geodistill.models.errors import InputError

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from classification_scenes import CLASS_LOOKS
 
-from geodistill.models.data.chips import load_chip_folder
+from geodistill.models.data.chip_files import load_chip_folder
 from geodistill.models.training.train_classifier import (ClassifierTrainConfig, jitter_colours,
                                                         random_crops, train_classifier)
 from geodistill.models.errors import InputError
