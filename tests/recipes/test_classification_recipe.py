@@ -101,7 +101,8 @@ def test_the_training_stages_import_without_rasterio():
     from support import ROOT
 
     code = ("import sys; sys.modules['rasterio'] = sys.modules['osgeo'] = None; "
-            "sys.path.insert(0, 'recipes'); import classification, classification_frozen; "
+            "sys.modules['affine'] = None; sys.path.insert(0, 'recipes'); "
+            "import classification, classification_frozen; "
             "from models.training.train_classifier import train_classifier")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
