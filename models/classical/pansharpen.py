@@ -43,7 +43,8 @@ from ..data.wald import degrade_tensor, sensor_gains
 from ..errors import Cancelled, InputError
 from ..inference.raster_io import NOT_GEOREFERENCED, band_list, display_transform
 from ..inference.raster_writer import RasterDescription, RasterWriter, geotiff_profile
-from ..masks import eroded, nonzero_pixels
+from .mtf_glp_numpy import (FILL_MARGIN, _check_pair, lowpass_gain,  # noqa: F401 (re-exported)
+                            mtf_glp_gains)
 
 
 def upsample_tensor(x: torch.Tensor, ratio: int) -> torch.Tensor:
@@ -69,56 +70,6 @@ def upsample_bicubic(ms: np.ndarray, ratio: int) -> np.ndarray:
 def pan_lowpass_tensor(pan: torch.Tensor, ratio: int, lowpass_gain: float) -> torch.Tensor:
     """P_L: the PAN `[B, 1, H, W]` degraded by the ratio (MTF Gaussian) and interpolated back."""
     return upsample_tensor(degrade_tensor(pan, ratio, lowpass_gain), ratio)
-
-
-def lowpass_gain(sensor: str, band_count: int) -> float:
-    """Nyquist gain of the PAN low-pass in MTF-GLP: the mean MS gain of the sensor.
-
-    P_L must look like the PAN seen through the MS optics, so the filter is matched to the
-    MS bands' MTF (not to the PAN's own).
-    """
-    ms_gains, _ = sensor_gains(sensor, band_count)
-    return float(np.mean(ms_gains))
-
-
-def _check_pair(ms: np.ndarray, pan: np.ndarray, ratio: int) -> None:
-    if ms.ndim != 3 or pan.ndim != 3 or pan.shape[0] != 1:
-        raise InputError(f"expected MS (bands, h, w) and PAN (1, H, W), got {ms.shape} and {pan.shape}")
-    if pan.shape[1:] != (ms.shape[1] * ratio, ms.shape[2] * ratio):
-        raise InputError(f"the PAN {pan.shape[1:]} must be exactly {ratio} times the MS {ms.shape[1:]}: "
-                         "check the ratio, or crop both to the same area")
-
-
-FILL_MARGIN = 2
-"""MS pixels next to no-data fill that the global gains leave out (bicubic reaches 2 pixels)."""
-
-
-def mtf_glp_gains(ms: np.ndarray, pan: np.ndarray, ratio: int, sensor: str = "generic",
-                  valid: np.ndarray | None = None) -> list[float]:
-    """Per-band injection gains g_k = cov(M~_k, P_L) / var(P_L) (module docstring).
-
-    `ms` (bands, h, w) and `pan` (1, h*r, w*r) in any float units shared by both. No-data MS
-    pixels (`valid` (h, w) False; by default those 0 in every band, a scene's black fill), and
-    those within FILL_MARGIN MS pixels of them (where the interpolation and the low-pass mix
-    the fill in), are left out of the regression: the fill's points and the steps down to it
-    would set the slopes instead of the data. A flat PAN (no variance) gives zero gains, i.e.
-    plain interpolation.
-    """
-    ratio = int(ratio)
-    _check_pair(ms, pan, ratio)
-    data = nonzero_pixels(ms) if valid is None else np.asarray(valid, dtype=bool)
-    data = eroded(data, FILL_MARGIN).repeat(ratio, axis=0).repeat(ratio, axis=1)
-    data = torch.from_numpy(data.reshape(-1))
-    ms_up = upsample_tensor(_as_batch(ms), ratio)[0].reshape(ms.shape[0], -1)[:, data]
-    pan_low = pan_lowpass_tensor(_as_batch(pan), ratio, lowpass_gain(sensor, ms.shape[0])).reshape(-1)[data]
-    if pan_low.numel() == 0:
-        return [0.0] * ms.shape[0]
-    pan_low = pan_low - pan_low.mean()
-    variance = float(torch.mean(pan_low ** 2))
-    if variance == 0.0:
-        return [0.0] * ms.shape[0]
-    covariance = torch.mean((ms_up - ms_up.mean(dim=1, keepdim=True)) * pan_low, dim=1)
-    return (covariance / variance).tolist()
 
 
 def _box_mean(x: torch.Tensor, window: int) -> torch.Tensor:
