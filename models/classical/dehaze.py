@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InputError
+from .dark_channel_numpy import estimate_airlight_numpy as estimate_airlight, guided_filter
 
 
 def _as_batch(image: np.ndarray) -> torch.Tensor:
@@ -71,36 +72,6 @@ def box_mean(x: torch.Tensor, radius: int) -> torch.Tensor:
     return window_sums(x) / window_sums(torch.ones_like(x[:, :1]))
 
 
-def guided_filter(guide: torch.Tensor, source: torch.Tensor, radius: int,
-                  eps: float) -> torch.Tensor:
-    """He et al.'s guided filter with a one-band guide [B, 1, H, W] on `source` [B, C, H, W].
-
-    Locally source ~ a * guide + b; a = cov(guide, source) / (var(guide) + eps). The output
-    keeps the guide's edges where the guide varies more than sqrt(eps) and smooths elsewhere.
-    """
-    mean_guide, mean_source = box_mean(guide, radius), box_mean(source, radius)
-    covariance = box_mean(guide * source, radius) - mean_guide * mean_source
-    variance = box_mean(guide * guide, radius) - mean_guide * mean_guide
-    slope = covariance / (variance + eps)
-    offset = mean_source - slope * mean_guide
-    return box_mean(slope, radius) * guide + box_mean(offset, radius)
-
-
-def estimate_airlight(hazy: np.ndarray, patch_size: int = 15,
-                      airlight_fraction: float = 0.001) -> np.ndarray:
-    """Per-band airlight (bands,) of a hazy (bands, H, W) image.
-
-    The candidates are the `airlight_fraction` brightest pixels of the dark channel (at least
-    one); among them the one with the largest band sum gives A.
-    """
-    x = _as_batch(hazy)
-    dark = dark_channel(x, patch_size).flatten()
-    count = max(1, int(round(dark.numel() * airlight_fraction)))
-    candidates = torch.topk(dark, count).indices
-    pixels = x.flatten(2)[0][:, candidates]
-    return pixels[:, pixels.sum(0).argmax()].numpy()
-
-
 class DarkChannelModule(nn.Module):
     """DCP dehazing with a fixed airlight, called like a dehazing net: `module(x) -> J`.
 
@@ -121,7 +92,7 @@ class DarkChannelModule(nn.Module):
         """The refined transmission [B, 1, H, W], clipped to [t0, 1]."""
         airlight = self.airlight.to(x.dtype).clamp_min(1e-6)
         raw = 1.0 - self.omega * dark_channel(x / airlight, self.patch_size)
-        refined = guided_filter(x.mean(dim=1, keepdim=True), raw, self.radius, self.eps)
+        refined = guided_filter(x.mean(dim=1, keepdim=True), raw, self.radius, self.eps, box_mean)
         return refined.clamp(self.t0, 1.0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

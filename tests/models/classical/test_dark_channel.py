@@ -32,9 +32,9 @@ def test_guided_filter_keeps_constants_and_follows_the_guides_edges():
     guide = torch.zeros(1, 1, 32, 32, dtype=torch.float64)
     guide[..., 16:] = 1.0
     constant = torch.full_like(guide, 0.3)
-    torch.testing.assert_close(guided_filter(guide, constant, 4, 1e-3), constant)
+    torch.testing.assert_close(guided_filter(guide, constant, 4, 1e-3, box_mean), constant)
     # a source that is an affine function of the guide is reproduced (edge kept, not blurred)
-    torch.testing.assert_close(guided_filter(guide, 0.2 + 0.5 * guide, 4, 1e-6), 0.2 + 0.5 * guide,
+    torch.testing.assert_close(guided_filter(guide, 0.2 + 0.5 * guide, 4, 1e-6, box_mean), 0.2 + 0.5 * guide,
                                atol=1e-4, rtol=0)
 
 
