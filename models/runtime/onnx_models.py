@@ -123,7 +123,7 @@ class OnnxGINetTileModel(OnnxTileModel):
 
 class OnnxClassifier:
     """A packaged scene classifier: `logits(chips)` for float32 (N, bands, S, S) chips. Chips
-    are read between batches, not beside them, so the session uses every core."""
+    are read between batches, not beside them, so ONNX Runtime gets every core."""
 
     def __init__(self, package: OnnxPackage, backend: Backend):
         self.backend = backend
