@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..data.wald import _band_kernels, sensor_gains
+from ..data.wald import _band_kernels, degrade_with_taps, sensor_gains
 from ..errors import InputError
 from ..inference.backoff import TileModel
 from ..masks import eroded, nonzero_pixels
@@ -54,38 +54,11 @@ def upsample_bicubic_numpy(x: np.ndarray, ratio: int) -> np.ndarray:
     return _upsample_axis(_upsample_axis(x, int(ratio), x.ndim - 2), int(ratio), x.ndim - 1)
 
 
-def _symmetric_indices(n: int, before: int, after: int) -> np.ndarray:
-    index = np.arange(-before, n + after) % (2 * n)
-    return np.where(index < n, index, 2 * n - 1 - index)
-
-
-def degrade_numpy(image: np.ndarray, ratio: int, taps: np.ndarray) -> np.ndarray:
-    """(..., H, W) blurred by the separable `taps` (bands, K) or (K,) and decimated by `ratio`
-    to (..., H//r, W//r), float64 (as `wald.degrade`)."""
-    ratio = int(ratio)
-    x = np.asarray(image, dtype=np.float64)
-    height, width = x.shape[-2] // ratio * ratio, x.shape[-1] // ratio * ratio
-    x = x[..., :height, :width]
-    taps = np.asarray(taps, dtype=np.float64)
-    size = taps.shape[-1]
-    pad = (size - ratio) // 2
-    for axis, length in ((x.ndim - 2, height), (x.ndim - 1, width)):
-        x = np.take(x, _symmetric_indices(length, pad, pad), axis=axis)
-        starts = np.arange(0, length, ratio)
-        out = 0.0
-        for k in range(size):
-            tap = taps[..., k]
-            tap = tap.reshape(tap.shape + (1, 1)) if tap.ndim else tap
-            out = out + np.take(x, starts + k, axis=axis) * tap
-        x = out
-    return x
-
-
 def mtf_glp_numpy(ms: np.ndarray, pan: np.ndarray, gains: Sequence[float], ratio: int,
                   pan_taps: np.ndarray) -> np.ndarray:
     """MTF-GLP of (B, C, h, w) MS with (B, 1, h*r, w*r) PAN: the interpolated MS plus each band's
     gain times the PAN's detail (the PAN minus its degraded and re-interpolated self)."""
-    low = upsample_bicubic_numpy(degrade_numpy(pan, ratio, pan_taps), ratio)
+    low = upsample_bicubic_numpy(degrade_with_taps(pan, ratio, pan_taps), ratio)
     detail = np.asarray(pan, dtype=np.float64) - low
     return upsample_bicubic_numpy(ms, ratio) + np.asarray(gains, np.float64).reshape(1, -1, 1, 1) * detail
 
@@ -143,7 +116,7 @@ def mtf_glp_gains(ms: np.ndarray, pan: np.ndarray, ratio: int, sensor: str = "ge
     data = nonzero_pixels(ms) if valid is None else np.asarray(valid, dtype=bool)
     data = eroded(data, FILL_MARGIN).repeat(ratio, axis=0).repeat(ratio, axis=1).reshape(-1)
     ms_up = upsample_bicubic_numpy(ms, ratio).reshape(ms.shape[0], -1)[:, data]
-    low = upsample_bicubic_numpy(degrade_numpy(pan, ratio, pan_taps(ratio, sensor, ms.shape[0])), ratio)
+    low = upsample_bicubic_numpy(degrade_with_taps(pan, ratio, pan_taps(ratio, sensor, ms.shape[0])), ratio)
     pan_low = low.reshape(-1)[data]
     if pan_low.size == 0:
         return [0.0] * ms.shape[0]

@@ -190,7 +190,8 @@ def degrade_tensor(x: torch.Tensor, ratio: int, nyquist_gains: Sequence[float] |
 
 
 def degrade(image: np.ndarray, ratio: int, nyquist_gains: Sequence[float] | float) -> np.ndarray:
-    """MTF-matched Gaussian blur then decimation by `ratio` of a (bands, H, W) array.
+    """MTF-matched Gaussian blur then decimation by `ratio` of a (bands, H, W) array (numpy; the
+    same arithmetic as `degrade_tensor`).
 
     `nyquist_gains` is one gain for all bands or one per band (see `sensor_gains`). Rows and
     columns beyond a multiple of `ratio` are dropped; borders are extended symmetrically. Output
@@ -198,13 +199,41 @@ def degrade(image: np.ndarray, ratio: int, nyquist_gains: Sequence[float] | floa
     mean of a constant or smooth image is kept and nothing shifts. float32 input stays float32,
     anything else gives float64.
     """
-    import torch
-
     if image.ndim != 3:
         raise InputError(f"expected a (bands, height, width) array, got shape {image.shape}")
+    if image.shape[1] // ratio == 0 or image.shape[2] // ratio == 0:
+        raise InputError(f"an image of {image.shape[1]}x{image.shape[2]} pixels is smaller than "
+                         f"the ratio {ratio}")
     dtype = np.float32 if image.dtype == np.float32 else np.float64
-    x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float64))[None]
-    return degrade_tensor(x, ratio, nyquist_gains)[0].numpy().astype(dtype, copy=False)
+    taps = _band_kernels(int(ratio), nyquist_gains, image.shape[0])
+    return degrade_with_taps(image, ratio, taps).astype(dtype, copy=False)
+
+
+def _symmetric_indices(n: int, before: int, after: int) -> np.ndarray:
+    index = np.arange(-before, n + after) % (2 * n)
+    return np.where(index < n, index, 2 * n - 1 - index)
+
+
+def degrade_with_taps(image: np.ndarray, ratio: int, taps: np.ndarray) -> np.ndarray:
+    """(..., H, W) blurred by the separable `taps` ((bands, K) for (..., bands, H, W), or (K,))
+    and decimated by `ratio` to (..., H//r, W//r), float64."""
+    ratio = int(ratio)
+    x = np.asarray(image, dtype=np.float64)
+    height, width = x.shape[-2] // ratio * ratio, x.shape[-1] // ratio * ratio
+    x = x[..., :height, :width]
+    taps = np.asarray(taps, dtype=np.float64)
+    size = taps.shape[-1]
+    pad = (size - ratio) // 2
+    for axis, length in ((x.ndim - 2, height), (x.ndim - 1, width)):
+        x = np.take(x, _symmetric_indices(length, pad, pad), axis=axis)
+        starts = np.arange(0, length, ratio)
+        out = 0.0
+        for k in range(size):
+            tap = taps[..., k]
+            tap = tap.reshape(tap.shape + (1, 1)) if tap.ndim else tap
+            out = out + np.take(x, starts + k, axis=axis) * tap
+        x = out
+    return x
 
 
 @dataclass

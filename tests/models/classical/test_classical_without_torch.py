@@ -14,10 +14,9 @@ from support import ROOT
 from geodistill.models.classical.dark_channel_numpy import (NumpyDarkChannel,
                                                             estimate_airlight_numpy)
 from geodistill.models.classical.dehaze import DarkChannelModule
-from geodistill.models.classical.mtf_glp_numpy import (degrade_numpy, mtf_glp_numpy, pan_taps,
-                                                       upsample_bicubic_numpy)
+from geodistill.models.classical.mtf_glp_numpy import mtf_glp_numpy, pan_taps, upsample_bicubic_numpy
 from geodistill.models.classical.pansharpen import MtfGlpModule, lowpass_gain, upsample_tensor
-from geodistill.models.data.wald import degrade_tensor
+from geodistill.models.data.wald import degrade_tensor, degrade_with_taps
 from geodistill.models.tasks.dehaze import DehazeRequest, dehaze
 from geodistill.models.tasks.pansharpen import PansharpenRequest, pansharpen
 
@@ -28,7 +27,7 @@ def test_numpy_arithmetic_matches_torch():
     np.testing.assert_allclose(upsample_bicubic_numpy(ms, 4),
                                upsample_tensor(torch.from_numpy(ms), 4).numpy(), atol=1e-12)
     gain = lowpass_gain("worldview3", 4)
-    np.testing.assert_allclose(degrade_numpy(pan, 4, pan_taps(4, "worldview3", 4)),
+    np.testing.assert_allclose(degrade_with_taps(pan, 4, pan_taps(4, "worldview3", 4)),
                                degrade_tensor(torch.from_numpy(pan), 4, gain).numpy(), atol=1e-12)
     gains = [0.5, 0.8, 1.1, 0.9]
     with torch.no_grad():
