@@ -14,7 +14,8 @@ PANSHARPEN_METHODS = ("model", "mtf_glp", "brovey", "auto")
 #: sensors whose MTF filters the Wald degradation and MTF-GLP use (`models.data.wald.SENSORS`)
 SENSORS = ("generic", "worldview2", "worldview3", "quickbird", "ikonos", "geoeye1", "pleiades")
 #: scene adaptation is off by default: on the held-out scenes it raised the students' ERGAS
-#: (docs/benchmarks), although its held-back checks one scale further down improved
+#: (docs/benchmarks/pansharpening_fits.md), although its held-back checks one scale further
+#: down improved
 DEFAULT_ADAPT_ITERATIONS = 0
 
 #: nets a training algorithm can train, per task
