@@ -253,7 +253,7 @@ class GINet(nn.Module):
         """Run the global branch on the downsampled scene(s) [S, bands, G, G]."""
         self._check(global_image, "global view")
         if not self.config.use_global_view:
-            global_image = torch.zeros_like(global_image)
+            global_image = global_image * 0.0  # zeros that keep the view an input of exported graphs
         encoded = stage_features(self.global_encoder.stem, self.global_encoder.layers, global_image)
         stages = [encoded[f"layer{i + 1}"] for i in range(len(self.config.widths))]
         features = self.global_decoder(stages)

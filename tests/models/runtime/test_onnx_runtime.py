@@ -1,20 +1,24 @@
 """ONNX packages and backends: checked metadata, the same values as torch through the whole
 engine, dynamic batch and tile sizes, and the backend order of DEVICE=auto."""
+import dataclasses
 import shutil
 
 import numpy as np
 import onnxruntime
 import pytest
 import rasterio
+import torch
 
 from rasters import smooth_field, write_raster
 
+from geodistill.models import nets
 from geodistill.models.errors import DeviceError, InputError, PackageError
 from geodistill.models.inference.engine import OutputSpec, RasterInput, run_tiled
 from geodistill.models.inference.global_context import read_global_view
 from geodistill.models.inference.scaling import BandScaling
 from geodistill.models.inference.tiling import TilingOptions
-from geodistill.models.package import load_model, read_card
+from geodistill.models.onnx_export import save_trained_package
+from geodistill.models.package import ModelCard, load_model, read_card
 from geodistill.models.registry import BUNDLED_FOLDER, list_packages, resolve_model
 from geodistill.models.runtime import backends, onnx_file
 from geodistill.models.runtime.backends import Backend, resolve_backend
@@ -117,6 +121,31 @@ def test_ginet_two_graphs_equal_torch_for_a_part_of_the_scene(rgb_scene, tmp_pat
     models = {"onnx": OnnxGINetTileModel(package, CPU, view, (136, 120), (8, 16)),
               "torch": GINetTileModel(net, view, (136, 120), (8, 16))}
     onnx, torch_out = engine_outputs(models, rgb_scene, 3, tmp_path, 6)
+    assert np.abs(onnx - torch_out).max() <= 1e-4 and np.abs(onnx).max() > 0.1
+
+
+def test_a_local_only_ginet_gets_both_graphs_and_they_equal_torch(rgb_scene, tmp_path):
+    """GINet without its global view (USE_GLOBAL_VIEW off) still exports: its global graph keeps
+    the view as an input although the net ignores what it holds."""
+    torch.manual_seed(0)
+    net = nets.build("ginet_lite", {"bands": 3, "classes": 4, "use_global_view": False})
+    for module in net.modules():  # non-trivial guidance, as training leaves it
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+    path = tmp_path / "local.safetensors"
+    save_trained_package(path, net.state_dict(), ModelCard(
+        name="local", task="segmentation", architecture="ginet_lite",
+        config=dataclasses.asdict(net.config),
+        classes=[{"id": i, "name": f"class {i}", "color": "#102030"} for i in range(4)]))
+    assert path.with_suffix(".onnx").is_file() and path.with_suffix(".global.onnx").is_file()
+    package = load_onnx_package(path.with_suffix(".onnx"))
+    _, loaded = load_model(path)
+    scaling = BandScaling([0.0] * 3, [1000.0] * 3)
+    view = read_global_view(rgb_scene, None, scaling, package.runtime.global_size)
+    models = {"onnx": OnnxGINetTileModel(package, CPU, view, (136, 120), (8, 16)),
+              "torch": GINetTileModel(loaded, view, (136, 120), (8, 16))}
+    onnx, torch_out = engine_outputs(models, rgb_scene, 3, tmp_path, 4)
     assert np.abs(onnx - torch_out).max() <= 1e-4 and np.abs(onnx).max() > 0.1
 
 
