@@ -17,6 +17,7 @@ import hashlib
 import io
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -248,14 +249,17 @@ def export_package(weights_path: str | Path, out_path: str | Path | None = None)
     return out_path
 
 
-def save_trained_package(path: str | Path, state_dict: dict, card: ModelCard) -> ModelCard:
+def save_trained_package(path: str | Path, state_dict: dict, card: ModelCard,
+                         log: Callable[[str], None] | None = None) -> ModelCard:
     """Save trained weights as a `.safetensors` package and write its `.onnx` next to it, so
     the model runs on ONNX Runtime; returns the card as saved. A net that does not convert
     (PSDNet: its quadrant stitching fixes the tile size in a traced graph) gets no `.onnx`
-    and runs on torch."""
+    and runs on torch; `log` is told so."""
     saved = save_package(path, state_dict, card)
     try:
         export_package(path)
-    except ConversionError:
+    except ConversionError as error:
         Path(path).with_suffix(SUFFIX).unlink(missing_ok=True)  # a stale graph of older weights
+        if log:
+            log(f"No ONNX graph was written ({error}); the model runs where torch is installed.")
     return saved

@@ -41,6 +41,6 @@ def write_trained_model(request: TrainingRequest, result: TrainResult, card: Mod
                         summary: Callable[[dict], str] = _all_metrics) -> ModelCard:
     """Write the trained net with `card` to the request's output model; log where, with the
     `summary` of the card's metrics (default: all of them). Returns the written card."""
-    card = save_trained_package(request.output_model, result.model.state_dict(), card)
+    card = save_trained_package(request.output_model, result.model.state_dict(), card, log)
     log(f"Model written to {request.output_model} ({summary(card.metrics)}).")
     return card

@@ -22,14 +22,14 @@ CASES = {
 }
 
 
-def saved(tmp_path, architecture):
+def saved(tmp_path, architecture, log=None):
     task, config = CASES[architecture]
     net = nets.build(architecture, config)
     classes = [{"id": i, "name": f"class {i}", "color": "#336699"} for i in range(config.get("classes", 0))]
     card = ModelCard(name=architecture, task=task, architecture=architecture, config=config,
                      ratio=config.get("ratio"), classes=classes)
     path = tmp_path / f"{architecture}.safetensors"
-    save_trained_package(path, net.state_dict(), card)
+    save_trained_package(path, net.state_dict(), card, log)
     return path, net
 
 
@@ -42,8 +42,10 @@ def test_every_trainable_architecture_is_saved_with_its_onnx(tmp_path, architect
 
 
 def test_psdnet_keeps_running_on_torch_without_a_graph(tmp_path):
-    path, net = saved(tmp_path, "psdnet")
+    saving = []
+    path, net = saved(tmp_path, "psdnet", saving.append)
     assert not path.with_suffix(".onnx").exists()
+    assert len(saving) == 1 and "No ONNX graph was written" in saving[0] and "torch" in saving[0]
     messages = []
     model = open_for_inference(path, "cpu", log=messages.append)
     assert model.backend.engine == TORCH and "runs on PyTorch" in model.notes[0]
