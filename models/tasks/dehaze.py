@@ -21,6 +21,7 @@ from rasterio.enums import Resampling
 from rasterio.windows import Window
 
 from ..catalogue import DARK_CHANNEL_PRIOR as DARK_CHANNEL
+from ..data.chip_files import pixel_size_metres
 from ..data.haze import MODEL_SCALING
 from ..errors import InputError
 from ..inference.area import raster_part
@@ -32,7 +33,7 @@ from ..inference.tiling import TilingOptions
 from ..runtime.backends import torch_installed
 from ..runtime.loader import open_for_inference
 from .callbacks import Callbacks
-from .model_fit import FitReasons, ModelNeeds, load_fitting_model
+from .model_fit import FitReasons, ModelNeeds, gsd_warning, load_fitting_model
 from .requests import RunResult, TiledRequest
 
 TASK = "dehazing"
@@ -150,6 +151,9 @@ def _dehaze_scene(scene: Scene, region: Window | None, request: DehazeRequest,
                                         request.user_model_folder)
         model = open_for_inference(path, request.device, log=callbacks.log)
         callbacks.log(f"Model: {card.name} ({card.architecture}) from {path} on {model.describe()}")
+        warning = gsd_warning(card, pixel_size_metres(scene.dataset), scene.name)
+        if warning:
+            callbacks.log(warning)
         network, multiple_of = model.tile_model(), model.multiple_of
         notes += model.notes
         scaling = scene.scaling(**MODEL_SCALING)

@@ -20,6 +20,8 @@ from ..registry import choose_package
 
 BANDS_KEYS = {"pansharpening": "ms_bands"}
 DEFAULT_BANDS = {"classification": 3}
+#: a pixel size this many times larger or smaller than the model's gsd is worth a warning
+GSD_TOLERANCE = 2.0
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,19 @@ def card_bands(card: ModelCard) -> int | None:
 def card_ratio(card: ModelCard) -> int | None:
     """The PAN/MS resolution ratio the model was made for."""
     return card.ratio or card.config.get("ratio")
+
+
+def gsd_warning(card: ModelCard, pixel_metres: float | None, layer: str) -> str | None:
+    """A sentence when `layer`'s pixels (`pixel_metres` wide) are more than GSD_TOLERANCE times
+    larger or smaller than those the model was trained on (its card's gsd); None when they are
+    close or either size is unknown."""
+    if not card.gsd or not pixel_metres or pixel_metres <= 0:
+        return None
+    if 1 / GSD_TOLERANCE <= pixel_metres / card.gsd <= GSD_TOLERANCE:
+        return None
+    return (f"'{card.name}' was trained on {card.gsd:g} m pixels; '{layer}' has "
+            f"{pixel_metres:.3g} m pixels, so results may be poor (resample the layer or pick a "
+            f"model made for this resolution).")
 
 
 def card_fits(card: ModelCard, needs: ModelNeeds) -> str | None:

@@ -20,6 +20,7 @@ from rasterio.windows import Window
 
 from ..catalogue import PANSHARPEN_METHODS
 from ..crs_units import pixel_size_text
+from ..data.chip_files import pixel_size_metres
 from ..data.wald import SENSORS
 from ..errors import InputError
 from ..inference.area import Area, View, raster_part, view_rasters
@@ -35,7 +36,7 @@ from ..runtime.backends import torch_installed
 from ..runtime.loader import open_for_inference, require_torch
 from .band_order import band_order_warning
 from .callbacks import Callbacks
-from .model_fit import FitReasons, ModelNeeds, load_fitting_model
+from .model_fit import FitReasons, ModelNeeds, gsd_warning, load_fitting_model
 from .requests import RunResult, TiledRequest
 
 ADAPT_TIME_LIMIT = 60.0
@@ -79,6 +80,8 @@ class PairInfo:
     """(rows, columns) in PAN pixels by which the MS grid sits off the whole-MS-pixel alignment."""
     ms_masked: bool = False
     """whether an alpha or mask band of the MS says which pixels have data"""
+    pan_metres: float | None = None
+    """the PAN's pixel width in metres (None without a CRS)"""
 
 
 @dataclass(kw_only=True)
@@ -122,7 +125,7 @@ def check_pair(ms: Scene, pan: Scene, pan_band: int | None) -> PairInfo:
     return PairInfo(ratio=grid.ratio, pan_band=band, ms_offset=(grid.row_offset, grid.col_offset),
                     ms_shift=grid.shift, ms_bands=len(ms.bands), ms_dtype=ms.dtype,
                     ms_nodata=ms.nodata, ms_descriptions=ms.descriptions, ms_masked=ms.masked,
-                    pan_shape=pan.shape)
+                    pan_shape=pan.shape, pan_metres=pixel_size_metres(pan.dataset))
 
 
 FIT_REASONS = FitReasons(
@@ -294,9 +297,10 @@ def _prepare_model(request, info, sample, callbacks) -> _PreparedModel | None:
             raise
         callbacks.log(f"{error} METHOD auto uses MTF-GLP.")
         return None
-    order_warning = band_order_warning(card.input_bands.get("ms", []), info.ms_descriptions)
-    if order_warning:
-        callbacks.log(order_warning)
+    for warning in (band_order_warning(card.input_bands.get("ms", []), info.ms_descriptions),
+                    gsd_warning(card, info.pan_metres, Path(request.pan_path).name)):
+        if warning:
+            callbacks.log(warning)
     weights = path.with_suffix(".safetensors")
     if request.adapt_iterations <= 0:
         model = open_for_inference(path, request.device, log=callbacks.log)

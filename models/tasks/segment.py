@@ -17,6 +17,7 @@ import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from ..data.chip_files import pixel_size_metres
 from ..data.polygons import PolygonSummary, check_output_path, polygonize_classes
 from ..errors import InputError
 from ..inference.area import raster_part
@@ -30,7 +31,7 @@ from ..output_files import check_output_folder
 from ..package import ModelCard
 from ..runtime.loader import open_for_inference
 from .callbacks import Callbacks
-from .model_fit import FitReasons, ModelNeeds, choose_fitting_package, load_fitting_model
+from .model_fit import FitReasons, ModelNeeds, choose_fitting_package, gsd_warning, load_fitting_model
 from .partial_outputs import removed_on_failure
 from .requests import RunResult, TiledRequest
 
@@ -133,8 +134,9 @@ def _segment_scene(scene: Scene, request: SegmentRequest, callbacks: Callbacks) 
     model = open_for_inference(path, request.device, log=callbacks.log)
     callbacks.log(f"Model: {card.name} ({card.architecture}, {len(card.classes)} classes) from "
                   f"{path} on {model.describe()}")
-    for note in scene.notes:
-        callbacks.log(note)
+    for note in scene.notes + [gsd_warning(card, pixel_size_metres(scene.dataset), scene.name)]:
+        if note:
+            callbacks.log(note)
     scaling = model_scaling(card, scene)
     # an area runs with the statistics and the global view of the whole raster, as in a whole run
     region = scene.region(callbacks.log)

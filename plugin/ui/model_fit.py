@@ -5,10 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...models.tasks.model_fit import card_bands, card_ratio
+from ...models.tasks.model_fit import card_bands, card_ratio, gsd_warning
 
-#: a pixel size this many times larger or smaller than the model's is worth a warning
-GSD_TOLERANCE = 2.0
 #: relative tolerance on the MS/PAN pixel size ratio
 RATIO_TOLERANCE = 0.05
 
@@ -50,11 +48,8 @@ def fit_problems(card, layers: list[LayerFacts]) -> list[str]:
         if abs(ratio - model_ratio) > RATIO_TOLERANCE * model_ratio:
             problems.append(f"'{card.name}' sharpens by a ratio of {model_ratio}; the pixel sizes of "
                             f"'{by_size[-1].name}' and '{by_size[0].name}' differ by {ratio:.2f}.")
-    if card.gsd and by_size and by_size[0].metres and by_size[0].pixel_size > 0:
-        finest = by_size[0]
-        factor = finest.pixel_size / card.gsd
-        if factor > GSD_TOLERANCE or factor < 1 / GSD_TOLERANCE:
-            problems.append(f"'{card.name}' was trained on {card.gsd:g} m pixels; '{finest.name}' "
-                            f"has {finest.pixel_size:g} m pixels, so results may be poor "
-                            f"(resample the layer or pick a model made for this resolution).")
+    if by_size and by_size[0].metres:
+        warning = gsd_warning(card, by_size[0].pixel_size, by_size[0].name)
+        if warning:
+            problems.append(warning)
     return problems

@@ -8,7 +8,7 @@ import pytest
 import rasterio
 
 from geodistill.models.package import read_card
-from geodistill.plugin.ui.model_fit import GSD_TOLERANCE
+from geodistill.models.tasks.model_fit import GSD_TOLERANCE
 from support import ROOT
 
 BUNDLED = sorted((ROOT / "resources" / "models").glob("*.safetensors"))
