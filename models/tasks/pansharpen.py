@@ -262,7 +262,7 @@ def _sharpen_pair(ms: Scene, pan: Scene, request: PansharpenRequest,
             if request.adapt_iterations > 0:
                 engine_callbacks = callbacks.part(0.3, 1.0)
             if method == "auto":
-                method = _choose_method(prepared, info, request.sensor, callbacks)
+                method = _choose_method(prepared, info, request, callbacks)
     if method == "mtf_glp":
         network, model_name, multiple_of = _mtf_glp_model(sample, info, request.sensor), None, 1
 
@@ -275,14 +275,13 @@ def _sharpen_pair(ms: Scene, pan: Scene, request: PansharpenRequest,
 
 @dataclass
 class _PreparedModel:
-    """The chosen package ready to run, and what METHOD=auto judges it with: its torch net
-    (None without torch) on the scene sample (the held-back part after adaptation)."""
+    """The chosen package ready to run, and the part of the scene sample METHOD=auto judges it
+    on (the held-back part after adaptation)."""
 
     engine_model: object
     card: ModelCard
     notes: list[str]
     multiple_of: int
-    net: object | None
     check_sample: tuple
 
 
@@ -305,10 +304,7 @@ def _prepare_model(request, info, sample, callbacks) -> _PreparedModel | None:
     if request.adapt_iterations <= 0:
         model = open_for_inference(path, request.device, log=callbacks.log)
         callbacks.log(f"Model: {card.name} ({card.architecture}) from {path} on {model.describe()}")
-        net = (load_model(weights, device="cpu")[1]
-               if request.method == "auto" and torch_installed() and weights.is_file() else None)
-        return _PreparedModel(model.tile_model(), card, list(model.notes), model.multiple_of,
-                              net, sample)
+        return _PreparedModel(model.tile_model(), card, list(model.notes), model.multiple_of, sample)
     require_torch("Scene adaptation (ADAPT_ITERATIONS)")
     from ..training.scene_adaptation import adapt_to_scene, split_held_back
     from ..runtime.torch_models import PanFirst, TorchTileModel
@@ -329,20 +325,19 @@ def _prepare_model(request, info, sample, callbacks) -> _PreparedModel | None:
     held = (held_ms, held_pan, valid[:, valid.shape[1] - held_ms.shape[2]:])
     notes = [f"adapted to the scene (at most {request.adapt_iterations} iterations)"]
     return _PreparedModel(TorchTileModel(PanFirst(network)), card, notes,
-                          network.config.multiple_of, network, held)
+                          network.config.multiple_of, held)
 
 
-def _choose_method(prepared: _PreparedModel, info: PairInfo, sensor: str, callbacks) -> str:
+def _choose_method(prepared: _PreparedModel, info: PairInfo, request: PansharpenRequest,
+                   callbacks) -> str:
     """METHOD=auto: "model" or "mtf_glp", whichever sharpens the scene's own sample better at
-    reduced resolution (logged, and noted in the result). MTF-GLP runs on torch: without it the
-    model is used and the log says why."""
-    if prepared.net is None:
-        callbacks.log("METHOD auto: comparing the model with MTF-GLP needs torch (the 'Train "
-                      "models' pack); the model is used.")
-        return "model"
-    from .pansharpen_choice import scene_choice
+    reduced resolution (logged, and noted in the result). The model runs on the backend that
+    will write the scene (ONNX Runtime or torch), MTF-GLP on numpy."""
+    from .pansharpen_choice import engine_fuse, scene_choice
 
-    choice = scene_choice(prepared.net, prepared.check_sample, prepared.card.sha256, info.ratio, sensor)
+    prepared.engine_model.prepare(request.device, "fp32")
+    choice = scene_choice(engine_fuse(prepared.engine_model), prepared.check_sample,
+                          prepared.card.sha256, info.ratio, request.sensor, prepared.multiple_of)
     callbacks.log(choice.sentence(prepared.card.name))
     prepared.notes.append(f"auto: {choice.method} (reduced-resolution ERGAS model "
                           f"{choice.model_ergas:.3f}, MTF-GLP {choice.mtf_glp_ergas:.3f})")

@@ -9,16 +9,20 @@ part counts (the adapted model trained on the rest).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
-from ..classical.pansharpen import mtf_glp
+from ..classical.mtf_glp_numpy import mtf_glp_array
 from ..data.wald import degrade, sensor_gains
 from ..inference.scene_memo import remembered
 from ..masks import eroded
 from ..metrics.pansharpening import ergas
+
+Fuse = Callable[[np.ndarray, np.ndarray], np.ndarray]
+"""`fuse(ms, pan) -> fused`: a model on one normalized pair, (C, h, w) and (1, h*r, w*r) ->
+(C, h*r, w*r)."""
 
 
 @dataclass
@@ -38,38 +42,40 @@ class MethodChoice:
                 f"{better} is better here and is used.")
 
 
-def _fuse(net: torch.nn.Module, ms: np.ndarray, pan: np.ndarray) -> np.ndarray:
-    device = next(net.parameters()).device
-    with torch.no_grad():
-        fused = net.eval()(torch.as_tensor(ms, dtype=torch.float32, device=device)[None],
-                           torch.as_tensor(pan, dtype=torch.float32, device=device)[None])
-    return fused[0].detach().double().cpu().numpy()
+def engine_fuse(tile_model) -> Fuse:
+    """`Fuse` with an engine model (inputs PAN, MS, as the tiled engine gives them): the model
+    the run writes with, on ONNX Runtime or torch."""
+    def fuse(ms: np.ndarray, pan: np.ndarray) -> np.ndarray:
+        batch = [np.ascontiguousarray(pan[None], dtype=np.float32),
+                 np.ascontiguousarray(ms[None], dtype=np.float32)]
+        return np.asarray(tile_model.predict(batch, [None]), dtype=np.float64)[0]
+    return fuse
 
 
-def choose_method(net: torch.nn.Module, ms: np.ndarray, pan: np.ndarray, valid: np.ndarray | None,
-                  ratio: int, sensor: str) -> MethodChoice:
-    """Compare `net` (`net(ms, pan)`, normalized tensors) with MTF-GLP on the normalized sample
-    `ms` (C, h, w) / `pan` (1, h*r, w*r) under Wald's protocol, scoring where `valid` (h, w)
-    holds data. The sample is cut to whole multiples of the net's tile multiple; ties go to
-    MTF-GLP (no model needed)."""
-    multiple = max(int(getattr(net.config, "multiple_of", ratio)), ratio) * ratio
+def choose_method(fuse: Fuse, ms: np.ndarray, pan: np.ndarray, valid: np.ndarray | None,
+                  ratio: int, sensor: str, multiple_of: int) -> MethodChoice:
+    """Compare the model (`fuse`) with MTF-GLP on the normalized sample `ms` (C, h, w) / `pan`
+    (1, h*r, w*r) under Wald's protocol, scoring where `valid` (h, w) holds data. The sample is
+    cut to whole multiples of the model's size multiple (`multiple_of` PAN pixels, at least the
+    ratio) times the ratio; ties go to MTF-GLP (no model needed)."""
+    multiple = max(int(multiple_of), ratio) * ratio
     rows, cols = ms.shape[1] // multiple * multiple, ms.shape[2] // multiple * multiple
     reference = np.asarray(ms[:, :rows, :cols], dtype=np.float64)
     ms_gains, pan_gain = sensor_gains(sensor, ms.shape[0])
     ms_lr = degrade(reference, ratio, ms_gains)
     pan_lr = degrade(np.asarray(pan[:, :rows * ratio, :cols * ratio], dtype=np.float64), ratio, pan_gain)
     mask = None if valid is None else eroded(np.asarray(valid[:rows, :cols], dtype=bool), ratio // 2)
-    model_score = ergas(reference, _fuse(net, ms_lr, pan_lr), ratio, mask)
-    glp_score = ergas(reference, mtf_glp(ms_lr, pan_lr, ratio, sensor), ratio, mask)
+    model_score = ergas(reference, fuse(ms_lr, pan_lr), ratio, mask)
+    glp_score = ergas(reference, mtf_glp_array(ms_lr, pan_lr, ratio, sensor), ratio, mask)
     return MethodChoice("model" if model_score < glp_score else "mtf_glp", model_score, glp_score)
 
 
-def scene_choice(net: torch.nn.Module, sample: tuple, model_sha256: str, ratio: int,
-                 sensor: str) -> MethodChoice:
+def scene_choice(fuse: Fuse, sample: tuple, model_sha256: str, ratio: int, sensor: str,
+                 multiple_of: int) -> MethodChoice:
     """`choose_method` on the scene's `sample` (ms, pan, valid), made once per scene for the
     windows of a split raster (see `scene_memo`)."""
     def compare() -> dict[str, np.ndarray]:
-        found = choose_method(net, *sample, ratio, sensor)
+        found = choose_method(fuse, *sample, ratio, sensor, multiple_of)
         return {"method": np.array(found.method), "model_ergas": np.array(found.model_ergas),
                 "mtf_glp_ergas": np.array(found.mtf_glp_ergas)}
 

@@ -1,5 +1,6 @@
 """MTF-GLP and the dark channel prior with numpy alone: they give torch's values, and METHOD
-mtf_glp and MODEL dark_channel_prior run where torch cannot be imported."""
+mtf_glp, METHOD auto (its check against MTF-GLP included) and MODEL dark_channel_prior run where
+torch cannot be imported."""
 import subprocess
 import sys
 
@@ -11,12 +12,15 @@ from hazy_scenes import clear_scene
 from rasters import pansharpening_scene, write_raster
 from support import ROOT
 
+from geodistill.models import nets
 from geodistill.models.classical.dark_channel_numpy import (NumpyDarkChannel,
                                                             estimate_airlight_numpy)
 from geodistill.models.classical.dehaze import DarkChannelModule
 from geodistill.models.classical.mtf_glp_numpy import mtf_glp_numpy, pan_taps, upsample_bicubic_numpy
 from geodistill.models.classical.pansharpen import MtfGlpModule, lowpass_gain, upsample_tensor
 from geodistill.models.data.wald import degrade_tensor, degrade_with_taps
+from geodistill.models.onnx_export import save_trained_package
+from geodistill.models.package import ModelCard
 from geodistill.models.tasks.dehaze import DehazeRequest, dehaze
 from geodistill.models.tasks.pansharpen import PansharpenRequest, pansharpen
 
@@ -90,3 +94,28 @@ def test_the_dark_channel_prior_runs_without_torch_and_gives_the_torch_pixels(tm
                       f"dehaze(DehazeRequest({str(hazy)!r}, {str(tmp_path / 'numpy.tif')!r}, "
                       "model='dark_channel_prior'))")
     assert_within_one_step(with_torch, tmp_path / "numpy.tif")
+
+
+def test_method_auto_checks_the_model_against_mtf_glp_without_torch(tmp_path):
+    scene = pansharpening_scene(tmp_path, bands=4, ratio=4, size=128)
+    net = nets.build("pansharpen_lite", {"ms_bands": 4, "ratio": 4})
+    state = net.state_dict()
+    bias = [k for k in state if k.startswith("output") and k.endswith("bias")][0]
+    state[bias] = torch.full_like(state[bias], 0.5)  # adds half the MS range: worse than MTF-GLP
+    bad = tmp_path / "biased.safetensors"
+    save_trained_package(bad, state, ModelCard(name="biased", task="pansharpening",
+                                               architecture="pansharpen_lite",
+                                               config={"ms_bands": 4, "ratio": 4}, ratio=4))
+    glp = pansharpen(PansharpenRequest(str(scene.ms_path), str(scene.pan_path), str(tmp_path / "glp.tif"),
+                                       method="mtf_glp", tile_size=64, overlap=16)).output_path
+    run_without_torch(
+        "from models.tasks.callbacks import Callbacks\n"
+        "from models.tasks.pansharpen import PansharpenRequest, pansharpen\n"
+        "lines = []\n"
+        f"result = pansharpen(PansharpenRequest({str(scene.ms_path)!r}, {str(scene.pan_path)!r}, "
+        f"{str(tmp_path / 'auto.tif')!r}, model={str(bad)!r}, method='auto', tile_size=64, "
+        "overlap=16), Callbacks(log=lines.append))\n"
+        "assert result.method == 'mtf_glp', (result.method, lines)\n"
+        "assert any('MTF-GLP is better here and is used' in line for line in lines), lines\n"
+        "assert any('ONNX Runtime' in line for line in lines), lines\n")
+    assert_within_one_step(glp, tmp_path / "auto.tif")

@@ -11,7 +11,8 @@ from rasters import pansharpening_scene
 from geodistill.models import nets
 from geodistill.models.data.wald import degrade
 from geodistill.models.package import ModelCard, save_package
-from geodistill.models.tasks.pansharpen_choice import choose_method
+from geodistill.models.runtime.torch_models import PanFirst, TorchTileModel
+from geodistill.models.tasks.pansharpen_choice import choose_method, engine_fuse
 
 
 class _Config:
@@ -24,7 +25,6 @@ class Bicubic(nn.Module):
     def __init__(self):
         super().__init__()
         self.config = _Config()
-        self.unused = nn.Parameter(torch.zeros(1))
 
     def forward(self, ms, pan):
         return nn.functional.interpolate(ms, scale_factor=4, mode="bicubic", align_corners=False)
@@ -36,7 +36,7 @@ class Memorized(nn.Module):
     def __init__(self, image):
         super().__init__()
         self.config = _Config()
-        self.image = nn.Parameter(torch.as_tensor(image, dtype=torch.float32)[None])
+        self.register_buffer("image", torch.as_tensor(image, dtype=torch.float32)[None])
 
     def forward(self, ms, pan):
         return self.image
@@ -52,9 +52,15 @@ def scene_arrays(size=128):
     return degrade(truth, 4, 0.3).astype(np.float32), pan.astype(np.float32)
 
 
+def choose(net, ms, pan, valid=None):
+    """choose_method with `net` run as the engine runs it."""
+    return choose_method(engine_fuse(TorchTileModel(PanFirst(net))), ms, pan, valid, 4, "generic",
+                         net.config.multiple_of)
+
+
 def test_a_model_exact_on_the_scene_is_chosen():
     ms, pan = scene_arrays()
-    choice = choose_method(Memorized(ms), ms, pan, None, 4, "generic")
+    choice = choose(Memorized(ms), ms, pan)
     assert choice.method == "model"
     assert choice.model_ergas < 1e-6 and choice.mtf_glp_ergas > 0.1
     assert "is better here and is used" in choice.sentence("exact")
@@ -62,7 +68,7 @@ def test_a_model_exact_on_the_scene_is_chosen():
 
 def test_mtf_glp_is_chosen_over_a_model_that_ignores_the_pan():
     ms, pan = scene_arrays()
-    choice = choose_method(Bicubic(), ms, pan, None, 4, "generic")
+    choice = choose(Bicubic(), ms, pan)
     assert choice.method == "mtf_glp"
     assert choice.mtf_glp_ergas < 0.8 * choice.model_ergas
     assert "MTF-GLP is better here" in choice.sentence("bicubic")
@@ -75,8 +81,8 @@ def test_only_valid_pixels_decide():
     broken[:, :, :8] = 0.0  # a no-data strip the oracle gets wrong: it must not be scored
     masked = np.ones(ms.shape[1:], dtype=bool)
     masked[:, :8] = False
-    assert choose_method(oracle, broken, pan, None, 4, "generic").model_ergas > 1.0
-    choice = choose_method(oracle, broken, pan, masked, 4, "generic")
+    assert choose(oracle, broken, pan).model_ergas > 1.0
+    choice = choose(oracle, broken, pan, masked)
     assert choice.method == "model" and choice.model_ergas < 1e-6
 
 
