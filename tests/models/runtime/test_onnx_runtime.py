@@ -113,20 +113,26 @@ def test_pansharpening_onnx_equals_torch_through_the_engine(tmp_path):
     assert onnx.shape == (4, 144, 128) and np.abs(onnx - torch_out).max() <= 1e-4
 
 
-def test_ginet_two_graphs_equal_torch_for_a_part_of_the_scene(rgb_scene, tmp_path):
-    package = load_onnx_package(BUNDLED_FOLDER / "segmentation_landcover_lite.onnx")
-    _, net = load_model(BUNDLED_FOLDER / "segmentation_landcover_lite.safetensors")
+def assert_ginet_graphs_equal_torch(package_path, scene, out_folder, classes):
+    """The package's two ONNX graphs give torch's logits for a part of the scene."""
+    package = load_onnx_package(package_path.with_suffix(".onnx"))
+    _, net = load_model(package_path.with_suffix(".safetensors"))
     scaling = BandScaling([0.0] * 3, [1000.0] * 3)
-    view = read_global_view(rgb_scene, None, scaling, package.runtime.global_size)
+    view = read_global_view(scene, None, scaling, package.runtime.global_size)
     models = {"onnx": OnnxGINetTileModel(package, CPU, view, (136, 120), (8, 16)),
               "torch": GINetTileModel(net, view, (136, 120), (8, 16))}
-    onnx, torch_out = engine_outputs(models, rgb_scene, 3, tmp_path, 6)
+    onnx, torch_out = engine_outputs(models, scene, 3, out_folder, classes)
     assert np.abs(onnx - torch_out).max() <= 1e-4 and np.abs(onnx).max() > 0.1
 
 
+def test_ginet_two_graphs_equal_torch_for_a_part_of_the_scene(rgb_scene, tmp_path):
+    assert_ginet_graphs_equal_torch(BUNDLED_FOLDER / "segmentation_landcover_lite.onnx", rgb_scene,
+                                    tmp_path, 6)
+
+
 def test_a_local_only_ginet_gets_both_graphs_and_they_equal_torch(rgb_scene, tmp_path):
-    """GINet without its global view (USE_GLOBAL_VIEW off) still exports: its global graph keeps
-    the view as an input although the net ignores what it holds."""
+    """GINet without its global view still exports: its global graph keeps the view as an
+    input although the net ignores what it holds."""
     torch.manual_seed(0)
     net = nets.build("ginet_lite", {"bands": 3, "classes": 4, "use_global_view": False})
     for module in net.modules():  # non-trivial guidance, as training leaves it
@@ -139,14 +145,7 @@ def test_a_local_only_ginet_gets_both_graphs_and_they_equal_torch(rgb_scene, tmp
         config=dataclasses.asdict(net.config),
         classes=[{"id": i, "name": f"class {i}", "color": "#102030"} for i in range(4)]))
     assert path.with_suffix(".onnx").is_file() and path.with_suffix(".global.onnx").is_file()
-    package = load_onnx_package(path.with_suffix(".onnx"))
-    _, loaded = load_model(path)
-    scaling = BandScaling([0.0] * 3, [1000.0] * 3)
-    view = read_global_view(rgb_scene, None, scaling, package.runtime.global_size)
-    models = {"onnx": OnnxGINetTileModel(package, CPU, view, (136, 120), (8, 16)),
-              "torch": GINetTileModel(loaded, view, (136, 120), (8, 16))}
-    onnx, torch_out = engine_outputs(models, rgb_scene, 3, tmp_path, 4)
-    assert np.abs(onnx - torch_out).max() <= 1e-4 and np.abs(onnx).max() > 0.1
+    assert_ginet_graphs_equal_torch(path, rgb_scene, tmp_path, 4)
 
 
 def test_classifier_onnx_equals_torch_for_any_batch():
