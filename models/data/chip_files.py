@@ -12,7 +12,6 @@ Chips are stored in their raw data type (see `chips`).
 from __future__ import annotations
 
 import json
-import math
 import warnings
 from collections import Counter
 from pathlib import Path
@@ -22,6 +21,7 @@ import numpy as np
 import rasterio
 from rasterio.warp import transform_geom
 
+from ..crs_units import pixel_size_metres
 from ..errors import InputError
 from ..inference.raster_io import band_list, band_names, open_raster, read_padded
 from .chips import ChipSet, _resized_raw
@@ -29,24 +29,6 @@ from .labels import IMAGE_SUFFIXES, _classes_from_field_values, make_classes, re
 
 #: chips whose window has less valid data than this are not used for training
 MIN_VALID_SHARE = 0.5
-METRES_PER_DEGREE = 111_320.0
-
-
-def pixel_size_metres(dataset) -> float | None:
-    """The dataset's pixel width in metres (degrees converted at the scene's centre latitude);
-    None when it has no CRS."""
-    if dataset.crs is None:
-        return None
-    size = abs(dataset.transform.a)
-    if dataset.crs.is_geographic:
-        latitude = (dataset.bounds.top + dataset.bounds.bottom) / 2
-        return size * METRES_PER_DEGREE * math.cos(math.radians(latitude))
-    try:
-        return size * dataset.crs.linear_units_factor[1]
-    except rasterio.errors.CRSError:  # a CRS without linear units: take them as metres
-        return size
-
-
 def _read_chip(path: Path, bands: list[int] | None) -> tuple[np.ndarray, float | None, list[str]]:
     """(raw array, pixel size in metres or None, band names) of one chip file."""
     with warnings.catch_warnings():

@@ -21,6 +21,7 @@ from rasterio.crs import CRS
 from rasterio.enums import Resampling
 from rasterio.windows import Window
 
+from ..crs_units import pixel_size_metres
 from .alignment import InputGrid, aligned_grid
 from .area import Area, logged_window, window_of_area
 from .global_context import OVERSAMPLING, global_view_of
@@ -67,6 +68,11 @@ class Scene:
     dataset: object = field(repr=False)
     """the open rasterio dataset, for reads in the calling thread"""
     _overviews: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def pixel_metres(self) -> float | None:
+        """The pixel width in metres (`crs_units.pixel_size_metres`); None without a CRS."""
+        return pixel_size_metres(self.dataset)
 
     @cached_property
     def notes(self) -> list[str]:

@@ -26,7 +26,7 @@ import numpy as np
 from affine import Affine
 
 from ..catalogue import DEFAULT_MIN_CONFIDENCE
-from ..data.chip_files import pixel_size_metres
+from ..crs_units import pixel_size_metres
 from ..errors import InputError
 from ..inference.area import raster_part
 from ..inference.backoff import softmax

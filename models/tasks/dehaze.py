@@ -21,7 +21,6 @@ from rasterio.enums import Resampling
 from rasterio.windows import Window
 
 from ..catalogue import DARK_CHANNEL_PRIOR as DARK_CHANNEL
-from ..data.chip_files import pixel_size_metres
 from ..data.haze import MODEL_SCALING
 from ..errors import InputError
 from ..inference.area import raster_part
@@ -151,7 +150,7 @@ def _dehaze_scene(scene: Scene, region: Window | None, request: DehazeRequest,
                                         request.user_model_folder)
         model = open_for_inference(path, request.device, log=callbacks.log)
         callbacks.log(f"Model: {card.name} ({card.architecture}) from {path} on {model.describe()}")
-        warning = gsd_warning(card, pixel_size_metres(scene.dataset), scene.name)
+        warning = gsd_warning(card, scene.pixel_metres, scene.name)
         if warning:
             callbacks.log(warning)
         network, multiple_of = model.tile_model(), model.multiple_of

@@ -24,7 +24,7 @@ import rasterio
 from rasterio.windows import Window
 
 from ..catalogue import DEHAZE_ARCHITECTURES
-from ..data.chip_files import pixel_size_metres
+from ..crs_units import pixel_size_metres
 from ..data.haze import DehazeSamples, make_dehaze_pairs
 from ..training.train_dehaze import TrainConfig, train_dehazer, train_student, train_teacher
 from ..training.training import TrainResult

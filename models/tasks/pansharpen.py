@@ -20,7 +20,6 @@ from rasterio.windows import Window
 
 from ..catalogue import PANSHARPEN_METHODS
 from ..crs_units import pixel_size_text
-from ..data.chip_files import pixel_size_metres
 from ..data.wald import SENSORS
 from ..errors import InputError
 from ..inference.area import Area, View, raster_part, view_rasters
@@ -125,7 +124,7 @@ def check_pair(ms: Scene, pan: Scene, pan_band: int | None) -> PairInfo:
     return PairInfo(ratio=grid.ratio, pan_band=band, ms_offset=(grid.row_offset, grid.col_offset),
                     ms_shift=grid.shift, ms_bands=len(ms.bands), ms_dtype=ms.dtype,
                     ms_nodata=ms.nodata, ms_descriptions=ms.descriptions, ms_masked=ms.masked,
-                    pan_shape=pan.shape, pan_metres=pixel_size_metres(pan.dataset))
+                    pan_shape=pan.shape, pan_metres=pan.pixel_metres)
 
 
 FIT_REASONS = FitReasons(

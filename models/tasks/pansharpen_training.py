@@ -16,7 +16,7 @@ import numpy as np
 import rasterio
 
 from ..catalogue import PANSHARPEN_ARCHITECTURES
-from ..data.chip_files import pixel_size_metres
+from ..crs_units import pixel_size_metres
 from ..data.wald import SENSORS, PansharpenSamples, make_training_pairs
 from ..training.train_pansharpen import TrainConfig, TrainResult, train_student, train_teacher
 from ..errors import InputError

@@ -17,7 +17,6 @@ import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ..data.chip_files import pixel_size_metres
 from ..data.polygons import PolygonSummary, check_output_path, polygonize_classes
 from ..errors import InputError
 from ..inference.area import raster_part
@@ -134,7 +133,7 @@ def _segment_scene(scene: Scene, request: SegmentRequest, callbacks: Callbacks) 
     model = open_for_inference(path, request.device, log=callbacks.log)
     callbacks.log(f"Model: {card.name} ({card.architecture}, {len(card.classes)} classes) from "
                   f"{path} on {model.describe()}")
-    for note in scene.notes + [gsd_warning(card, pixel_size_metres(scene.dataset), scene.name)]:
+    for note in scene.notes + [gsd_warning(card, scene.pixel_metres, scene.name)]:
         if note:
             callbacks.log(note)
     scaling = model_scaling(card, scene)

@@ -22,7 +22,7 @@ import numpy as np
 import rasterio
 
 from ..catalogue import SEGMENTATION_ARCHITECTURES
-from ..data.chip_files import pixel_size_metres
+from ..crs_units import pixel_size_metres
 from ..data.labels import (IGNORE_INDEX, LabelledScene, align_label_raster, make_classes,
                            rasterize_polygons)
 from ..data.patches import SegmentationSamples, sample_patches
