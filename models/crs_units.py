@@ -21,6 +21,7 @@ def pixel_size_text(size: float, crs) -> str:
     return f"{size:g} {UNIT_SYMBOLS.get(unit, unit or 'map units')}"
 
 
+#: metres per degree of latitude (a sphere's; degrees of longitude shrink by its cosine)
 METRES_PER_DEGREE = 111_320.0
 
 

@@ -29,6 +29,8 @@ from .labels import IMAGE_SUFFIXES, _classes_from_field_values, make_classes, re
 
 #: chips whose window has less valid data than this are not used for training
 MIN_VALID_SHARE = 0.5
+
+
 def _read_chip(path: Path, bands: list[int] | None) -> tuple[np.ndarray, float | None, list[str]]:
     """(raw array, pixel size in metres or None, band names) of one chip file."""
     with warnings.catch_warnings():

@@ -26,7 +26,6 @@ import numpy as np
 from affine import Affine
 
 from ..catalogue import DEFAULT_MIN_CONFIDENCE
-from ..crs_units import pixel_size_metres
 from ..errors import InputError
 from ..inference.area import raster_part
 from ..inference.backoff import softmax
@@ -186,8 +185,8 @@ class _Grid:
         return top, left
 
 
-def _grid(card: ModelCard, request: ClassifyRequest, dataset) -> _Grid:
-    chip = request.chip_size or default_chip_size(card, pixel_size_metres(dataset))
+def _grid(card: ModelCard, request: ClassifyRequest, dataset, pixel_metres: float | None) -> _Grid:
+    chip = request.chip_size or default_chip_size(card, pixel_metres)
     if chip < MIN_CHIP_SIZE:
         raise InputError(f"CHIP_SIZE must be at least {MIN_CHIP_SIZE} pixels, got {chip}.")
     if dataset.height < chip or dataset.width < chip:
@@ -221,7 +220,7 @@ def classify_scenes(request: ClassifyRequest, callbacks: Callbacks | None = None
                       f"{model.describe()}")
         for note in scene.notes:
             callbacks.log(note)
-        grid = _grid(card, request, scene.dataset)
+        grid = _grid(card, request, scene.dataset, scene.pixel_metres)
         callbacks.log(f"{grid.rows} x {grid.cols} cells of {grid.stride} pixels, chips of "
                       f"{grid.chip} pixels resized to {input_size}.")
         top, probabilities, compute = _classify_cells(model.classifier(), input_size, scene.dataset,
