@@ -63,9 +63,9 @@ def mtf_glp_numpy(ms: np.ndarray, pan: np.ndarray, gains: Sequence[float], ratio
     return upsample_bicubic_numpy(ms, ratio) + np.asarray(gains, np.float64).reshape(1, -1, 1, 1) * detail
 
 
-def mtf_glp_array(ms: np.ndarray, pan: np.ndarray, ratio: int, sensor: str = "generic") -> np.ndarray:
-    """MTF-GLP of MS (bands, h, w) with PAN (1, h*r, w*r), gains from the pair itself ->
-    (bands, h*r, w*r) float64: `classical.pansharpen.mtf_glp` without torch."""
+def mtf_glp(ms: np.ndarray, pan: np.ndarray, ratio: int, sensor: str = "generic") -> np.ndarray:
+    """MTF-GLP pansharpening of MS (bands, h, w) with PAN (1, h*r, w*r), injection gains from the
+    pair itself -> (bands, h*r, w*r) float64."""
     gains = mtf_glp_gains(ms, pan, ratio, sensor)
     return mtf_glp_numpy(ms[None], pan[None], gains, ratio, pan_taps(ratio, sensor, ms.shape[0]))[0]
 

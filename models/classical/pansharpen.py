@@ -13,8 +13,9 @@
   decimated by the ratio and interpolated back with the same interpolator as the MS (the GLP
   step: the detail P - P_L then holds exactly what the MS interpolation lacks). The gains are
   regression slopes of the band on the low-pass PAN, so they do not depend on a scaling shared
-  by the MS and the PAN. `mtf_glp_gains` computes them once (e.g. from a decimated read of a
-  whole scene) and `MtfGlpModule` applies them tile by tile like a network.
+  by the MS and the PAN. `mtf_glp` (numpy, from `mtf_glp_numpy`) sharpens one pair in memory;
+  `mtf_glp_gains` computes the gains once (e.g. from a decimated read of a whole scene) and
+  `MtfGlpModule` applies them tile by tile like a network.
   `local_injection_gains` is the context-based form: the same slopes regressed over a sliding
   window around each pixel (the lite student's starting point).
 
@@ -44,7 +45,7 @@ from ..errors import Cancelled, InputError
 from ..inference.raster_io import NOT_GEOREFERENCED, band_list, display_transform
 from ..inference.raster_writer import RasterDescription, RasterWriter, geotiff_profile
 from .mtf_glp_numpy import (FILL_MARGIN, _check_pair, lowpass_gain,  # noqa: F401 (re-exported)
-                            mtf_glp_gains)
+                            mtf_glp, mtf_glp_gains)
 
 
 def upsample_tensor(x: torch.Tensor, ratio: int) -> torch.Tensor:
@@ -125,14 +126,6 @@ class MtfGlpModule(nn.Module):
     def forward(self, ms: torch.Tensor, pan: torch.Tensor) -> torch.Tensor:
         detail = pan - pan_lowpass_tensor(pan, self.ratio, self.pan_gain)
         return upsample_tensor(ms, self.ratio) + self.gains.to(ms.dtype) * detail
-
-
-def mtf_glp(ms: np.ndarray, pan: np.ndarray, ratio: int, sensor: str = "generic") -> np.ndarray:
-    """MTF-GLP pansharpening of MS (bands, h, w) with PAN (1, h*r, w*r) -> (bands, h*r, w*r) float64."""
-    ratio = int(ratio)
-    module = MtfGlpModule(mtf_glp_gains(ms, pan, ratio, sensor), ratio, lowpass_gain(sensor, ms.shape[0]))
-    with torch.no_grad():
-        return module.double()(_as_batch(ms), _as_batch(pan))[0].numpy()
 
 
 def brovey(ms_up: np.ndarray, pan: np.ndarray, weights: Sequence[float] | None = None) -> np.ndarray:

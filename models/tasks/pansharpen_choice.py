@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..classical.mtf_glp_numpy import mtf_glp_array
+from ..classical.mtf_glp_numpy import mtf_glp
 from ..data.wald import degrade, sensor_gains
 from ..inference.scene_memo import remembered
 from ..masks import eroded
@@ -66,7 +66,7 @@ def choose_method(fuse: Fuse, ms: np.ndarray, pan: np.ndarray, valid: np.ndarray
     pan_lr = degrade(np.asarray(pan[:, :rows * ratio, :cols * ratio], dtype=np.float64), ratio, pan_gain)
     mask = None if valid is None else eroded(np.asarray(valid[:rows, :cols], dtype=bool), ratio // 2)
     model_score = ergas(reference, fuse(ms_lr, pan_lr), ratio, mask)
-    glp_score = ergas(reference, mtf_glp_array(ms_lr, pan_lr, ratio, sensor), ratio, mask)
+    glp_score = ergas(reference, mtf_glp(ms_lr, pan_lr, ratio, sensor), ratio, mask)
     return MethodChoice("model" if model_score < glp_score else "mtf_glp", model_score, glp_score)
 
 
